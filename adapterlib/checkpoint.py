@@ -1,0 +1,128 @@
+"""Adapter-only checkpoints: the trained parameters of one task, safetensors + JSON.
+
+Layout (the PEFT / AdapterHub convention):
+    <dir>/adapter_model.safetensors   adapters, LayerNorms, head (or whatever was trained)
+    <dir>/adapter_config.json         format, adapter config, base-model signature, tensor list
+
+A checkpoint is a few MB next to a full model's hundreds; keeping one per task on a single
+frozen base, and loading the one you need, is the paper's "many tasks, one model".
+No pickle is ever loaded: safetensors holds only tensors.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from .config import AdapterConfig
+from .inject import add_adapters, adapter_slots, placement_for, transformer_layers
+from .policies import param_groups
+
+FORMAT = "adapterlib-adapter"
+VERSION = 1
+WEIGHTS_NAME = "adapter_model.safetensors"
+CONFIG_NAME = "adapter_config.json"
+DEFAULT_GROUPS = ("adapter", "layernorm", "head")
+
+
+class CheckpointError(ValueError):
+    """The checkpoint is missing, malformed, or made for another architecture."""
+
+
+def base_signature(model: nn.Module) -> dict:
+    """What a checkpoint must match: architecture type, width, depth, number of labels."""
+    cfg = model.config
+    return {"model_type": cfg.model_type,
+            "hidden_size": getattr(cfg, "hidden_size", getattr(cfg, "dim", None)),
+            "num_layers": len(transformer_layers(model)),
+            "num_labels": cfg.num_labels}
+
+
+def trained_state(model: nn.Module, groups=DEFAULT_GROUPS) -> dict[str, torch.Tensor]:
+    """The parameters of `groups`, detached and contiguous (what a task checkpoint holds)."""
+    by_group = param_groups(model)
+    return {n: p.detach().contiguous().clone() for n, p in model.named_parameters() if by_group[n] in groups}
+
+
+def save_adapter(model: nn.Module, path, groups=DEFAULT_GROUPS, metadata: dict | None = None) -> Path:
+    """Save the task-specific parameters (default: adapters, LayerNorms, head) to directory `path`."""
+    path = Path(path)
+    path.mkdir(parents=True, exist_ok=True)
+    state = trained_state(model, groups)
+    if not state:
+        raise CheckpointError(f"model has no parameters in groups {groups}")
+    config = getattr(model, "adapter_config", None)
+    meta = {"format": FORMAT, "version": VERSION, "groups": list(groups),
+            "adapter_config": config.to_dict() if config else None,
+            "base": base_signature(model), "tensors": sorted(state), "metadata": metadata or {}}
+    save_file(state, str(path / WEIGHTS_NAME), metadata={"format": FORMAT})
+    (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+    return path
+
+
+def read_adapter_config(path) -> dict:
+    """Read and validate a checkpoint's JSON; raises CheckpointError with the reason."""
+    path = Path(path)
+    cfg_file = path / CONFIG_NAME
+    if not (path / WEIGHTS_NAME).is_file() or not cfg_file.is_file():
+        raise CheckpointError(f"{path} is not an adapterlib checkpoint: expected {CONFIG_NAME} and {WEIGHTS_NAME}")
+    try:
+        meta = json.loads(cfg_file.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{cfg_file} is not valid JSON: {e}") from e
+    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
+        raise CheckpointError(f"{cfg_file} is not an adapterlib checkpoint config (format != {FORMAT!r})")
+    if meta.get("version", 0) > VERSION:
+        raise CheckpointError(f"{cfg_file} has version {meta['version']}; this adapterlib reads <= {VERSION}")
+    return meta
+
+
+def load_adapter(model: nn.Module, path) -> nn.Module:
+    """Load a task checkpoint onto `model` in place; adds adapters first if the model has none.
+
+    Refuses (CheckpointError) a checkpoint made for another architecture, width, depth or
+    label count, a different adapter configuration, or files that are not a valid checkpoint.
+    Only the checkpoint's tensors change; every other (shared, frozen) weight is untouched.
+    """
+    meta = read_adapter_config(path)
+    ours = base_signature(model)
+    diffs = {k: (v, ours.get(k)) for k, v in meta["base"].items() if ours.get(k) != v}
+    if diffs:
+        detail = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in diffs.items())
+        raise CheckpointError(f"checkpoint {path} was made for another model ({detail})")
+    _ensure_adapters(model, meta.get("adapter_config"), path)
+    try:
+        state = load_file(str(Path(path) / WEIGHTS_NAME), device=str(next(model.parameters()).device))
+    except (SafetensorError, OSError) as e:
+        raise CheckpointError(f"{Path(path) / WEIGHTS_NAME} is not a valid safetensors file: {e}") from e
+    params = dict(model.named_parameters())
+    unknown = sorted(set(state) - set(params))
+    if unknown or set(state) != set(meta["tensors"]):
+        raise CheckpointError(f"checkpoint {path} does not match this model: unexpected tensors {unknown[:3]}")
+    with torch.no_grad():
+        for name, tensor in state.items():
+            if params[name].shape != tensor.shape:
+                raise CheckpointError(f"{name}: checkpoint shape {tuple(tensor.shape)} vs model {tuple(params[name].shape)}")
+        for name, tensor in state.items():
+            params[name].copy_(tensor)
+    return model
+
+
+# AdapterConfig fields that change which tensors exist or what they compute (init does not).
+_ARCH_FIELDS = ("size", "nonlinearity", "layers", "positions")
+
+
+def _ensure_adapters(model, config_dict, path) -> None:
+    if config_dict is None:
+        return
+    wanted = AdapterConfig.from_dict(config_dict)
+    have = getattr(model, "adapter_config", None)
+    if not adapter_slots(model):
+        placement_for(model)  # clear error for unsupported model types
+        add_adapters(model, wanted)
+    elif have is not None and any(have.to_dict()[f] != wanted.to_dict()[f] for f in _ARCH_FIELDS):
+        raise CheckpointError(f"checkpoint {path} has adapters {config_dict}, the model has {have.to_dict()}")

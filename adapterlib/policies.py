@@ -1,0 +1,66 @@
+"""What is trained: named policies over parameter groups found by module TYPE.
+
+Groups (the paper's and adapter-bert's trained set is `adapter + layernorm + head`):
+  adapter   - parameters of `Adapter` modules
+  layernorm - every nn.LayerNorm, the embedding LayerNorm included
+  head      - everything outside `model.base_model` (the new task classifier)
+  embedding - nn.Embedding tables of the base model
+  other     - the rest of the pre-trained base (attention, FFN, pooler)
+"""
+from __future__ import annotations
+
+from torch import nn
+
+from .inject import transformer_layers
+from .modules import Adapter
+
+POLICIES = ("adapter", "full", "top_k", "layernorm", "head")
+
+
+def param_groups(model: nn.Module) -> dict[str, str]:
+    """Map every parameter name to its group (see module docstring)."""
+    typed: dict[int, str] = {}
+    for module in model.modules():  # pre-order: an Adapter claims its Linears before they are seen
+        kind = ("adapter" if isinstance(module, Adapter) else "layernorm" if isinstance(module, nn.LayerNorm)
+                else "embedding" if isinstance(module, nn.Embedding) else None)
+        if kind:
+            for p in module.parameters():
+                typed.setdefault(id(p), kind)
+    base = model.base_model
+    base_ids = {id(p) for p in base.parameters()} if base is not model else None
+    return {name: typed.get(id(p)) or ("other" if base_ids is None or id(p) in base_ids else "head")
+            for name, p in model.named_parameters()}
+
+
+def set_trainable(model: nn.Module, policy: str, k: int | None = None) -> nn.Module:
+    """Freeze everything, then unfreeze what `policy` trains; returns the model.
+
+    adapter   - adapters + all LayerNorms + head (paper; pooler stays frozen as in adapter-bert)
+    full      - every parameter (full fine-tuning)
+    top_k     - the top k transformer layers + head ("variable fine-tuning", paper Fig. 3/4)
+    layernorm - all LayerNorms + head
+    head      - the classification head only
+    """
+    if policy not in POLICIES:
+        raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+    if (policy == "top_k") != (k is not None):
+        raise ValueError("k is required for policy 'top_k' and only for it")
+    groups = param_groups(model)
+    if policy == "adapter" and "adapter" not in groups.values():
+        raise ValueError("policy 'adapter' needs adapters: call adapterlib.add_adapters(model, config) first")
+    trained = {
+        "adapter": {"adapter", "layernorm", "head"},
+        "full": {"adapter", "layernorm", "head", "embedding", "other"},
+        "top_k": {"head"},
+        "layernorm": {"layernorm", "head"},
+        "head": {"head"},
+    }[policy]
+    for name, p in model.named_parameters():
+        p.requires_grad_(groups[name] in trained)
+    if policy == "top_k":
+        layers = transformer_layers(model)
+        if not isinstance(k, int) or not 1 <= k <= len(layers):
+            raise ValueError(f"k must be an integer in 1..{len(layers)} for this model, got {k!r}")
+        for layer in layers[len(layers) - k:]:
+            layer.requires_grad_(True)
+    return model
