@@ -95,3 +95,60 @@ MODEL_PRESETS: dict[str, dict] = {
     # bert-large-uncased: 335M params
     "bert-large": dict(hidden_size=1024, num_hidden_layers=24, num_attention_heads=16, intermediate_size=4096),
 }
+
+
+class TrainConfigError(ValueError):
+    """A TrainConfig value is out of range."""
+
+
+@dataclass
+class TrainConfig:
+    """One training run. Defaults follow the paper's recipe (PAPER.md, "Training recipe")."""
+
+    task: str = "rte"                   # GLUE task name (adapterlib.data.TASKS)
+    policy: str = "adapter"             # adapter | full | top_k | layernorm | head
+    adapter_size: int = 64              # bottleneck m (policy "adapter" only)
+    init: str = "houlsby"               # named adapter init scheme
+    init_std: float | None = None       # explicit init std (overrides the scheme)
+    adapter_layers: list[int] | None = None  # layers that get adapters (None = all)
+    top_k: int | None = None            # layers trained by policy "top_k"
+    lr: float = 3e-4                    # peak learning rate
+    epochs: int = 3                     # passes over the training split
+    max_steps: int | None = None        # stop after this many optimizer steps (quick runs)
+    batch_size: int = 32                # paper: 32
+    max_length: int = 128               # paper: 128 tokens
+    weight_decay: float = 0.01          # AdamWeightDecay in adapter-bert; none on LayerNorm/bias
+    warmup_ratio: float = 0.1           # linear warm-up over the first 10% of steps
+    max_grad_norm: float = 1.0          # global-norm clipping
+    adam_eps: float = 1e-6              # adapter-bert's AdamWeightDecay epsilon
+    seed: int = 0
+    model: str | None = None            # None = bundled all-MiniLM-L6-v2
+    glue_dir: str | None = None         # None = $GLUE_DIR, else the HuggingFace hub
+    max_train_examples: int | None = None  # fixed seeded subset of train (quick runs, SST-2)
+    max_eval_examples: int | None = None   # cap validation/dev size (smoke runs only)
+    val_fraction: float = 0.1           # held-out slice of train used for model selection
+    eval_every: int | None = None       # validate every N steps (None = once per epoch)
+    mixed_precision: str = "no"         # accelerate: "no" | "fp16" | "bf16"
+
+    def __post_init__(self):
+        positive = dict(adapter_size=self.adapter_size, lr=self.lr, epochs=self.epochs,
+                        batch_size=self.batch_size, max_length=self.max_length)
+        for name in ("max_steps", "max_train_examples", "max_eval_examples", "eval_every", "top_k"):
+            if getattr(self, name) is not None:
+                positive[name] = getattr(self, name)
+        for name, value in positive.items():
+            if not (value > 0):
+                raise TrainConfigError(f"{name.replace('_', '-')} must be positive, got {value!r}")
+        if not 0 < self.val_fraction < 1:
+            raise TrainConfigError(f"val-fraction must be in (0, 1), got {self.val_fraction!r}")
+        if self.policy == "top_k" and self.top_k is None:
+            raise TrainConfigError("policy top_k needs --top-k (how many top layers to train)")
+        if self.policy != "adapter":
+            self.adapter_layers = None
+
+    def adapter_config(self) -> AdapterConfig:
+        return AdapterConfig(size=self.adapter_size, init=self.init, init_std=self.init_std,
+                             layers=self.adapter_layers)
+
+    def to_dict(self) -> dict:
+        return asdict(self)

@@ -1,17 +1,11 @@
 """GLUE tasks: registry, TSV reading, train/validation/dev splits, cached tokenisation.
 
-Data comes from one of two places, with identical split names and columns:
-
-* a local directory in the classic ``download_glue_data.py`` layout
-  (``<glue_dir>/<TASK>/train.tsv``, ``dev.tsv``), chosen by ``glue_dir=``,
-  env ``GLUE_DIR`` or the CLI's ``--glue-dir``;
-* otherwise the HuggingFace hub dataset ``nyu-mll/glue`` (needs network).
-
-Splits: ``train`` (train.tsv minus a held-out slice), ``validation`` (that
-seeded slice of train.tsv, for model selection) and the GLUE dev split(s)
-named as in ``TaskSpec.dev_files`` (reporting only, never for selection).
-Columns: ``idx`` (row number in the source split), ``text_a``, ``text_b``
-(pair tasks only) and ``label`` (int class id, float32 score for STS-B).
+Data comes from a local directory in the classic ``download_glue_data.py`` layout
+(``<glue_dir>/<TASK>/train.tsv``, ``dev.tsv``; ``glue_dir=``, env GLUE_DIR or ``--glue-dir``),
+otherwise from the HuggingFace hub dataset ``nyu-mll/glue`` (needs network). Both give splits
+``train``, ``validation`` (a seeded held-out slice of train.tsv, for model selection) and the
+GLUE dev split(s) of ``TaskSpec.dev_files`` (reporting only), with columns ``idx``, ``text_a``,
+``text_b`` (pair tasks) and ``label`` (int class id; float32 score for STS-B).
 """
 from __future__ import annotations
 
@@ -122,8 +116,6 @@ def _missing_error(spec: TaskSpec, looked_at: Path, why: str = "not found") -> G
         f"Without it the loader downloads {HUB_DATASET} from the HuggingFace hub, which needs network access.")
 
 
-# ----------------------------------------------------------------------------- reading TSVs
-
 def read_tsv(path: str | os.PathLike, spec: TaskSpec | str) -> pd.DataFrame:
     """Read one GLUE TSV into columns ``text_a``, [``text_b``], ``label`` (class id or float score).
 
@@ -164,8 +156,6 @@ def _parse_labels(column: pd.Series, spec: TaskSpec, path: Path) -> pd.Series:
                             f"expected {expected} ({len(bad)} bad row(s) in total)")
     return values if spec.is_regression else values.astype("int64")
 
-
-# ----------------------------------------------------------------------------- loading splits
 
 def _resolve_glue_dir(glue_dir: str | os.PathLike | None) -> Path | None:
     """Explicit argument, else env GLUE_DIR, else None (= use the hub)."""
@@ -233,7 +223,7 @@ def _hub_splits(spec: TaskSpec, wanted: list[str]) -> dict:
     out = {}
     for split in wanted:
         ds = hub["train" if split == "train" else "validation" + split[len("dev"):]]
-        ds = ds.rename_columns(rename).cast_column("label", label_type)
+        ds = ds.rename_columns(rename).cast_column("label", label_type).cast_column("idx", datasets.Value("int64"))
         out[split] = ds.select_columns(["idx", *rename.values(), "label"])
     return out
 
@@ -281,11 +271,11 @@ def load_glue(task: str | TaskSpec, glue_dir: str | os.PathLike | None = None, v
             out["validation"] = val
     out.update({k: v for k, v in raw.items() if k != "train"})
     if requested is not None:
+        if "validation" in requested and "validation" not in out:
+            raise ValueError("split 'validation' was requested but val_fraction is 0")
         out = {k: out[k] for k in requested}
     return datasets.DatasetDict(out)
 
-
-# ----------------------------------------------------------------------------- provenance
 
 _SHA_CACHE: dict[tuple, str] = {}
 
@@ -317,12 +307,6 @@ def data_source(task: str | TaskSpec, glue_dir: str | os.PathLike | None = None)
     names = ["train.tsv", *spec.dev_files.values()]
     files = {n: _sha256(task_dir / n) for n in names if (task_dir / n).is_file()}
     return {"kind": "local", "path": str(task_dir.resolve()), "files": files}
-
-
-# ----------------------------------------------------------------------------- tokenisation
-
-def _default_cache_dir() -> Path:
-    return Path(os.environ.get("ADAPTERLIB_CACHE") or Path.home() / ".cache" / "adapterlib")
 
 
 def _digest(obj) -> str:
@@ -362,7 +346,13 @@ def _tokenize_split(ds: datasets.Dataset, tokenizer, max_length: int) -> dataset
         return enc
 
     out = ds.map(encode, batched=True, remove_columns=ds.column_names, desc="tokenizing")
-    return out.cast_column("labels", ds.features["label"])  # python floats would widen STS-B to float64
+    # datasets would store ids as int32/int8, which nn.Embedding rejects once formatted as torch
+    # tensors, and widen STS-B scores to float64: pin the types explicitly.
+    features = out.features.copy()
+    features.update({c: datasets.Sequence(datasets.Value("int64")) for c in out.column_names
+                     if c not in ("length", "labels")})
+    features["labels"] = ds.features["label"]
+    return out.cast(features)
 
 
 def tokenize_glue(dsdict: datasets.DatasetDict, tokenizer, max_length: int = 128,
@@ -376,7 +366,8 @@ def tokenize_glue(dsdict: datasets.DatasetDict, tokenizer, max_length: int = 128
     ``tokenize_glue.last_cache_hit`` is True when the last call tokenised nothing.
     """
     global TOKENIZE_CALLS
-    root = Path(cache_dir or _default_cache_dir()).expanduser() / "tokenized"
+    cache_dir = cache_dir or os.environ.get("ADAPTERLIB_CACHE") or Path.home() / ".cache" / "adapterlib"
+    root = Path(cache_dir).expanduser() / "tokenized"
     root.mkdir(parents=True, exist_ok=True)
     tok_id = _tokenizer_id(tokenizer)
     out, hit = {}, True

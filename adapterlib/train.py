@@ -1,0 +1,214 @@
+"""Training and evaluation: the paper's recipe in a loop you can read top to bottom.
+
+train(cfg) -> record:  load data and base model, insert adapters, freeze by policy,
+AdamW + linear warm-up/decay + clipping, validate on the held-out slice of train after each
+epoch (or every N steps), keep the best, then score the GLUE dev set once and write a record.
+`accelerate` places the model and batches on the device and handles mixed precision.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from torch.utils.data import DataLoader
+from tqdm.auto import tqdm
+from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
+from transformers.trainer_pt_utils import LengthGroupedSampler
+
+from . import records
+from .checkpoint import save_adapter
+from .config import TrainConfig
+from .data import data_source, get_task, load_glue, tokenize_glue
+from .inject import add_adapters
+from .metrics import compute_metrics
+from .models import load_base_model, resolve_model
+from .params import param_report
+from .policies import param_groups, set_trainable
+
+MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
+
+
+def run_id(cfg: TrainConfig) -> str:
+    """Readable, unique name of a run: a few key settings plus a hash of the whole config."""
+    digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    size = f"-m{cfg.adapter_size}" if cfg.policy == "adapter" else f"-k{cfg.top_k}" if cfg.policy == "top_k" else ""
+    return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}-{digest}"
+
+
+def build_model(cfg: TrainConfig):
+    """Base model + adapters (policy "adapter") with the policy's trainable set."""
+    spec = get_task(cfg.task)
+    model, tokenizer = load_base_model(cfg.model, num_labels=spec.num_labels)
+    if cfg.policy == "adapter":
+        add_adapters(model, cfg.adapter_config())
+    set_trainable(model, cfg.policy, k=cfg.top_k if cfg.policy == "top_k" else None)
+    return model, tokenizer
+
+
+def make_loader(ds, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) -> DataLoader:
+    """Dynamic padding; training batches grouped by length (shuffled), evaluation sorted by length."""
+    lengths = ds["length"]
+    ds = ds.with_format("torch", columns=[c for c in MODEL_INPUTS if c in ds.column_names])
+    if shuffle:
+        g = torch.Generator().manual_seed(seed)
+        sampler = LengthGroupedSampler(batch_size, lengths=lengths, generator=g)
+    else:
+        sampler = sorted(range(len(lengths)), key=lengths.__getitem__)
+    return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
+
+
+def make_optimizer(model, cfg: TrainConfig, total_steps: int):
+    """AdamW, no weight decay on LayerNorm and biases (adapter-bert's AdamWeightDecay)."""
+    groups = param_groups(model)
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            (no_decay if groups[name] == "layernorm" or name.endswith("bias") else decay).append(p)
+    optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
+                                   {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, eps=cfg.adam_eps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
+    return optimizer, scheduler
+
+
+@torch.no_grad()
+def evaluate(model, loader, task, progress: bool = False, desc: str = "eval") -> dict:
+    """Scores of `model` on `loader` with the task's official metrics (percent), plus mean loss."""
+    model.eval()
+    device = next(model.parameters()).device
+    preds, labels, loss_sum, n = [], [], 0.0, 0
+    for batch in tqdm(loader, desc=desc, disable=not progress, leave=False):
+        batch = {k: v.to(device) for k, v in batch.items()}
+        out = model(**batch)
+        loss_sum += out.loss.item() * len(batch["labels"])
+        n += len(batch["labels"])
+        logits = out.logits.float()
+        preds.append(logits.squeeze(-1) if logits.shape[-1] == 1 else logits.argmax(-1))
+        labels.append(batch["labels"])
+    scores = compute_metrics(task, torch.cat(preds).cpu().numpy(), torch.cat(labels).cpu().numpy())
+    return {**scores, "loss": loss_sum / max(n, 1)}
+
+
+def _trainable_state(model) -> dict[str, torch.Tensor]:
+    return {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
+
+
+def _load_data(cfg: TrainConfig, tokenizer):
+    spec = get_task(cfg.task)
+    ds = load_glue(spec, cfg.glue_dir, val_fraction=cfg.val_fraction, max_train_examples=cfg.max_train_examples,
+                   splits=["train", "validation", *spec.dev_files])
+    if cfg.max_eval_examples:
+        ds = ds.__class__({k: v if k == "train" else v.select(range(min(len(v), cfg.max_eval_examples)))
+                           for k, v in ds.items()})
+    return tokenize_glue(ds, tokenizer, max_length=cfg.max_length)
+
+
+def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True) -> dict:
+    """Train one configuration; returns the run record (also written to `output_dir` if given)."""
+    start = time.time()
+    set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
+    spec = get_task(cfg.task)
+    model, tokenizer = build_model(cfg)
+    data = _load_data(cfg, tokenizer)
+    accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
+    train_loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed)
+    val_loader = make_loader(data["validation"], tokenizer, 128, shuffle=False)
+    total_steps = cfg.max_steps or cfg.epochs * len(train_loader)
+    optimizer, scheduler = make_optimizer(model, cfg, total_steps)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
+    loop = _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress)
+    model.load_state_dict(loop.pop("best_state"), strict=False)  # the epoch chosen on validation
+    dev = {split: evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)
+           for split in spec.dev_files}
+    record = _record(cfg, model, data, loop, dev, start)
+    if output_dir is not None:
+        out = Path(output_dir)
+        if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
+            save_adapter(accelerator.unwrap_model(model), out / record["run_id"],
+                         metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
+            record["checkpoint"] = record["run_id"]
+        record["path"] = str(records.write_json_atomic(out / f"{record['run_id']}.json", record))
+    return record
+
+
+def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress):
+    """The training loop. Returns history, best validation point, its weights, and timings."""
+    spec, metric = get_task(cfg.task), get_task(cfg.task).metric
+    history, best, best_state = [], None, None
+    step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
+    bar = tqdm(total=total_steps, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
+    epochs = math.ceil(total_steps / len(train_loader))
+    for epoch in range(1, epochs + 1):
+        model.train()
+        for batch in train_loader:  # our own samplers, so batches are moved here, not by prepare()
+            batch = {k: v.to(accelerator.device) for k, v in batch.items()}
+            t = time.perf_counter()
+            loss = model(**batch).loss
+            accelerator.backward(loss)
+            accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            train_time += time.perf_counter() - t
+            step, loss_sum = step + 1, loss_sum + loss.item()
+            tokens, padded = tokens + int(batch["attention_mask"].sum()), padded + batch["input_ids"].numel()
+            bar.update(1)
+            bar.set_postfix(loss=f"{loss.item():.4f}")
+            end_of_epoch = step % len(train_loader) == 0 or step == total_steps
+            if (cfg.eval_every and step % cfg.eval_every == 0) or (end_of_epoch and not cfg.eval_every) or step == total_steps:
+                scores = evaluate(model, val_loader, spec, progress, desc="validation")
+                history.append({"step": step, "epoch": round(step / len(train_loader), 3),
+                                "train_loss": loss_sum / step, **{f"validation_{k}": v for k, v in scores.items()}})
+                if best is None or scores[metric] > best[f"validation_{metric}"]:
+                    best, best_state = history[-1], _trainable_state(model)
+                model.train()
+            if step == total_steps:
+                break
+        if step == total_steps:
+            break
+    bar.close()
+    return {"history": history, "selected": best, "best_state": best_state, "steps": step,
+            "train_time": train_time, "tokens": tokens, "padded_tokens": padded, "epochs_run": epoch}
+
+
+def _record(cfg, model, data, loop, dev, start) -> dict:
+    spec = get_task(cfg.task)
+    steps, train_time = loop["steps"], loop["train_time"]
+    return {
+        "run_id": run_id(cfg), "status": "ok", "task": spec.name, "policy": cfg.policy,
+        "config": cfg.to_dict(), "seed": cfg.seed,
+        "base_model": {"name": cfg.model or "all-MiniLM-L6-v2 (bundled)", "path": resolve_model(cfg.model),
+                       "model_type": model.config.model_type},
+        "adapter_config": cfg.adapter_config().to_dict() if cfg.policy == "adapter" else None,
+        "params": param_report(model).to_dict(),
+        "metric": spec.metric,
+        "splits": {"validation": f"held-out {cfg.val_fraction:.0%} of train.tsv (seeded), used for model selection",
+                   **{s: "GLUE dev set, reported only, never used for selection" for s in spec.dev_files},
+                   "sizes": {k: len(v) for k, v in data.items()}},
+        "history": loop["history"], "selected": loop["selected"],
+        "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
+        "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
+                   "epochs_run": loop["epochs_run"], "steps_per_s": steps / train_time if train_time else None,
+                   "s_per_step": train_time / steps if steps else None,
+                   "tokens_per_s": loop["tokens"] / train_time if train_time else None,
+                   "padded_tokens_per_s": loop["padded_tokens"] / train_time if train_time else None},
+        "memory": records.peak_memory_mb(), "versions": records.versions(), "git": records.git_revision(),
+        "machine": records.machine(), "data_source": data_source(spec, cfg.glue_dir),
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def evaluate_task(model, tokenizer, task, split: str = "dev", glue_dir=None, max_examples: int | None = None,
+                  max_length: int = 128, progress: bool = False) -> dict:
+    """Score `model` on one split of a GLUE task (tokenisation is cached); metrics in percent."""
+    spec = get_task(task)
+    ds = load_glue(spec, glue_dir, splits=[split])
+    if max_examples:
+        ds[split] = ds[split].select(range(min(max_examples, len(ds[split]))))
+    data = tokenize_glue(ds, tokenizer, max_length=max_length)
+    return evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)

