@@ -6,12 +6,13 @@
     print(param_report(model))
 """
 from .checkpoint import CheckpointError, load_adapter, save_adapter
-from .config import INIT_SCHEMES, MODEL_PRESETS, AdapterConfig, AdapterConfigError
+from .config import INIT_SCHEMES, MODEL_PRESETS, AdapterConfig, AdapterConfigError, TrainConfig, TrainConfigError
 from .inject import PLACEMENTS, UnsupportedModelError, adapter_slots, adapters_removed, add_adapters, enable_adapters
 from .models import ModelLoadError, load_base_model, model_from_preset, tiny_config
 from .modules import Adapter, AdapterSlot
 from .params import ParamReport, adapter_param_formula, param_report
 from .policies import POLICIES, param_groups, set_trainable
+from .train import evaluate_task, train
 
 __version__ = "0.1.0"
 
@@ -20,5 +21,5 @@ __all__ = [
     "MODEL_PRESETS", "ModelLoadError", "PLACEMENTS", "POLICIES", "ParamReport", "UnsupportedModelError",
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",
-    "set_trainable", "tiny_config",
+    "set_trainable", "tiny_config", "TrainConfig", "TrainConfigError", "train", "evaluate_task",
 ]

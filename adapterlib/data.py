@@ -252,6 +252,8 @@ def load_glue(task: str | TaskSpec, glue_dir: str | os.PathLike | None = None, v
     (QNLI in the bundled data) yields just the dev split.
     """
     spec = get_task(task)
+    if max_train_examples is not None and max_train_examples < 1:
+        raise ValueError(f"max_train_examples must be positive or None, got {max_train_examples}")
     requested = None if splits is None else list(splits)
     wanted = _source_splits(spec, requested)
     root = _resolve_glue_dir(glue_dir)
@@ -390,6 +392,7 @@ tokenize_glue.last_cache_hit = False
 def _save_atomically(ds: datasets.Dataset, path: Path, meta: dict) -> None:
     """Write to a temp dir and rename, so a crash or a concurrent run never leaves half a cache entry."""
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
+    tmp.chmod(0o755)  # mkdtemp makes it private; the renamed entry should be as readable as its neighbours
     ds.save_to_disk(str(tmp))
     (tmp / "adapterlib_meta.json").write_text(json.dumps(meta, indent=1, default=str))
     try:

@@ -1,0 +1,43 @@
+"""Helpers shared by the notebook course: scale presets and recorded results.
+
+Every notebook has a cell tagged `parameters` with `preset = None`. The next cell calls
+`resolve_preset(preset)`: an explicit value (papermill `-p preset full`) wins, else the
+environment variable ADAPTERLIB_PRESET (how nbval, which cannot inject parameters, picks a
+scale), else "course".
+
+    smoke   CI: each notebook in ~90 s on 2 CPU cores; numbers are not meaningful
+    course  default: meaningful results on a laptop CPU in a few minutes per notebook
+    full    paper-scale settings, for a GPU run through papermill
+"""
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+PRESETS = ("smoke", "course", "full")
+ENV_VAR = "ADAPTERLIB_PRESET"
+
+
+def resolve_preset(preset: str | None = None) -> str:
+    """The scale to run at: explicit argument, else $ADAPTERLIB_PRESET, else "course"."""
+    preset = preset or os.environ.get(ENV_VAR) or "course"
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+    return preset
+
+
+def pick(preset: str, *, smoke, course, full):
+    """One setting per scale: `steps = pick(preset, smoke=5, course=300, full=None)`."""
+    return {"smoke": smoke, "course": course, "full": full}[resolve_preset(preset)]
+
+
+def record_results(path: str | os.PathLike | None, **values) -> dict:
+    """Write a notebook's key numbers to JSON at `path` (None: do nothing); returns them.
+
+    papermill runs pass `-p results_path out.json`, and the tests assert on what was recorded.
+    """
+    if path:
+        from .records import write_json_atomic
+        write_json_atomic(Path(path), values)
+    return values
