@@ -1,5 +1,211 @@
-"""`python -m adapterlib course`: execute the notebook course with papermill (being written)."""
+"""`python -m adapterlib course`: execute the notebook course in order with papermill.
+
+    python -m adapterlib course                          # every notebook, preset course
+    python -m adapterlib course --preset smoke --notebooks 01 03
+    python -m adapterlib course --preset full -p task cola --glue-dir /data/glue
+
+Each notebook runs in its own kernel (python3) with the notebooks folder as working
+directory; the executed copy goes to --output-dir, with the key numbers it recorded next to
+it (NN_..._results.json). One progress line per notebook, then a summary of what failed
+(notebook, cell, error) and exit code 1 if anything did.
+"""
+from __future__ import annotations
+
+import argparse
+import ast
+import contextlib
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from .course import ENV_VAR, PRESETS, resolve_preset
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+NOTEBOOK_DIR = REPO_ROOT / "notebooks"
+NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
+
+DESCRIPTION = """Execute the numbered course notebooks (notebooks/NN_*.ipynb) in order with papermill.
+
+Each notebook runs in a fresh python3 kernel with the notebooks folder as working directory, at the
+chosen scale (its `preset` parameter):
+  smoke   seconds per notebook; checks that everything runs, numbers are not meaningful
+  course  a few minutes per notebook on a laptop CPU; meaningful, small-scale results (default)
+  full    paper-scale settings; meant for a GPU
+Executed notebooks are written to --output-dir, each with the JSON of key numbers it recorded
+(its `results_path` parameter). The command prints one line per notebook (ok/FAILED, seconds), then
+the failing cell and error of every failed notebook; the exit code is 1 if any notebook failed."""
+
+EPILOG = """examples:
+  python -m adapterlib course                                 # all notebooks, preset course
+  python -m adapterlib course --preset smoke                  # quick end-to-end check
+  python -m adapterlib course --notebooks 01 03 --output-dir outputs/try
+  python -m adapterlib course --preset full -p task cola      # set a notebook parameter
+  python -m adapterlib course --list                          # notebooks and their parameters
+
+-p NAME VALUE goes only to notebooks whose parameters cell defines NAME; VALUE is read as a
+Python literal when it is one (3, 1e-3, [1, 2], None, True), else as a string. --model and
+--glue-dir are shorthands for -p model ... and -p glue_dir ...
+A notebook's parameters are listed by --list or by `papermill --help-notebook notebooks/NN_....ipynb`."""
+
+
+@dataclass
+class NotebookResult:
+    """How one notebook run went."""
+
+    name: str
+    ok: bool
+    seconds: float
+    output: Path
+    error: str = ""  # "cell 7 (In [5]): ValueError: ..." when it failed
 
 
 def add_commands(sub) -> None:
-    return None
+    p = sub.add_parser("course", help="run the notebook course in order with papermill",
+                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--preset", choices=PRESETS,
+                   help=f"scale: smoke | course | full (default: ${ENV_VAR}, else course)")
+    p.add_argument("--notebooks", nargs="+", metavar="NN",
+                   help="run only these notebooks, by number (01 03) or file name (default: all, in order)")
+    p.add_argument("--output-dir", default="outputs/course",
+                   help="where executed notebooks and their results JSON go (default: outputs/course)")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a notebook parameter (repeatable), e.g. -p task cola")
+    p.add_argument("--model", help="base model id or path for every notebook (default: bundled MiniLM)")
+    p.add_argument("--glue-dir", help="GLUE data folder for every notebook (default: $GLUE_DIR)")
+    p.add_argument("--notebook-dir", default=str(NOTEBOOK_DIR),
+                   help="folder holding the NN_*.ipynb notebooks (default: the repository's notebooks/)")
+    p.add_argument("--cell-timeout", type=int, help="fail a notebook if one cell runs longer than N seconds")
+    p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    p.set_defaults(func=cmd_course)
+
+
+def find_notebooks(folder, selection=None) -> list[Path]:
+    """The course notebooks in `folder`, in order; `selection` picks by number or file name."""
+    folder = Path(folder)
+    found = sorted(folder.glob(NOTEBOOK_GLOB))
+    if not found:
+        raise FileNotFoundError(f"no notebooks matching {NOTEBOOK_GLOB} in {folder}")
+    if not selection:
+        return found
+    chosen = []
+    for item in selection:
+        key = Path(item).name.removesuffix(".ipynb")
+        hits = [nb for nb in found if nb.stem == key or nb.stem.split("_", 1)[0] == key.zfill(2)]
+        if not hits:
+            raise ValueError(f"no notebook {item!r} in {folder}; available: {', '.join(nb.stem for nb in found)}")
+        chosen += [nb for nb in hits if nb not in chosen]
+    return sorted(chosen)
+
+
+def parse_value(text: str):
+    """A -p value: a Python literal if it is one ("3", "1e-3", "[1, 2]", "None"), else the string."""
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def notebook_parameters(path: Path) -> dict:
+    """Parameters declared in the notebook's `parameters` cell: name -> papermill's description."""
+    import papermill as pm
+
+    return pm.inspect_notebook(str(path))
+
+
+def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
+    """The parameters each notebook gets; a name no selected notebook declares is an error."""
+    wanted = {"preset": resolve_preset(args.preset)}
+    if args.model:
+        wanted["model"] = args.model
+    if args.glue_dir:
+        wanted["glue_dir"] = args.glue_dir
+    wanted.update({name: parse_value(value) for name, value in args.parameter})
+    declared = {nb: notebook_parameters(nb) for nb in notebooks}
+    unknown = set(wanted) - {"preset"} - {name for params in declared.values() for name in params}
+    if unknown:
+        raise ValueError(f"no selected notebook has parameter(s) {', '.join(sorted(unknown))}; "
+                         "see `python -m adapterlib course --list`")
+    output_dir = Path(args.output_dir)
+    plans = {}
+    for nb, params in declared.items():
+        plan = {name: value for name, value in wanted.items() if name in params}
+        if "results_path" in params:
+            plan["results_path"] = str((output_dir / f"{nb.stem}_results.json").resolve())
+        plans[nb] = plan
+    return plans
+
+
+@contextlib.contextmanager
+def _importable_adapterlib():
+    """Put this checkout first on the kernels' PYTHONPATH, so notebooks import this adapterlib."""
+    before = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([before] if before else []))
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = before
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line: which cell failed and how (papermill's error), or the exception itself."""
+    from papermill.exceptions import PapermillExecutionError
+
+    if isinstance(exc, PapermillExecutionError):
+        lines = str(exc.evalue).strip().splitlines()
+        return f"cell {exc.cell_index} (In [{exc.exec_count}]): {exc.ename}: {lines[0] if lines else ''}"
+    text = str(exc).strip().splitlines()
+    return f"{type(exc).__name__}: {text[0] if text else ''}"
+
+
+def run_one(notebook: Path, output: Path, parameters: dict, cell_timeout: int | None = None) -> NotebookResult:
+    """Execute one notebook with papermill; never raises for a failing notebook."""
+    import papermill as pm
+
+    start = time.perf_counter()
+    try:
+        pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
+                            cwd=str(notebook.parent), progress_bar=False, execution_timeout=cell_timeout)
+        return NotebookResult(notebook.stem, True, time.perf_counter() - start, output)
+    except Exception as exc:  # noqa: BLE001 - a failed notebook is reported, the course goes on
+        return NotebookResult(notebook.stem, False, time.perf_counter() - start, output, describe_error(exc))
+
+
+def summary(results: list[NotebookResult]) -> str:
+    failed = [r for r in results if not r.ok]
+    total = sum(r.seconds for r in results)
+    if not failed:
+        return f"all {len(results)} notebooks ran ({total:.0f} s)"
+    lines = [f"{len(failed)} of {len(results)} notebooks FAILED ({total:.0f} s):"]
+    lines += [f"  {r.name}: {r.error}\n    executed notebook: {r.output}" for r in failed]
+    return "\n".join(lines)
+
+
+def list_notebooks(notebooks: list[Path]) -> None:
+    for nb in notebooks:
+        print(nb.name)
+        for name, p in notebook_parameters(nb).items():
+            print(f"    {name:<16} = {p['default']:<10} {p['help']}")
+
+
+def cmd_course(args) -> int:
+    notebooks = find_notebooks(args.notebook_dir, args.notebooks)
+    if args.list:
+        list_notebooks(notebooks)
+        return 0
+    plans = plan_parameters(notebooks, args)
+    out = Path(args.output_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)
+    results = []
+    with _importable_adapterlib():
+        for i, nb in enumerate(notebooks, 1):
+            print(f"[{i}/{len(notebooks)}] {nb.stem:<40}", end=" ", flush=True)
+            result = run_one(nb, out / nb.name, plans[nb], args.cell_timeout)
+            print(f"{'ok' if result.ok else 'FAILED':<6} {result.seconds:7.1f} s", flush=True)
+            results.append(result)
+    print(summary(results))
+    return 0 if all(r.ok for r in results) else 1

@@ -1,5 +1,243 @@
-"""`python -m adapterlib sweep`: resumable grids on dask.distributed (being written)."""
+"""`python -m adapterlib sweep FILE.yaml`: a declarative grid of runs, resumable, on dask.distributed.
+
+The sweep file format (grid, variants, per_task, runs, select_then_seeds) is read and
+checked by adapterlib.sweepfile; sweeps/README.md documents it with examples.
+
+A run is done when `<runs>/<run_id>.json` exists (status ok or failed): records are written
+atomically by the worker that trained, so a killed sweep restarted with the same command redoes
+only unfinished runs. `select_then_seeds` waits for the grid, picks the best setting of each
+group on validation (aggregate.select_best) and runs the extra seeds there.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import fcntl
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
+from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
+
+
+def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run] | None:
+    """select_then_seeds: extra seeds at each group's best grid setting (None until the grid is done)."""
+    from .aggregate import records_frame, select_best
+    if not spec.select_by:
+        return []
+    paths = [runs_dir / f"{r.run_id}.json" for r in grid]
+    if not all(p.exists() for p in paths):
+        return None
+    frame = records_frame([json.loads(p.read_text()) for p in paths])
+    by_id = {r.run_id: r for r in grid}
+    out = []
+    for best_id in select_best(frame, by=spec.select_by)["run_id"] if len(frame) else []:
+        for seed in spec.seeds:
+            run = make_run(spec, {**by_id[best_id].fields, "seed": seed}, stage="seeds")
+            if run.run_id not in by_id:
+                out.append(run)
+    return out
+
+
+def record_status(runs_dir: Path, run: Run) -> str:
+    """"ok" / "failed" for a finished run, "todo" otherwise (also for an unreadable file)."""
+    try:
+        return json.loads((runs_dir / f"{run.run_id}.json").read_text()).get("status", "ok")
+    except (OSError, ValueError):
+        return "todo"
+
+
+@contextlib.contextmanager
+def study_lock(folder: Path):
+    """One driver per study at a time (the lock dies with its process, even on kill -9)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".sweep.lock"
+    with open(path, "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise SweepError(f"another sweep is running on {folder} (holds {path}); wait for it or stop it") from None
+        try:
+            yield
+        finally:
+            path.unlink(missing_ok=True)
+
+
+def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None) -> dict:
+    return {"run_id": run.run_id, "mode": spec.mode, "fields": run.fields, "runs_dir": str(runs_dir),
+            "threads": threads, "save_checkpoint": spec.save_checkpoint, "notebook": spec.notebook,
+            "keep_notebooks": spec.keep_notebooks}
+
+
+def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, threads: int | None,
+              progress: bool = True, desc: str = "runs") -> dict:
+    """Submit `todo` to the cluster and wait, counting ok / failed; returns the counts."""
+    from dask.distributed import as_completed
+    from tqdm.auto import tqdm
+    counts = {"ok": 0, "failed": 0}
+    if not todo:
+        return counts
+    client = pool.get()
+    futures = {client.submit(execute_run, _job(spec, run, runs_dir, threads), key=f"run-{run.run_id}", pure=False): run
+               for run in todo}
+    with tqdm(total=len(todo), desc=f"{spec.name} {desc}", disable=not progress, file=sys.stderr) as bar:
+        for future in as_completed(futures):
+            run = futures[future]
+            try:
+                result = future.result()
+            except Exception as exc:  # the worker process died (KilledWorker) or could not run the task
+                job = _job(spec, run, runs_dir, threads)
+                from .records import write_json_atomic
+                result = failed_record(job, exc)
+                write_json_atomic(runs_dir / f"{run.run_id}.json", result)
+            counts[result["status"]] += 1
+            if result["status"] == "failed":
+                bar.write(f"failed: {run.run_id}: {str(result['error']).splitlines()[0][:300]}", file=sys.stderr)
+            bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
+            bar.update()
+    return counts
+
+
+def _todo(runs: list[Run], runs_dir: Path, retry_failed: bool) -> list[Run]:
+    redo = ("todo", "failed") if retry_failed else ("todo",)
+    return [r for r in runs if record_status(runs_dir, r) in redo]
+
+
+def _log(folder: Path, **event) -> None:
+    with open(folder / "sweep_log.jsonl", "a") as f:
+        f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **event}) + "\n")
+
+
+def study_folder(spec: SweepSpec, output_dir=None) -> Path:
+    from .aggregate import RESULTS_DIR
+    return Path(output_dir) if output_dir else RESULTS_DIR / spec.name
+
+
+def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, workers: int | None = None,
+              threads_per_run: int | None = None, retry_failed: bool = False, progress: bool = True,
+              command: str | None = None) -> dict:
+    """Run every unfinished run of `spec` (then its select_then_seeds stage); returns counts.
+
+    Records go to <study>/runs (study = output_dir or data/results/<name>); the exact sweep file
+    is copied to <study>/sweep.yaml and each invocation is logged to <study>/sweep_log.jsonl.
+    """
+    workers, threads = plan_workers(workers, threads_per_run, scheduler)
+    folder = study_folder(spec, output_dir)
+    runs_dir = folder / "runs"
+    grid = expand(spec)
+    start = time.time()
+    with study_lock(folder):
+        runs_dir.mkdir(parents=True, exist_ok=True)
+        for tmp in runs_dir.glob(".*.tmp"):  # a record half-written when a previous sweep was killed
+            tmp.unlink(missing_ok=True)
+        (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
+        _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
+             scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
+        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        interrupted = True
+        try:
+            with DaskPool(workers, scheduler) as pool:
+                for stage in ("grid", "seeds"):
+                    runs = grid if stage == "grid" else seed_runs(spec, grid, runs_dir) or []
+                    todo = _todo(runs, runs_dir, retry_failed)
+                    counts["skipped"] += len(runs) - len(todo)
+                    for key, n in run_stage(pool, spec, todo, runs_dir, threads, progress, stage).items():
+                        counts[key] += n
+            interrupted = False
+        finally:
+            _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted, **counts)
+    return {**counts, "wall_s": time.time() - start, "folder": str(folder)}
+
+
+def plan(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run]]:
+    """(status, run) for every run the sweep knows now: grid, then seeds if the grid is finished."""
+    runs_dir = study_folder(spec, output_dir) / "runs"
+    grid = expand(spec)
+    rows = [(record_status(runs_dir, r), r) for r in grid]
+    seeds = seed_runs(spec, grid, runs_dir)
+    return rows + [(record_status(runs_dir, r), r) for r in seeds or []]
+
+
+def describe_plan(spec: SweepSpec, output_dir=None) -> str:
+    rows = plan(spec, output_dir)
+    folder = study_folder(spec, output_dir)
+    lines = [f"sweep {spec.name} ({spec.mode}): records in {folder / 'runs'}"]
+    lines += [f"  {status:<6} {run.stage:<5} {run.run_id}" for status, run in rows]
+    if spec.select_by:
+        n_seed = sum(run.stage == "seeds" for _, run in rows)
+        waiting = any(s == "todo" for s, r in rows if r.stage == "grid")
+        lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation, seeds {spec.seeds}): "
+                     + ("planned after the grid finishes" if waiting else f"{n_seed} runs"))
+    counts = {s: sum(st == s for st, _ in rows) for s in ("ok", "failed", "todo")}
+    lines.append(f"{len(rows)} runs: {counts['ok']} done, {counts['failed']} failed, {counts['todo']} to run")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------- command line
+
+SWEEP_EPILOG = """examples:
+  python -m adapterlib sweep sweeps/smoke.yaml --dry-run           # list runs and which are done
+  flock /tmp/adapterlib-cpu.lock python -m adapterlib sweep sweeps/glue_cpu.yaml
+  python -m adapterlib sweep sweeps/glue_cpu.yaml --set model=bert-base-uncased --output-dir runs/glue_bert
+  python -m adapterlib sweep sweeps/glue_cpu.yaml --scheduler tcp://10.0.0.1:8786 --threads-per-run 8
+  python -m adapterlib aggregate glue_cpu --plots                   # data/results/glue_cpu/tables/
+
+Kill it at any moment and run the same command again: finished runs are kept, unfinished ones rerun.
+See sweeps/README.md for the file format and dask-jobqueue (Slurm)."""
 
 
 def add_commands(sub) -> None:
-    return None
+    import argparse
+    p = sub.add_parser("sweep", help="run a YAML grid of trainings, resumably, on dask.distributed",
+                       description="Run every unfinished run of a sweep file on a dask cluster (a LocalCluster by "
+                       "default); each worker writes its run's JSON record atomically.", epilog=SWEEP_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("spec", help="sweep file, e.g. sweeps/glue_cpu.yaml")
+    p.add_argument("--output-dir", help="study folder (default: data/results/<name>); records in its runs/")
+    p.add_argument("--scheduler", help="address of an existing dask scheduler (default: start a LocalCluster)")
+    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores // threads-per-run)")
+    p.add_argument("--threads-per-run", type=int, help="torch threads per run (default: cores // workers)")
+    p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    p.add_argument("--dry-run", action="store_true", help="list the runs and which are done; run nothing")
+    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="force a field in every run (repeatable)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_sweep)
+    a = sub.add_parser("aggregate", help="recompute a study's tables (CSV) from its run records",
+                       description="Turn a study's run records into tidy tables: runs, best, summary, and the "
+                       "Table 1 / size / init tables where they apply.", epilog=SWEEP_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
+    a.add_argument("study", help="study name under data/results/, or a study / records folder")
+    a.add_argument("--out-dir", help="write the tables here (default: <study>/tables)")
+    a.add_argument("--plots", action="store_true", help="also save the size / init curves as PNG")
+    a.set_defaults(func=cmd_aggregate)
+
+
+def cmd_sweep(args) -> int:
+    spec = load_spec(args.spec, parse_overrides(args.set))
+    if args.dry_run:
+        print(describe_plan(spec, args.output_dir))
+        return 0
+    try:
+        counts = run_sweep(spec, args.output_dir, args.scheduler, args.workers, args.threads_per_run,
+                           args.retry_failed, progress=not args.quiet,
+                           command="python -m adapterlib " + " ".join(sys.argv[1:]))
+    except KeyboardInterrupt:
+        print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
+        return 130
+    print(f"{spec.name}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done "
+          f"({counts['wall_s']:.0f} s); records in {counts['folder']}/runs")
+    return 1 if counts["failed"] else 0
+
+
+def cmd_aggregate(args) -> int:
+    from .aggregate import write_tables
+    written = write_tables(args.study, out_dir=args.out_dir, plots=args.plots)
+    for stem, path in written.items():
+        print(path)
+    return 0
+

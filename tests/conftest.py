@@ -40,3 +40,45 @@ def minilm():
     torch.manual_seed(0)
     model, tokenizer = load_base_model()
     return model.eval(), tokenizer
+
+
+WORDS = ("the a cat dog sat ran on under mat rug is was not big small red blue house tree bird sky "
+         "happy sad good bad movie film great awful loved hated").split()
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random BERT + WordPiece tokenizer saved like a hub model, for end-to-end runs in seconds."""
+    from transformers import BertForSequenceClassification, BertTokenizerFast
+    root = tmp_path_factory.mktemp("tiny-bert")
+    vocab = root / "vocab.txt"
+    vocab.write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, ".", ","]) + "\n")
+    tokenizer = BertTokenizerFast(vocab={w: i for i, w in enumerate(vocab.read_text().split())})
+    tokenizer.save_pretrained(root)
+    torch.manual_seed(0)
+    BertForSequenceClassification(tiny_config("bert", vocab_size=len(WORDS) + 7)).save_pretrained(root)
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_glue_dir(tmp_path_factory):
+    """A GLUE-layout folder with small RTE, SST-2 and STS-B files (learnable toy signal)."""
+    import random
+    rng = random.Random(0)
+    root = tmp_path_factory.mktemp("glue")
+    def sentence(word):
+        return " ".join(rng.choice(WORDS[:20]) for _ in range(rng.randint(3, 9))) + f" {word} ."
+    (root / "SST-2").mkdir()
+    (root / "RTE").mkdir()
+    (root / "STS-B").mkdir()
+    for split, n in (("train", 320), ("dev", 40)):
+        rows = [(sentence("good" if (y := i % 2) else "bad"), y) for i in range(n)]
+        (root / "SST-2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "".join(f"{s}\t{y}\n" for s, y in rows))
+        rte = [(i, sentence("cat"), sentence("dog" if i % 2 else "cat"), "not_entailment" if i % 2 else "entailment")
+               for i in range(n)]
+        (root / "RTE" / f"{split}.tsv").write_text(
+            "index\tsentence1\tsentence2\tlabel\n" + "".join("\t".join(map(str, r)) + "\n" for r in rte))
+        header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
+        sts = [f"{i}\tx\tx\tx\tx\tx\tx\t{sentence('sky')}\t{sentence('sky')}\t{(i % 11) / 2:.3f}\n" for i in range(n)]
+        (root / "STS-B" / f"{split}.tsv").write_text(header + "".join(sts))
+    return root

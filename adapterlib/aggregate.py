@@ -1,0 +1,380 @@
+"""Run records -> tidy tables and plots: the numbers of the reproduction, recomputed every time.
+
+    df = load_study("glue_cpu")        # one row per run record in data/results/glue_cpu/runs
+    select_best(df)                    # per (task, policy, size): the setting chosen on validation
+    glue_table(df)                     # Table 1 analog: methods x tasks, GLUE dev means over seeds
+    size_curve(df); init_curve(df)     # Figs 3/4 and Fig 6 (right) analogs, tidy
+    write_tables("glue_cpu")           # data/results/glue_cpu/tables/*.csv (`python -m adapterlib aggregate`)
+
+Model selection uses only `val_score`, the score on the held-out slice of train at the epoch
+chosen on that same slice. The GLUE dev scores (`dev_score`) are reported, never compared.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .config import INIT_SCHEMES
+from .data import TASKS, get_task
+from .records import load_records
+
+RESULTS_DIR = Path(__file__).resolve().parents[1] / "data" / "results"
+COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
+           "max_train_examples", "metric", "val_score", "dev_score", "selected_epoch", "trainable",
+           "percent_of_base", "frozen", "base", "wall_s", "s_per_step", "config_key", "error"]
+METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
+                "layernorm": "LayerNorm only", "head": "head only"}
+FLOAT_FORMAT = "%.6g"  # every CSV number: 6 significant digits, so the output is byte-for-byte reproducible
+
+
+def study_dir(name_or_path) -> Path:
+    """A study folder: an existing path as given, else data/results/<name> in this repository."""
+    path = Path(name_or_path).expanduser()
+    return path if path.exists() else RESULTS_DIR / str(name_or_path)
+
+
+def runs_dir(name_or_path) -> Path:
+    """Where a study's records are: <study>/runs, or the folder itself if it holds records directly."""
+    folder = study_dir(name_or_path)
+    return folder / "runs" if (folder / "runs").is_dir() else folder
+
+
+def config_key(config: dict) -> str:
+    """Identity of a setting across seeds: a hash of the config without its seed."""
+    rest = {k: v for k, v in config.items() if k != "seed"}
+    return hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def record_row(rec: dict) -> dict:
+    """The flat row of one record (api or papermill mode, ok or failed)."""
+    cfg = rec.get("config") or rec.get("parameters") or {}
+    res = rec.get("results") or {}
+    policy = rec.get("policy") or cfg.get("policy")
+    task = rec.get("task") or cfg.get("task")
+    metric = rec.get("metric") or res.get("metric") or (get_task(task).metric if task in TASKS else None)
+    params, timing, selected = rec.get("params") or {}, rec.get("timing") or {}, rec.get("selected") or {}
+    std = cfg.get("init_std")
+    if std is None and policy == "adapter":
+        std = INIT_SCHEMES.get(cfg.get("init", "houlsby"), {}).get("std")
+    row = {
+        "run_id": rec["run_id"], "status": rec.get("status", "ok"), "task": task, "policy": policy,
+        "adapter_size": cfg.get("adapter_size") if policy == "adapter" else None,
+        "top_k": cfg.get("top_k") if policy == "top_k" else None,
+        "init_std": std if policy == "adapter" else None,
+        "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.get("seed")),
+        "max_train_examples": cfg.get("max_train_examples"), "metric": metric,
+        "val_score": selected.get(f"validation_{metric}", res.get("val_score")),
+        "dev_score": rec.get("dev_score", res.get("dev_score")), "selected_epoch": selected.get("epoch"),
+        "trainable": params.get("trainable", res.get("trainable")), "percent_of_base": params.get("percent_of_base"),
+        "frozen": params.get("frozen"), "base": params.get("base"),
+        "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
+        "config_key": config_key(cfg), "error": rec.get("error"),
+    }
+    if "results" in rec:  # papermill mode: keep every scalar the notebook recorded
+        row.update({f"result_{k}": v for k, v in res.items() if isinstance(v, (int, float, str, bool))})
+    return row
+
+
+def records_frame(records: list[dict]) -> pd.DataFrame:
+    """One row per record with COLUMNS (numbers as floats, NaN where not applicable), sorted by run_id."""
+    df = pd.DataFrame([record_row(r) for r in records], columns=None if records else COLUMNS)
+    numeric = ["adapter_size", "top_k", "init_std", "lr", "epochs", "seed", "max_train_examples", "val_score",
+               "dev_score", "selected_epoch", "trainable", "percent_of_base", "frozen", "base", "wall_s",
+               "s_per_step"]
+    df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
+    return df.sort_values("run_id", ignore_index=True)
+
+
+def _load(name_or_path) -> list[dict]:
+    folder = runs_dir(name_or_path)
+    records = load_records(folder) if folder.is_dir() else []
+    if not records:
+        raise FileNotFoundError(f"no run records (*.json with a run_id) in {folder}; run the sweep first "
+                                f"(python -m adapterlib sweep sweeps/<file>.yaml) or pass a folder of records")
+    return records
+
+
+def load_study(name_or_path) -> pd.DataFrame:
+    """Every run record of a study (a name under data/results/, or a folder) as one DataFrame."""
+    return records_frame(_load(name_or_path))
+
+
+def _sem(values: pd.Series) -> float:
+    """Standard error of the mean over seeds (NaN for a single seed)."""
+    values = values.dropna()
+    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
+
+
+def _choose(group: pd.DataFrame) -> pd.DataFrame:
+    """The rows (one per seed) of the best setting in `group`, judged on validation only.
+
+    Settings are compared by mean val_score over the seeds they all share, so seeds added to
+    the winner after selection (select_then_seeds) cannot change the choice. Ties go to the
+    smaller lr, then fewer epochs, then the config hash: the choice is deterministic.
+    """
+    seeds = group.groupby("config_key")["seed"].apply(set)
+    shared = set.intersection(*seeds) if len(seeds) else set()
+    judged = group[group["seed"].isin(shared)] if shared else group
+    score = judged.groupby("config_key")["val_score"].mean().fillna(-np.inf)
+    first = group.groupby("config_key")[["lr", "epochs"]].first()
+    order = pd.DataFrame({"score": score}).join(first).reset_index()
+    order = order.sort_values(["score", "lr", "epochs", "config_key"], ascending=[False, True, True, True])
+    return group[group["config_key"] == order["config_key"].iloc[0]].sort_values("seed")
+
+
+def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=None) -> pd.DataFrame:
+    """For each group of `by`, the setting (lr, epochs, ...) with the best mean validation score.
+
+    Only runs with status ok count. `within` (e.g. ("adapter_size",)) selects in two levels: the
+    best setting per `within` value first, then the best of those winners, each judged on all
+    the seeds the winners share (Table 1's "adapters (8-256)": best lr per size, then best size).
+    Returns one row per group: the group keys, the chosen lr and epochs, n_candidates (settings
+    compared), n_seeds, val_mean, dev_mean, dev_sem (s.e.m. over seeds, NaN for one seed),
+    trainable, percent_of_base, frozen, base, metric, run_id (of the lowest seed).
+    """
+    by = list(by)
+    ok = df[df["status"] == "ok"]
+    rows = []
+    for keys, group in ok.groupby(by, dropna=False, sort=True):
+        if within:
+            best = _choose(pd.concat([_choose(g) for _, g in group.groupby(list(within), dropna=False)]))
+        else:
+            best = _choose(group)
+        top = best.iloc[0]
+        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))),
+                     **{c: top[c] for c in ("policy", "adapter_size", "top_k", "init_std") if c not in by},
+                     "lr": top["lr"], "epochs": top["epochs"], "n_candidates": group["config_key"].nunique(),
+                     "n_seeds": len(best), "val_mean": best["val_score"].mean(), "dev_mean": best["dev_score"].mean(),
+                     "dev_sem": _sem(best["dev_score"]), "trainable": best["trainable"].mean(),
+                     "percent_of_base": best["percent_of_base"].mean(), "frozen": best["frozen"].mean(),
+                     "base": best["base"].mean(), "metric": top["metric"], "run_id": top["run_id"]})
+    return pd.DataFrame(rows)
+
+
+def _task_order(tasks) -> list[str]:
+    order = list(TASKS)
+    return sorted(set(tasks), key=lambda t: order.index(t) if t in order else len(order))
+
+
+def task_label(task: str) -> str:
+    """Column name of a task, as in the paper's Table 1 (MNLI is scored on dev matched)."""
+    spec = get_task(task)
+    return "MNLI-m" if spec.name == "mnli" else spec.display
+
+
+GLUE_METHODS = {  # Table 1 rows: which runs compete for each task's cell
+    "full fine-tuning": lambda df: df["policy"] == "full",
+    "adapters (8-256)": lambda df: (df["policy"] == "adapter") & df["adapter_size"].isin([8, 64, 256]),
+    "adapters (64)": lambda df: (df["policy"] == "adapter") & (df["adapter_size"] == 64),
+}
+
+
+def glue_selection(df: pd.DataFrame) -> pd.DataFrame:
+    """Long form of Table 1: one row per (method, task) with the setting chosen on validation."""
+    parts = []
+    for method, rows in GLUE_METHODS.items():
+        within = ("adapter_size",) if method == "adapters (8-256)" else None
+        chosen = select_best(df[rows(df)], by=("task",), within=within)
+        if len(chosen):
+            parts.append(chosen.assign(method=method))
+    if not parts:
+        return pd.DataFrame(columns=["method", "task"])
+    out = pd.concat(parts, ignore_index=True)
+    out["task_order"] = out["task"].map({t: i for i, t in enumerate(_task_order(out["task"]))})
+    out["method_order"] = out["method"].map({m: i for i, m in enumerate(GLUE_METHODS)})
+    out = out.sort_values(["method_order", "task_order"]).drop(columns=["task_order", "method_order"])
+    return out[["method", "task", *[c for c in out.columns if c not in ("method", "task")]]].reset_index(drop=True)
+
+
+def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
+    """Table 1 analog: methods x tasks of `value` (dev_mean; or dev_sem, val_mean, n_seeds, lr, adapter_size).
+
+    "average" is the mean over tasks (for dev_sem: the s.e.m. of that mean); it is NaN unless the
+    method has every task. Parameter columns: trainable_per_task (mean over tasks),
+    params_per_task_percent (of the base model), total_params_multiple = (frozen + sum over tasks
+    of trainable) / base, i.e. the storage for all n_tasks relative to one pre-trained model.
+    """
+    long = glue_selection(df)
+    if long.empty:
+        return pd.DataFrame()
+    tasks = _task_order(long["task"])
+    wide = long.pivot(index="method", columns="task", values=value).reindex(columns=tasks)
+    wide = wide.reindex([m for m in GLUE_METHODS if m in set(long["method"])])
+    complete = wide.notna().all(axis=1)
+    if value == "dev_sem":
+        wide["average"] = np.sqrt((wide[tasks] ** 2).sum(axis=1, min_count=1)) / len(tasks)
+    elif value in ("dev_mean", "val_mean"):
+        wide["average"] = wide[tasks].mean(axis=1)
+    else:
+        wide["average"] = np.nan
+    wide.loc[~complete, "average"] = np.nan
+    by_method = long.groupby("method")
+    wide["trainable_per_task"] = by_method["trainable"].mean().round()
+    wide["params_per_task_percent"] = by_method["percent_of_base"].mean()
+    wide["total_params_multiple"] = (by_method["frozen"].mean() + by_method["trainable"].sum()) / by_method["base"].mean()
+    wide["n_tasks"] = by_method["task"].nunique()
+    wide.columns = [task_label(c) if c in tasks else c for c in wide.columns]
+    wide.columns.name = None
+    return wide
+
+
+def size_curve(df: pd.DataFrame) -> pd.DataFrame:
+    """Figs 3/4 analog: per task and method, dev score vs trainable parameters (best lr on validation)."""
+    runs = df[df["policy"].isin(["adapter", "top_k", "layernorm", "full", "head"])]
+    chosen = select_best(runs, by=("task", "policy", "adapter_size", "top_k"))
+    if chosen.empty:
+        return chosen
+    chosen.insert(1, "method", chosen["policy"].map(METHOD_NAMES))
+    order = {p: i for i, p in enumerate(METHOD_NAMES)}
+    chosen["_t"], chosen["_p"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))}), \
+        chosen["policy"].map(order)
+    return chosen.sort_values(["_t", "_p", "trainable"]).drop(columns=["_t", "_p"]).reset_index(drop=True)
+
+
+def init_curve(df: pd.DataFrame) -> pd.DataFrame:
+    """Fig 6 (right) analog: per task, dev score vs the adapters' initialisation std."""
+    chosen = select_best(df[df["policy"] == "adapter"], by=("task", "init_std"))
+    if chosen.empty:
+        return chosen
+    chosen["_t"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))})
+    return chosen.sort_values(["_t", "init_std"]).drop(columns="_t").reset_index(drop=True)
+
+
+def _metric_label(table: pd.DataFrame, task: str) -> str:
+    metric = table.loc[table["task"] == task, "metric"].iloc[0]
+    return f"{task_label(task)} dev {metric} (%)"
+
+
+def plot_size_curve(table: pd.DataFrame, ax=None):
+    """Dev score vs trained parameters per task (log x): adapter sizes, top-k layers, LayerNorm, full.
+
+    One panel per task when `ax` is None; returns the list of axes.
+    """
+    import matplotlib.pyplot as plt
+
+    tasks = _task_order(table["task"])
+    if ax is None:
+        _, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = [ax] * len(tasks)
+    style = {"adapters": ("o-", "m={:g}", "adapter_size"), "top-k fine-tuning": ("s-", "k={:g}", "top_k"),
+             "LayerNorm only": ("D", None, None), "head only": ("v", None, None), "full fine-tuning": ("*", None, None)}
+    for task, a in zip(tasks, axes):
+        rows = table[table["task"] == task]
+        for method, (fmt, note, column) in style.items():
+            part = rows[rows["method"] == method].sort_values("trainable")
+            if part.empty:
+                continue
+            label = method if len(tasks) == 1 or a is not axes[0] or ax is None else f"{task_label(task)} {method}"
+            line = a.errorbar(part["trainable"], part["dev_mean"], yerr=part["dev_sem"].fillna(0), fmt=fmt,
+                              capsize=2, markersize=9 if fmt == "*" else 5, label=label)
+            if method == "full fine-tuning":
+                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=line[0].get_color())
+            for x, y, v in zip(part["trainable"], part["dev_mean"], part[column] if column else []):
+                a.annotate(note.format(v), (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
+        a.set_xscale("log")
+        a.set_xlabel("trained parameters per task (log scale)")
+        a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else "dev score (%)")
+        a.set_title(f"{task_label(task)}: score vs trained parameters")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    return axes
+
+
+def plot_init_curve(table: pd.DataFrame, ax=None):
+    """Dev score vs adapter init std (log x), one line per task; the paper's std 1e-2 is marked."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.8))
+    for task in _task_order(table["task"]):
+        rows = table[table["task"] == task].sort_values("init_std")
+        ax.errorbar(rows["init_std"], rows["dev_mean"], yerr=rows["dev_sem"].fillna(0), fmt="o-", capsize=2,
+                    label=f"{task_label(task)} ({rows['metric'].iloc[0]})")
+    ax.axvline(INIT_SCHEMES["houlsby"]["std"], ls=":", color="grey", label="paper's std 1e-2")
+    ax.set_xscale("log")
+    ax.set_xlabel("adapter weight init std (truncated normal, log scale)")
+    ax.set_ylabel("GLUE dev score (%)")
+    ax.set_title("Robustness to the adapters' initialisation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def study_summary(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
+    """Key/value provenance of a study, from its records: counts, total run time, machine, versions."""
+    machines = sorted({json.dumps(r.get("machine"), sort_keys=True) for r in records if r.get("machine")})
+    versions = sorted({json.dumps(r.get("versions"), sort_keys=True) for r in records if r.get("versions")})
+    commits = sorted({(r.get("git") or {}).get("commit") or "" for r in records} - {""})
+    created = sorted(r["created"] for r in records if r.get("created"))
+    items = [("runs", len(df)), ("ok", int((df["status"] == "ok").sum())),
+             ("failed", int((df["status"] == "failed").sum())), ("total_run_wall_s", df["wall_s"].sum()),
+             ("total_run_wall_h", df["wall_s"].sum() / 3600), ("first_created", created[0] if created else ""),
+             ("last_created", created[-1] if created else ""), ("machines", " | ".join(machines)),
+             ("versions", " | ".join(versions)), ("git_commits", " ".join(commits))]
+    return pd.DataFrame([(k, FLOAT_FORMAT % v if isinstance(v, float) else str(v)) for k, v in items],
+                        columns=["key", "value"])
+
+
+RUN_COLUMNS = [c for c in COLUMNS if c not in ("config_key",)]
+
+
+def build_tables(df: pd.DataFrame, records: list[dict]) -> dict[str, pd.DataFrame]:
+    """Every table that applies to a study, by file stem. runs, best and summary always; glue_* when
+    there are full and adapter runs; size_curve with top-k or LayerNorm-only runs; init_curve when
+    adapter runs differ in init std."""
+    tables = {"runs": df[RUN_COLUMNS], "best": select_best(df), "summary": study_summary(df, records)}
+    policies = set(df.loc[df["status"] == "ok", "policy"])
+    if {"full", "adapter"} <= policies:
+        tables["glue_selection"] = glue_selection(df)
+        for value in ("dev_mean", "dev_sem", "val_mean", "n_seeds"):
+            tables[f"glue_table_{value}"] = glue_table(df, value).reset_index(names="method")
+    if policies & {"top_k", "layernorm"}:
+        tables["size_curve"] = size_curve(df)
+    if df.loc[df["policy"] == "adapter", "init_std"].nunique() > 1:
+        tables["init_curve"] = init_curve(df)
+    return tables
+
+
+def write_tables(name_or_path, out_dir=None, plots: bool = False) -> dict[str, Path]:
+    """Recompute a study's tables from its records into <study>/tables/*.csv (or `out_dir`).
+
+    Deterministic: rows sorted, numbers written with FLOAT_FORMAT, stale CSVs removed, so the
+    committed tables can be checked against a fresh aggregation byte for byte.
+    """
+    records = _load(name_or_path)
+    df = records_frame(records)
+    out = Path(out_dir) if out_dir else study_dir(name_or_path) / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    tables = build_tables(df, records)
+    for stale in out.glob("*.csv"):
+        if stale.stem not in tables:
+            stale.unlink()
+    written = {}
+    for stem, table in tables.items():
+        written[stem] = out / f"{stem}.csv"
+        table.to_csv(written[stem], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+    if plots:
+        written.update(_write_plots(tables, out))
+    return written
+
+
+def _write_plots(tables: dict, out: Path) -> dict[str, Path]:
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    written = {}
+    for stem, plot in (("size_curve", plot_size_curve), ("init_curve", plot_init_curve)):
+        if stem in tables and not tables[stem].empty:
+            axes = plot(tables[stem])
+            fig = (axes[0] if isinstance(axes, list) else axes).figure
+            written[f"{stem}_png"] = out / f"{stem}.png"
+            fig.savefig(written[f"{stem}_png"], dpi=90, bbox_inches="tight")
+            plt.close(fig)
+    return written

@@ -1,0 +1,168 @@
+"""Where sweep runs execute: a dask.distributed cluster, and the function each worker runs.
+
+The worker writes the run's record itself (atomically), so whatever finished is on disk even
+if the driver that submitted it is killed. The driver only decides what still has to run.
+
+CPU discipline: a LocalCluster gets W single-threaded worker processes and each run sets
+torch to T threads, with W x T <= the cores available (two 2-thread trainings on 2 cores run
+many times slower than the same two one after the other).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import tempfile
+import time
+import traceback
+from pathlib import Path
+
+from . import records
+
+
+class SweepError(ValueError):
+    """A sweep cannot start as asked (bad CPU plan, study locked, ...); printed as one line."""
+
+
+def available_cores() -> int:
+    """CPU cores this process may use (respects taskset / cgroup affinity where the OS reports it)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def plan_workers(workers: int | None = None, threads: int | None = None, scheduler: str | None = None,
+                 cores: int | None = None) -> tuple[int | None, int | None]:
+    """(worker processes, torch threads per run) for a LocalCluster, never oversubscribing the cores.
+
+    Defaults: all cores to one run at a time (one worker). With --scheduler the cluster is not
+    ours: --workers does not apply and threads stay as asked (None = torch's default).
+    """
+    for name, value in (("--workers", workers), ("--threads-per-run", threads)):
+        if value is not None and value < 1:
+            raise SweepError(f"{name} must be >= 1, got {value}")
+    if scheduler:
+        if workers is not None:
+            raise SweepError("--workers applies to the LocalCluster only; size an existing cluster where it runs")
+        return None, threads
+    cores = cores or available_cores()
+    if threads is None:
+        threads = max(1, cores // (workers or 1))
+    workers = workers or max(1, cores // threads)
+    if workers * threads > cores:
+        raise SweepError(f"--workers {workers} x --threads-per-run {threads} = {workers * threads} threads exceeds the "
+                         f"{cores} CPU cores available; concurrent runs would slow each other down many times")
+    return workers, threads
+
+
+class DaskPool:
+    """A dask client, started on first use: a LocalCluster of single-threaded worker processes,
+    or a connection to an existing scheduler (`tcp://host:8786`, or a dask-jobqueue cluster's)."""
+
+    def __init__(self, workers: int | None, scheduler: str | None = None):
+        self.workers, self.scheduler = workers, scheduler
+        self.client = self.cluster = None
+
+    def get(self):
+        if self.client is None:
+            import dask
+            from dask.distributed import Client, LocalCluster
+            if self.scheduler:
+                self.client = Client(self.scheduler)
+            else:
+                with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # a crashing run is retried once
+                    self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
+                                                dashboard_address=None, silence_logs=logging.ERROR)
+                self.client = Client(self.cluster)
+        return self.client
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        if self.client is not None:
+            self.client.close()
+        if self.cluster is not None:
+            self.cluster.close()
+
+
+def execute_run(job: dict) -> dict:
+    """Run one job on a worker, write its record (ok or failed) to job["runs_dir"], return a summary.
+
+    job: run_id, mode ("api" | "papermill"), fields (TrainConfig fields or notebook parameters),
+    runs_dir, threads, save_checkpoint, notebook, keep_notebooks.
+    """
+    import datasets
+    datasets.disable_progress_bars()  # workers share the driver's terminal: keep its progress bar readable
+    if job.get("threads"):
+        import torch
+        torch.set_num_threads(job["threads"])
+        os.environ["OMP_NUM_THREADS"] = str(job["threads"])  # inherited by papermill kernels
+    start = time.time()
+    try:
+        record = _train(job) if job["mode"] == "api" else _notebook(job)
+    except Exception as exc:  # any failure becomes a record; the other runs go on
+        record = failed_record(job, exc, time.time() - start)
+        records.write_json_atomic(Path(job["runs_dir"]) / f"{job['run_id']}.json", record)
+    return summary(record)
+
+
+def _train(job: dict) -> dict:
+    from .config import TrainConfig
+    from .train import train
+    cfg = TrainConfig(**job["fields"])
+    record = train(cfg, output_dir=job["runs_dir"], progress=False, save_checkpoint=job.get("save_checkpoint", False))
+    if record["run_id"] != job["run_id"]:
+        raise RuntimeError(f"run id mismatch: planned {job['run_id']}, trained {record['run_id']}")
+    return record
+
+
+def _notebook(job: dict) -> dict:
+    """papermill-execute the notebook with the run's parameters; the record wraps what it recorded."""
+    import papermill as pm
+    start, out = time.time(), Path(job["runs_dir"])
+    notebook = Path(job["notebook"])
+    with tempfile.TemporaryDirectory() as tmp:
+        results = Path(tmp) / "results.json"
+        executed = out / "notebooks" / f"{job['run_id']}.ipynb" if job.get("keep_notebooks") else Path(tmp) / "out.ipynb"
+        executed.parent.mkdir(parents=True, exist_ok=True)
+        pm.execute_notebook(str(notebook), str(executed), parameters={**job["fields"], "results_path": str(results)},
+                            cwd=str(notebook.parent), progress_bar=False, log_output=False)
+        if not results.exists():
+            raise RuntimeError(f"{notebook.name} never called record_results(results_path, ...)")
+        values = json.loads(results.read_text())
+    record = {**_identity(job), "status": "ok", "results": values, "timing": {"wall_s": time.time() - start},
+              **_provenance()}
+    records.write_json_atomic(out / f"{job['run_id']}.json", record)
+    return record
+
+
+def _identity(job: dict) -> dict:
+    fields = job["fields"]
+    task = fields.get("task")
+    try:
+        from .data import get_task
+        task = get_task(task).name if task is not None else None
+    except ValueError:
+        pass
+    key = "config" if job["mode"] == "api" else "parameters"
+    out = {"run_id": job["run_id"], "mode": job["mode"], "task": task, "policy": fields.get("policy"),
+           "seed": fields.get("seed"), key: fields}
+    if job["mode"] == "papermill":
+        out["notebook"] = str(job["notebook"])
+    return out
+
+
+def _provenance() -> dict:
+    return {"machine": records.machine(), "versions": records.versions(), "git": records.git_revision(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+
+
+def failed_record(job: dict, exc: BaseException, wall_s: float | None = None) -> dict:
+    """Record of a run that raised: its config, the error line and the traceback's tail."""
+    lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+    return {**_identity(job), "status": "failed", "error": f"{type(exc).__name__}: {exc}",
+            "traceback": "".join(lines)[-4000:], "timing": {"wall_s": wall_s}, **_provenance()}
+
+
+def summary(record: dict) -> dict:
+    """What the driver prints: id, status, error or scores."""
+    return {k: record.get(k) for k in ("run_id", "status", "error", "dev_score", "metric")}

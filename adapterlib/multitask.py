@@ -1,0 +1,196 @@
+"""Many tasks, one model: task checkpoints that take turns on one shared, frozen base.
+
+    bank = AdapterBank(model)                     # model: base + adapters, policy "adapter"
+    record = bank.train_task(cfg, tokenizer, "runs/bank/sst2")   # trains on THIS model object
+    bank.train_task(cfg_cola, tokenizer, "runs/bank/cola")       # sst2's weights are untouched
+    bank.activate("sst2")                         # load_adapter: swap adapters + LayerNorms + head
+
+Each task trains only its own adapters, LayerNorms and classifier (the paper's trained set);
+everything else is frozen and shared, so a new task can never change what an earlier one
+learned. Before each task the bank resets those parameters to the starting point it saw at
+construction (pre-trained LayerNorms, near-identity adapters, a fresh head).
+"""
+from __future__ import annotations
+
+import hashlib
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from accelerate import Accelerator
+from accelerate.utils import set_seed
+from safetensors.torch import save_file
+
+from .checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter_config, save_adapter, trained_state
+from .config import TrainConfig
+from .data import get_task
+from .params import param_report
+from .policies import param_groups, set_trainable
+from .train import _fit, _load_data, evaluate, make_loader, make_optimizer, run_id
+
+
+def frozen_fingerprint(model) -> str:
+    """sha256 over the shared parameters (everything outside adapters, LayerNorms and head)."""
+    groups = param_groups(model)
+    h = hashlib.sha256()
+    for name, p in sorted(model.named_parameters()):
+        if groups[name] not in DEFAULT_GROUPS:
+            h.update(name.encode())
+            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+class AdapterBank:
+    """Named task checkpoints (folders written by `save_adapter`) for one shared base model.
+
+    Only one task is active at a time: `activate(name)` copies that task's tensors into the
+    model; the shared frozen weights are never written.
+    """
+
+    def __init__(self, model):
+        if not any(g == "adapter" for g in param_groups(model).values()):
+            raise ValueError("the model has no adapters: call adapterlib.add_adapters(model, cfg) first")
+        self.model = model
+        self.paths: dict[str, Path] = {}
+        self.active: str | None = None
+        self._start = trained_state(model)  # every task starts from here
+
+    def __contains__(self, name) -> bool:
+        return name in self.paths
+
+    @property
+    def names(self) -> list[str]:
+        return list(self.paths)
+
+    def add(self, name: str, path) -> None:
+        """Register an existing checkpoint folder (validated now, loaded on `activate`)."""
+        read_adapter_config(path)
+        self.paths[name] = Path(path)
+
+    def save(self, name: str, path, metadata: dict | None = None) -> Path:
+        """Save the model's current task parameters as task `name` and register them."""
+        self.paths[name] = save_adapter(self.model, path, metadata={"task": name, **(metadata or {})})
+        self.active = name
+        return self.paths[name]
+
+    def activate(self, name: str):
+        """Load task `name`'s adapters, LayerNorms and head into the shared model; returns the model."""
+        if name not in self.paths:
+            raise KeyError(f"no checkpoint for task {name!r}; known: {', '.join(self.paths) or 'none'}")
+        load_adapter(self.model, self.paths[name])
+        self.active = name
+        return self.model
+
+    def reset(self) -> None:
+        """Put the task parameters back at the bank's starting point (before training a new task)."""
+        params = dict(self.model.named_parameters())
+        with torch.no_grad():
+            for name, tensor in self._start.items():
+                params[name].copy_(tensor)
+        self.active = None
+
+    def train_task(self, cfg: TrainConfig, tokenizer, path, progress: bool = False) -> dict:
+        """Train task `cfg.task` on the shared model (policy adapter), save it to `path`, register it.
+
+        The same recipe as `adapterlib.train` (model selection on the held-out validation slice,
+        GLUE dev reported) but on this model object instead of a freshly loaded one.
+        Returns a short record: task, history, selected, dev scores, params, timing, checkpoint.
+        """
+        if cfg.policy != "adapter":
+            raise ValueError(f"an AdapterBank trains policy 'adapter' only, got {cfg.policy!r}")
+        spec, start = get_task(cfg.task), time.time()
+        if spec.num_labels != self.model.config.num_labels:
+            raise ValueError(f"{spec.display} has {spec.num_labels} labels, the shared model's head has "
+                             f"{self.model.config.num_labels}; use tasks with the same number of labels")
+        if cfg.mixed_precision != "no":
+            raise ValueError("AdapterBank.train_task runs in full precision (mixed_precision='no')")
+        self.reset()
+        set_trainable(self.model, "adapter")
+        set_seed(cfg.seed)
+        data = _load_data(cfg, tokenizer)
+        accelerator = Accelerator(mixed_precision="no")
+        self.model.to(accelerator.device)  # in place: the shared model object is trained, never a copy
+        train_loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed)
+        val_loader = make_loader(data["validation"], tokenizer, 128, shuffle=False)
+        total_steps = cfg.max_steps or cfg.epochs * len(train_loader)
+        optimizer, scheduler = accelerator.prepare(*make_optimizer(self.model, cfg, total_steps))
+        loop = _fit(self.model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg,
+                           total_steps, progress)
+        self.model.load_state_dict(loop.pop("best_state"), strict=False)  # the point chosen on validation
+        dev = {split: evaluate(self.model, make_loader(data[split], tokenizer, 128, shuffle=False), spec)
+               for split in spec.dev_files}
+        self.save(spec.name, path, metadata={"run_id": run_id(cfg)})
+        return {"task": spec.name, "metric": spec.metric, "history": loop["history"], "selected": loop["selected"],
+                "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
+                "params": param_report(self.model).to_dict(), "steps": loop["steps"],
+                "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path)}
+
+
+def checkpoint_bytes(path) -> int:
+    """Size on disk of a task checkpoint folder (weights + JSON)."""
+    return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
+
+
+def saved_bytes(model, groups) -> int:
+    """Measured size of the parameters in `groups` saved as one safetensors file."""
+    by_group = param_groups(model)
+    state = {n: p.detach().contiguous() for n, p in model.named_parameters() if by_group[n] in groups}
+    with tempfile.TemporaryDirectory() as tmp:
+        save_file(state, str(Path(tmp) / WEIGHTS_NAME))
+        return (Path(tmp) / WEIGHTS_NAME).stat().st_size
+
+
+BASE_GROUPS = ("embedding", "layernorm", "other")  # the pre-trained network (no adapters, no head)
+
+
+def storage_cost(model, checkpoints: dict) -> pd.DataFrame:
+    """Storage for the tasks in `checkpoints` ({task: folder}): one base + N checkpoints vs N full models.
+
+    Bytes are real file sizes: the checkpoint folders as written, the pre-trained base saved once,
+    and one fully fine-tuned model (base + head) saved once and counted N times. Parameters come
+    from `param_report(model)` under policy "adapter": frozen + N x trainable vs N x (base + head).
+    One row per setup and task count n = 1..N.
+    """
+    report = param_report(model)
+    base_bytes = saved_bytes(model, BASE_GROUPS)
+    full_bytes = saved_bytes(model, (*BASE_GROUPS, "head"))
+    sizes = [checkpoint_bytes(p) for p in checkpoints.values()]
+    rows = []
+    for n in range(1, len(sizes) + 1):
+        rows.append({"setup": "adapters: one base + n checkpoints", "n_tasks": n, "shared_bytes": base_bytes,
+                     "per_task_bytes": sum(sizes[:n]), "params": report.frozen + n * report.trainable})
+        rows.append({"setup": "full fine-tuning: n models", "n_tasks": n, "shared_bytes": 0,
+                     "per_task_bytes": n * full_bytes, "params": n * (report.base + report.head)})
+    df = pd.DataFrame(rows)
+    df["total_bytes"] = df["shared_bytes"] + df["per_task_bytes"]
+    df["total_MB"] = df["total_bytes"] / 1e6
+    df["multiple_of_base"] = df["params"] / report.base
+    return df
+
+
+def plot_storage(df: pd.DataFrame, ax=None):
+    """Bar plot of `storage_cost`: MB on disk for n tasks, adapters (stacked base + checkpoints) vs full."""
+    import matplotlib.pyplot as plt
+
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    ns = sorted(df["n_tasks"].unique())
+    width = 0.38
+    ad = df[df["setup"].str.startswith("adapters")].set_index("n_tasks").loc[ns]
+    ft = df[df["setup"].str.startswith("full")].set_index("n_tasks").loc[ns]
+    x = np.arange(len(ns))
+    ax.bar(x - width / 2, ad["shared_bytes"] / 1e6, width, color="#9aa5b1", label="shared frozen base (stored once)")
+    ax.bar(x - width / 2, ad["per_task_bytes"] / 1e6, width, bottom=ad["shared_bytes"] / 1e6, color="#d9822b",
+           label="task checkpoints (adapters + LayerNorms + head)")
+    ax.bar(x + width / 2, ft["per_task_bytes"] / 1e6, width, color="#2b6cb0", label="full fine-tuning: one model per task")
+    for xi, (a, f) in enumerate(zip(ad["total_bytes"], ft["total_bytes"])):
+        ax.text(xi - width / 2, a / 1e6, f"{a / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
+        ax.text(xi + width / 2, f / 1e6, f"{f / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [str(n) for n in ns])
+    ax.set_xlabel("number of tasks served")
+    ax.set_ylabel("storage on disk (MB)")
+    ax.legend(fontsize=8, loc="upper left")
+    return ax

@@ -1,0 +1,270 @@
+"""Sweep files: read, validate and expand a YAML grid into runs (each a TrainConfig and its run id).
+
+A sweep file (see sweeps/README.md) names a study and lists its runs:
+
+    name: glue_cpu                  # records go to data/results/glue_cpu/runs/<run_id>.json
+    base: {epochs: 3}               # TrainConfig fields shared by every run
+    grid: {task: [rte, mrpc], seed: [0]}          # cartesian product ...
+    variants:                                     # ... times the union of these products
+      - {policy: [full], lr: [2.0e-5, 5.0e-5, 1.0e-4]}
+      - {policy: [adapter], adapter_size: [8, 64, 256], lr: [3.0e-4, 1.0e-3, 3.0e-3]}
+    per_task: {sst2: {max_train_examples: 8000}}  # fields for one task's runs
+    runs: [{task: rte, policy: head, lr: 1.0e-3}] # explicit extra runs
+    select_then_seeds: {by: [task, policy, adapter_size], seeds: [1, 2]}
+
+Every error is one line naming its place in the file, raised before anything runs.
+"""
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import itertools
+import json
+import re
+from pathlib import Path
+
+import yaml
+
+TOP_KEYS = ("name", "description", "mode", "notebook", "base", "grid", "variants", "per_task", "runs",
+            "select_then_seeds", "save_checkpoint", "keep_notebooks")
+RESERVED_PARAMETERS = ("results_path",)  # papermill mode: set by the sweep for each run
+
+
+class SweepSpecError(ValueError):
+    """The sweep file is invalid; the message says where."""
+
+
+@dataclasses.dataclass
+class Run:
+    run_id: str
+    fields: dict                  # TrainConfig fields (api) or notebook parameters (papermill)
+    stage: str = "grid"           # "grid" or "seeds"
+
+
+@dataclasses.dataclass
+class SweepSpec:
+    name: str
+    mode: str = "api"                       # api: adapterlib.train; papermill: execute `notebook`
+    base: dict = dataclasses.field(default_factory=dict)
+    grid: dict = dataclasses.field(default_factory=dict)
+    variants: list = dataclasses.field(default_factory=list)
+    per_task: dict = dataclasses.field(default_factory=dict)
+    runs: list = dataclasses.field(default_factory=list)
+    select_by: list | None = None           # select_then_seeds.by
+    seeds: list = dataclasses.field(default_factory=list)
+    notebook: str | None = None
+    save_checkpoint: bool = False
+    keep_notebooks: bool = False
+    description: str = ""
+    overrides: dict = dataclasses.field(default_factory=dict)  # --set FIELD=VALUE, forced in every run
+    text: str = ""                          # the file as read (copied next to the records)
+
+
+
+
+def _train_field_types() -> dict[str, str]:
+    from .config import TrainConfig
+    return {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+
+
+def _coerce(name: str, value, types: dict, where: str):
+    """Check a TrainConfig value against its annotation; numbers written as 3e-4 (a YAML string) become floats."""
+    if not types:                           # papermill: parameters are free-form
+        return value
+    if name not in types:
+        raise SweepSpecError(f"{where}: unknown TrainConfig field {name!r}; known: {', '.join(types)}")
+    typ = types[name]
+    kind = typ.split(" |")[0]
+    if value is None and "None" in typ:
+        return None
+    ok = not isinstance(value, bool)
+    if ok and kind == "float" and isinstance(value, (int, float, str)):
+        with contextlib.suppress(ValueError):
+            return float(value)
+    elif ok and kind == "int" and isinstance(value, int):
+        return value
+    elif kind == "str" and isinstance(value, str):
+        return value
+    elif kind == "list[int]" and isinstance(value, list) and all(type(v) is int for v in value):
+        return value
+    raise SweepSpecError(f"{where}: {name} must be {typ}, got {value!r}")
+
+
+def _mapping(obj, where: str) -> dict:
+    if obj is None:
+        return {}
+    if not isinstance(obj, dict):
+        raise SweepSpecError(f"{where} must be a mapping (field: value), got {type(obj).__name__}")
+    return obj
+
+
+def _axes(obj, where: str, types: dict) -> dict:
+    """A grid: field -> non-empty list of values."""
+    axes = {}
+    for name, values in _mapping(obj, where).items():
+        if not isinstance(values, list) or not values:
+            raise SweepSpecError(f"{where}.{name} must be a non-empty list of values, got {values!r}")
+        axes[name] = [_coerce(name, v, types, f"{where}.{name}") for v in values]
+    return axes
+
+
+def _notebook_parameters(notebook: str) -> dict:
+    import papermill as pm
+    return {name: "any" for name in pm.inspect_notebook(notebook)}
+
+
+def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: Path = Path(".")) -> SweepSpec:
+    """Validate a loaded sweep file; every error names its place in the file."""
+    data = _mapping(data, where)
+    unknown = [k for k in data if k not in TOP_KEYS]
+    if unknown:
+        raise SweepSpecError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(TOP_KEYS)}")
+    name = data.get("name")
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+        raise SweepSpecError(f"{where}: name must be a folder-safe string (letters, digits, _ . -), got {name!r}")
+    mode = data.get("mode", "api")
+    spec = SweepSpec(name=name, mode=mode, description=str(data.get("description", "")),
+                     save_checkpoint=bool(data.get("save_checkpoint", False)),
+                     keep_notebooks=bool(data.get("keep_notebooks", False)))
+    if mode == "api":
+        types = _train_field_types()
+    elif mode == "papermill":
+        notebook = data.get("notebook")
+        path = next((p for p in (Path(str(notebook)), root / str(notebook)) if p.is_file()), None) if notebook else None
+        if path is None:
+            raise SweepSpecError(f"{where}: mode papermill needs `notebook:` naming an existing .ipynb, got {notebook!r}")
+        spec.notebook = str(path.resolve())
+        types = {}
+        allowed = _notebook_parameters(spec.notebook)
+    else:
+        raise SweepSpecError(f"{where}: mode must be api or papermill, got {mode!r}")
+
+    def fields(obj, at):
+        out = {k: _coerce(k, v, types, at) for k, v in _mapping(obj, at).items()}
+        if mode == "papermill":
+            bad = [k for k in out if k not in allowed or k in RESERVED_PARAMETERS]
+            if bad:
+                raise SweepSpecError(f"{at}: {bad} not settable parameters of {Path(spec.notebook).name}; "
+                                     f"its parameters: {', '.join(p for p in allowed if p not in RESERVED_PARAMETERS)}")
+        return out
+
+    spec.base = fields(data.get("base"), f"{where}.base")
+    spec.overrides = fields(overrides or {}, "--set")
+    spec.grid = _axes(data.get("grid"), f"{where}.grid", types)
+    variants = data.get("variants") or []
+    if not isinstance(variants, list):
+        raise SweepSpecError(f"{where}.variants must be a list of grids, got {type(variants).__name__}")
+    spec.variants = [_axes(v, f"{where}.variants[{i}]", types) for i, v in enumerate(variants)]
+    for i, v in enumerate(spec.variants):
+        if set(v) & set(spec.grid):
+            raise SweepSpecError(f"{where}.variants[{i}] repeats grid field(s) {sorted(set(v) & set(spec.grid))}")
+    runs = data.get("runs") or []
+    if not isinstance(runs, list):
+        raise SweepSpecError(f"{where}.runs must be a list of run settings, got {type(runs).__name__}")
+    spec.runs = [fields(r, f"{where}.runs[{i}]") for i, r in enumerate(runs)]
+    axes = set(spec.grid).union(*spec.variants)
+    for task, extra in _mapping(data.get("per_task"), f"{where}.per_task").items():
+        from .data import get_task
+        key, at = get_task(task).name, f"{where}.per_task.{task}"
+        spec.per_task[key] = fields(extra, at)
+        if set(spec.per_task[key]) & axes:
+            raise SweepSpecError(f"{at}: {sorted(set(spec.per_task[key]) & axes)} also a grid field; keep each field in one place")
+    if not (spec.grid or spec.variants or spec.runs):
+        raise SweepSpecError(f"{where}: empty sweep; give a `grid`, `variants` or `runs`")
+    if data.get("select_then_seeds") is not None:
+        _parse_select(spec, _mapping(data["select_then_seeds"], f"{where}.select_then_seeds"), f"{where}.select_then_seeds")
+    return spec
+
+
+def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
+    from .aggregate import COLUMNS
+    if spec.mode != "api":
+        raise SweepSpecError(f"{where}: only for mode api (selection reads the training records)")
+    unknown = [k for k in stage if k not in ("by", "seeds")]
+    by, seeds = stage.get("by", ["task", "policy", "adapter_size"]), stage.get("seeds")
+    if unknown or not isinstance(by, list) or any(b not in COLUMNS for b in by):
+        raise SweepSpecError(f"{where}: needs `by:` (list of record columns, e.g. [task, policy, adapter_size]) "
+                             f"and `seeds:`; got {stage!r}")
+    if not isinstance(seeds, list) or not seeds or any(type(s) is not int for s in seeds):
+        raise SweepSpecError(f"{where}.seeds must be a non-empty list of integers, got {seeds!r}")
+    spec.select_by, spec.seeds = by, seeds
+
+
+def load_spec(path, overrides: dict | None = None) -> SweepSpec:
+    """Read and validate a sweep file (YAML)."""
+    path = Path(path)
+    if not path.is_file():
+        raise SweepSpecError(f"sweep file {path} not found")
+    text = path.read_text()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        raise SweepSpecError(f"{path}: invalid YAML: {getattr(e, 'problem', e)}"
+                             + (f" (line {mark.line + 1})" if mark else "")) from None
+    spec = parse_spec(data, overrides, where=str(path), root=path.parent)
+    spec.text = text
+    return spec
+
+
+def parse_overrides(items: list[str] | None) -> dict:
+    """--set FIELD=VALUE (values read as YAML: 3.0e-4, null, [0, 1], text)."""
+    out = {}
+    for item in items or []:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise SweepSpecError(f"--set expects FIELD=VALUE, got {item!r}")
+        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+    return out
+
+
+# ---------------------------------------------------------------- the runs of a sweep
+
+def _product(axes: dict) -> list[dict]:
+    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+
+
+def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
+    """Build (and validate) one run; its id is adapterlib.train.run_id of the TrainConfig."""
+    if spec.mode == "papermill":
+        digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
+        prefix = "-".join(str(fields[k]) for k in ("task", "policy") if k in fields)
+        return Run(f"{Path(spec.notebook).stem}-{prefix + '-' if prefix else ''}{digest}", fields, stage)
+    from .config import TrainConfig
+    from .policies import POLICIES
+    from .train import run_id
+    label = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in spec.base)
+    try:
+        cfg = TrainConfig(**fields)
+        if cfg.policy not in POLICIES:
+            raise SweepSpecError(f"unknown policy {cfg.policy!r}; known: {', '.join(POLICIES)}")
+        if cfg.policy == "adapter":
+            cfg.adapter_config()
+        return Run(run_id(cfg), cfg.to_dict(), stage)
+    except ValueError as e:
+        raise SweepSpecError(f"run ({label}): {e}") from None
+
+
+def expand(spec: SweepSpec) -> list[Run]:
+    """The grid-stage runs: base < per_task < grid point (or explicit run) < --set; duplicates dropped."""
+    points = []
+    if spec.grid or spec.variants:
+        points = [{**a, **b} for a in _product(spec.grid) for v in (spec.variants or [{}]) for b in _product(v)]
+    runs, seen = [], set()
+    for point in points + spec.runs:
+        task = point.get("task", spec.overrides.get("task", spec.base.get("task")))
+        extra = spec.per_task.get(_task_key(task), {})
+        run = make_run(spec, {**spec.base, **extra, **point, **spec.overrides})
+        if run.run_id not in seen:
+            seen.add(run.run_id)
+            runs.append(run)
+    return runs
+
+
+def _task_key(task):
+    from .data import get_task
+    try:
+        return get_task(task).name if task is not None else None
+    except ValueError:
+        return task

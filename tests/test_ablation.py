@@ -1,0 +1,106 @@
+"""Layer-span ablation (paper Fig. 6) on a tiny random BERT and a tiny synthetic SST-2."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import math
+import random
+
+import pytest
+import torch
+
+from adapterlib import AdapterConfig, add_adapters, adapter_slots, set_trainable
+from adapterlib.ablation import plot_span_heatmap, span_ablation, span_matrix, span_summary, spans
+from adapterlib.data import load_glue, tokenize_glue
+from adapterlib.train import evaluate, make_loader
+
+WORDS = "the movie film was very good great fine bad awful poor".split()
+
+
+@pytest.fixture
+def sst2_dir(tmp_path, monkeypatch):
+    """A synthetic SST-2 folder (sentence<TAB>label) and a private tokenisation cache."""
+    monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    rng = random.Random(0)
+    for split, n in (("train", 60), ("dev", 40)):
+        rows = []
+        for _ in range(n):
+            words = rng.choices(WORDS, k=rng.randint(3, 9))
+            rows.append(f"{' '.join(words)}\t{int(any(w in ('good', 'great', 'fine') for w in words))}")
+        (tmp_path / "glue" / "SST-2").mkdir(parents=True, exist_ok=True)
+        (tmp_path / "glue" / "SST-2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
+    return tmp_path / "glue"
+
+
+@pytest.fixture
+def word_tokenizer(tmp_path):
+    from transformers import BertTokenizerFast
+
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
+    return BertTokenizerFast.from_pretrained(str(tmp_path / "tok"))
+
+
+def tiny_with_adapters(make_tiny, std, layers=3):
+    model = make_tiny(num_hidden_layers=layers)
+    add_adapters(model, AdapterConfig(size=8, init_std=std))
+    return set_trainable(model, "adapter").eval()
+
+
+def test_spans_are_all_contiguous_ranges():
+    assert spans(3) == [(0, 0), (0, 1), (0, 2), (1, 1), (1, 2), (2, 2)]
+    assert len(spans(12)) == 12 * 13 // 2
+
+
+def test_table_rows_baseline_and_all_removed(make_tiny, sst2_dir, word_tokenizer):
+    torch.manual_seed(0)
+    model = tiny_with_adapters(make_tiny, std=0.5)  # large init: removing adapters changes the outputs
+    df = span_ablation(model, word_tokenizer, "sst2", glue_dir=sst2_dir)
+    assert len(df) == 1 + 3 * 4 // 2
+    assert df["removed"].tolist() == ["none", "0", "0-1", "0-2", "1", "1-2", "2"]
+    assert df["first"].isna().tolist() == [True] + [False] * 6
+    assert (df["metric"] == "accuracy").all() and (df["score"] == df["accuracy"]).all()
+    assert df["n_removed"].tolist() == [0, 1, 2, 3, 1, 2, 1]
+    assert df.attrs["n_examples"] == 40 and df.attrs["n_layers"] == 3
+    assert all(slot.enabled for _, _, slot in adapter_slots(model))  # every adapter switched back on
+
+    data = tokenize_glue(load_glue("sst2", sst2_dir, splits=["dev"]), word_tokenizer)["dev"]
+    loader = make_loader(data, word_tokenizer, 16, shuffle=False)
+    assert df["loss"].iloc[0] == pytest.approx(evaluate(model, loader, "sst2")["loss"], abs=1e-6)
+    for _, _, slot in adapter_slots(model):
+        slot.enabled = False
+    off = evaluate(model, loader, "sst2")
+    all_removed = df[df["removed"] == "0-2"].iloc[0]
+    assert all_removed["loss"] == pytest.approx(off["loss"], abs=1e-6)
+    assert df["loss"].nunique() > 1  # removing adapters did change the model's outputs
+
+
+def test_identity_adapters_change_nothing(make_tiny, sst2_dir, word_tokenizer):
+    model = tiny_with_adapters(make_tiny, std=0.0)  # exact identity: removing them is a no-op
+    df = span_ablation(model, word_tokenizer, "sst2", glue_dir=sst2_dir, max_examples=17)
+    assert df.attrs["n_examples"] == 17
+    assert (df["drop"] == 0).all() and df["loss"].nunique() == 1
+
+
+def test_matrix_summary_and_plot(make_tiny, sst2_dir, word_tokenizer):
+    model = tiny_with_adapters(make_tiny, std=0.5)
+    df = span_ablation(model, word_tokenizer, "sst2", glue_dir=sst2_dir)
+    grid = span_matrix(df)
+    assert grid.shape == (3, 3) and math.isnan(grid[2, 0]) and not math.isnan(grid[0, 2])
+    assert grid[1, 2] == df.loc[df["removed"] == "1-2", "score"].item()
+    summary = span_summary(df)
+    assert summary["none_removed"] == df["score"].iloc[0]
+    assert summary["all_removed"] == df.loc[df["removed"] == "0-2", "score"].item()
+    assert set(summary["single_layer_scores"]) == {0, 1, 2}
+    assert summary["max_single_layer_drop"] == max(summary["none_removed"] - s
+                                                   for s in summary["single_layer_scores"].values())
+    ax = plot_span_heatmap(df)
+    assert ax.get_xlabel() and ax.get_ylabel() and len(ax.texts) == 6
+    ax = plot_span_heatmap(df, value="drop")
+    assert "drop" in ax.figure.axes[-1].get_ylabel()
+
+
+def test_needs_adapters(make_tiny, sst2_dir, word_tokenizer):
+    with pytest.raises(ValueError, match="no adapters"):
+        span_ablation(make_tiny(), word_tokenizer, "sst2", glue_dir=sst2_dir)

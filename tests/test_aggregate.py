@@ -1,0 +1,216 @@
+"""Aggregation of run records into the reproduction's tables, on fake records (pure pandas)."""
+import json
+import math
+
+import matplotlib
+import pandas as pd
+import pytest
+
+from adapterlib import TrainConfig, aggregate
+from adapterlib.data import get_task
+from adapterlib.train import run_id
+
+matplotlib.use("Agg")
+
+BASE, LN, HEAD = 22_713_216, 9_984, 770  # MiniLM-like counts: base model, LayerNorms, 2-class head
+
+
+def trainable_of(policy, size=64, top_k=None):
+    if policy == "full":
+        return BASE + HEAD
+    if policy == "adapter":
+        return 12 * (2 * size * 384 + 384 + size) + LN + HEAD
+    if policy == "top_k":
+        return top_k * 1_800_000 + HEAD
+    return LN + HEAD
+
+
+def fake_record(task="rte", policy="adapter", size=64, lr=1e-3, seed=0, val=70.0, dev=60.0, epochs=3,
+                top_k=None, init_std=None, status="ok"):
+    cfg = TrainConfig(task=task, policy=policy, adapter_size=size, lr=lr, seed=seed, epochs=epochs, top_k=top_k,
+                      init_std=init_std)
+    rec = {"run_id": run_id(cfg), "status": status, "task": task, "policy": policy, "config": cfg.to_dict(),
+           "seed": seed, "created": f"2026-01-01T00:00:{seed:02d}Z", "machine": {"cpu_count": 2}}
+    if status == "failed":
+        return {**rec, "error": "ValueError: boom", "timing": {"wall_s": 1.0}}
+    metric = get_task(task).metric
+    trainable = trainable_of(policy, size, top_k)
+    frozen = 0 if policy == "full" else BASE + HEAD + (trainable - LN - HEAD if policy == "adapter" else 0) - trainable
+    return {**rec, "metric": metric,
+            "params": {"trainable": trainable, "frozen": frozen, "base": BASE, "percent_of_base": 100 * trainable / BASE},
+            "history": [{"epoch": 1.0, f"validation_{metric}": val - 1}, {"epoch": 2.0, f"validation_{metric}": val}],
+            "selected": {"epoch": 2.0, f"validation_{metric}": val}, "dev": {"dev": {metric: dev}}, "dev_score": dev,
+            "timing": {"wall_s": 100.0, "s_per_step": 0.5}}
+
+
+def write_study(folder, records):
+    runs = folder / "runs"
+    runs.mkdir(parents=True)
+    for rec in records:
+        (runs / f"{rec['run_id']}.json").write_text(json.dumps(rec))
+    return folder
+
+
+def glue_records():
+    """Two tasks; full and adapters (8, 64, 256) x 2 lrs at seed 0, then seeds 1-2 at the winners."""
+    recs = []
+    for task, shift in (("rte", 0.0), ("cola", -10.0)):
+        recs += [fake_record(task, "full", lr=2e-5, val=70 + shift, dev=65 + shift),
+                 fake_record(task, "full", lr=5e-5, val=72 + shift, dev=64 + shift)]   # best on validation
+        for size, val in ((8, 74), (64, 71), (256, 69)):
+            recs += [fake_record(task, "adapter", size, lr=1e-3, val=val + shift, dev=60 + shift),
+                     fake_record(task, "adapter", size, lr=3e-3, val=val - 5 + shift, dev=90 + shift)]  # dev bait
+        for seed, d in ((1, 2.0), (2, -2.0)):  # extra seeds at the winners; their val is lower, choice must hold
+            recs.append(fake_record(task, "full", lr=5e-5, seed=seed, val=60 + shift, dev=64 + shift + d))
+            for size in (8, 64, 256):
+                recs.append(fake_record(task, "adapter", size, lr=1e-3, seed=seed, val=50 + shift, dev=60 + shift + d))
+    return recs
+
+
+def test_load_study_columns_and_effective_values(tmp_path):
+    recs = [fake_record("rte", "adapter", 8), fake_record("rte", "adapter", 8, init_std=1e-5, lr=3e-3),
+            fake_record("rte", "full", lr=2e-5), fake_record("sst2", "top_k", top_k=2),
+            fake_record("mrpc", "adapter", status="failed")]
+    df = aggregate.load_study(write_study(tmp_path / "study", recs))
+    assert set(aggregate.COLUMNS) <= set(df.columns) and len(df) == 5
+    assert list(df["run_id"]) == sorted(df["run_id"])
+    by = df.set_index("run_id")
+    assert by.loc[recs[0]["run_id"], "init_std"] == 1e-2          # houlsby default
+    assert by.loc[recs[1]["run_id"], "init_std"] == 1e-5          # explicit override
+    assert math.isnan(by.loc[recs[2]["run_id"], "adapter_size"]) and math.isnan(by.loc[recs[2]["run_id"], "init_std"])
+    assert by.loc[recs[3]["run_id"], "top_k"] == 2 and by.loc[recs[3]["run_id"], "metric"] == "accuracy"
+    failed = by.loc[recs[4]["run_id"]]
+    assert failed["status"] == "failed" and math.isnan(failed["val_score"]) and "boom" in failed["error"]
+    assert by.loc[recs[0]["run_id"], "val_score"] == 70 and by.loc[recs[0]["run_id"], "selected_epoch"] == 2
+
+
+def test_load_study_by_name_and_missing(tmp_path, monkeypatch):
+    monkeypatch.setattr(aggregate, "RESULTS_DIR", tmp_path)
+    write_study(tmp_path / "mystudy", [fake_record()])
+    assert len(aggregate.load_study("mystudy")) == 1
+    assert len(aggregate.load_study(tmp_path / "mystudy" / "runs")) == 1    # a folder of records works too
+    with pytest.raises(FileNotFoundError, match="no run records"):
+        aggregate.load_study("nothing-here")
+
+
+def test_select_best_uses_validation_only_and_shared_seeds():
+    df = aggregate.records_frame(glue_records())
+    best = aggregate.select_best(df).set_index(["task", "policy", "adapter_size"], drop=False)
+    row = best.loc[("rte", "adapter", 8)]
+    assert row["lr"] == 1e-3 and row["n_seeds"] == 3 and row["n_candidates"] == 2   # not the dev-bait lr 3e-3
+    assert row["dev_mean"] == pytest.approx(60.0) and row["dev_sem"] == pytest.approx(2 / math.sqrt(3))
+    assert row["val_mean"] == pytest.approx((74 + 50 + 50) / 3)
+    full = best[(best["task"] == "rte") & (best["policy"] == "full")].iloc[0]
+    assert full["lr"] == 5e-5 and full["dev_mean"] == pytest.approx(64.0) and math.isnan(full["adapter_size"])
+    # shuffling dev scores never changes what is selected
+    shuffled = df.assign(dev_score=df["dev_score"].sample(frac=1, random_state=0).to_numpy())
+    again = aggregate.select_best(shuffled)
+    assert list(again["run_id"]) == list(aggregate.select_best(df)["run_id"])
+
+
+def test_select_best_single_seed_sem_nan_and_failed_ignored():
+    df = aggregate.records_frame([fake_record(lr=1e-3, val=70), fake_record(lr=3e-3, val=80, status="failed")])
+    best = aggregate.select_best(df)
+    assert len(best) == 1 and best["lr"].iloc[0] == 1e-3 and math.isnan(best["dev_sem"].iloc[0])
+
+
+def test_glue_table_methods_tasks_average_and_params():
+    df = aggregate.records_frame(glue_records())
+    table = aggregate.glue_table(df)
+    assert list(table.index) == ["full fine-tuning", "adapters (8-256)", "adapters (64)"]
+    assert list(table.columns[:3]) == ["CoLA", "RTE", "average"]           # paper's task order
+    assert table.loc["full fine-tuning", "RTE"] == pytest.approx(64.0)
+    assert table.loc["adapters (8-256)", "average"] == pytest.approx((60 + 50) / 2)
+    long = aggregate.glue_selection(df)
+    assert set(long.loc[long["method"] == "adapters (8-256)", "adapter_size"]) == {8}   # best size on validation
+    a8, a64 = trainable_of("adapter", 8), trainable_of("adapter", 64)
+    assert table.loc["adapters (8-256)", "trainable_per_task"] == a8
+    assert table.loc["adapters (64)", "total_params_multiple"] == pytest.approx((BASE - LN + 2 * a64) / BASE)
+    assert table.loc["full fine-tuning", "total_params_multiple"] == pytest.approx(2 * (BASE + HEAD) / BASE)
+    sem = aggregate.glue_table(df, "dev_sem")
+    assert sem.loc["adapters (64)", "average"] == pytest.approx(math.sqrt(2 * (2 / math.sqrt(3)) ** 2) / 2)
+    assert aggregate.glue_table(df, "n_seeds").loc["adapters (64)", "RTE"] == 3
+
+
+def test_glue_table_average_needs_every_task():
+    recs = [r for r in glue_records() if not (r["task"] == "cola" and r["policy"] == "full")]
+    table = aggregate.glue_table(aggregate.records_frame(recs))
+    assert math.isnan(table.loc["full fine-tuning", "average"]) and math.isnan(table.loc["full fine-tuning", "CoLA"])
+
+
+def size_records():
+    recs = []
+    for task in ("cola", "sst2"):
+        recs += [fake_record(task, "adapter", 2 ** k, val=50 + k, dev=40 + k) for k in range(0, 9)]
+        recs += [fake_record(task, "top_k", top_k=k, lr=1e-4, val=40 + k, dev=30 + k) for k in range(1, 7)]
+        recs += [fake_record(task, "layernorm", lr=3e-3, val=45, dev=35), fake_record(task, "full", lr=5e-5, val=60, dev=55)]
+    return recs
+
+
+def test_size_and_init_curves_and_plots():
+    curve = aggregate.size_curve(aggregate.records_frame(size_records()))
+    assert len(curve) == 2 * (9 + 6 + 2)
+    assert list(curve["task"].unique()) == ["cola", "sst2"]
+    cola = curve[curve["task"] == "cola"]
+    assert list(cola["method"].unique()) == ["full fine-tuning", "adapters", "top-k fine-tuning", "LayerNorm only"]
+    assert cola[cola["method"] == "adapters"]["trainable"].is_monotonic_increasing
+    axes = aggregate.plot_size_curve(curve)
+    assert len(axes) == 2 and axes[0].get_xscale() == "log" and "trained parameters" in axes[0].get_xlabel()
+    assert "mcc" in axes[0].get_ylabel()
+
+    stds = [1e-7, 1e-5, 1e-3, 1e-1, 1.0]
+    recs = [fake_record(t, "adapter", init_std=s, seed=seed, val=70 - 10 * s, dev=60 - 10 * s + seed)
+            for t in ("cola", "rte") for s in stds for seed in (0, 1)]
+    init = aggregate.init_curve(aggregate.records_frame(recs))
+    assert list(init["init_std"]) == stds * 2 and set(init["n_seeds"]) == {2}
+    assert init["dev_mean"].iloc[-1] == pytest.approx(50.5)
+    ax = aggregate.plot_init_curve(init)
+    assert ax.get_xscale() == "log" and "init std" in ax.get_xlabel() and len(ax.get_legend().get_texts()) == 3
+
+
+def test_write_tables_is_deterministic_and_removes_stale(tmp_path):
+    folder = write_study(tmp_path / "study", glue_records() + size_records())
+    stale = folder / "tables" / "old_table.csv"
+    stale.parent.mkdir()
+    stale.write_text("x\n")
+    written = aggregate.write_tables(folder, plots=True)
+    assert not stale.exists()
+    assert {"runs", "best", "summary", "glue_selection", "glue_table_dev_mean", "glue_table_dev_sem",
+            "size_curve", "size_curve_png"} <= set(written)
+    first = {p.name: p.read_bytes() for p in (folder / "tables").glob("*.csv")}
+    aggregate.write_tables(folder)
+    assert first == {p.name: p.read_bytes() for p in (folder / "tables").glob("*.csv")}
+    table = pd.read_csv(written["glue_table_dev_mean"])
+    assert list(table["method"]) == ["full fine-tuning", "adapters (8-256)", "adapters (64)"]
+    summary = pd.read_csv(written["summary"]).set_index("key")["value"]
+    n_runs = len({r["run_id"] for r in glue_records() + size_records()})  # the two share a few runs
+    assert summary["runs"] == str(n_runs) and summary["failed"] == "0"
+
+
+def committed_studies():
+    root = aggregate.RESULTS_DIR
+    return sorted(p.parent.parent for p in root.glob("*/tables/*.csv")) if root.is_dir() else []
+
+
+@pytest.mark.parametrize("study", sorted(set(committed_studies())) or [None], ids=lambda p: p.name if p else "none")
+def test_committed_tables_equal_a_fresh_aggregation(study, tmp_path):
+    """Every committed table is exactly what the aggregation code computes from the committed records."""
+    if study is None:
+        pytest.skip("no committed tables under data/results/ yet")
+    fresh = aggregate.write_tables(study, out_dir=tmp_path)
+    committed = {p.name: p.read_text() for p in (study / "tables").glob("*.csv")}
+    recomputed = {p.name: p.read_text() for p in fresh.values() if p.suffix == ".csv"}
+    assert sorted(committed) == sorted(recomputed), "committed tables differ from the set the code writes"
+    for name, text in committed.items():
+        assert text == recomputed[name], f"{study.name}/tables/{name} is not a fresh aggregation of the records"
+
+
+def test_best_size_is_chosen_on_the_seed_means_of_each_sizes_winner():
+    recs = glue_records()
+    for rec in recs:  # size 64 wins on seeds 1-2 by far: its 3-seed validation mean beats size 8's
+        if rec["task"] == "rte" and rec["config"]["adapter_size"] == 64 and rec["seed"] > 0:
+            rec["selected"]["validation_accuracy"] = 80.0
+    long = aggregate.glue_selection(aggregate.records_frame(recs)).set_index(["method", "task"])
+    assert long.loc[("adapters (8-256)", "rte"), "adapter_size"] == 64
+    assert long.loc[("adapters (8-256)", "rte"), "lr"] == 1e-3 and long.loc[("adapters (8-256)", "rte"), "n_seeds"] == 3
+    assert long.loc[("adapters (8-256)", "cola"), "adapter_size"] == 8

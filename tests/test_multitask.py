@@ -1,0 +1,134 @@
+"""Many tasks on one frozen base: AdapterBank training, switching, storage accounting (tiny model)."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import random
+
+import pytest
+import torch
+
+from adapterlib import AdapterConfig, TrainConfig, add_adapters, param_report, set_trainable
+from adapterlib.checkpoint import read_adapter_config
+from adapterlib.multitask import AdapterBank, checkpoint_bytes, frozen_fingerprint, plot_storage, storage_cost
+
+WORDS = "the cat dog sat ran on mat good bad fine".split()
+
+
+@pytest.fixture
+def glue_dir(tmp_path, monkeypatch):
+    """Synthetic SST-2 and CoLA folders (two binary tasks) and a private tokenisation cache."""
+    monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path / "cache"))
+    monkeypatch.delenv("GLUE_DIR", raising=False)
+    rng = random.Random(0)
+    root = tmp_path / "glue"
+    for task in ("SST-2", "CoLA"):
+        (root / task).mkdir(parents=True)
+        for split, n in (("train", 50), ("dev", 20)):
+            rows = []
+            for i in range(n):
+                words = rng.choices(WORDS, k=rng.randint(3, 8))
+                label = int("good" in words) if task == "SST-2" else int(words[0] == "the")
+                rows.append(f"{' '.join(words)}\t{label}" if task == "SST-2" else f"src\t{label}\t\t{' '.join(words)}")
+            head = "sentence\tlabel\n" if task == "SST-2" else ""
+            (root / task / f"{split}.tsv").write_text(head + "\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture
+def word_tokenizer(tmp_path):
+    from transformers import BertTokenizerFast
+
+    (tmp_path / "tok").mkdir()
+    (tmp_path / "tok" / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
+    return BertTokenizerFast.from_pretrained(str(tmp_path / "tok"))
+
+
+@pytest.fixture
+def bank(make_tiny):
+    model = make_tiny()
+    add_adapters(model, AdapterConfig(size=4))
+    return AdapterBank(set_trainable(model, "adapter"))
+
+
+def cfg(task, glue_dir):
+    return TrainConfig(task=task, lr=1e-2, max_steps=4, batch_size=8, glue_dir=str(glue_dir), eval_every=2)
+
+
+def test_train_tasks_in_turn_on_one_base(bank, glue_dir, word_tokenizer, tiny_batch, tmp_path):
+    model = bank.model
+    shared_before = frozen_fingerprint(model)
+    start = {n: p.detach().clone() for n, p in model.named_parameters()}
+
+    rec_a = bank.train_task(cfg("sst2", glue_dir), word_tokenizer, tmp_path / "ckpt" / "sst2")
+    model.eval()
+    logits_a = model(**tiny_batch).logits
+    ln_a = model.bert.encoder.layer[0].output.LayerNorm.weight.detach().clone()
+    rec_b = bank.train_task(cfg("cola", glue_dir), word_tokenizer, tmp_path / "ckpt" / "cola")
+
+    assert bank.names == ["sst2", "cola"] and bank.active == "cola"
+    assert rec_a["steps"] == rec_b["steps"] == 4 and 0 <= rec_a["dev_score"] <= 100
+    assert rec_b["metric"] == "mcc" and len(rec_a["history"]) == 2
+    assert frozen_fingerprint(model) == shared_before  # the shared base was never written
+    for name, p in model.named_parameters():
+        if not p.requires_grad:
+            assert torch.equal(p, start[name]), name
+    model.eval()
+    assert not torch.equal(model(**tiny_batch).logits, logits_a)
+    bank.activate("sst2")
+    assert torch.equal(model(**tiny_batch).logits, logits_a)  # task A bit-for-bit after training task B
+    assert torch.equal(model.bert.encoder.layer[0].output.LayerNorm.weight, ln_a)  # LayerNorms swap too
+    meta = read_adapter_config(tmp_path / "ckpt" / "cola")
+    assert any("LayerNorm" in t for t in meta["tensors"]) and any("classifier" in t for t in meta["tensors"])
+    assert meta["metadata"]["task"] == "cola"
+
+
+def test_reset_and_errors(bank, glue_dir, word_tokenizer, tmp_path, make_tiny):
+    start = {n: p.detach().clone() for n, p in bank.model.named_parameters()}
+    with torch.no_grad():
+        for p in bank.model.parameters():
+            if p.requires_grad:
+                p.add_(1.0)
+    bank.reset()
+    assert all(torch.equal(p, start[n]) for n, p in bank.model.named_parameters())
+    with pytest.raises(KeyError, match="no checkpoint"):
+        bank.activate("rte")
+    with pytest.raises(ValueError, match="policy 'adapter'"):
+        bank.train_task(TrainConfig(task="sst2", policy="full"), word_tokenizer, tmp_path / "x")
+    with pytest.raises(ValueError, match="labels"):
+        bank.train_task(TrainConfig(task="stsb"), word_tokenizer, tmp_path / "x")
+    with pytest.raises(ValueError, match="no adapters"):
+        AdapterBank(make_tiny())
+
+
+def test_add_existing_checkpoint(bank, make_tiny, tiny_batch, tmp_path):
+    with torch.no_grad():
+        for p in bank.model.parameters():
+            if p.requires_grad:
+                p.add_(0.1)
+    bank.save("a", tmp_path / "a")
+    other = make_tiny()
+    add_adapters(other, AdapterConfig(size=4))
+    other_bank = AdapterBank(set_trainable(other, "adapter"))
+    other_bank.add("a", tmp_path / "a")
+    other_bank.activate("a").eval()
+    assert torch.equal(other(**tiny_batch).logits, bank.model.eval()(**tiny_batch).logits)
+    with pytest.raises(ValueError):
+        other_bank.add("b", tmp_path / "missing")
+
+
+def test_storage_cost_arithmetic(bank, tmp_path):
+    paths = {name: bank.save(name, tmp_path / name) for name in ("a", "b", "c")}
+    df = storage_cost(bank.model, paths)
+    report = param_report(bank.model)
+    ad = df[df["setup"].str.startswith("adapters")].set_index("n_tasks")
+    ft = df[df["setup"].str.startswith("full")].set_index("n_tasks")
+    assert list(ad.index) == [1, 2, 3]
+    assert ad.loc[3, "params"] == report.frozen + 3 * report.trainable
+    assert ft.loc[3, "params"] == 3 * (report.base + report.head)
+    assert ad.loc[3, "multiple_of_base"] == pytest.approx(report.total_multiple(3))
+    assert ad.loc[2, "per_task_bytes"] == checkpoint_bytes(paths["a"]) + checkpoint_bytes(paths["b"])
+    assert ft.loc[3, "total_bytes"] == 3 * ft.loc[1, "total_bytes"] >= 3 * 4 * (report.base + report.head)
+    assert ad.loc[1, "shared_bytes"] >= 4 * (report.base - 0)
+    ax = plot_storage(df)
+    assert ax.get_ylabel() == "storage on disk (MB)" and len(ax.patches) == 9

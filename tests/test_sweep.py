@@ -1,0 +1,291 @@
+"""Sweeps: file validation, run expansion, CPU planning, and real runs on a LocalCluster (tiny model)."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from adapterlib import TrainConfig, aggregate, executor, sweep
+from adapterlib.__main__ import main
+from adapterlib.sweepfile import SweepSpecError, expand, load_spec, parse_spec
+from adapterlib.train import run_id
+
+REPO = Path(__file__).resolve().parents[1]
+SWEEPS = REPO / "sweeps"
+REAL_GLUE = Path(os.environ.get("GLUE_DIR", REPO.parent / "shared" / "glue"))
+
+
+def write_yaml(folder, data, name="sweep.yaml"):
+    path = Path(folder) / name
+    path.write_text(data if isinstance(data, str) else yaml.safe_dump(data, sort_keys=False))
+    return path
+
+
+def records_in(folder):
+    return {p.stem: json.loads(p.read_text()) for p in (Path(folder) / "runs").glob("*.json")}
+
+
+# ---------------------------------------------------------------- sweep files and expansion
+
+@pytest.mark.parametrize("name,n_runs,seeds", [("smoke", 3, [1]), ("glue_cpu", 60, [1, 2]), ("size_cpu", 34, []),
+                                               ("init_cpu", 16, []), ("ablation_cpu", 2, [])])
+def test_repository_sweep_files_are_valid(name, n_runs, seeds):
+    spec = load_spec(SWEEPS / f"{name}.yaml")
+    runs = expand(spec)
+    assert spec.name == name and len(runs) == n_runs and spec.seeds == seeds
+    assert spec.save_checkpoint == (name == "ablation_cpu")  # checkpoints only where a study needs them
+    for run in runs:
+        assert run.run_id == run_id(TrainConfig(**run.fields))
+        assert run.fields["glue_dir"] is None and run.fields["model"] is None  # run ids do not depend on a machine
+    if name in ("glue_cpu", "size_cpu", "init_cpu"):
+        assert all(r.fields["max_train_examples"] == (8000 if r.fields["task"] == "sst2" else None) for r in runs)
+
+
+def test_expand_grid_variants_per_task_runs_and_coercion():
+    spec = parse_spec({
+        "name": "t", "base": {"epochs": 2, "lr": "3e-4"},          # YAML reads 3e-4 as a string: coerced
+        "grid": {"task": ["SST-2", "rte"], "seed": [0]},
+        "variants": [{"policy": ["full"], "lr": [1e-5, "2e-5"]}, {"policy": ["adapter"], "adapter_size": [8, 64]}],
+        "per_task": {"sst2": {"max_train_examples": 100}},
+        "runs": [{"task": "rte", "policy": "adapter", "adapter_size": 8},   # duplicate of a grid run: dropped
+                 {"task": "rte", "policy": "top_k", "top_k": 2, "init_std": 1}],
+    })
+    runs = expand(spec)
+    assert len(runs) == 2 * (2 + 2) + 1
+    assert len({r.run_id for r in runs}) == len(runs)
+    full = [r.fields for r in runs if r.fields["policy"] == "full"]
+    assert sorted({f["lr"] for f in full}) == [1e-5, 2e-5] and all(type(f["lr"]) is float for f in full)
+    adapters = [r.fields for r in runs if r.fields["policy"] == "adapter"]
+    assert all(f["lr"] == 3e-4 and f["epochs"] == 2 for f in adapters)
+    assert {(r.fields["task"], r.fields["max_train_examples"]) for r in runs} == {("SST-2", 100), ("rte", None)}
+    assert runs[-1].fields["init_std"] == 1.0 and type(runs[-1].fields["init_std"]) is float
+
+
+BASE = {"name": "t", "grid": {"task": ["rte"], "lr": [1e-3]}}
+
+
+@pytest.mark.parametrize("change,message", [
+    ({"grid": {"lrr": [1e-3]}}, "unknown TrainConfig field 'lrr'"),
+    ({"grid": {}}, "empty sweep"),
+    ({"grid": {"lr": 1e-3}}, "grid.lr must be a non-empty list"),
+    ({"grid": {"lr": []}}, "grid.lr must be a non-empty list"),
+    ({"grid": {"lr": ["fast"]}}, "grid.lr: lr must be float, got 'fast'"),
+    ({"grid": {"adapter_size": [8.5]}}, "adapter_size must be int, got 8.5"),
+    ({"grid": {"epochs": [True]}}, "epochs must be int"),
+    ({"grid": {"lr": [-1.0]}}, "lr must be positive"),
+    ({"grid": {"task": ["mnli2"]}}, "unknown GLUE task 'mnli2'"),
+    ({"grid": {"policy": ["lora"]}}, "unknown policy 'lora'"),
+    ({"grid": {"init_std": [-1.0]}}, "init_std must be >= 0"),
+    ({"gird": {}}, "unknown key(s) ['gird']"),
+    ({"name": "a b"}, "name must be a folder-safe string"),
+    ({"base": [1, 2]}, "base must be a mapping"),
+    ({"per_task": {"rte": {"lr": 1e-4}}}, "also a grid field"),
+    ({"per_task": {"qqq": {"lr": 1e-4}}}, "unknown GLUE task 'qqq'"),
+    ({"variants": [{"lr": [1e-4]}]}, "repeats grid field(s) ['lr']"),
+    ({"select_then_seeds": {"seeds": []}}, "seeds must be a non-empty list"),
+    ({"select_then_seeds": {"by": ["taks"], "seeds": [1]}}, "needs `by:`"),
+    ({"mode": "papermill"}, "mode papermill needs `notebook:`"),
+    ({"mode": "slurm"}, "mode must be api or papermill"),
+])
+def test_invalid_sweep_files_fail_before_running_with_one_line(tmp_path, capsys, change, message):
+    path = write_yaml(tmp_path, {**BASE, **change})
+    assert main(["sweep", str(path), "--output-dir", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_bad_yaml_and_bad_set(tmp_path, capsys):
+    path = write_yaml(tmp_path, "name: t\ngrid: {lr: [1e-3\n")
+    assert main(["sweep", str(path), "--dry-run"]) == 2
+    assert "invalid YAML" in capsys.readouterr().err
+    assert main(["sweep", str(SWEEPS / "smoke.yaml"), "--dry-run", "--set", "lr"]) == 2
+    assert "--set expects FIELD=VALUE" in capsys.readouterr().err
+    assert main(["sweep", str(SWEEPS / "smoke.yaml"), "--dry-run", "--set", "lrate=1"]) == 2
+    assert "unknown TrainConfig field 'lrate'" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- CPU plan
+
+def test_plan_workers_never_oversubscribes():
+    plan = executor.plan_workers
+    assert plan(cores=2) == (1, 2)                       # default: one run at a time, all cores
+    assert plan(workers=2, cores=2) == (2, 1)
+    assert plan(threads=1, cores=2) == (2, 1)
+    assert plan(threads=2, cores=8) == (4, 2)
+    with pytest.raises(executor.SweepError, match="2 x --threads-per-run 2 = 4 threads exceeds the 2 CPU cores"):
+        plan(workers=2, threads=2, cores=2)
+    with pytest.raises(executor.SweepError, match="exceeds"):
+        plan(threads=3, cores=2)
+    assert plan(threads=16, scheduler="tcp://x:8786", cores=2) == (None, 16)   # an existing cluster sizes itself
+    with pytest.raises(executor.SweepError, match="LocalCluster only"):
+        plan(workers=2, scheduler="tcp://x:8786")
+
+
+def test_cli_refuses_oversubscription(tmp_path, capsys, monkeypatch):
+    monkeypatch.setattr(executor, "available_cores", lambda: 2)
+    rc = main(["sweep", str(SWEEPS / "smoke.yaml"), "--output-dir", str(tmp_path / "s"), "--workers", "2",
+               "--threads-per-run", "2"])
+    assert rc == 2 and "exceeds the 2 CPU cores" in capsys.readouterr().err
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_study_runs_one_driver_at_a_time(tmp_path):
+    spec = load_spec(SWEEPS / "smoke.yaml")
+    with sweep.study_lock(tmp_path / "s"):
+        with pytest.raises(executor.SweepError, match="another sweep is running"):
+            sweep.run_sweep(spec, tmp_path / "s", progress=False)
+
+
+# ---------------------------------------------------------------- real sweeps on a LocalCluster
+
+def tiny_args(tiny_model_dir, tiny_glue_dir):
+    return ["--set", f"model={tiny_model_dir}", "--set", f"glue_dir={tiny_glue_dir}", "--threads-per-run", "1",
+            "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def smoke_study(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
+    """sweeps/smoke.yaml on the tiny model, plus one run that fails (top 5 layers of a 2-layer model)."""
+    folder = tmp_path_factory.mktemp("sweep")
+    data = yaml.safe_load((SWEEPS / "smoke.yaml").read_text())
+    data["runs"] = [{"policy": "top_k", "top_k": 5, "lr": 1e-3}]
+    path = write_yaml(folder, data, "smoke_fail.yaml")
+    args = ["sweep", str(path), "--output-dir", str(folder / "study"), *tiny_args(tiny_model_dir, tiny_glue_dir)]
+    assert main(args) == 1  # a failed run makes the exit status 1, after every other run finished
+    return folder / "study", args
+
+
+def test_sweep_records_failures_and_runs_seeds_at_the_selected_setting(smoke_study):
+    study, _ = smoke_study
+    recs = records_in(study)
+    assert len(recs) == 3 + 1 + 2 and all(name == r["run_id"] for name, r in recs.items())
+    failed = [r for r in recs.values() if r["status"] == "failed"]
+    assert len(failed) == 1 and "k must be an integer in 1..2" in failed[0]["error"]
+    assert failed[0]["config"]["top_k"] == 5 and "Traceback" in failed[0]["traceback"]
+    ok = [r for r in recs.values() if r["status"] == "ok"]
+    assert all(r["history"] and r["selected"] in r["history"] for r in ok)
+    assert not any((study / "runs" / r["run_id"]).exists() for r in ok)  # save_checkpoint: false
+    grid = aggregate.records_frame([r for r in ok if r["seed"] == 0])
+    best = aggregate.select_best(grid).set_index("policy")
+    seeded = {(r["policy"], r["config"]["lr"]) for r in ok if r["seed"] == 1}
+    assert seeded == {("full", 1e-4), ("adapter", best.loc["adapter", "lr"])}
+    log = [json.loads(line) for line in (study / "sweep_log.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["start", "end"] and log[1]["ok"] == 5 and log[1]["failed"] == 1
+    assert (study / "sweep.yaml").read_text().startswith("name: smoke")
+    assert not (study / ".sweep.lock").exists()
+
+
+def test_rerun_skips_finished_runs_without_starting_a_cluster(smoke_study, capsys, monkeypatch):
+    study, args = smoke_study
+    before = {p.name: p.stat().st_mtime_ns for p in (study / "runs").glob("*.json")}
+    monkeypatch.setattr(executor.DaskPool, "get", lambda self: pytest.fail("nothing to run, no cluster needed"))
+    assert main(args) == 0
+    assert "0 ok, 0 failed, 6 already done" in capsys.readouterr().out
+    assert before == {p.name: p.stat().st_mtime_ns for p in (study / "runs").glob("*.json")}
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert "6 runs: 5 done, 1 failed, 0 to run" in out and "seeds" in out
+
+
+def test_deleted_record_and_leftover_temp_file_rerun_only_that_run(smoke_study, capsys):
+    study, args = smoke_study
+    runs = study / "runs"
+    victim = sorted(p for p in runs.glob("*.json") if json.loads(p.read_text())["status"] == "ok")[0]
+    victim.unlink()
+    (runs / f".{victim.name}.abc123.tmp").write_text('{"run_id": "half')   # a write cut off by kill -9
+    before = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
+    assert main(args) == 0
+    assert "1 ok, 0 failed, 5 already done" in capsys.readouterr().out
+    after = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
+    assert set(after) == set(before) | {victim.name} and all(after[n] == t for n, t in before.items())
+    assert not list(runs.glob(".*.tmp"))
+
+
+def test_retry_failed_reruns_only_failed_runs(smoke_study, capsys):
+    study, args = smoke_study
+    failed = [p for p in (study / "runs").glob("*.json") if json.loads(p.read_text())["status"] == "failed"]
+    stamp = failed[0].stat().st_mtime_ns
+    assert main([*args, "--retry-failed"]) == 1
+    assert "0 ok, 1 failed, 5 already done" in capsys.readouterr().out
+    assert failed[0].stat().st_mtime_ns != stamp
+
+
+def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):
+    study, _ = smoke_study
+    assert main(["aggregate", str(study), "--out-dir", str(tmp_path)]) == 0
+    written = capsys.readouterr().out.split()
+    assert {Path(p).name for p in written} >= {"runs.csv", "best.csv", "summary.csv"}
+    best = (tmp_path / "best.csv").read_text().splitlines()
+    assert best[0].startswith("task,policy,adapter_size") and len(best) == 1 + 2
+
+
+def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
+    """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest."""
+    data = {"name": "killme", "base": {"task": "rte", "epochs": 2, "batch_size": 16, "max_length": 32},
+            "grid": {"seed": [0, 1, 2, 3, 4, 5], "lr": [1e-3]}}
+    path = write_yaml(tmp_path, data)
+    expected = {r.run_id for r in expand(load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)}))}
+    cmd = [sys.executable, "-m", "adapterlib", "sweep", str(path), "--output-dir", str(tmp_path / "study"),
+           *tiny_args(tiny_model_dir, tiny_glue_dir), "--workers", "1"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    runs, deadline = tmp_path / "study" / "runs", time.time() + 90
+    while not list(runs.glob("*.json")) and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.05)
+    first = {p.name: p.read_text() for p in runs.glob("*.json")}
+    driver.send_signal(signal.SIGKILL)
+    driver.wait()
+    assert first and len(first) < len(expected), "the sweep should have been killed midway"
+    time.sleep(2)  # the LocalCluster's worker processes die with their driver: no more records appear
+    survivors = {p.name for p in runs.glob("*.json")}
+    time.sleep(2)
+    assert {p.name for p in runs.glob("*.json")} == survivors
+    done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert f"already done" in done.stdout
+    recs = records_in(tmp_path / "study")
+    assert set(recs) == expected and all(r["status"] == "ok" and r["run_id"] == k for k, r in recs.items())
+    assert all((runs / name).read_text() == text for name, text in first.items())  # finished runs kept as they were
+    assert not list(runs.glob(".*"))
+
+
+NOTEBOOK_CELLS = [
+    ("x = 1  # help: a number\ntask = 'rte'  # help: task\nresults_path = None  # help: where to record", ["parameters"]),
+    ("import json\nassert x != 3, 'x must not be 3'\n"
+     "json.dump({'task': task, 'val_score': 50.0 + x, 'dev_score': 40.0 + x, 'note': 'hi'}, open(results_path, 'w'))", []),
+]
+
+
+def test_papermill_mode_records_what_the_notebook_recorded(tmp_path):
+    import nbformat
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(src, metadata={"tags": tags}) for src, tags in NOTEBOOK_CELLS]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, tmp_path / "toy.ipynb")
+    spec = parse_spec({"name": "nb", "mode": "papermill", "notebook": "toy.ipynb", "base": {"task": "rte"},
+                       "grid": {"x": [1, 2, 3]}}, root=tmp_path)
+    with pytest.raises(SweepSpecError, match="not settable parameters"):
+        parse_spec({"name": "nb", "mode": "papermill", "notebook": "toy.ipynb", "grid": {"y": [1]}}, root=tmp_path)
+    counts = sweep.run_sweep(spec, tmp_path / "study", workers=1, threads_per_run=1, progress=False)
+    assert counts["ok"] == 2 and counts["failed"] == 1
+    df = aggregate.load_study(tmp_path / "study").sort_values("val_score")
+    assert list(df["val_score"].dropna()) == [51.0, 52.0] and list(df["result_note"].dropna()) == ["hi", "hi"]
+    failed = df[df["status"] == "failed"].iloc[0]
+    assert "x must not be 3" in failed["error"]
+    assert set(df["task"]) == {"rte"}
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not (REAL_GLUE / "RTE" / "train.tsv").is_file(), reason="real GLUE data not present")
+def test_smoke_sweep_with_the_bundled_model(tmp_path):
+    """sweeps/smoke.yaml exactly as committed: bundled MiniLM, real RTE (about a minute on 2 cores)."""
+    assert main(["sweep", str(SWEEPS / "smoke.yaml"), "--output-dir", str(tmp_path), "--set",
+                 f"glue_dir={REAL_GLUE}", "--quiet"]) == 0
+    df = aggregate.load_study(tmp_path)
+    assert len(df) == 5 and set(df["status"]) == {"ok"} and df["dev_score"].between(0, 100).all()

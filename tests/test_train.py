@@ -1,0 +1,91 @@
+"""The training engine end to end on a tiny model and toy GLUE files, and the CLI's bad-input lines."""
+import json
+import math
+
+import pytest
+import torch
+
+import adapterlib as al
+from adapterlib.__main__ import main
+from adapterlib.train import build_model, run_id
+
+RECORD_KEYS = {"run_id", "status", "task", "policy", "config", "seed", "base_model", "params", "metric", "splits",
+               "history", "selected", "dev", "dev_score", "timing", "memory", "versions", "git", "machine",
+               "data_source", "created", "path"}
+
+
+def cfg(tiny_model_dir, tiny_glue_dir, **kw):
+    base = dict(task="sst2", model=str(tiny_model_dir), glue_dir=str(tiny_glue_dir), batch_size=8, epochs=2,
+                lr=1e-2, max_length=32)
+    return al.TrainConfig(**{**base, **kw})
+
+
+@pytest.mark.parametrize("policy,extra", [("adapter", {}), ("full", {}), ("top_k", {"top_k": 1}),
+                                          ("layernorm", {}), ("head", {})])
+def test_train_each_policy_record_and_frozen_weights(tiny_model_dir, tiny_glue_dir, tmp_path, policy, extra):
+    config = cfg(tiny_model_dir, tiny_glue_dir, policy=policy, adapter_size=4, max_train_examples=100, **extra)
+    model0, _ = build_model(config)
+    before = {n: p.detach().clone() for n, p in model0.named_parameters()}
+    frozen = {n for n, p in model0.named_parameters() if not p.requires_grad}
+    record = al.train(config, output_dir=tmp_path, progress=False)
+    assert RECORD_KEYS <= set(record)
+    saved = json.loads((tmp_path / f"{record['run_id']}.json").read_text())
+    assert saved["run_id"] == record["run_id"] == run_id(config)
+    assert [h["step"] for h in record["history"]] == [13, 26]        # 100 train examples / 8 -> 13 steps/epoch
+    assert record["selected"] in record["history"]
+    assert all(math.isfinite(h["train_loss"]) for h in record["history"])
+    assert 0 <= record["dev"]["dev"]["accuracy"] <= 100
+    assert record["params"]["trainable"] == sum(p.numel() for n, p in model0.named_parameters() if n not in frozen)
+    assert record["splits"]["sizes"] == {"train": 100, "validation": 32, "dev": 40}
+    assert record["timing"]["s_per_step"] > 0 and record["timing"]["tokens_per_s"] > 0
+    if policy in ("adapter", "layernorm", "head"):
+        model1, _ = al.load_base_model(str(tiny_model_dir))
+        al.load_adapter(model1, tmp_path / record["checkpoint"])
+        for n, p in model1.named_parameters():
+            if n in frozen:
+                assert torch.equal(p, before[n]), f"frozen {n} changed"
+        changed = [n for n, p in model1.named_parameters() if n not in frozen and not torch.equal(p, before[n])]
+        assert changed, "no trainable parameter changed"
+
+
+def test_training_is_deterministic_and_learns(tiny_model_dir, tiny_glue_dir):
+    config = cfg(tiny_model_dir, tiny_glue_dir, policy="full", lr=3e-3, epochs=4)
+    a, b = al.train(config, progress=False), al.train(config, progress=False)
+    assert a["history"] == b["history"] and a["dev"] == b["dev"]
+    assert a["dev"]["dev"]["accuracy"] > 75          # toy signal: "good"/"bad" decides the label
+
+
+def test_regression_task_and_max_steps(tiny_model_dir, tiny_glue_dir):
+    record = al.train(cfg(tiny_model_dir, tiny_glue_dir, task="stsb", max_steps=5, eval_every=2), progress=False)
+    assert [h["step"] for h in record["history"]] == [2, 4, 5]
+    assert {"spearman", "pearson"} <= set(record["dev"]["dev"]) and record["metric"] == "spearman"
+
+
+def test_cli_train_and_evaluate(tiny_model_dir, tiny_glue_dir, tmp_path, capsys):
+    rc = main(["train", "--task", "rte", "--model", str(tiny_model_dir), "--glue-dir", str(tiny_glue_dir),
+               "--adapter-size", "4", "--epochs", "1", "--batch-size", "16", "--max-length", "32",
+               "--output-dir", str(tmp_path), "--quiet"])
+    out = capsys.readouterr().out
+    assert rc == 0 and "record:" in out
+    record = json.loads(open(out.split("record: ")[1].strip()).read())
+    rc = main(["evaluate", "--checkpoint", str(tmp_path / record["checkpoint"]), "--glue-dir", str(tiny_glue_dir)])
+    scores = json.loads(capsys.readouterr().out)
+    assert rc == 0 and scores["accuracy"] == pytest.approx(record["dev"]["dev"]["accuracy"])
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--task", "mnli2"], "unknown GLUE task 'mnli2'; known tasks: cola"),
+    (["--task", "rte", "--adapter-size", "0"], "adapter-size must be positive"),
+    (["--task", "rte", "--lr", "-1e-3"], "lr must be positive"),
+    (["--task", "rte", "--epochs", "0"], "epochs must be positive"),
+    (["--task", "rte", "--glue-dir", "/nonexistent/glue"], "looked for /nonexistent/glue"),
+    (["--task", "rte", "--model", "/nonexistent/model"], "model path /nonexistent/model does not exist"),
+    (["--task", "rte", "--policy", "lora"], "unknown policy 'lora'"),
+    (["--task", "rte", "--policy", "top_k"], "needs --top-k"),
+])
+def test_cli_bad_input_is_one_clear_line(args, message, tiny_glue_dir, capsys, tmp_path):
+    if "--glue-dir" not in args:
+        args = args + ["--glue-dir", str(tiny_glue_dir)]
+    rc = main(["train", *args, "--output-dir", str(tmp_path), "--quiet"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
