@@ -61,7 +61,9 @@ def load_base_model(name: str | None = None, num_labels: int = 2, **kwargs):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         with _quiet_transformers():  # the "classifier MISSING" load report is expected: the head is new
-            model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=num_labels, **kwargs)
+            # ignore_mismatched_sizes: a saved head for another label count is replaced by a new one
+            model = AutoModelForSequenceClassification.from_pretrained(
+                path, num_labels=num_labels, ignore_mismatched_sizes=True, **kwargs)
     except OSError as e:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelLoadError(

@@ -59,36 +59,48 @@ class SweepSpec:
     description: str = ""
     overrides: dict = dataclasses.field(default_factory=dict)  # --set FIELD=VALUE, forced in every run
     text: str = ""                          # the file as read (copied next to the records)
+    source: str = "sweep"                   # where it came from, for error messages
 
 
 
 
-def _train_field_types() -> dict[str, str]:
-    from .config import TrainConfig
-    return {f.name: f.type for f in dataclasses.fields(TrainConfig)}
+class _Fields:
+    """Checks field names and values: TrainConfig fields (api) or a notebook's parameters (papermill)."""
 
+    def __init__(self, types: dict[str, str], what: str):
+        self.types, self.what = types, what
 
-def _coerce(name: str, value, types: dict, where: str):
-    """Check a TrainConfig value against its annotation; numbers written as 3e-4 (a YAML string) become floats."""
-    if not types:                           # papermill: parameters are free-form
-        return value
-    if name not in types:
-        raise SweepSpecError(f"{where}: unknown TrainConfig field {name!r}; known: {', '.join(types)}")
-    typ = types[name]
-    kind = typ.split(" |")[0]
-    if value is None and "None" in typ:
-        return None
-    ok = not isinstance(value, bool)
-    if ok and kind == "float" and isinstance(value, (int, float, str)):
-        with contextlib.suppress(ValueError):
-            return float(value)
-    elif ok and kind == "int" and isinstance(value, int):
-        return value
-    elif kind == "str" and isinstance(value, str):
-        return value
-    elif kind == "list[int]" and isinstance(value, list) and all(type(v) is int for v in value):
-        return value
-    raise SweepSpecError(f"{where}: {name} must be {typ}, got {value!r}")
+    def value(self, name: str, value, where: str):
+        """Check a value against its annotation; numbers written as 3e-4 (a YAML string) become floats."""
+        if name not in self.types:
+            raise SweepSpecError(f"{where}: unknown {self.what} {name!r}; known: {', '.join(self.types)}")
+        typ = self.types[name]
+        kind = typ.split(" |")[0]
+        if kind == "any" or (value is None and "None" in typ):
+            return value
+        ok = not isinstance(value, bool)
+        if ok and kind == "float" and isinstance(value, (int, float, str)):
+            with contextlib.suppress(ValueError):
+                return float(value)
+        elif ok and kind == "int" and isinstance(value, int):
+            return value
+        elif kind == "str" and isinstance(value, str):
+            return value
+        elif kind == "list[int]" and isinstance(value, list) and all(type(v) is int for v in value):
+            return value
+        raise SweepSpecError(f"{where}: {name} must be {typ}, got {value!r}")
+
+    def mapping(self, obj, where: str) -> dict:
+        return {k: self.value(k, v, where) for k, v in _mapping(obj, where).items()}
+
+    def axes(self, obj, where: str) -> dict:
+        """A grid: field -> non-empty list of values."""
+        axes = {}
+        for name, values in _mapping(obj, where).items():
+            if not isinstance(values, list) or not values:
+                raise SweepSpecError(f"{where}.{name} must be a non-empty list of values, got {values!r}")
+            axes[name] = [self.value(name, v, f"{where}.{name}") for v in values]
+        return axes
 
 
 def _mapping(obj, where: str) -> dict:
@@ -99,19 +111,21 @@ def _mapping(obj, where: str) -> dict:
     return obj
 
 
-def _axes(obj, where: str, types: dict) -> dict:
-    """A grid: field -> non-empty list of values."""
-    axes = {}
-    for name, values in _mapping(obj, where).items():
-        if not isinstance(values, list) or not values:
-            raise SweepSpecError(f"{where}.{name} must be a non-empty list of values, got {values!r}")
-        axes[name] = [_coerce(name, v, types, f"{where}.{name}") for v in values]
-    return axes
-
-
-def _notebook_parameters(notebook: str) -> dict:
+def _field_checker(spec: SweepSpec, data: dict, where: str, root: Path) -> _Fields:
+    """The mode decides what a field is: a TrainConfig field, or a parameter of the notebook."""
+    if spec.mode == "api":
+        from .config import TrainConfig
+        return _Fields({f.name: f.type for f in dataclasses.fields(TrainConfig)}, "TrainConfig field")
+    if spec.mode != "papermill":
+        raise SweepSpecError(f"{where}: mode must be api or papermill, got {spec.mode!r}")
+    notebook = data.get("notebook")
+    path = next((p for p in (Path(str(notebook)), root / str(notebook)) if p.is_file()), None) if notebook else None
+    if path is None:
+        raise SweepSpecError(f"{where}: mode papermill needs `notebook:` naming an existing .ipynb, got {notebook!r}")
     import papermill as pm
-    return {name: "any" for name in pm.inspect_notebook(notebook)}
+    spec.notebook = str(path.resolve())
+    names = [n for n in pm.inspect_notebook(spec.notebook) if n not in RESERVED_PARAMETERS]
+    return _Fields({n: "any" for n in names}, f"parameter of {path.name}")
 
 
 def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: Path = Path(".")) -> SweepSpec:
@@ -123,57 +137,40 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SweepSpecError(f"{where}: name must be a folder-safe string (letters, digits, _ . -), got {name!r}")
-    mode = data.get("mode", "api")
-    spec = SweepSpec(name=name, mode=mode, description=str(data.get("description", "")),
+    spec = SweepSpec(name=name, mode=data.get("mode", "api"), description=str(data.get("description", "")),
                      save_checkpoint=bool(data.get("save_checkpoint", False)),
-                     keep_notebooks=bool(data.get("keep_notebooks", False)))
-    if mode == "api":
-        types = _train_field_types()
-    elif mode == "papermill":
-        notebook = data.get("notebook")
-        path = next((p for p in (Path(str(notebook)), root / str(notebook)) if p.is_file()), None) if notebook else None
-        if path is None:
-            raise SweepSpecError(f"{where}: mode papermill needs `notebook:` naming an existing .ipynb, got {notebook!r}")
-        spec.notebook = str(path.resolve())
-        types = {}
-        allowed = _notebook_parameters(spec.notebook)
-    else:
-        raise SweepSpecError(f"{where}: mode must be api or papermill, got {mode!r}")
-
-    def fields(obj, at):
-        out = {k: _coerce(k, v, types, at) for k, v in _mapping(obj, at).items()}
-        if mode == "papermill":
-            bad = [k for k in out if k not in allowed or k in RESERVED_PARAMETERS]
-            if bad:
-                raise SweepSpecError(f"{at}: {bad} not settable parameters of {Path(spec.notebook).name}; "
-                                     f"its parameters: {', '.join(p for p in allowed if p not in RESERVED_PARAMETERS)}")
-        return out
-
-    spec.base = fields(data.get("base"), f"{where}.base")
-    spec.overrides = fields(overrides or {}, "--set")
-    spec.grid = _axes(data.get("grid"), f"{where}.grid", types)
+                     keep_notebooks=bool(data.get("keep_notebooks", False)), source=where)
+    check = _field_checker(spec, data, where, root)
+    spec.base = check.mapping(data.get("base"), f"{where}: base")
+    spec.overrides = check.mapping(overrides or {}, "--set")
+    spec.grid = check.axes(data.get("grid"), f"{where}: grid")
     variants = data.get("variants") or []
     if not isinstance(variants, list):
-        raise SweepSpecError(f"{where}.variants must be a list of grids, got {type(variants).__name__}")
-    spec.variants = [_axes(v, f"{where}.variants[{i}]", types) for i, v in enumerate(variants)]
+        raise SweepSpecError(f"{where}: variants must be a list of grids, got {type(variants).__name__}")
+    spec.variants = [check.axes(v, f"{where}: variants[{i}]") for i, v in enumerate(variants)]
     for i, v in enumerate(spec.variants):
         if set(v) & set(spec.grid):
-            raise SweepSpecError(f"{where}.variants[{i}] repeats grid field(s) {sorted(set(v) & set(spec.grid))}")
+            raise SweepSpecError(f"{where}: variants[{i}] repeats grid field(s) {sorted(set(v) & set(spec.grid))}")
     runs = data.get("runs") or []
     if not isinstance(runs, list):
-        raise SweepSpecError(f"{where}.runs must be a list of run settings, got {type(runs).__name__}")
-    spec.runs = [fields(r, f"{where}.runs[{i}]") for i, r in enumerate(runs)]
+        raise SweepSpecError(f"{where}: runs must be a list of run settings, got {type(runs).__name__}")
+    spec.runs = [check.mapping(r, f"{where}: runs[{i}]") for i, r in enumerate(runs)]
     axes = set(spec.grid).union(*spec.variants)
-    for task, extra in _mapping(data.get("per_task"), f"{where}.per_task").items():
-        from .data import get_task
-        key, at = get_task(task).name, f"{where}.per_task.{task}"
-        spec.per_task[key] = fields(extra, at)
+    for task, extra in _mapping(data.get("per_task"), f"{where}: per_task").items():
+        at = f"{where}: per_task.{task}"
+        try:
+            key = _task_key(task, strict=True)
+        except ValueError as e:
+            raise SweepSpecError(f"{at}: {e}") from None
+        spec.per_task[key] = check.mapping(extra, at)
         if set(spec.per_task[key]) & axes:
-            raise SweepSpecError(f"{at}: {sorted(set(spec.per_task[key]) & axes)} also a grid field; keep each field in one place")
+            raise SweepSpecError(f"{at}: {sorted(set(spec.per_task[key]) & axes)} also a grid field; "
+                                 "keep each field in one place")
     if not (spec.grid or spec.variants or spec.runs):
         raise SweepSpecError(f"{where}: empty sweep; give a `grid`, `variants` or `runs`")
     if data.get("select_then_seeds") is not None:
-        _parse_select(spec, _mapping(data["select_then_seeds"], f"{where}.select_then_seeds"), f"{where}.select_then_seeds")
+        at = f"{where}: select_then_seeds"
+        _parse_select(spec, _mapping(data["select_then_seeds"], at), at)
     return spec
 
 
@@ -243,7 +240,7 @@ def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
             cfg.adapter_config()
         return Run(run_id(cfg), cfg.to_dict(), stage)
     except ValueError as e:
-        raise SweepSpecError(f"run ({label}): {e}") from None
+        raise SweepSpecError(f"{spec.source}: run ({label}): {e}") from None
 
 
 def expand(spec: SweepSpec) -> list[Run]:
@@ -262,9 +259,12 @@ def expand(spec: SweepSpec) -> list[Run]:
     return runs
 
 
-def _task_key(task):
+def _task_key(task, strict: bool = False):
+    """Canonical task name for per_task lookups ("SST-2" -> "sst2")."""
     from .data import get_task
     try:
         return get_task(task).name if task is not None else None
     except ValueError:
+        if strict:
+            raise
         return task

@@ -136,44 +136,47 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     return record
 
 
+def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: float) -> float:
+    """One optimizer step: forward, backward, clip the global norm, AdamW, schedule."""
+    loss = model(**batch).loss
+    accelerator.backward(loss)
+    accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+    optimizer.step()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.item()
+
+
 def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress):
     """The training loop. Returns history, best validation point, its weights, and timings."""
-    spec, metric = get_task(cfg.task), get_task(cfg.task).metric
+    spec = get_task(cfg.task)
     history, best, best_state = [], None, None
     step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
     bar = tqdm(total=total_steps, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
-    epochs = math.ceil(total_steps / len(train_loader))
-    for epoch in range(1, epochs + 1):
+    while step < total_steps:
         model.train()
         for batch in train_loader:  # our own samplers, so batches are moved here, not by prepare()
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             t = time.perf_counter()
-            loss = model(**batch).loss
-            accelerator.backward(loss)
-            accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], cfg.max_grad_norm)
-            optimizer.step()
-            scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
+            loss = _train_step(model, batch, optimizer, scheduler, accelerator, cfg.max_grad_norm)
             train_time += time.perf_counter() - t
-            step, loss_sum = step + 1, loss_sum + loss.item()
+            step, loss_sum = step + 1, loss_sum + loss
             tokens, padded = tokens + int(batch["attention_mask"].sum()), padded + batch["input_ids"].numel()
             bar.update(1)
-            bar.set_postfix(loss=f"{loss.item():.4f}")
-            end_of_epoch = step % len(train_loader) == 0 or step == total_steps
-            if (cfg.eval_every and step % cfg.eval_every == 0) or (end_of_epoch and not cfg.eval_every) or step == total_steps:
+            bar.set_postfix(loss=f"{loss:.4f}")
+            end_of_epoch = step % len(train_loader) == 0
+            if step == total_steps or (step % cfg.eval_every == 0 if cfg.eval_every else end_of_epoch):
                 scores = evaluate(model, val_loader, spec, progress, desc="validation")
                 history.append({"step": step, "epoch": round(step / len(train_loader), 3),
                                 "train_loss": loss_sum / step, **{f"validation_{k}": v for k, v in scores.items()}})
-                if best is None or scores[metric] > best[f"validation_{metric}"]:
-                    best, best_state = history[-1], _trainable_state(model)
+                if best is None or scores[spec.metric] > best[f"validation_{spec.metric}"]:
+                    best, best_state = history[-1], _trainable_state(model)  # ties keep the earlier point
                 model.train()
             if step == total_steps:
                 break
-        if step == total_steps:
-            break
     bar.close()
-    return {"history": history, "selected": best, "best_state": best_state, "steps": step,
-            "train_time": train_time, "tokens": tokens, "padded_tokens": padded, "epochs_run": epoch}
+    return {"history": history, "selected": best, "best_state": best_state, "steps": step, "train_time": train_time,
+            "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader))}
 
 
 def _record(cfg, model, data, loop, dev, start) -> dict:

@@ -76,7 +76,7 @@ def test_cli_train_and_evaluate(tiny_model_dir, tiny_glue_dir, tmp_path, capsys)
 @pytest.mark.parametrize("args,message", [
     (["--task", "mnli2"], "unknown GLUE task 'mnli2'; known tasks: cola"),
     (["--task", "rte", "--adapter-size", "0"], "adapter-size must be positive"),
-    (["--task", "rte", "--lr", "-1e-3"], "lr must be positive"),
+    (["--task", "rte", "--lr=-1e-3"], "lr must be positive"),
     (["--task", "rte", "--epochs", "0"], "epochs must be positive"),
     (["--task", "rte", "--glue-dir", "/nonexistent/glue"], "looked for /nonexistent/glue"),
     (["--task", "rte", "--model", "/nonexistent/model"], "model path /nonexistent/model does not exist"),
