@@ -215,7 +215,8 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     by_method = long.groupby("method")
     wide["trainable_per_task"] = by_method["trainable"].mean().round()
     wide["params_per_task_percent"] = by_method["percent_of_base"].mean()
-    wide["total_params_multiple"] = (by_method["frozen"].mean() + by_method["trainable"].sum()) / by_method["base"].mean()
+    stored = by_method["frozen"].mean() + by_method["trainable"].sum()  # shared once + every task's own
+    wide["total_params_multiple"] = stored / by_method["base"].mean()
     wide["n_tasks"] = by_method["task"].nunique()
     wide.columns = [task_label(c) if c in tasks else c for c in wide.columns]
     wide.columns.name = None
@@ -276,7 +277,8 @@ def plot_size_curve(table: pd.DataFrame, ax=None):
             if method == "full fine-tuning":
                 a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=line[0].get_color())
             for x, y, v in zip(part["trainable"], part["dev_mean"], part[column] if column else []):
-                a.annotate(note.format(v), (x, y), textcoords="offset points", xytext=(3, 4), fontsize=7)
+                a.annotate(note.format(v), (x, y), textcoords="offset points", ha="center", fontsize=7,
+                           xytext=(0, 6) if method == "adapters" else (0, -12))
         a.set_xscale("log")
         a.set_xlabel("trained parameters per task (log scale)")
         a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else "dev score (%)")
@@ -325,10 +327,12 @@ RUN_COLUMNS = [c for c in COLUMNS if c not in ("config_key",)]
 
 
 def build_tables(df: pd.DataFrame, records: list[dict]) -> dict[str, pd.DataFrame]:
-    """Every table that applies to a study, by file stem. runs, best and summary always; glue_* when
-    there are full and adapter runs; size_curve with top-k or LayerNorm-only runs; init_curve when
+    """Every table that applies to a study, by file stem: runs, best (lr and epochs chosen on
+    validation for each task, policy, size, k and init std) and summary always; glue_* when there
+    are full and adapter runs; size_curve with top-k or LayerNorm-only runs; init_curve when
     adapter runs differ in init std."""
-    tables = {"runs": df[RUN_COLUMNS], "best": select_best(df), "summary": study_summary(df, records)}
+    best = select_best(df, by=("task", "policy", "adapter_size", "top_k", "init_std"))  # lr, epochs chosen per setting
+    tables = {"runs": df[RUN_COLUMNS], "best": best, "summary": study_summary(df, records)}
     policies = set(df.loc[df["status"] == "ok", "policy"])
     if {"full", "adapter"} <= policies:
         tables["glue_selection"] = glue_selection(df)

@@ -9,6 +9,8 @@ many times slower than the same two one after the other).
 """
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -70,7 +72,7 @@ class DaskPool:
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # a crashing run is retried once
                     self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                                dashboard_address=None, silence_logs=logging.ERROR)
+                                                dashboard_address=":0", silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
         return self.client
 
@@ -88,7 +90,7 @@ def execute_run(job: dict) -> dict:
     """Run one job on a worker, write its record (ok or failed) to job["runs_dir"], return a summary.
 
     job: run_id, mode ("api" | "papermill"), fields (TrainConfig fields or notebook parameters),
-    runs_dir, threads, save_checkpoint, notebook, keep_notebooks.
+    runs_dir, threads, save_checkpoint, notebook, keep_notebooks, lock (a file to flock per run).
     """
     import datasets
     datasets.disable_progress_bars()  # workers share the driver's terminal: keep its progress bar readable
@@ -96,13 +98,25 @@ def execute_run(job: dict) -> dict:
         import torch
         torch.set_num_threads(job["threads"])
         os.environ["OMP_NUM_THREADS"] = str(job["threads"])  # inherited by papermill kernels
-    start = time.time()
-    try:
-        record = _train(job) if job["mode"] == "api" else _notebook(job)
-    except Exception as exc:  # any failure becomes a record; the other runs go on
-        record = failed_record(job, exc, time.time() - start)
-        records.write_json_atomic(Path(job["runs_dir"]) / f"{job['run_id']}.json", record)
+    with _cpu_lock(job.get("lock")):
+        start = time.time()
+        try:
+            record = _train(job) if job["mode"] == "api" else _notebook(job)
+        except Exception as exc:  # any failure becomes a record; the other runs go on
+            record = failed_record(job, exc, time.time() - start)
+            records.write_json_atomic(Path(job["runs_dir"]) / f"{job['run_id']}.json", record)
     return summary(record)
+
+
+@contextlib.contextmanager
+def _cpu_lock(path: str | None):
+    """Hold an exclusive flock on `path` for one run (a machine shared with other heavy jobs)."""
+    if not path:
+        yield
+        return
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        yield
 
 
 def _train(job: dict) -> dict:
@@ -122,7 +136,8 @@ def _notebook(job: dict) -> dict:
     notebook = Path(job["notebook"])
     with tempfile.TemporaryDirectory() as tmp:
         results = Path(tmp) / "results.json"
-        executed = out / "notebooks" / f"{job['run_id']}.ipynb" if job.get("keep_notebooks") else Path(tmp) / "out.ipynb"
+        keep = job.get("keep_notebooks")
+        executed = out / "notebooks" / f"{job['run_id']}.ipynb" if keep else Path(tmp) / "out.ipynb"
         executed.parent.mkdir(parents=True, exist_ok=True)
         pm.execute_notebook(str(notebook), str(executed), parameters={**job["fields"], "results_path": str(results)},
                             cwd=str(notebook.parent), progress_bar=False, log_output=False)

@@ -26,7 +26,7 @@ from safetensors.torch import save_file
 
 from .checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter_config, save_adapter, trained_state
 from .config import TrainConfig
-from .data import get_task
+from .data import get_task, load_glue
 from .params import param_report
 from .policies import param_groups, set_trainable
 from .train import _fit, _load_data, evaluate, make_loader, make_optimizer, run_id
@@ -39,8 +39,25 @@ def frozen_fingerprint(model) -> str:
     for name, p in sorted(model.named_parameters()):
         if groups[name] not in DEFAULT_GROUPS:
             h.update(name.encode())
-            h.update(p.detach().cpu().contiguous().numpy().tobytes())
+            h.update(p.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
+
+
+def probe_batch(task, tokenizer, n: int = 16, split: str = "dev", glue_dir=None, max_length: int = 128) -> dict:
+    """The first `n` examples of a split as one padded batch (model inputs only), for logit fingerprints."""
+    spec = get_task(task)
+    ds = load_glue(spec, glue_dir, splits=[split])[split]
+    ds = ds.select(range(min(n, len(ds))))
+    texts = [list(ds[c]) for c in (("text_a", "text_b") if spec.is_pair else ("text_a",))]
+    return dict(tokenizer(*texts, truncation=True, max_length=max_length, padding=True, return_tensors="pt"))
+
+
+@torch.no_grad()
+def task_logits(model, batch: dict) -> torch.Tensor:
+    """Logits of `model` (in eval mode) on `batch`, on the CPU."""
+    model.eval()
+    device = next(model.parameters()).device
+    return model(**{k: v.to(device) for k, v in batch.items()}).logits.cpu()
 
 
 class AdapterBank:
@@ -132,6 +149,22 @@ class AdapterBank:
 def checkpoint_bytes(path) -> int:
     """Size on disk of a task checkpoint folder (weights + JSON)."""
     return sum(f.stat().st_size for f in Path(path).iterdir() if f.is_file())
+
+
+def checkpoint_contents(model, path) -> pd.DataFrame:
+    """What a task checkpoint holds, by parameter group of `model`: tensors and parameters."""
+    from safetensors import safe_open
+
+    groups = param_groups(model)
+    rows = {}
+    with safe_open(str(Path(path) / WEIGHTS_NAME), framework="pt") as f:
+        for name in f.keys():
+            shape = f.get_slice(name).get_shape()
+            row = rows.setdefault(groups[name], {"group": groups[name], "tensors": 0, "params": 0})
+            row["tensors"] += 1
+            row["params"] += int(np.prod(shape))
+    return pd.DataFrame(sorted(rows.values(), key=lambda r: DEFAULT_GROUPS.index(r["group"])
+                               if r["group"] in DEFAULT_GROUPS else len(DEFAULT_GROUPS)))
 
 
 def saved_bytes(model, groups) -> int:

@@ -158,12 +158,13 @@ def plot_storage_vs_tasks(reports: dict, n_max: int = 30, ax=None):
     return ax
 
 
-def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", annotate=True):
+def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", annotate=True, full_line=True):
     """Score against trainable parameters per task on a log x-axis (paper Figs. 3/4).
 
     rows: a DataFrame (or list of dicts) with columns `method` (adapter | top_k | layernorm |
     head | full), `x`, `y`, and optionally `label` (e.g. "m=64", "k=3") to annotate points.
     Methods with several points (adapter sizes, top k) are joined by a line, sorted by x.
+    full_line: draw full fine-tuning's score as a dashed horizontal line, the level to reach.
     """
     import pandas as pd
 
@@ -173,6 +174,8 @@ def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", ann
         group = group.sort_values(x)
         style = METHOD_STYLE.get(method, dict(marker="o", label=method))
         ax.plot(group[x], group[y], linestyle="-" if len(group) > 1 else "none", markersize=7, **style)
+        if method == "full" and full_line:
+            ax.axhline(group[y].max(), color=style["color"], linestyle="--", linewidth=0.8)
         if annotate and "label" in group:
             for _, row in group.iterrows():
                 if isinstance(row["label"], str) and row["label"]:

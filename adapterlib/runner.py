@@ -57,7 +57,7 @@ class NotebookResult:
     ok: bool
     seconds: float
     output: Path
-    error: str = ""  # "cell 7 (In [5]): ValueError: ..." when it failed
+    error: str = ""  # "cell In [5] `first line of the cell`: ValueError: ..." when it failed
 
 
 def add_commands(sub) -> None:
@@ -155,8 +155,9 @@ def describe_error(exc: BaseException) -> str:
     from papermill.exceptions import PapermillExecutionError
 
     if isinstance(exc, PapermillExecutionError):
-        lines = str(exc.evalue).strip().splitlines()
-        return f"cell {exc.cell_index} (In [{exc.exec_count}]): {exc.ename}: {lines[0] if lines else ''}"
+        message = (str(exc.evalue).strip().splitlines() or [""])[0]
+        first_line = next((line for line in str(exc.source).splitlines() if line.strip()), "")
+        return f"cell In [{exc.exec_count}] `{first_line[:60]}`: {exc.ename}: {message}"
     text = str(exc).strip().splitlines()
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 

@@ -15,6 +15,7 @@ import dataclasses
 import fcntl
 import json
 import os
+import shlex
 import sys
 import time
 from pathlib import Path
@@ -68,14 +69,14 @@ def study_lock(folder: Path):
             path.unlink(missing_ok=True)
 
 
-def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None) -> dict:
+def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None, lock: str | None = None) -> dict:
     return {"run_id": run.run_id, "mode": spec.mode, "fields": run.fields, "runs_dir": str(runs_dir),
             "threads": threads, "save_checkpoint": spec.save_checkpoint, "notebook": spec.notebook,
-            "keep_notebooks": spec.keep_notebooks}
+            "keep_notebooks": spec.keep_notebooks, "lock": lock}
 
 
 def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, threads: int | None,
-              progress: bool = True, desc: str = "runs") -> dict:
+              progress: bool = True, desc: str = "runs", lock: str | None = None) -> dict:
     """Submit `todo` to the cluster and wait, counting ok / failed; returns the counts."""
     from dask.distributed import as_completed
     from tqdm.auto import tqdm
@@ -83,15 +84,15 @@ def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, 
     if not todo:
         return counts
     client = pool.get()
-    futures = {client.submit(execute_run, _job(spec, run, runs_dir, threads), key=f"run-{run.run_id}", pure=False): run
-               for run in todo}
+    futures = {client.submit(execute_run, _job(spec, run, runs_dir, threads, lock), key=f"run-{run.run_id}",
+                             pure=False): run for run in todo}
     with tqdm(total=len(todo), desc=f"{spec.name} {desc}", disable=not progress, file=sys.stderr) as bar:
         for future in as_completed(futures):
             run = futures[future]
             try:
                 result = future.result()
             except Exception as exc:  # the worker process died (KilledWorker) or could not run the task
-                job = _job(spec, run, runs_dir, threads)
+                job = _job(spec, run, runs_dir, threads, lock)
                 from .records import write_json_atomic
                 result = failed_record(job, exc)
                 write_json_atomic(runs_dir / f"{run.run_id}.json", result)
@@ -120,11 +121,12 @@ def study_folder(spec: SweepSpec, output_dir=None) -> Path:
 
 def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, workers: int | None = None,
               threads_per_run: int | None = None, retry_failed: bool = False, progress: bool = True,
-              command: str | None = None) -> dict:
+              command: str | None = None, lock: str | None = None) -> dict:
     """Run every unfinished run of `spec` (then its select_then_seeds stage); returns counts.
 
     Records go to <study>/runs (study = output_dir or data/results/<name>); the exact sweep file
     is copied to <study>/sweep.yaml and each invocation is logged to <study>/sweep_log.jsonl.
+    lock: a file each run holds an flock on while it trains (a machine shared with other jobs).
     """
     workers, threads = plan_workers(workers, threads_per_run, scheduler)
     folder = study_folder(spec, output_dir)
@@ -146,7 +148,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
                     runs = grid if stage == "grid" else seed_runs(spec, grid, runs_dir) or []
                     todo = _todo(runs, runs_dir, retry_failed)
                     counts["skipped"] += len(runs) - len(todo)
-                    for key, n in run_stage(pool, spec, todo, runs_dir, threads, progress, stage).items():
+                    for key, n in run_stage(pool, spec, todo, runs_dir, threads, progress, stage, lock).items():
                         counts[key] += n
             interrupted = False
         finally:
@@ -182,7 +184,7 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
 
 SWEEP_EPILOG = """examples:
   python -m adapterlib sweep sweeps/smoke.yaml --dry-run           # list runs and which are done
-  flock /tmp/adapterlib-cpu.lock python -m adapterlib sweep sweeps/glue_cpu.yaml
+  python -m adapterlib sweep sweeps/glue_cpu.yaml --lock /tmp/adapterlib-cpu.lock   # shared machine
   python -m adapterlib sweep sweeps/glue_cpu.yaml --set model=bert-base-uncased --output-dir runs/glue_bert
   python -m adapterlib sweep sweeps/glue_cpu.yaml --scheduler tcp://10.0.0.1:8786 --threads-per-run 8
   python -m adapterlib aggregate glue_cpu --plots                   # data/results/glue_cpu/tables/
@@ -203,6 +205,8 @@ def add_commands(sub) -> None:
     p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores // threads-per-run)")
     p.add_argument("--threads-per-run", type=int, help="torch threads per run (default: cores // workers)")
     p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
+    p.add_argument("--lock", metavar="FILE", help="hold an flock on FILE during each run, so other heavy jobs on a "
+                   "shared machine can run between runs (e.g. /tmp/adapterlib-cpu.lock)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and which are done; run nothing")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="force a field in every run (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -224,8 +228,7 @@ def cmd_sweep(args) -> int:
         return 0
     try:
         counts = run_sweep(spec, args.output_dir, args.scheduler, args.workers, args.threads_per_run,
-                           args.retry_failed, progress=not args.quiet,
-                           command="python -m adapterlib " + " ".join(sys.argv[1:]))
+                           args.retry_failed, progress=not args.quiet, command=_command_line(args), lock=args.lock)
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
         return 130
@@ -234,10 +237,24 @@ def cmd_sweep(args) -> int:
     return 1 if counts["failed"] else 0
 
 
+def _command_line(args) -> str:
+    """The command as typed (for the study's log), rebuilt from the parsed options."""
+    parts = ["python -m adapterlib sweep", shlex.quote(args.spec)]
+    for name in ("output_dir", "scheduler", "workers", "threads_per_run", "lock"):
+        if getattr(args, name) is not None:
+            parts += [f"--{name.replace('_', '-')}", shlex.quote(str(getattr(args, name)))]
+    parts += [f"--set {shlex.quote(item)}" for item in args.set or []]
+    return " ".join(parts + (["--retry-failed"] if args.retry_failed else []))
+
+
 def cmd_aggregate(args) -> int:
     from .aggregate import write_tables
+    import pandas as pd
     written = write_tables(args.study, out_dir=args.out_dir, plots=args.plots)
-    for stem, path in written.items():
+    for path in written.values():
         print(path)
+    if "glue_table_dev_mean" in written:  # the headline: Table 1 analog, GLUE dev means over seeds
+        table = pd.read_csv(written["glue_table_dev_mean"], index_col="method")
+        print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
     return 0
 

@@ -250,7 +250,7 @@ def expand(spec: SweepSpec) -> list[Run]:
         points = [{**a, **b} for a in _product(spec.grid) for v in (spec.variants or [{}]) for b in _product(v)]
     runs, seen = [], set()
     for point in points + spec.runs:
-        task = point.get("task", spec.overrides.get("task", spec.base.get("task")))
+        task = spec.overrides.get("task", point.get("task", spec.base.get("task")))
         extra = spec.per_task.get(_task_key(task), {})
         run = make_run(spec, {**spec.base, **extra, **point, **spec.overrides})
         if run.run_id not in seen:

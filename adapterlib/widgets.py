@@ -87,7 +87,8 @@ class ParamExplorer:
         self.table = param_table(self.model.value, self.size.value)
         self.storage = storage_table(self.model.value, self.size.value, self.n_tasks.value)
         html = dict(na_rep="", float_format=lambda v: f"{v:,.3f}")
-        self.view.value = self.caption() + self.table.to_html(**html) + "<br>" + self.storage.to_html(**html)
+        self.view.value = (self.caption() + self.table.to_html(formatters={"parameters": "{:,}".format}, **html)
+                           + "<br>" + self.storage.to_html(formatters={"trained per task": "{:,}".format}, **html))
         return self.table
 
     def caption(self) -> str:

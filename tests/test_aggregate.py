@@ -35,9 +35,11 @@ def fake_record(task="rte", policy="adapter", size=64, lr=1e-3, seed=0, val=70.0
         return {**rec, "error": "ValueError: boom", "timing": {"wall_s": 1.0}}
     metric = get_task(task).metric
     trainable = trainable_of(policy, size, top_k)
-    frozen = 0 if policy == "full" else BASE + HEAD + (trainable - LN - HEAD if policy == "adapter" else 0) - trainable
+    total = BASE + HEAD + (trainable - LN - HEAD if policy == "adapter" else 0)  # adapters add parameters
+    frozen = total - trainable
     return {**rec, "metric": metric,
-            "params": {"trainable": trainable, "frozen": frozen, "base": BASE, "percent_of_base": 100 * trainable / BASE},
+            "params": {"trainable": trainable, "frozen": frozen, "base": BASE,
+                       "percent_of_base": 100 * trainable / BASE},
             "history": [{"epoch": 1.0, f"validation_{metric}": val - 1}, {"epoch": 2.0, f"validation_{metric}": val}],
             "selected": {"epoch": 2.0, f"validation_{metric}": val}, "dev": {"dev": {metric: dev}}, "dev_score": dev,
             "timing": {"wall_s": 100.0, "s_per_step": 0.5}}
@@ -143,7 +145,8 @@ def size_records():
     for task in ("cola", "sst2"):
         recs += [fake_record(task, "adapter", 2 ** k, val=50 + k, dev=40 + k) for k in range(0, 9)]
         recs += [fake_record(task, "top_k", top_k=k, lr=1e-4, val=40 + k, dev=30 + k) for k in range(1, 7)]
-        recs += [fake_record(task, "layernorm", lr=3e-3, val=45, dev=35), fake_record(task, "full", lr=5e-5, val=60, dev=55)]
+        recs += [fake_record(task, "layernorm", lr=3e-3, val=45, dev=35),
+                 fake_record(task, "full", lr=5e-5, val=60, dev=55)]
     return recs
 
 

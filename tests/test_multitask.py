@@ -10,7 +10,8 @@ import torch
 
 from adapterlib import AdapterConfig, TrainConfig, add_adapters, param_report, set_trainable
 from adapterlib.checkpoint import read_adapter_config
-from adapterlib.multitask import AdapterBank, checkpoint_bytes, frozen_fingerprint, plot_storage, storage_cost
+from adapterlib.multitask import (AdapterBank, checkpoint_bytes, checkpoint_contents, frozen_fingerprint, plot_storage,
+                                  probe_batch, storage_cost, task_logits)
 
 WORDS = "the cat dog sat ran on mat good bad fine".split()
 
@@ -132,3 +133,17 @@ def test_storage_cost_arithmetic(bank, tmp_path):
     assert ad.loc[1, "shared_bytes"] >= 4 * (report.base - 0)
     ax = plot_storage(df)
     assert ax.get_ylabel() == "storage on disk (MB)" and len(ax.patches) == 9
+
+
+def test_probe_batch_logits_and_checkpoint_contents(bank, glue_dir, word_tokenizer, tmp_path):
+    batch = probe_batch("cola", word_tokenizer, n=5, glue_dir=glue_dir)
+    assert set(batch) == {"input_ids", "token_type_ids", "attention_mask"} and batch["input_ids"].shape[0] == 5
+    logits = task_logits(bank.model, batch)
+    assert logits.shape == (5, 2) and not bank.model.training
+    assert torch.equal(logits, task_logits(bank.model, batch))
+    bank.save("a", tmp_path / "a")
+    contents = checkpoint_contents(bank.model, tmp_path / "a").set_index("group")
+    report = param_report(bank.model)
+    assert list(contents.index) == ["adapter", "layernorm", "head"]
+    assert contents["params"].to_dict() == {"adapter": report.adapter, "layernorm": report.layernorm, "head": report.head}
+    assert contents.loc["adapter", "tensors"] == 2 * 2 * 4  # 2 layers x 2 adapters x (2 weights + 2 biases)

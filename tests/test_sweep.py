@@ -226,13 +226,15 @@ def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):
 
 
 def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
-    """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest."""
+    """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest
+    (and gets the per-run CPU lock the killed workers held)."""
     data = {"name": "killme", "base": {"task": "rte", "epochs": 2, "batch_size": 16, "max_length": 32},
             "grid": {"seed": [0, 1, 2, 3, 4, 5], "lr": [1e-3]}}
     path = write_yaml(tmp_path, data)
-    expected = {r.run_id for r in expand(load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)}))}
+    tiny = {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)}
+    expected = {r.run_id for r in expand(load_spec(path, tiny))}
     cmd = [sys.executable, "-m", "adapterlib", "sweep", str(path), "--output-dir", str(tmp_path / "study"),
-           *tiny_args(tiny_model_dir, tiny_glue_dir), "--workers", "1"]
+           *tiny_args(tiny_model_dir, tiny_glue_dir), "--workers", "1", "--lock", str(tmp_path / "cpu.lock")]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     runs, deadline = tmp_path / "study" / "runs", time.time() + 90
@@ -256,9 +258,10 @@ def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_g
 
 
 NOTEBOOK_CELLS = [
-    ("x = 1  # help: a number\ntask = 'rte'  # help: task\nresults_path = None  # help: where to record", ["parameters"]),
-    ("import json\nassert x != 3, 'x must not be 3'\n"
-     "json.dump({'task': task, 'val_score': 50.0 + x, 'dev_score': 40.0 + x, 'note': 'hi'}, open(results_path, 'w'))", []),
+    ("x = 1  # help: a number\ntask = 'rte'  # help: task\nresults_path = None  # help: where to record",
+     ["parameters"]),
+    ("import json\nassert x != 3, 'x must not be 3'\nvalues = {'task': task, 'val_score': 50.0 + x, "
+     "'dev_score': 40.0 + x, 'note': 'hi'}\njson.dump(values, open(results_path, 'w'))", []),
 ]
 
 
@@ -270,7 +273,7 @@ def test_papermill_mode_records_what_the_notebook_recorded(tmp_path):
     nbformat.write(nb, tmp_path / "toy.ipynb")
     spec = parse_spec({"name": "nb", "mode": "papermill", "notebook": "toy.ipynb", "base": {"task": "rte"},
                        "grid": {"x": [1, 2, 3]}}, root=tmp_path)
-    with pytest.raises(SweepSpecError, match="not settable parameters"):
+    with pytest.raises(SweepSpecError, match="unknown parameter of toy.ipynb .y.; known: x, task$"):
         parse_spec({"name": "nb", "mode": "papermill", "notebook": "toy.ipynb", "grid": {"y": [1]}}, root=tmp_path)
     counts = sweep.run_sweep(spec, tmp_path / "study", workers=1, threads_per_run=1, progress=False)
     assert counts["ok"] == 2 and counts["failed"] == 1
@@ -289,3 +292,11 @@ def test_smoke_sweep_with_the_bundled_model(tmp_path):
                  f"glue_dir={REAL_GLUE}", "--quiet"]) == 0
     df = aggregate.load_study(tmp_path)
     assert len(df) == 5 and set(df["status"]) == {"ok"} and df["dev_score"].between(0, 100).all()
+
+
+def test_set_overrides_every_run_and_picks_its_per_task_fields():
+    spec = load_spec(SWEEPS / "init_cpu.yaml", {"task": "SST-2", "model": "bert-base-uncased"})
+    runs = expand(spec)
+    assert len(runs) == 8 and {r.fields["task"] for r in runs} == {"SST-2"}     # 2 tasks collapse into one
+    assert {r.fields["max_train_examples"] for r in runs} == {8000}
+    assert {r.fields["model"] for r in runs} == {"bert-base-uncased"}

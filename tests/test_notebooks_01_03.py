@@ -1,0 +1,72 @@
+"""Notebooks 01-03 executed with papermill at the smoke scale; assertions on what each recorded.
+
+Each test trains (at most a few 3-step runs) on the real bundled MiniLM: about 20-60 s per notebook.
+"""
+import math
+
+import pytest
+
+from nbtools import run_notebook
+
+
+def test_01_adapter_anatomy(tmp_path):
+    r = run_notebook("01", tmp_path)
+    assert r["preset"] == "smoke" and r["adapter_size"] == 64
+    assert r["identity_max_abs_diff"] == 0.0                      # std 0: exactly the base model
+    diffs = {float(k): v for k, v in r["logit_diff_by_std"].items()}
+    assert 0.0 < diffs[1e-2] < 1e-2                               # paper init: near-identity
+    assert diffs[1.0] > diffs[1e-2] > diffs[1e-3]
+    minilm = r["minilm"]                                          # bundled MiniLM, d=384, L=6, m=64
+    assert minilm["adapter"] == 2 * 6 * (2 * 64 * 384 + 384 + 64) == 595_200
+    assert minilm["layernorm"] == (2 * 6 + 1) * 2 * 384 == 9_984
+    assert minilm["head"] == 384 * 2 + 2
+    assert minilm["trainable"] == 595_200 + 9_984 + 770 and minilm["other"] == 0
+    assert r["bert_base_adapter"] == 2_379_264 and r["bert_large_64_adapter"] == 6_343_680
+    assert r["explorer_trainable"] == 2_379_264 + 38_400 + 1538  # BERT-base, m=64
+    assert r["policies"]["full"] == 22_713_216 + 770 and r["policies"]["head"] == 770
+    assert r["policies"]["layernorm"] == 9_984 + 770
+
+
+def test_02_initialisation_ablation(tmp_path):
+    r = run_notebook("02", tmp_path)
+    assert r["train_stds"] == [1e-2, 1.0]
+    assert len(r["dev_scores"]) == 2 and all(0.0 <= s <= 100.0 for s in r["dev_scores"])
+    assert all(math.isfinite(x) and x > 0 for x in r["train_losses"])
+    assert 0.0 <= r["majority_baseline"] <= 100.0
+    assert r["drift_at_zero"] == 0.0 and r["logit_change_at_zero"] == 0.0
+    drift = {float(k): v for k, v in r["drift"].items()}
+    assert drift[1e-7] < 1e-4 < drift[1e-2] < drift[1.0]        # grows with the init std
+    # std 0: only the output bias of an adapter gets a gradient (GELU(0) = 0, W_up = 0)
+    assert r["zero_init_grads_zero"] == {"down.weight": True, "down.bias": True, "up.weight": True, "up.bias": False}
+
+
+def test_03_adapter_size_vs_parameters(tmp_path):
+    r = run_notebook("03", tmp_path)
+    assert r["arithmetic_ok"] is True and r["budget_ok"] is True
+    assert r["adapter_counts"] == {"bert-base-m8": 313_536, "bert-base-m64": 2_379_264, "bert-base-m256": 9_461_760,
+                                   "bert-large-m8": 835_968, "bert-large-m64": 6_343_680,
+                                   "bert-large-m256": 25_227_264}
+    assert r["layernorm_counts"] == {"bert-base": 38_400, "bert-large": 100_352}
+    assert round(r["bert_large_64_per_task_pct"], 1) == 2.1 and round(r["bert_large_64_total_x"], 1) == 1.2
+    axis = r["bert_base_axis"]
+    assert axis["layernorm:"] == 38_400 + 1538                   # the paper's "~40k"
+    assert axis["adapter:m=64"] == 2_379_264 + 38_400 + 1538     # the paper's "~2M"
+    assert axis["top_k:k=1"] == 7_087_872 + 1538                 # one BERT-base layer + head
+    assert axis["full:"] == 109_482_240 + 1538
+    live = {(row["method"], row["label"]): row for row in r["live"]}
+    assert set(live) == {("adapter", "m=8"), ("top_k", "k=1"), ("layernorm", "")}
+    assert live[("adapter", "m=8")]["trainable"] == 2 * 6 * (2 * 8 * 384 + 384 + 8) + 9_984 + 770
+    assert live[("layernorm", "")]["trainable"] == 9_984 + 770
+    for row in r["live"]:
+        assert math.isfinite(row["train_loss"]) and 0.0 <= row["dev_score"] <= 100.0
+
+
+@pytest.mark.parametrize("prefix", ["01", "02", "03"])
+def test_notebook_parameters_are_documented(prefix):
+    import papermill as pm
+
+    from nbtools import notebook_path
+
+    params = pm.inspect_notebook(str(notebook_path(prefix)))
+    assert {"preset", "results_path", "model"} <= set(params)
+    assert all(p["help"] for p in params.values()), "every parameter needs a # help comment"

@@ -1,0 +1,167 @@
+"""Notebooks 04-06 at preset smoke (papermill), and the reference tables they read.
+
+The notebook tests execute each notebook (a minute or so each on 2 CPU cores) and assert on the
+numbers it recorded with `record_results`. They need the real GLUE files (GLUE_DIR or ../shared/glue).
+"""
+import math
+import os
+import re
+from pathlib import Path
+
+import pytest
+
+from adapterlib import adapter_param_formula
+from adapterlib.paper import DATA_DIR, TABLE1_COLUMNS, paper_table, table1_score, with_paper_scores
+
+ROOT = Path(__file__).resolve().parents[1]
+PAPER_MD = ROOT.parent / "shared" / "PAPER.md"
+GLUE = Path(os.environ.get("GLUE_DIR") or ROOT.parent / "shared" / "glue")
+needs_glue = pytest.mark.skipif(not (GLUE / "SST-2" / "train.tsv").is_file(), reason="real GLUE data not present")
+needs_paper = pytest.mark.skipif(not PAPER_MD.is_file(), reason="../shared/PAPER.md not present")
+
+
+def finite(x) -> bool:
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+# ----------------------------------------------------------------------------- reference tables
+
+@needs_paper
+def test_table1_is_papers_table_exactly():
+    """Every cell of data/paper/table1.csv equals the Markdown Table 1 in PAPER.md."""
+    lines = [ln for ln in PAPER_MD.read_text().splitlines() if ln.startswith("| full fine-tuning") or
+             ln.startswith("| adapters (")]
+    table = paper_table("table1").set_index("method")
+    assert len(lines) == 3 == len(table)
+    for line in lines:
+        cells = [c.strip() for c in line.strip("|").split("|")]
+        method, total, per_task, *scores = cells
+        row = table.loc[method]
+        assert row["total_params_multiple"] == float(total.rstrip("x"))
+        assert row["params_per_task_percent"] == float(per_task.rstrip("%"))
+        columns = ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI-m", "MNLI-mm", "QNLI", "RTE", "Total"]
+        assert [row[c] for c in columns] == [float(s) for s in scores]
+    assert table["source"].str.contains("Table 1").all()
+
+
+@needs_paper
+@pytest.mark.parametrize("name", ["table1", "dev_comparisons", "fig6_layer_ablation"])
+def test_every_number_is_stated_in_paper_md(name):
+    text = PAPER_MD.read_text()
+    df = paper_table(name)
+    assert df["source"].notna().all()
+    numbers = df.select_dtypes("number").stack().dropna()
+    for value in numbers:
+        assert any(re.search(rf"(?<![\d.]){re.escape(shown)}(?![\d])", text)
+                   for shown in (f"{value:g}", f"{value:.1f}")), (name, value)
+
+
+def test_reference_helpers():
+    assert (DATA_DIR / "table1.csv").is_file()
+    assert table1_score("SST-2", "full fine-tuning") == 94.9 and table1_score("rte") == 68.8
+    assert set(TABLE1_COLUMNS.values()) <= set(paper_table("table1").columns)
+    with pytest.raises(FileNotFoundError, match="known"):
+        paper_table("nope")
+    with pytest.raises(KeyError):
+        table1_score("rte", "lora")
+
+
+def test_with_paper_scores():
+    import pandas as pd
+
+    table = pd.DataFrame({"method": ["full fine-tuning", "adapters (64)", "adapters (8-256)", "LayerNorm only",
+                                     "full fine-tuning"], "task": ["rte", "SST-2", "mnli", "rte", "wnli"]})
+    out = with_paper_scores(table)["paper (test)"].tolist()
+    assert out[:3] == [70.1, 94.2, 84.9] and all(math.isnan(x) for x in out[3:])
+
+
+def fake_study(folder: Path) -> Path:
+    """Run records in the shape `adapterlib.train` writes, for RTE: two full and three adapter runs."""
+    import json
+
+    runs = [("full", None, 2e-5, 60.0, 61.0), ("full", None, 1e-4, 70.0, 65.0), ("adapter", 64, 1e-3, 72.0, 66.0),
+            ("adapter", 64, 3e-3, 71.0, 99.0), ("adapter", 8, 1e-3, 75.0, 67.0)]
+    folder.mkdir(parents=True)
+    for i, (policy, size, lr, val, dev) in enumerate(runs):
+        rec = {"run_id": f"rte-{i}", "status": "ok", "task": "rte", "policy": policy, "metric": "accuracy",
+               "config": {"task": "rte", "policy": policy, "adapter_size": size or 64, "lr": lr, "epochs": 3, "seed": 0},
+               "selected": {"validation_accuracy": val, "epoch": 1}, "dev_score": dev,
+               "params": {"trainable": 1000 if policy == "adapter" else 22_000_000, "percent_of_base": 1.0,
+                          "frozen": 21_000_000, "base": 22_000_000}, "timing": {"wall_s": 1.0}}
+        (folder / f"rte-{i}.json").write_text(json.dumps(rec))
+    return folder
+
+
+# ----------------------------------------------------------------------------- notebooks (papermill, smoke)
+
+@pytest.fixture(autouse=True)
+def _glue_env(monkeypatch):
+    monkeypatch.setenv("GLUE_DIR", str(GLUE))
+
+
+@needs_glue
+def test_notebook_04_glue_reproduction(tmp_path):
+    from nbtools import run_notebook
+
+    r = run_notebook("04", tmp_path)
+    assert r["preset"] == "smoke" and r["task"] == "sst2" and r["metric"] == "accuracy"
+    assert {run["policy"] for run in r["runs"]} == {"adapter", "full"}
+    for run in r["runs"]:
+        assert finite(run["train_loss"]) and run["train_loss"] > 0
+        assert 0 <= run["validation"] <= 100 and 0 <= run["dev"] <= 100 and run["steps"] == 2
+    large64 = r["cost"]["bert-large adapters (64)"]
+    head = 2 * 1024 + 2
+    assert large64["trainable"] == adapter_param_formula(1024, 64, 24) + (2 * 24 + 1) * 2 * 1024 + head
+    assert round(large64["percent_no_embedding"], 1) == 2.1 and round(large64["multiple_9"], 1) == 1.2
+    assert round(r["cost"]["bert-large full fine-tuning"]["multiple_9"], 2) == 9.0  # + the classifier head
+    assert r["cost"]["minilm adapters (64)"]["trainable"] == adapter_param_formula(384, 64, 6) + 13 * 2 * 384 + 770
+    assert set(r["selected"]) == {"adapters (64)", "full fine-tuning"} and 0 < r["majority"] < 100
+    assert r["table1_rows"] == 3 and isinstance(r["sweep_available"], bool)
+
+
+@needs_glue
+def test_notebook_05_layer_ablation(tmp_path):
+    from nbtools import run_notebook
+
+    r = run_notebook("05", tmp_path)
+    assert all(finite(x) for x in r["train_losses"]) and 0 <= r["dev_score"] <= 100
+    assert r["trainable"] == adapter_param_formula(384, 64, 6) + 13 * 2 * 384 + 770
+    assert r["n_layers"] == 6 and r["n_spans"] == 21 and r["n_examples"] == 48
+    assert len(r["scores"]) == 22 and all(0 <= s <= 100 for s in r["scores"])
+    assert r["none_removed"] == r["scores"][0] and r["all_removed"] in r["scores"]
+    assert set(r["single_layer_scores"]) == {str(i) for i in range(6)}
+    assert r["max_single_layer_drop"] == pytest.approx(
+        max(r["none_removed"] - s for s in r["single_layer_scores"].values()))
+    assert 0 < r["majority"] < 100
+
+
+@needs_glue
+def test_notebook_06_many_tasks_one_model(tmp_path):
+    from nbtools import run_notebook
+
+    r = run_notebook("06", tmp_path, output_dir=str(tmp_path / "ckpt"))
+    assert r["tasks"] == ["sst2", "cola", "mrpc"]
+    assert r["unchanged_after_later_tasks"] is True and r["n_checks"] == 3  # sst2 twice, cola once
+    assert r["frozen_identical"] is True and r["fresh_base_identical"] is True
+    assert r["fresh_reload_identical"] is True and r["layernorm_swapped"] is True
+    assert all(finite(x) for x in r["train_losses"].values())
+    assert all(-100 <= x <= 100 for x in r["dev"].values())  # CoLA's MCC can be negative
+    assert r["trainable"] == adapter_param_formula(384, 64, 6) + 13 * 2 * 384 + 770
+    assert set(r["checkpoint_bytes"]) == {"SST-2", "CoLA", "MRPC"}
+    for size in r["checkpoint_bytes"].values():
+        assert 4 * r["trainable"] < size < 4 * r["trainable"] + 200_000  # float32 tensors + header + JSON
+    assert (tmp_path / "ckpt" / "cola" / "adapter_model.safetensors").is_file()
+    adapters, full = (r["storage_MB"][k] for k in ("adapters: one base + n checkpoints", "full fine-tuning: n models"))
+    assert adapters < full / 2
+
+
+@needs_glue
+def test_notebook_04_with_sweep_results(tmp_path):
+    """The "full results" branch: selection on validation (never dev) next to the paper's numbers."""
+    from nbtools import run_notebook
+
+    r = run_notebook("04", tmp_path, study=str(fake_study(tmp_path / "study")))
+    assert r["sweep_available"] is True
+    got = {row["method"]: (row["task"], row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
+    assert got == {"full fine-tuning": ("RTE", 1, 65.0, 70.1), "adapters (64)": ("RTE", 1, 66.0, 68.8),
+                   "adapters (8-256)": ("RTE", 1, 67.0, 71.5)}

@@ -1,0 +1,115 @@
+"""`python -m adapterlib course` on throwaway notebooks: order, parameters, failures, exit codes."""
+import argparse
+import json
+
+import nbformat
+import pytest
+
+from adapterlib import runner
+
+
+def _write_notebook(path, body, parameters="x = 1  # help: a number"):
+    nb = nbformat.v4.new_notebook()
+    params = nbformat.v4.new_code_cell("preset = None  # help: smoke | course | full\n"
+                                       "results_path = None  # help: where to write results\n" + parameters)
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [nbformat.v4.new_markdown_cell("# throwaway"), params, nbformat.v4.new_code_cell(body)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, path)
+
+
+@pytest.fixture
+def course_dir(tmp_path):
+    folder = tmp_path / "nbs"
+    folder.mkdir()
+    _write_notebook(folder / "01_ok.ipynb",
+                    "import os\nfrom adapterlib.course import record_results, resolve_preset\n"
+                    "record_results(results_path, preset=resolve_preset(preset), x=x, cwd=os.getcwd())")
+    _write_notebook(folder / "02_fails.ipynb", "y = 2\nraise ValueError(f'boom with x={x}')")
+    _write_notebook(folder / "03_other.ipynb", "from adapterlib.course import record_results\n"
+                    "record_results(results_path, z=z)", parameters="z = 'a'  # help: a word")
+    (folder / "notes.ipynb").write_text("{}")  # not numbered: not part of the course
+    return folder
+
+
+def _args(*argv):
+    parser = argparse.ArgumentParser()
+    runner.add_commands(parser.add_subparsers(dest="command"))
+    return parser.parse_args(["course", *argv])
+
+
+def test_find_notebooks_order_and_selection(course_dir):
+    assert [p.name for p in runner.find_notebooks(course_dir)] == ["01_ok.ipynb", "02_fails.ipynb", "03_other.ipynb"]
+    assert [p.stem for p in runner.find_notebooks(course_dir, ["03", "1"])] == ["01_ok", "03_other"]
+    assert [p.stem for p in runner.find_notebooks(course_dir, ["02_fails.ipynb"])] == ["02_fails"]
+    with pytest.raises(ValueError, match="no notebook '07'.*01_ok"):
+        runner.find_notebooks(course_dir, ["07"])
+    with pytest.raises(FileNotFoundError):
+        runner.find_notebooks(course_dir / "missing")
+
+
+def test_parse_value():
+    assert runner.parse_value("3") == 3
+    assert runner.parse_value("1e-3") == 1e-3
+    assert runner.parse_value("[1, 2]") == [1, 2]
+    assert runner.parse_value("None") is None
+    assert runner.parse_value("cola") == "cola"
+
+
+def test_parameters_go_only_where_declared(course_dir, tmp_path):
+    args = _args("--notebook-dir", str(course_dir), "--output-dir", str(tmp_path / "out"), "--preset", "smoke",
+                 "-p", "x", "5", "-p", "z", "word")
+    plans = runner.plan_parameters(runner.find_notebooks(course_dir), args)
+    by_name = {nb.stem: plan for nb, plan in plans.items()}
+    assert by_name["01_ok"]["x"] == 5 and "z" not in by_name["01_ok"]
+    assert by_name["03_other"]["z"] == "word" and "x" not in by_name["03_other"]
+    assert all(plan["preset"] == "smoke" for plan in by_name.values())
+    assert by_name["01_ok"]["results_path"].endswith("01_ok_results.json")
+    with pytest.raises(ValueError, match="no selected notebook has parameter"):
+        runner.plan_parameters(runner.find_notebooks(course_dir), _args("-p", "nope", "1"))
+
+
+def test_course_runs_all_reports_failure_and_exit_code(course_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = _args("--notebook-dir", str(course_dir), "--output-dir", str(out), "--preset", "smoke", "-p", "x", "7")
+    assert args.func(args) == 1
+    text = capsys.readouterr().out
+    lines = text.splitlines()
+    assert any("01_ok" in line and " ok " in line and line.rstrip().endswith(" s") for line in lines)
+    assert any("02_fails" in line and "FAILED" in line for line in lines)
+    assert any("03_other" in line and " ok " in line for line in lines)  # a failure does not stop the course
+    assert "1 of 3 notebooks FAILED" in text
+    assert "02_fails: cell In [3] `y = 2`: ValueError: boom with x=7" in text  # [2] is the injected cell
+    results = json.loads((out / "01_ok_results.json").read_text())
+    assert results["preset"] == "smoke" and results["x"] == 7
+    assert results["cwd"] == str(course_dir)  # notebooks run in their own folder
+    assert (out / "02_fails.ipynb").exists()  # the executed notebook is kept for inspection
+
+
+def test_course_success_and_selection(course_dir, tmp_path, capsys):
+    out = tmp_path / "out"
+    args = _args("--notebook-dir", str(course_dir), "--output-dir", str(out), "--notebooks", "03")
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "all 1 notebooks ran" in text and "01_ok" not in text
+    assert json.loads((out / "03_other_results.json").read_text()) == {"z": "a"}
+
+
+def test_list_shows_parameters(course_dir, capsys):
+    args = _args("--notebook-dir", str(course_dir), "--list")
+    assert args.func(args) == 0
+    text = capsys.readouterr().out
+    assert "01_ok.ipynb" in text and "help: a number" in text and "help: a word" in text
+
+
+def test_cli_help_and_user_errors(course_dir, capsys):
+    from adapterlib.__main__ import main
+
+    with pytest.raises(SystemExit):
+        main(["course", "--help"])
+    help_text = capsys.readouterr().out
+    for option in ("--preset", "--notebooks", "--output-dir", "-p NAME VALUE", "--model", "--glue-dir",
+                   "--notebook-dir", "--list"):
+        assert option in help_text
+    assert main(["course", "--notebook-dir", str(course_dir), "-p", "nope", "1"]) == 2
+    assert "error: no selected notebook has parameter(s) nope" in capsys.readouterr().err
