@@ -126,13 +126,16 @@ AttentionInterface.register(ATTENTION, exact_sdpa_attention)
 AttentionMaskInterface.register(ATTENTION, sdpa_mask)
 
 
-def speed_up(model: nn.Module) -> nn.Module:
-    """Switch `model` (in place) to ExactDropout and, if it uses SDPA, exact_sdpa_attention."""
-    for module in model.modules():
-        if type(module) is nn.Dropout:
-            module.__class__ = ExactDropout
-    config = getattr(model, "config", None)
-    if getattr(config, "_attn_implementation", None) == "sdpa":
+def speed_up(model: nn.Module, dropout: bool = True, attention: bool = True) -> nn.Module:
+    """Switch `model` (in place) to ExactDropout and, if it uses SDPA, to exact_sdpa_attention.
+
+    dropout / attention: apply only one of the two changes (the benchmark measures each).
+    """
+    if dropout:
+        for module in model.modules():
+            if type(module) is nn.Dropout:
+                module.__class__ = ExactDropout
+    if attention and getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa":
         model.set_attn_implementation(ATTENTION)
     return model
 

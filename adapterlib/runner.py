@@ -169,7 +169,8 @@ def run_one(notebook: Path, output: Path, parameters: dict, cell_timeout: int | 
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                            cwd=str(notebook.parent), progress_bar=False, execution_timeout=cell_timeout)
+                            cwd=str(notebook.parent), progress_bar=False, execution_timeout=cell_timeout,
+                            extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no start-up chatter mid-line
         return NotebookResult(notebook.stem, True, time.perf_counter() - start, output)
     except Exception as exc:  # noqa: BLE001 - a failed notebook is reported, the course goes on
         return NotebookResult(notebook.stem, False, time.perf_counter() - start, output, describe_error(exc))
@@ -189,7 +190,8 @@ def list_notebooks(notebooks: list[Path]) -> None:
     for nb in notebooks:
         print(nb.name)
         for name, p in notebook_parameters(nb).items():
-            print(f"    {name:<16} = {p['default']:<10} {p['help']}")
+            text = p["help"].strip().removeprefix("help:").strip()
+            print(f"    {name:<16} = {p['default']:<12} {text}")
 
 
 def cmd_course(args) -> int:

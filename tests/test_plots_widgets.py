@@ -43,8 +43,10 @@ def test_score_vs_params_log_axis_one_line_per_method():
             dict(method="full", trainable=2e7, score=83.0, label="")]
     ax = plots.score_vs_params(pd.DataFrame(rows))
     assert ax.get_xscale() == "log"
-    assert [line.get_label() for line in ax.get_lines()] == [
-        plots.METHOD_STYLE[m]["label"] for m in ("adapter", "top_k", "full")]
+    labelled = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
+    assert labelled == [plots.METHOD_STYLE[m]["label"] for m in ("adapter", "top_k", "full")]
+    full_line = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    assert len(full_line) == 1 and list(full_line[0].get_ydata()) == [83.0, 83.0]  # dashed full fine-tuning level
     assert sorted(t.get_text() for t in ax.texts) == ["k=1", "m=64", "m=8"]
     assert ax.get_xlabel() and ax.get_ylabel()
 

@@ -99,7 +99,7 @@ def test_list_shows_parameters(course_dir, capsys):
     args = _args("--notebook-dir", str(course_dir), "--list")
     assert args.func(args) == 0
     text = capsys.readouterr().out
-    assert "01_ok.ipynb" in text and "help: a number" in text and "help: a word" in text
+    assert "01_ok.ipynb" in text and "x                = 1            a number" in text and "a word" in text
 
 
 def test_cli_help_and_user_errors(course_dir, capsys):

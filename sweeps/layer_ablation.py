@@ -1,0 +1,55 @@
+"""Fig. 6 left/centre analog: layer-span ablation of the adapters trained by a sweep.
+
+For every run record in a study that kept its adapter checkpoint (sweeps/ablation_cpu.yaml has
+`save_checkpoint: true`), load the base model and the checkpoint, remove the adapters from every
+contiguous span of layers at inference (no retraining) and score the GLUE dev set. Writes
+<study>/tables/layer_ablation_<task>.csv and a heat map PNG next to it.
+
+    python sweeps/layer_ablation.py data/results/ablation_cpu
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from adapterlib import load_adapter, load_base_model  # noqa: E402
+from adapterlib.ablation import plot_span_heatmap, span_ablation  # noqa: E402
+from adapterlib.data import get_task  # noqa: E402
+from adapterlib.records import load_records  # noqa: E402
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("study", help="study folder, e.g. data/results/ablation_cpu")
+    parser.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR)")
+    args = parser.parse_args(argv)
+    study = Path(args.study)
+    out = study / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    for record in load_records(study / "runs"):
+        ckpt = study / "runs" / str(record.get("checkpoint", ""))
+        if record.get("status") != "ok" or not record.get("checkpoint") or not ckpt.is_dir():
+            continue
+        spec = get_task(record["task"])
+        model, tokenizer = load_base_model(record["config"]["model"], num_labels=spec.num_labels)
+        load_adapter(model, ckpt)
+        df = span_ablation(model, tokenizer, spec, split="dev", glue_dir=args.glue_dir or record["config"]["glue_dir"])
+        df.insert(0, "run_id", record["run_id"])
+        df.to_csv(out / f"layer_ablation_{spec.name}.csv", index=False, float_format="%.4f")
+        fig, ax = plt.subplots(figsize=(4.5, 3.8))
+        plot_span_heatmap(df, ax=ax)
+        ax.set_title(f"{spec.display} dev {spec.metric}: adapters removed from layers first..last")
+        fig.tight_layout()
+        fig.savefig(out / f"layer_ablation_{spec.name}.png", dpi=80)
+        plt.close(fig)
+        print(f"{spec.display}: {len(df)} rows -> {out / f'layer_ablation_{spec.name}.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
