@@ -3,7 +3,7 @@
 For every run record in a study that kept its adapter checkpoint (sweeps/ablation_cpu.yaml has
 `save_checkpoint: true`), load the base model and the checkpoint, remove the adapters from every
 contiguous span of layers at inference (no retraining) and score the GLUE dev set. Writes
-<study>/tables/layer_ablation_<task>.csv and a heat map PNG next to it.
+<study>/layer_ablation/layer_ablation_<task>.csv and a heat map PNG next to it.
 
     python sweeps/layer_ablation.py data/results/ablation_cpu
 """
@@ -29,7 +29,7 @@ def main(argv=None) -> int:
     parser.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR)")
     args = parser.parse_args(argv)
     study = Path(args.study)
-    out = study / "tables"
+    out = study / "layer_ablation"  # not tables/: those are only what `aggregate` writes
     out.mkdir(parents=True, exist_ok=True)
     for record in load_records(study / "runs"):
         ckpt = study / "runs" / str(record.get("checkpoint", ""))
