@@ -92,6 +92,31 @@ class ExactDropout(nn.Dropout):
         return x.mul(keep_mask(x.shape, self.p, device=x.device)).mul_(_scale(self.p, x.dtype))
 
 
+class _DroppedAttention(torch.autograd.Function):
+    """out = (probs * keep) @ value, saving the 1-byte mask instead of the dropped probabilities.
+
+    Autograd would keep `probs * keep` (4 bytes per attention weight) for the value gradient;
+    here it is recomputed in backward from `probs`, which softmax keeps anyway. Forward and
+    the probability gradient are bitwise autograd's; the value gradient multiplies the same
+    numbers (BLAS may order the sum differently).
+    """
+
+    @staticmethod
+    def forward(ctx, probs, keep, value):  # (B, H, T, S), (B, H, T, S) uint8, (B, H, S, dh)
+        ctx.save_for_backward(probs, keep, value)
+        return torch.matmul(probs.mul(keep), value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        probs, keep, value = ctx.saved_tensors
+        grad_probs = grad_value = None
+        if ctx.needs_input_grad[0]:
+            grad_probs = torch.matmul(grad, value.transpose(-2, -1)).mul_(keep)
+        if ctx.needs_input_grad[2]:
+            grad_value = torch.matmul(probs.mul(keep).transpose(-2, -1), grad)
+        return grad_probs, None, grad_value
+
+
 def exact_sdpa_attention(module, query, key, value, attention_mask, dropout: float = 0.0,
                          scaling: float | None = None, is_causal: bool | None = None, **kwargs):
     """transformers attention function: SDPA's math kernel with `keep_mask` dropout.
@@ -118,7 +143,7 @@ def exact_sdpa_attention(module, query, key, value, attention_mask, dropout: flo
             softmax = torch.ops.aten._safe_softmax
     probs = softmax(scores, -1)
     keep = keep_mask(probs.shape, dropout, device=probs.device)
-    out = torch.matmul(probs.mul(keep), value * (1.0 / (1.0 - dropout)))  # (B, H, T, dh)
+    out = _DroppedAttention.apply(probs, keep, value * (1.0 / (1.0 - dropout)))  # (B, H, T, dh)
     return out.transpose(1, 2).contiguous(), None
 
 

@@ -134,8 +134,7 @@ class AdapterBank:
         val_loader = make_loader(data["validation"], tokenizer, 128, shuffle=False)
         total_steps = cfg.max_steps or cfg.epochs * len(train_loader)
         optimizer, scheduler = accelerator.prepare(*make_optimizer(self.model, cfg, total_steps))
-        loop = _fit(self.model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg,
-                           total_steps, progress)
+        loop = _fit(self.model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress)
         self.model.load_state_dict(loop.pop("best_state"), strict=False)  # the point chosen on validation
         dev = {split: evaluate(self.model, make_loader(data[split], tokenizer, 128, shuffle=False), spec)
                for split in spec.dev_files}

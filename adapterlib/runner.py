@@ -119,7 +119,7 @@ def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
     if args.model:
         wanted["model"] = args.model
     if args.glue_dir:
-        wanted["glue_dir"] = args.glue_dir
+        wanted["glue_dir"] = str(Path(args.glue_dir).resolve())  # kernels run in the notebook folder
     wanted.update({name: parse_value(value) for name, value in args.parameter})
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     unknown = set(wanted) - {"preset"} - {name for params in declared.values() for name in params}
@@ -138,16 +138,20 @@ def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
 
 @contextlib.contextmanager
 def _importable_adapterlib():
-    """Put this checkout first on the kernels' PYTHONPATH, so notebooks import this adapterlib."""
-    before = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([before] if before else []))
+    """Put this checkout first on the kernels' PYTHONPATH, so notebooks import this adapterlib,
+    and make a relative GLUE_DIR absolute, because kernels run in the notebook folder."""
+    saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "GLUE_DIR")}
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
+    if saved["GLUE_DIR"]:
+        os.environ["GLUE_DIR"] = str(Path(saved["GLUE_DIR"]).expanduser().resolve())
     try:
         yield
     finally:
-        if before is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = before
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def describe_error(exc: BaseException) -> str:

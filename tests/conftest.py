@@ -1,9 +1,4 @@
 """Shared fixtures: a tiny random BERT (hidden 32, 2 layers) so unit tests need no network."""
-import os
-
-os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
-
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
