@@ -46,6 +46,9 @@ def _add_train(sub):
     p.add_argument("--output-dir", default="runs", help="where the record (and adapter checkpoint) go (default: runs/)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not save the adapter-only checkpoint")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
+    p.add_argument("--no-fast", dest="fast", action="store_false",
+                   help="train with stock torch dropout and attention instead of adapterlib.fast's exact CPU "
+                        "speed-ups (same computation given the dropout masks; only the masks' random stream differs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -84,7 +87,8 @@ def cmd_train(args) -> int:
                       max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
                       eval_every=args.eval_every, mixed_precision=args.mixed_precision)
     cfg.adapter_config() if cfg.policy == "adapter" else None  # validate adapter options before loading anything
-    record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint)
+    record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint,
+                   fast=args.fast)
     sel = record["selected"]
     print(f"{record['task']} {record['policy']}: selected step {sel['step']} (validation {record['metric']} "
           f"{sel['validation_' + record['metric']]:.2f}); dev " +

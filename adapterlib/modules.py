@@ -53,7 +53,9 @@ class Adapter(nn.Module):
         init_near_identity_(self.up, std)
 
     def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, d)
-        return h + self.up(self.act(self.down(h)))
+        # h + up(act(down(h))): the up-projection's output is a fresh tensor, so the skip is added
+        # in place (same bits, one (B, T, d) buffer less; nothing in backward needs that output)
+        return self.up(self.act(self.down(h))).add_(h)
 
 
 class AdapterSlot(nn.Module):

@@ -21,6 +21,7 @@ from tqdm.auto import tqdm
 from transformers import DataCollatorWithPadding, get_linear_schedule_with_warmup
 from transformers.trainer_pt_utils import LengthGroupedSampler
 
+from . import fast as speedups
 from . import records
 from .checkpoint import save_adapter
 from .config import TrainConfig
@@ -41,13 +42,21 @@ def run_id(cfg: TrainConfig) -> str:
     return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}-{digest}"
 
 
-def build_model(cfg: TrainConfig):
-    """Base model + adapters (policy "adapter") with the policy's trainable set."""
+def build_model(cfg: TrainConfig, fast: bool = True):
+    """Base model + adapters (policy "adapter") with the policy's trainable set.
+
+    fast: apply `adapterlib.fast.speed_up` (cheaper dropout masks with torch's exact keep
+    probability, an attention backward that stores 1-byte masks instead of probabilities).
+    It computes what the plain model computes given the same dropout masks, only faster on
+    CPU; evaluation and non-CPU devices are untouched. fast=False gives the stock modules.
+    """
     spec = get_task(cfg.task)
     model, tokenizer = load_base_model(cfg.model, num_labels=spec.num_labels)
     if cfg.policy == "adapter":
         add_adapters(model, cfg.adapter_config())
     set_trainable(model, cfg.policy, k=cfg.top_k if cfg.policy == "top_k" else None)
+    if fast:
+        speedups.speed_up(model)
     return model, tokenizer
 
 
@@ -108,12 +117,19 @@ def _load_data(cfg: TrainConfig, tokenizer):
     return tokenize_glue(ds, tokenizer, max_length=cfg.max_length)
 
 
-def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True) -> dict:
-    """Train one configuration; returns the run record (also written to `output_dir` if given)."""
+def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True,
+          fast: bool = True) -> dict:
+    """Train one configuration; returns the run record (also written to `output_dir` if given).
+
+    fast: the exact CPU speed-ups of `adapterlib.fast` (see `build_model`), plus
+    `fast.tune_malloc()`, which makes this process keep freed memory for reuse. The record
+    says which were on (`speedups`).
+    """
     start = time.time()
+    malloc_tuned = speedups.tune_malloc() if fast else False
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
-    model, tokenizer = build_model(cfg)
+    model, tokenizer = build_model(cfg, fast=fast)
     data = _load_data(cfg, tokenizer)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     train_loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -126,6 +142,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     dev = {split: evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)
            for split in spec.dev_files}
     record = _record(cfg, model, data, loop, dev, start)
+    record["speedups"] = {"fast_modules": fast, "malloc_tuned": malloc_tuned}
     if output_dir is not None:
         out = Path(output_dir)
         if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):

@@ -51,14 +51,16 @@ DEFAULT_OUT = ROOT / "benchmarks" / "results" / "latest.json"
 TRAIN_CONFIGS = {
     "full_ft": "plain transformers full fine-tuning: AutoModelForSequenceClassification, torch AdamW, "
                "clip 1.0, linear schedule (baseline)",
-    "adapter": "adapterlib today: train.build_model + make_optimizer + the step of train._fit "
-               "(adapters m=64 + LayerNorms + head)",
-    "adapter_fast": "adapter + adapterlib.fast.speed_up(model) (the proposed wiring)",
-    "adapter_fast_dropout": "adapter + fast.speed_up(model, attention=False): cheaper masks in nn.Dropout only",
-    "adapter_fast_attention": "adapter + fast.speed_up(model, dropout=False): exact SDPA attention only",
+    "adapter": "adapterlib's training code as train() runs it: train.build_model (adapters m=64 + LayerNorms + "
+               "head, with adapterlib.fast) + make_optimizer + train._train_step",
+    "adapter_stock": "adapter with build_model(fast=False): stock torch dropout and SDPA attention",
+    "adapter_fast_dropout": "adapter_stock + fast.speed_up(model, attention=False): cheaper masks in nn.Dropout only",
+    "adapter_fast_attention": "adapter_stock + fast.speed_up(model, dropout=False): exact SDPA attention only",
     "adapter_fused_adamw": "adapter with torch.optim.AdamW(fused=True)",
     "adapter_foreach_adamw": "adapter with torch.optim.AdamW(foreach=True)",
     "full_ft_fast": "full_ft + fast.speed_up(model) (for information)",
+    "adapter_malloc": "adapter + fast.tune_malloc(), as train() also calls it (process-wide, so memory part only)",
+    "adapter_store_probs": "adapter keeping the attention probabilities for backward (no recompute)",
 }
 INFER_CONFIGS = {
     "base": "plain transformers base model, eval, torch.no_grad (baseline)",
@@ -66,7 +68,7 @@ INFER_CONFIGS = {
     "adapter_inference_mode": "adapter under torch.inference_mode instead of no_grad",
     "adapter_fused_residual": "adapter with Adapter.forward = up(act(down(h))).add_(h) (one buffer less)",
 }
-MEMORY_CONFIGS = ("full_ft", "adapter", "adapter_fast")
+MEMORY_CONFIGS = ("full_ft", "adapter_stock", "adapter", "adapter_malloc")
 INFER_TARGET_CONFIG = "adapter"  # how adapterlib runs inference (train.evaluate)
 TARGETS = {  # key: (description, comparison, threshold)
     "step": ("adapter training step / full fine-tuning step", "<=", 0.72),
@@ -135,11 +137,11 @@ def _plain_model(args, train: bool):
     return model.train(train)
 
 
-def _adapterlib_model(args, train: bool):
+def _adapterlib_model(args, train: bool, fast: bool = True):
     from adapterlib import TrainConfig
     cfg = TrainConfig(task="sst2", policy="adapter", adapter_size=64, model=args.model,
                       batch_size=args.batch_size, max_length=args.seq_len)
-    model, _ = _train_module().build_model(cfg)
+    model, _ = _train_module().build_model(cfg, fast=fast)
     return model.train(train), cfg
 
 
@@ -168,9 +170,15 @@ def build_train_step(name: str, args, batch):
             scheduler.step()
             optimizer.zero_grad(set_to_none=True)
         return step
-    model, cfg = _adapterlib_model(args, train=True)
-    if name in ("adapter_fast", "adapter_fast_dropout", "adapter_fast_attention"):
+    stock = name == "adapter_stock" or name.startswith("adapter_fast_")
+    model, cfg = _adapterlib_model(args, train=True, fast=not stock)
+    if name.startswith("adapter_fast_"):
         fast.speed_up(model, dropout=name != "adapter_fast_attention", attention=name != "adapter_fast_dropout")
+    if name == "adapter_malloc":
+        fast.tune_malloc()
+    if name == "adapter_store_probs":
+        for module in model.modules():
+            module.adapterlib_store_probs = True
     optimizer, scheduler = T.make_optimizer(model, cfg, total_steps=10 ** 6)
     if name in ("adapter_fused_adamw", "adapter_foreach_adamw"):
         kind = {"fused": True} if name == "adapter_fused_adamw" else {"foreach": True}
@@ -180,20 +188,7 @@ def build_train_step(name: str, args, batch):
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     model.train()
-    return lambda: _adapterlib_step(T, model, batch, optimizer, scheduler, accelerator, cfg.max_grad_norm)
-
-
-def _adapterlib_step(T, model, batch, optimizer, scheduler, accelerator, max_grad_norm):
-    """train._train_step when the library has it, else the same lines as train._fit runs them."""
-    if hasattr(T, "_train_step"):
-        return T._train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm)
-    loss = model(**batch).loss
-    accelerator.backward(loss)
-    accelerator.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
-    optimizer.step()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss.item()
+    return lambda: T._train_step(model, batch, optimizer, scheduler, accelerator, cfg.max_grad_norm)
 
 
 def build_infer_step(name: str, args, batch):
@@ -242,6 +237,8 @@ def summarise_times(times: dict, baseline: str) -> dict:
 
 def part_timed(args, kind: str) -> dict:
     torch = _setup_torch(args.threads)
+    if args.tune_malloc:  # the whole process, every configuration (the baseline too)
+        importlib.import_module("adapterlib.fast").tune_malloc()
     configs = args.step_configs if kind == "step" else args.infer_configs
     table = TRAIN_CONFIGS if kind == "step" else INFER_CONFIGS
     baseline = "full_ft" if kind == "step" else "base"
@@ -254,7 +251,7 @@ def part_timed(args, kind: str) -> dict:
     times = interleave(steps, args.warmup, reps)
     del steps, torch
     return {"configs": {k: {"what": table[k], **v} for k, v in summarise_times(times, baseline).items()},
-            "baseline": baseline, "warmup": args.warmup, "reps": reps}
+            "baseline": baseline, "warmup": args.warmup, "reps": reps, "tune_malloc": args.tune_malloc}
 
 
 # ----------------------------------------------------------------------------- memory (child processes)
@@ -274,14 +271,21 @@ def peak_rss_mb() -> float:
 
 
 def worker_memory(args) -> dict:
+    """One configuration alone in this process: peak RSS, and step times as a cross-check of `step`."""
+    import resource
     _setup_torch(args.threads)
     after_imports = peak_rss_mb()
     step = build_train_step(args.config, args, random_batch(_vocab_size(args), args.batch_size, args.seq_len))
     after_setup = peak_rss_mb()
+    times, faults = [], []
     for _ in range(args.mem_steps):
+        f, t = resource.getrusage(resource.RUSAGE_SELF).ru_minflt, time.perf_counter()
         step()
-    return {"config": args.config, "peak_rss_mb_after_imports": after_imports,
-            "peak_rss_mb_after_setup": after_setup, "peak_rss_mb": peak_rss_mb()}
+        times.append(time.perf_counter() - t)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - f)
+    return {"config": args.config, "peak_rss_mb_after_imports": after_imports, "peak_rss_mb_after_setup": after_setup,
+            "peak_rss_mb": peak_rss_mb(), "step_s": times, "median_step_s": statistics.median(times[1:] or times),
+            "page_faults_per_step": statistics.median(faults[1:] or faults)}
 
 
 def _vocab_size(args) -> int:
@@ -320,15 +324,21 @@ def _shared_flags(args) -> list[str]:
 
 
 def part_memory(args) -> dict:
-    runs = {name: [] for name in MEMORY_CONFIGS}
+    configs = args.mem_configs
+    runs = {name: [] for name in configs}
     for r in range(args.mem_reps):
-        order = list(MEMORY_CONFIGS)[r % len(MEMORY_CONFIGS):] + list(MEMORY_CONFIGS)[:r % len(MEMORY_CONFIGS)]
+        order = configs[r % len(configs):] + configs[:r % len(configs)]
         for name in order:
             runs[name].append(run_worker(args, "memory", ["--config", name]))
     med = {name: statistics.median(run["peak_rss_mb"] for run in rs) for name, rs in runs.items()}
     setup = {name: statistics.median(run["peak_rss_mb_after_setup"] for run in rs) for name, rs in runs.items()}
+    step = {name: statistics.median(run["median_step_s"] for run in rs) for name, rs in runs.items()}
+    faults = {name: statistics.median(run["page_faults_per_step"] for run in rs) for name, rs in runs.items()}
     return {"configs": {name: {"what": TRAIN_CONFIGS[name], "peak_rss_mb": med[name], "ratio": med[name] / med["full_ft"],
-                               "peak_rss_mb_after_setup": setup[name], "runs": runs[name]} for name in runs},
+                               "peak_rss_mb_after_setup": setup[name], "isolated_step_s": step[name],
+                               "isolated_step_ratio": step[name] / step["full_ft"],
+                               "page_faults_per_step": faults[name], "runs": runs[name]}
+                        for name in runs},
             "baseline": "full_ft", "steps_per_run": args.mem_steps, "reps": args.mem_reps}
 
 
@@ -343,31 +353,24 @@ def _sst2_config(args):
 
 
 @contextlib.contextmanager
-def patched_training(fast_on: bool, pad_to: int | None):
-    """adapterlib.train with the proposed fast wiring and/or every batch padded to `pad_to` tokens."""
+def padded_training(pad_to: int | None):
+    """adapterlib.train with every batch padded to `pad_to` tokens (None: unchanged, dynamic padding)."""
     from torch.utils.data import DataLoader
     from transformers import DataCollatorWithPadding
 
-    from adapterlib import fast
     T = _train_module()
-    build_model, make_loader = T.build_model, T.make_loader
-
-    def fast_build_model(cfg):
-        model, tokenizer = build_model(cfg)
-        return fast.speed_up(model), tokenizer
+    make_loader = T.make_loader
 
     def padded_loader(ds, tokenizer, batch_size, shuffle, seed=0):  # same batches, padded like run_glue's default
         loader = make_loader(ds, tokenizer, batch_size, shuffle, seed)
         return DataLoader(loader.dataset, batch_size=batch_size, sampler=loader.sampler,
                           collate_fn=DataCollatorWithPadding(tokenizer, padding="max_length", max_length=pad_to))
     try:
-        if fast_on:
-            T.build_model = fast_build_model
         if pad_to:
             T.make_loader = padded_loader
         yield T
     finally:
-        T.build_model, T.make_loader = build_model, make_loader
+        T.make_loader = make_loader
 
 
 def worker_sst2(args) -> dict:
@@ -381,8 +384,8 @@ def worker_sst2(args) -> dict:
     T._load_data(cfg, AutoTokenizer.from_pretrained(resolve_model(cfg.model)))  # cached: timing is a 2nd run
     calls = data.TOKENIZE_CALLS
     pad_to = cfg.max_length if args.padding == "max_length" else None
-    with patched_training(args.fast, pad_to) as T:
-        record = T.train(cfg, progress=False, save_checkpoint=False)
+    with padded_training(pad_to) as T:
+        record = T.train(cfg, progress=False, save_checkpoint=False, fast=args.fast)
     t = record["timing"]
     return {"padding": args.padding, "fast": args.fast, "wall_s": t["wall_s"], "train_s": t["train_s"],
             "steps": t["steps"], "s_per_step": t["s_per_step"], "tokens_per_s": t["tokens_per_s"],
@@ -434,30 +437,30 @@ def machine_info(args) -> dict:
                 if line.startswith("model name")), platform.processor()) if Path("/proc/cpuinfo").exists() else ""
     return {"cpu": cpu, "cores": os.cpu_count(), "threads": args.threads, "platform": platform.platform(),
             "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": importlib.import_module("transformers").__version__}
+            "transformers": importlib.import_module("transformers").__version__,
+            "git": importlib.import_module("adapterlib.records").git_revision()}
 
 
 def target_rows(results: dict) -> list[tuple]:
-    """(target, measured, threshold, met) for every part present in `results`."""
+    """(target, measured, threshold, met) for every target whose part is in `results`."""
+    configs = lambda part: results.get(part, {}).get("configs", {})  # noqa: E731
+    measured = {
+        "step": configs("step").get("adapter", {}).get("ratio"),
+        "infer": configs("infer").get(INFER_TARGET_CONFIG, {}).get("ratio"),
+        "memory": configs("memory").get("adapter", {}).get("ratio"),
+        "sst2": results.get("sst2", {}).get("speedup"),
+        "tokcache": results.get("tokcache", {}).get("retokenized"),
+    }
     rows = []
-    if "step" in results:
-        rows.append(("step", results["step"]["configs"]["adapter_fast"]["ratio"]))
-    if "infer" in results:
-        rows.append(("infer", results["infer"]["configs"][INFER_TARGET_CONFIG]["ratio"]))
-    if "memory" in results:
-        rows.append(("memory", results["memory"]["configs"]["adapter_fast"]["ratio"]))
-    if "sst2" in results:
-        rows.append(("sst2", results["sst2"]["speedup"]))
-    if "tokcache" in results:
-        rows.append(("tokcache", results["tokcache"]["retokenized"]))
-    out = []
-    for key, value in rows:
+    for key, value in measured.items():
+        if value is None:
+            continue
         what, op, threshold = TARGETS[key]
         met = value <= threshold if op == "<=" else value >= threshold
         if key == "sst2":
             met = met and results["sst2"]["within_noise"]
-        out.append((what, value, f"{op} {threshold}", met))
-    return out
+        rows.append((what, value, f"{op} {threshold}", met))
+    return rows
 
 
 def format_report(results: dict) -> str:
@@ -465,7 +468,8 @@ def format_report(results: dict) -> str:
              f"threads; {'TINY (numbers meaningless)' if results.get('tiny') else 'real model'}"]
     for kind, unit in (("step", "s"), ("infer", "s")):
         if kind in results:
-            lines.append(f"\n{kind}: median of {results[kind]['reps']} interleaved repetitions")
+            lines.append(f"\n{kind}: median of {results[kind]['reps']} interleaved repetitions"
+                         + (" (tune_malloc for every configuration)" if results[kind].get("tune_malloc") else ""))
             for name, v in results[kind]["configs"].items():
                 lines.append(f"  {name:24s} {v['median_s']:8.3f} {unit}   x{v['ratio']:.3f}  "
                              f"(paired x{v['paired_ratio_median']:.3f})")
@@ -473,7 +477,9 @@ def format_report(results: dict) -> str:
         lines.append(f"\nmemory: peak RSS, median of {results['memory']['reps']} child processes")
         for name, v in results["memory"]["configs"].items():
             lines.append(f"  {name:24s} {v['peak_rss_mb']:8.0f} MB   x{v['ratio']:.3f}  "
-                         f"(before training: {v['peak_rss_mb_after_setup']:.0f} MB)")
+                         f"(before training: {v['peak_rss_mb_after_setup']:.0f} MB; step alone in its process "
+                         f"{v['isolated_step_s']:.3f} s, x{v['isolated_step_ratio']:.3f}, "
+                         f"{v['page_faults_per_step']:.0f} page faults)")
     if "sst2" in results:
         s = results["sst2"]
         lines.append("\nsst2: one epoch + validation + dev")
@@ -504,25 +510,33 @@ def parse_args(argv=None):
                         "or a temporary file with --tiny)")
     p.add_argument("--report", action="store_true", help="print the table of --out and exit (no measurement)")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as in the issue)")
-    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32; tiny 4)")
+    p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32; tiny 8)")
     p.add_argument("--seq-len", type=int, default=None, help="sequence length of step/infer/memory batches and max_length "
                                                               "(default 128; tiny 16)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per configuration (default 2; tiny 1)")
     p.add_argument("--reps", type=int, default=None, help="timed training steps per configuration (default 10; tiny 2)")
     p.add_argument("--infer-reps", type=int, default=None, help="timed forward passes per configuration (default 24; tiny 2)")
-    p.add_argument("--step-configs", default="full_ft,adapter,adapter_fast",
+    p.add_argument("--step-configs", default="full_ft,adapter,adapter_stock",
                    help="training configurations to time, comma-separated; known: " + ", ".join(TRAIN_CONFIGS))
     p.add_argument("--infer-configs", default="base,adapter",
                    help="inference configurations to time, comma-separated; known: " + ", ".join(INFER_CONFIGS))
+    p.add_argument("--mem-configs", default=None,
+                   help="training configurations of the memory part, comma-separated, full_ft first "
+                        f"(default {','.join(MEMORY_CONFIGS)}; tiny full_ft,adapter)")
     p.add_argument("--mem-reps", type=int, default=None, help="child processes per memory configuration (default 2; tiny 1)")
-    p.add_argument("--mem-steps", type=int, default=None, help="training steps in each memory child (default 3; tiny 1)")
+    p.add_argument("--mem-steps", type=int, default=None,
+                   help="training steps in each memory child; the median of all but the first is its step time "
+                        "(default 4; tiny 2)")
     p.add_argument("--sst2-examples", type=int, default=None,
                    help="SST-2 training examples for the end-to-end comparison (default 4000 of 60,614; tiny 160)")
     p.add_argument("--sst2-eval-examples", type=int, default=None,
                    help="cap on validation and dev examples (default 872 = the whole SST-2 dev set)")
     p.add_argument("--sst2-lr", type=float, default=1e-3, help="learning rate of the SST-2 runs (default 1e-3)")
+    p.add_argument("--tune-malloc", action="store_true",
+                   help="step/infer: call adapterlib.fast.tune_malloc() for the whole process first, baseline included "
+                        "(removes page-fault noise; default: glibc's default behaviour)")
     p.add_argument("--no-fast", dest="fast", action="store_false",
-                   help="SST-2 runs without the proposed adapterlib.fast wiring (default: with it)")
+                   help="SST-2 runs with train(fast=False): stock dropout and attention (default: as train() runs, fast)")
     p.add_argument("--model", default=None, help="base model id/path (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--glue-dir", default=None, help="GLUE folder (default: $GLUE_DIR)")
     # internal: one job in a child process
@@ -531,9 +545,11 @@ def parse_args(argv=None):
     p.add_argument("--padding", help=argparse.SUPPRESS)
     p.add_argument("--cache-dir", help=argparse.SUPPRESS)
     args = p.parse_args(argv)
-    tiny = dict(batch_size=4, seq_len=16, warmup=1, reps=2, infer_reps=2, mem_reps=1, mem_steps=1,
+    tiny = dict(batch_size=8, seq_len=16, warmup=1, reps=2, infer_reps=2, mem_reps=1, mem_steps=2,
+                mem_configs="full_ft,adapter",
                 sst2_examples=160, sst2_eval_examples=24)
-    real = dict(batch_size=32, seq_len=128, warmup=2, reps=10, infer_reps=24, mem_reps=2, mem_steps=3,
+    real = dict(batch_size=32, seq_len=128, warmup=2, reps=10, infer_reps=24, mem_reps=2, mem_steps=4,
+                mem_configs=",".join(MEMORY_CONFIGS),
                 sst2_examples=4000, sst2_eval_examples=872)
     for key, value in (tiny if args.tiny else real).items():
         if getattr(args, key) is None:
@@ -541,10 +557,14 @@ def parse_args(argv=None):
     args.parts = [x for x in args.parts.split(",") if x]
     args.step_configs = [x for x in args.step_configs.split(",") if x]
     args.infer_configs = [x for x in args.infer_configs.split(",") if x]
-    for name, known in ((args.parts, PARTS), (args.step_configs, TRAIN_CONFIGS), (args.infer_configs, INFER_CONFIGS)):
+    args.mem_configs = ["full_ft", *[x for x in args.mem_configs.split(",") if x and x != "full_ft"]]
+    for name, known in ((args.parts, PARTS), (args.step_configs, TRAIN_CONFIGS), (args.infer_configs, INFER_CONFIGS),
+                        (args.mem_configs, TRAIN_CONFIGS)):
         bad = [x for x in name if x not in known]
         if bad:
             p.error(f"unknown {bad}; known: {', '.join(known)}")
+    if "adapter_malloc" in args.step_configs:
+        p.error("adapter_malloc changes the whole process's allocator; it is measured in the memory part")
     args.glue_dir = args.glue_dir or os.environ.get("GLUE_DIR")
     return args
 

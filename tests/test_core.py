@@ -49,6 +49,14 @@ def test_adapter_forward_formula():
     expected = h + torch.relu(h @ a.down.weight.T + a.down.bias) @ a.up.weight.T + a.up.bias
     assert torch.allclose(a(h), expected, atol=1e-6)
     assert sum(p.numel() for p in a.parameters()) == 2 * 3 * 6 + 6 + 3
+    # the in-place skip add computes the same bits and gradients as the out-of-place h + up(...)
+    h1, h2 = h.clone().requires_grad_(), h.clone().requires_grad_()
+    out1, out2 = a(h1), h2 + a.up(a.act(a.down(h2)))
+    assert torch.equal(out1, out2) and torch.equal(h1.detach(), h)  # the input is not modified
+    weights = torch.randn_like(out1)
+    g1 = torch.autograd.grad((out1 * weights).sum(), [h1, *a.parameters()])
+    g2 = torch.autograd.grad((out2 * weights).sum(), [h2, *a.parameters()])
+    assert all(torch.equal(x, y) for x, y in zip(g1, g2))
 
 
 def test_placement_is_after_dropout_before_residual(make_tiny):

@@ -33,7 +33,7 @@ def test_keep_mask_decides_exactly_k_below_threshold(monkeypatch):
     hi, lo = k >> 45, k & ((1 << 45) - 1)
     first = torch.tensor([hi - 1, hi + 1, hi, hi, hi, 0, 255, hi], dtype=torch.uint8)
     ties = torch.tensor([lo - 1, lo, lo + 1, 0], dtype=torch.int64)  # for positions 2, 3, 4, 7
-    draws = iter([first.view(torch.int64), ties | (7 << 50)])  # high bits beyond 45 must be ignored
+    draws = iter([first.clone().view(torch.int64), ties | (7 << 50)])  # high bits beyond 45 must be ignored
     monkeypatch.setattr(fast, "_random_words", lambda n, generator=None, device=None: next(draws))
     got = fast.keep_mask((8,), p).tolist()
     low = {2: lo - 1, 3: lo, 4: lo + 1, 7: 0}  # the 45 low bits each tie drew

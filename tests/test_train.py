@@ -89,3 +89,25 @@ def test_cli_bad_input_is_one_clear_line(args, message, tiny_glue_dir, capsys, t
     rc = main(["train", *args, "--output-dir", str(tmp_path), "--quiet"])
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1 and err.startswith("error: ") and message in err, err
+
+
+def test_fast_wiring_is_on_by_default_and_can_be_switched_off(tiny_model_dir, tiny_glue_dir):
+    """train() uses adapterlib.fast unless fast=False; both learn, the record says which ran, and the
+    deterministic parts (no dropout: evaluation of the initial model) agree exactly."""
+    config = cfg(tiny_model_dir, tiny_glue_dir, policy="adapter", adapter_size=4, max_train_examples=100)
+    fast_model, _ = build_model(config)
+    stock_model, _ = build_model(config, fast=False)
+    assert any(type(m) is al.fast.ExactDropout for m in fast_model.modules())
+    assert fast_model.config._attn_implementation == al.fast.ATTENTION
+    assert not any(type(m) is al.fast.ExactDropout for m in stock_model.modules())
+    assert stock_model.config._attn_implementation == "sdpa"
+    batch = {"input_ids": torch.tensor([[2, 5, 6, 7, 3, 0]]), "attention_mask": torch.tensor([[1, 1, 1, 1, 1, 0]])}
+    stock_model.load_state_dict(fast_model.state_dict())  # same weights (the adapters' init is random)
+    with torch.no_grad():
+        assert torch.equal(fast_model.eval()(**batch).logits, stock_model.eval()(**batch).logits)
+    fast_run = al.train(config, progress=False)
+    stock_run = al.train(config, progress=False, fast=False)
+    assert fast_run["speedups"]["fast_modules"] is True and stock_run["speedups"]["fast_modules"] is False
+    assert fast_run["run_id"] == stock_run["run_id"]  # same configuration; only dropout's random stream differs
+    for run in (fast_run, stock_run):
+        assert all(math.isfinite(h["train_loss"]) for h in run["history"])
