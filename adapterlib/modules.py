@@ -52,10 +52,21 @@ class Adapter(nn.Module):
         init_near_identity_(self.down, std)
         init_near_identity_(self.up, std)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:  # (B, T, d)
-        # h + up(act(down(h))): the up-projection's output is a fresh tensor, so the skip is added
-        # in place (same bits, one (B, T, d) buffer less; nothing in backward needs that output)
-        return self.up(self.act(self.down(h))).add_(h)
+    def forward(self, h: torch.Tensor, overwrite_input: bool = False) -> torch.Tensor:  # (B, T, d)
+        """h + up(act(down(h))).
+
+        overwrite_input: write the result into h itself (no autograd only; AdapterSlot uses it at
+        inference, where h is the sub-layer's own output and nothing else reads it). It saves
+        a pass over a (B, T, d) buffer; the sum is the same up to floating-point order.
+        """
+        z = self.act(self.down(h))
+        if (overwrite_input and not torch.is_grad_enabled() and h.is_contiguous() and h.dtype == self.up.weight.dtype
+                and not torch.is_autocast_enabled(h.device.type)):
+            flat = h.view(-1, h.shape[-1])  # h += z W_up^T (one GEMM into h), then + b_up
+            return flat.addmm_(z.reshape(-1, z.shape[-1]), self.up.weight.t()).add_(self.up.bias).view(h.shape)
+        # the up-projection's output is a fresh tensor, so the skip is added in place
+        # (same bits as h + up(z), one buffer less; nothing in backward needs that output)
+        return self.up(z).add_(h)
 
 
 class AdapterSlot(nn.Module):
@@ -74,8 +85,8 @@ class AdapterSlot(nn.Module):
         self.enabled = True
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = self.inner(x)
-        return self.adapter(x) if self.enabled else x
+        x = self.inner(x)  # the output projection's result: only the residual add reads it next
+        return self.adapter(x, overwrite_input=True) if self.enabled else x
 
     def extra_repr(self) -> str:
         return "" if self.enabled else "enabled=False"

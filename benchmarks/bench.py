@@ -498,6 +498,46 @@ def format_report(results: dict) -> str:
     return "\n".join(lines)
 
 
+def format_markdown(results: dict) -> str:
+    """The same numbers as format_report, as the markdown tables benchmarks/README.md shows."""
+    m = results["machine"]
+    lines = [f"Measured {results.get('step', results.get('sst2', {})).get('measured', '?')} on {m['cpu']}, "
+             f"{m['cores']} cores, {m['threads']} torch threads; Python {m['python']}, torch {m['torch']}, "
+             f"transformers {m['transformers']}; adapterlib {str((m.get('git') or {}).get('commit'))[:10]}"
+             f"{' (uncommitted changes)' if (m.get('git') or {}).get('dirty') else ''}.", "",
+             "| target | measured | target | met |", "|---|---|---|---|"]
+    for what, value, threshold, met in target_rows(results):
+        lines.append(f"| {what} | {value:.3f} | {threshold} | {'yes' if met else 'NO'} |")
+    for kind in ("step", "infer"):
+        if kind in results:
+            lines += ["", f"**{kind}**: median seconds of {results[kind]['reps']} interleaved repetitions, "
+                      "ratio to the first row", "", "| configuration | median s | ratio | what |", "|---|---|---|---|"]
+            lines += [f"| `{n}` | {v['median_s']:.3f} | {v['ratio']:.3f} | {v['what']} |"
+                      for n, v in results[kind]["configs"].items()]
+    if "memory" in results:
+        lines += ["", f"**memory**: peak resident set (VmHWM) of one child process per configuration, median of "
+                  f"{results['memory']['reps']}", "",
+                  "| configuration | peak RSS MB | ratio | before training MB | step s (alone) | page faults / step |",
+                  "|---|---|---|---|---|---|"]
+        lines += [f"| `{n}` | {v['peak_rss_mb']:.0f} | {v['ratio']:.3f} | {v['peak_rss_mb_after_setup']:.0f} | "
+                  f"{v['isolated_step_s']:.3f} | {v['page_faults_per_step']:.0f} |"
+                  for n, v in results["memory"]["configs"].items()]
+    if "sst2" in results:
+        s = results["sst2"]
+        lines += ["", f"**sst2**: one epoch on {s['runs']['dynamic']['train_n']} training sentences + validation + "
+                  f"dev ({s['runs']['dynamic']['dev_n']} sentences), adapters m=64", "",
+                  "| batches | wall s | training s | steps | dev accuracy |", "|---|---|---|---|---|"]
+        lines += [f"| {n} | {v['wall_s']:.1f} | {v['train_s']:.1f} | {v['steps']} | {v['dev_score']:.2f} |"
+                  for n, v in s["runs"].items()]
+        lines += ["", f"Speed-up x{s['speedup']:.2f}; dev accuracy difference {s['score_diff']:+.2f} points "
+                  f"(standard error of one score {s['score_se']:.2f}; within noise: {s['within_noise']})."]
+    if "tokcache" in results:
+        t = results["tokcache"]
+        lines += ["", f"**tokcache**: first run {t['first']['seconds']:.1f} s ({t['first']['tokenized_splits']} splits "
+                  f"tokenised), second run {t['second']['seconds']:.1f} s ({t['retokenized']} splits tokenised)."]
+    return "\n".join(lines) + "\n"
+
+
 # ----------------------------------------------------------------------------- main
 
 def parse_args(argv=None):
@@ -509,6 +549,7 @@ def parse_args(argv=None):
                    help=f"JSON file to write; parts already in it are kept unless re-measured (default: {DEFAULT_OUT}, "
                         "or a temporary file with --tiny)")
     p.add_argument("--report", action="store_true", help="print the table of --out and exit (no measurement)")
+    p.add_argument("--markdown", action="store_true", help="with --report: print the markdown of benchmarks/README.md")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as in the issue)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32; tiny 8)")
     p.add_argument("--seq-len", type=int, default=None, help="sequence length of step/infer/memory batches and max_length "
@@ -581,7 +622,8 @@ def main(argv=None) -> dict:
         return {}
     out = args.out or (Path(tempfile.gettempdir()) / "adapterlib-bench-tiny.json" if args.tiny else DEFAULT_OUT)
     if args.report:
-        print(format_report(json.loads(out.read_text())))
+        results = json.loads(out.read_text())
+        print(format_markdown(results) if args.markdown else format_report(results), end="" if args.markdown else "\n")
         return {}
     with tempfile.TemporaryDirectory(prefix="adapterlib-bench-") as tmp:
         if args.tiny and not args.model:
@@ -599,6 +641,7 @@ def main(argv=None) -> dict:
                              if k not in ("worker", "config", "padding", "cache_dir", "report", "out")})
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(results, indent=1))
+    out.with_suffix(".md").write_text(format_markdown(results))
     print(format_report(results))
     print(f"\nwrote {out}")
     return results

@@ -34,3 +34,19 @@ def test_bench_tiny_writes_every_part(tmp_path):
     report = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--report", "--out", str(out)],
                             capture_output=True, text=True, env=env, timeout=120)
     assert report.returncode == 0 and "targets:" in report.stdout
+    md = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--report", "--markdown", "--out", str(out)],
+                        capture_output=True, text=True, env=env, timeout=120)
+    assert md.returncode == 0 and "| target | measured | target | met |" in md.stdout
+    assert out.with_suffix(".md").read_text() == md.stdout
+
+
+def test_readme_shows_the_committed_measurement():
+    """benchmarks/README.md's tables are the markdown of benchmarks/results/latest.json, unedited."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    try:
+        import bench
+    finally:
+        sys.path.remove(str(ROOT / "benchmarks"))
+    results = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
+    assert results["tiny"] is False
+    assert bench.format_markdown(results) in (ROOT / "benchmarks" / "README.md").read_text()

@@ -59,6 +59,26 @@ def test_adapter_forward_formula():
     assert all(torch.equal(x, y) for x, y in zip(g1, g2))
 
 
+def test_inference_writes_into_the_sublayer_output_with_the_same_result(make_tiny):
+    """Without autograd, AdapterSlot lets the adapter add into the sub-layer's output (one pass less):
+    the same numbers up to floating-point order, a direct Adapter call never touches its input."""
+    torch.manual_seed(0)
+    a = Adapter(6, al.AdapterConfig(size=3, init_std=0.5))
+    h = torch.randn(2, 4, 6)
+    with torch.no_grad():
+        kept = h.clone()
+        assert torch.equal(a(h), a(kept.clone(), overwrite_input=False)) and torch.equal(h, kept)
+        slot_out = a(h, overwrite_input=True)
+        assert slot_out.data_ptr() == h.data_ptr()  # written into h
+        assert torch.allclose(slot_out, kept + a.up(a.act(a.down(kept))), atol=1e-6)
+    model = al.add_adapters(make_tiny(), al.AdapterConfig(size=4, init_std=0.3)).eval()
+    ids = torch.randint(5, 100, (3, 9))
+    with torch.no_grad():
+        fast_logits = model(input_ids=ids).logits
+    graph_logits = model(input_ids=ids).logits  # autograd on: the out-of-place path
+    assert torch.allclose(fast_logits, graph_logits, atol=1e-5) and not torch.equal(fast_logits, torch.zeros_like(fast_logits))
+
+
 def test_placement_is_after_dropout_before_residual(make_tiny):
     model = al.add_adapters(make_tiny(), al.AdapterConfig(size=4))
     layer = model.bert.encoder.layer[1]
