@@ -19,8 +19,8 @@ without it, data comes from the HuggingFace hub (nyu-mll/glue), which needs netw
 def _add_train(sub):
     p = sub.add_parser("train", help="train one configuration and write its JSON run record",
                        description="Train one configuration with the paper's recipe (AdamW, linear warm-up "
-                       "over 10%% of steps then decay, clipping 1.0, batch 32, max length 128), select the best "
-                       "epoch on a held-out 10%% of train, score the GLUE dev set, write a JSON record.",
+                       "over 10% of steps then decay, clipping 1.0, batch 32, max length 128), select the best "
+                       "epoch on a held-out 10% of train, score the GLUE dev set, write a JSON record.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--task", required=True, help="GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli")
     p.add_argument("--policy", default="adapter", help="what is trained: adapter (adapters + LayerNorms + head, "
