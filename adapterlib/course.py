@@ -11,7 +11,6 @@ scale), else "course".
 """
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 

@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from accelerate import Accelerator
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 
@@ -29,7 +28,7 @@ from .config import TrainConfig
 from .data import get_task, load_glue
 from .params import param_report
 from .policies import param_groups, set_trainable
-from .train import _fit, _load_data, evaluate, make_loader, make_optimizer, run_id
+from .train import fit, run_id
 
 
 def frozen_fingerprint(model) -> str:
@@ -127,17 +126,10 @@ class AdapterBank:
         self.reset()
         set_trainable(self.model, "adapter")
         set_seed(cfg.seed)
-        data = _load_data(cfg, tokenizer)
-        accelerator = Accelerator(mixed_precision="no")
-        self.model.to(accelerator.device)  # in place: the shared model object is trained, never a copy
-        train_loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed)
-        val_loader = make_loader(data["validation"], tokenizer, 128, shuffle=False)
-        total_steps = cfg.max_steps or cfg.epochs * len(train_loader)
-        optimizer, scheduler = accelerator.prepare(*make_optimizer(self.model, cfg, total_steps))
-        loop = _fit(self.model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress)
-        self.model.load_state_dict(loop.pop("best_state"), strict=False)  # the point chosen on validation
-        dev = {split: evaluate(self.model, make_loader(data[split], tokenizer, 128, shuffle=False), spec)
-               for split in spec.dev_files}
+        result = fit(self.model, tokenizer, cfg, progress)  # full precision on one device: the same object
+        if result["model"] is not self.model:
+            raise RuntimeError("accelerate wrapped the shared model; AdapterBank needs one device, no wrapper")
+        loop, dev = result["loop"], result["dev"]
         self.save(spec.name, path, metadata={"run_id": run_id(cfg)})
         return {"task": spec.name, "metric": spec.metric, "history": loop["history"], "selected": loop["selected"],
                 "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],

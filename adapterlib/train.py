@@ -130,6 +130,30 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
     model, tokenizer = build_model(cfg, fast=fast)
+    result = fit(model, tokenizer, cfg, progress)
+    model = result["model"]
+    record = _record(cfg, model, result["data"], result["loop"], result["dev"], start)
+    record["speedups"] = {"fast_modules": fast, "malloc_tuned": malloc_tuned}
+    if output_dir is not None:
+        out = Path(output_dir)
+        if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
+            save_adapter(result["accelerator"].unwrap_model(model), out / record["run_id"],
+                         metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
+            record["checkpoint"] = record["run_id"]
+        record["path"] = str(records.write_json_atomic(out / f"{record['run_id']}.json", record))
+    return record
+
+
+def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True) -> dict:
+    """Train `model` (its trainable parameters as they are set) with the recipe, then score it.
+
+    The middle of `train`, for a model you already hold (e.g. one shared by many tasks): load
+    and tokenise the data, AdamW + schedule, the training loop with validation, restore the
+    point chosen on validation, score the GLUE dev set. Returns {"model" (as prepared by
+    accelerate; the same object on one device), "accelerator", "data", "loop" (history,
+    selected, steps, timings), "dev"}. Call `accelerate.utils.set_seed` first for reproducibility.
+    """
+    spec = get_task(cfg.task)
     data = _load_data(cfg, tokenizer)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     train_loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed)
@@ -141,16 +165,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     model.load_state_dict(loop.pop("best_state"), strict=False)  # the epoch chosen on validation
     dev = {split: evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)
            for split in spec.dev_files}
-    record = _record(cfg, model, data, loop, dev, start)
-    record["speedups"] = {"fast_modules": fast, "malloc_tuned": malloc_tuned}
-    if output_dir is not None:
-        out = Path(output_dir)
-        if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
-            save_adapter(accelerator.unwrap_model(model), out / record["run_id"],
-                         metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
-            record["checkpoint"] = record["run_id"]
-        record["path"] = str(records.write_json_atomic(out / f"{record['run_id']}.json", record))
-    return record
+    return {"model": model, "accelerator": accelerator, "data": data, "loop": loop, "dev": dev}
 
 
 def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: float) -> float:

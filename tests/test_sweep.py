@@ -250,7 +250,7 @@ def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_g
     assert {p.name for p in runs.glob("*.json")} == survivors
     done = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert f"already done" in done.stdout
+    assert "already done" in done.stdout
     recs = records_in(tmp_path / "study")
     assert set(recs) == expected and all(r["status"] == "ok" and r["run_id"] == k for k, r in recs.items())
     assert all((runs / name).read_text() == text for name, text in first.items())  # finished runs kept as they were
