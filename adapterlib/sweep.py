@@ -5,8 +5,10 @@ checked by adapterlib.sweepfile; sweeps/README.md documents it with examples.
 
 A run is done when `<runs>/<run_id>.json` exists (status ok or failed): records are written
 atomically by the worker that trained, so a killed sweep restarted with the same command redoes
-only unfinished runs. `select_then_seeds` waits for the grid, picks the best setting of each
-group on validation (aggregate.select_best) and runs the extra seeds there.
+only unfinished runs. `select_then_seeds` picks the best setting of each group on validation
+(aggregate.select_best) once that group's grid runs have finished, and runs the extra seeds there.
+When the groups are per task, the sweep works task by task (grid, then seeds), so a sweep
+stopped half-way leaves whole tasks finished rather than a grid with no seeds.
 """
 from __future__ import annotations
 
@@ -26,15 +28,23 @@ from .executor import DaskPool, SweepError, execute_run, failed_record, plan_wor
 from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 
-def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run] | None:
-    """select_then_seeds: extra seeds at each group's best grid setting (None until the grid is done)."""
+def _group_key(spec: SweepSpec, run: Run) -> tuple:
+    return tuple(str(run.fields.get(k)) for k in spec.select_by)
+
+
+def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
+    """select_then_seeds: extra seeds at the best grid setting of every group whose grid runs have all
+    finished (groups still waiting for a grid run get none yet)."""
     from .aggregate import records_frame, select_best
     if not spec.select_by:
         return []
-    paths = [runs_dir / f"{r.run_id}.json" for r in grid]
-    if not all(p.exists() for p in paths):
-        return None
-    frame = records_frame([json.loads(p.read_text()) for p in paths])
+    groups: dict[tuple, list[Run]] = {}
+    for run in grid:
+        groups.setdefault(_group_key(spec, run), []).append(run)
+    finished = [r for g in groups.values() if all((runs_dir / f"{r.run_id}.json").exists() for r in g) for r in g]
+    if not finished:
+        return []
+    frame = records_frame([json.loads((runs_dir / f"{r.run_id}.json").read_text()) for r in finished])
     by_id = {r.run_id: r for r in grid}
     out = []
     for best_id in select_best(frame, by=spec.select_by)["run_id"] if len(frame) else []:
@@ -43,6 +53,16 @@ def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run] | N
             if run.run_id not in by_id:
                 out.append(run)
     return out
+
+
+def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]:
+    """The order of work: one block per task (in grid order) when seeds are chosen per task, else one block."""
+    if "task" not in (spec.select_by or ()):
+        return [("", grid)]
+    blocks: dict[str, list[Run]] = {}
+    for run in grid:
+        blocks.setdefault(str(run.fields.get("task")), []).append(run)
+    return list(blocks.items())
 
 
 def record_status(runs_dir: Path, run: Run) -> str:
@@ -143,13 +163,18 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
         counts = {"ok": 0, "failed": 0, "skipped": 0}
         interrupted = True
         try:
+            seen: set[str] = set()
             with DaskPool(workers, scheduler) as pool:
-                for stage in ("grid", "seeds"):
-                    runs = grid if stage == "grid" else seed_runs(spec, grid, runs_dir) or []
-                    todo = _todo(runs, runs_dir, retry_failed)
-                    counts["skipped"] += len(runs) - len(todo)
-                    for key, n in run_stage(pool, spec, todo, runs_dir, threads, progress, stage, lock).items():
-                        counts[key] += n
+                for task, block in task_blocks(spec, grid):
+                    for stage in ("grid", "seeds"):
+                        runs = block if stage == "grid" else seed_runs(spec, grid, runs_dir)
+                        runs = [r for r in runs if r.run_id not in seen]
+                        seen.update(r.run_id for r in runs)
+                        todo = _todo(runs, runs_dir, retry_failed)
+                        counts["skipped"] += len(runs) - len(todo)
+                        desc = f"{task} {stage}".strip()
+                        for key, n in run_stage(pool, spec, todo, runs_dir, threads, progress, desc, lock).items():
+                            counts[key] += n
             interrupted = False
         finally:
             _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted, **counts)
@@ -157,12 +182,11 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
 
 
 def plan(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run]]:
-    """(status, run) for every run the sweep knows now: grid, then seeds if the grid is finished."""
+    """(status, run) for every run the sweep knows now: the grid, then the seeds of finished groups."""
     runs_dir = study_folder(spec, output_dir) / "runs"
     grid = expand(spec)
     rows = [(record_status(runs_dir, r), r) for r in grid]
-    seeds = seed_runs(spec, grid, runs_dir)
-    return rows + [(record_status(runs_dir, r), r) for r in seeds or []]
+    return rows + [(record_status(runs_dir, r), r) for r in seed_runs(spec, grid, runs_dir)]
 
 
 def describe_plan(spec: SweepSpec, output_dir=None) -> str:
@@ -174,7 +198,8 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
         n_seed = sum(run.stage == "seeds" for _, run in rows)
         waiting = any(s == "todo" for s, r in rows if r.stage == "grid")
         lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation, seeds {spec.seeds}): "
-                     + ("planned after the grid finishes" if waiting else f"{n_seed} runs"))
+                     + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"
+                                           if waiting else ""))
     counts = {s: sum(st == s for st, _ in rows) for s in ("ok", "failed", "todo")}
     lines.append(f"{len(rows)} runs: {counts['ok']} done, {counts['failed']} failed, {counts['todo']} to run")
     return "\n".join(lines)

@@ -225,6 +225,34 @@ def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):
     assert best[0].startswith("task,policy,adapter_size") and len(best) == 1 + 2
 
 
+def test_seeds_run_task_by_task_so_a_stopped_sweep_leaves_whole_tasks(tiny_model_dir, tiny_glue_dir, tmp_path,
+                                                                      monkeypatch):
+    data = {"name": "bytask", "base": {"epochs": 1, "batch_size": 16, "max_length": 32, "max_train_examples": 64,
+                                       "policy": "adapter", "adapter_size": 4},
+            "grid": {"task": ["rte", "sst2"], "seed": [0], "lr": [1e-3, 3e-3]},
+            "select_then_seeds": {"by": ["task", "policy"], "seeds": [1]}}
+    path = write_yaml(tmp_path, data)
+    calls = []
+    real_stage = sweep.run_stage
+
+    def logged_stage(pool, spec, todo, *args, **kwargs):
+        calls.append((args[3], [(r.fields["task"], r.stage) for r in todo]))  # desc, what was submitted
+        return real_stage(pool, spec, todo, *args, **kwargs)
+
+    monkeypatch.setattr(sweep, "run_stage", logged_stage)
+    args = ["sweep", str(path), "--output-dir", str(tmp_path / "study"), *tiny_args(tiny_model_dir, tiny_glue_dir)]
+    assert main(args) == 0
+    assert calls == [("rte grid", [("rte", "grid")] * 2), ("rte seeds", [("rte", "seeds")]),
+                     ("sst2 grid", [("sst2", "grid")] * 2), ("sst2 seeds", [("sst2", "seeds")])]
+    # a group whose grid is unfinished gets no seeds yet; the other task's seeds stand
+    spec = load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
+    runs_dir = tmp_path / "study" / "runs"
+    sst2_grid = [r for r in expand(spec) if r.fields["task"] == "sst2"]
+    (runs_dir / f"{sst2_grid[0].run_id}.json").unlink()
+    assert [r.fields["task"] for r in sweep.seed_runs(spec, expand(spec), runs_dir)] == ["rte"]
+    assert "1 runs so far" in sweep.describe_plan(spec, tmp_path / "study")
+
+
 def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
     """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest
     (and gets the per-run CPU lock the killed workers held)."""
