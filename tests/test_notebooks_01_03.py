@@ -59,6 +59,19 @@ def test_03_adapter_size_vs_parameters(tmp_path):
     assert live[("layernorm", "")]["trainable"] == 9_984 + 770
     for row in r["live"]:
         assert math.isfinite(row["train_loss"]) and 0.0 <= row["dev_score"] <= 100.0
+    # "full results" reads the committed size_cpu records: its text is generated from the same curve
+    from adapterlib.aggregate import RESULTS_DIR, load_study, size_curve
+    if (RESULTS_DIR / "size_cpu" / "runs").is_dir():
+        curve = size_curve(load_study("size_cpu"))
+        findings = r["size_study_findings"]
+        for task, label in (("cola", "CoLA"), ("sst2", "SST-2")):
+            line = next(x for x in findings if x.startswith(f"- **{label}**"))
+            rows = curve[curve["task"] == task].set_index("policy")
+            if "full" in rows.index:
+                assert f"full fine-tuning {rows.loc['full', 'dev_mean']:.1f} " in line
+            best = curve.loc[curve[(curve["task"] == task) & (curve["policy"] == "adapter")]["val_mean"].idxmax()]
+            assert f"m = {best['adapter_size']:g}, scores {best['dev_mean']:.1f} " in line
+        assert findings[-1].startswith("- Paper (BERT-base, Fig. 3/4)")
 
 
 @pytest.mark.parametrize("prefix", ["01", "02", "03"])
