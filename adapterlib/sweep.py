@@ -205,6 +205,32 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
     return "\n".join(lines)
 
 
+def study_progress(spec: SweepSpec, output_dir=None) -> dict:
+    """How far a study is: finished / planned runs and the summed wall time of its run records. Planned
+    counts the seed runs of groups still waiting for their grid as one per extra seed (a group whose grid
+    runs all fail gets none)."""
+    rows = plan(spec, output_dir)
+    waiting = {_group_key(spec, r) for s, r in rows if r.stage == "grid" and s == "todo"} if spec.select_by else ()
+    runs_dir = study_folder(spec, output_dir) / "runs"
+    wall = 0.0
+    for status, run in rows:
+        if status != "todo":
+            wall += json.loads((runs_dir / f"{run.run_id}.json").read_text()).get("timing", {}).get("wall_s") or 0.0
+    return {"name": spec.name, "finished": sum(s != "todo" for s, _ in rows),
+            "failed": sum(s == "failed" for s, _ in rows), "planned": len(rows) + len(waiting) * len(spec.seeds or []),
+            "wall_h": wall / 3600}
+
+
+def status_markdown(paths) -> str:
+    """A Markdown table of every study's progress, from its sweep file and run records (the README's table)."""
+    lines = ["| sweep file | runs finished / planned | failed | run wall time |", "|---|---|---|---|"]
+    for path in paths:
+        p = study_progress(load_spec(path))
+        lines.append(f"| `sweeps/{Path(path).name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
+                     f"{p['wall_h']:.2f} h |")
+    return "\n".join(lines)
+
+
 # ---------------------------------------------------------------- command line
 
 SWEEP_EPILOG = """examples:
@@ -244,6 +270,13 @@ def add_commands(sub) -> None:
     a.add_argument("--out-dir", help="write the tables here (default: <study>/tables)")
     a.add_argument("--plots", action="store_true", help="also save the size / init curves as PNG")
     a.set_defaults(func=cmd_aggregate)
+    st = sub.add_parser("status", help="how far each reproduction study is (a Markdown table)",
+                        description="For each sweep file: runs finished / planned, failed runs and the summed run "
+                        "wall time, read from data/results/<name>/runs. The README's status table is this output.")
+    st.add_argument("specs", nargs="*", help="sweep files (default: every sweeps/*.yaml except smoke.yaml)")
+    st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
+                    f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")
+    st.set_defaults(func=cmd_status)
 
 
 def cmd_sweep(args) -> int:
@@ -283,3 +316,32 @@ def cmd_aggregate(args) -> int:
         print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
     return 0
 
+
+
+def repository_sweeps() -> list[Path]:
+    """The reproduction sweep files shipped in sweeps/ (not the machinery check smoke.yaml)."""
+    from .aggregate import RESULTS_DIR
+    folder = RESULTS_DIR.parents[1] / "sweeps"
+    return sorted(p for p in folder.glob("*.yaml") if p.stem != "smoke")
+
+
+STATUS_BEGIN, STATUS_END = "<!-- sweep-status:begin -->", "<!-- sweep-status:end -->"
+
+
+def replace_status_block(text: str, table: str) -> str:
+    """`text` with the lines between the status markers replaced by `table`."""
+    if STATUS_BEGIN not in text or STATUS_END not in text:
+        raise SweepError(f"no '{STATUS_BEGIN}' ... '{STATUS_END}' block to update")
+    head, rest = text.split(STATUS_BEGIN, 1)
+    return f"{head}{STATUS_BEGIN}\n{table}\n{STATUS_END}{rest.split(STATUS_END, 1)[1]}"
+
+
+def cmd_status(args) -> int:
+    table = status_markdown(args.specs or repository_sweeps())
+    if not args.update:
+        print(table)
+        return 0
+    path = Path(args.update)
+    path.write_text(replace_status_block(path.read_text(), table))
+    print(f"updated the status table in {path}")
+    return 0

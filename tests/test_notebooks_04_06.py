@@ -133,6 +133,15 @@ def test_notebook_05_layer_ablation(tmp_path):
     assert r["max_single_layer_drop"] == pytest.approx(
         max(r["none_removed"] - s for s in r["single_layer_scores"].values()))
     assert 0 < r["majority"] < 100
+    # "full results" reads the committed layer-ablation CSVs of the ablation_cpu study
+    import pandas as pd
+    from adapterlib.ablation import span_summary
+    from adapterlib.aggregate import RESULTS_DIR
+    for task, label in (("cola", "CoLA"), ("sst2", "SST-2")):
+        s = span_summary(pd.read_csv(RESULTS_DIR / "ablation_cpu" / "layer_ablation" / f"layer_ablation_{task}.csv"))
+        line = next(x for x in r["study_findings"] if x.startswith(f"- **{label}**"))
+        assert f"{s['none_removed']:.1f} with every adapter; {s['all_removed']:.1f} with none" in line
+        assert f"costs at most {s['max_single_layer_drop']:.1f} points (layer {s['most_important_layer']};" in line
 
 
 @needs_glue

@@ -253,6 +253,34 @@ def test_seeds_run_task_by_task_so_a_stopped_sweep_leaves_whole_tasks(tiny_model
     assert "1 runs so far" in sweep.describe_plan(spec, tmp_path / "study")
 
 
+def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, tiny_glue_dir):
+    study, _ = smoke_study
+    spec = load_spec(study.parent / "smoke_fail.yaml", {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
+    progress = sweep.study_progress(spec, study)
+    recs = records_in(study)
+    assert progress["finished"] == progress["planned"] == 6 and progress["failed"] == 1
+    assert progress["wall_h"] == pytest.approx(sum(r["timing"]["wall_s"] for r in recs.values()
+                                                   if "timing" in r) / 3600)
+    (study / "runs" / f"{expand(spec)[0].run_id}.json").rename(study / "moved.json")  # a grid run not finished
+    try:
+        progress = sweep.study_progress(spec, study)
+    finally:
+        (study / "moved.json").rename(study / "runs" / f"{expand(spec)[0].run_id}.json")
+    assert progress["finished"] < progress["planned"]
+    text = "intro\n" + sweep.STATUS_BEGIN + "\nold table\n" + sweep.STATUS_END + "\nafter\n"
+    assert sweep.replace_status_block(text, "| new |") == ("intro\n" + sweep.STATUS_BEGIN + "\n| new |\n"
+                                                          + sweep.STATUS_END + "\nafter\n")
+    with pytest.raises(executor.SweepError, match="no"):
+        sweep.replace_status_block("no markers", "| new |")
+
+
+def test_readme_status_table_matches_the_committed_records():
+    text = (REPO / "README.md").read_text()
+    block = text.split(sweep.STATUS_BEGIN, 1)[1].split(sweep.STATUS_END, 1)[0].strip()
+    assert block == sweep.status_markdown(sweep.repository_sweeps()), \
+        "README is stale: python -m adapterlib status --update README.md"
+
+
 def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
     """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest
     (and gets the per-run CPU lock the killed workers held)."""
