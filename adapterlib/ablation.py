@@ -81,12 +81,19 @@ def span_matrix(df: pd.DataFrame, value: str = "score") -> np.ndarray:
     return grid
 
 
+def _span_score(df: pd.DataFrame, first: int, last: int) -> float:
+    return float(df.loc[(df["first"] == first) & (df["last"] == last), "score"].iloc[0])
+
+
 def span_summary(df: pd.DataFrame) -> dict:
-    """Headline numbers of an ablation: nothing removed, all removed, single layers."""
+    """Headline numbers of an ablation: nothing removed, all removed, each half removed, single layers."""
     single = df[df["n_removed"] == 1].set_index("first")["score"]
     base = float(df["score"].iloc[0])
-    full = df[(df["first"] == 0) & (df["last"] == df["last"].max())]
-    return {"metric": df["metric"].iloc[0], "none_removed": base, "all_removed": float(full["score"].iloc[0]),
+    top = int(df["last"].max())
+    half = (top + 1) // 2
+    return {"metric": df["metric"].iloc[0], "none_removed": base, "all_removed": _span_score(df, 0, top),
+            "lower_half_removed": _span_score(df, 0, half - 1), "upper_half_removed": _span_score(df, half, top),
+            "halves": (f"0-{half - 1}", f"{half}-{top}"),
             "single_layer_scores": {int(i): float(s) for i, s in single.items()},
             "max_single_layer_drop": float((base - single).max()),
             "least_important_layer": int((base - single).idxmin()),

@@ -93,6 +93,9 @@ def test_matrix_summary_and_plot(make_tiny, sst2_dir, word_tokenizer):
     assert summary["none_removed"] == df["score"].iloc[0]
     assert summary["all_removed"] == df.loc[df["removed"] == "0-2", "score"].item()
     assert set(summary["single_layer_scores"]) == {0, 1, 2}
+    assert summary["halves"] == ("0-0", "1-2")  # 3 layers: the lower half is the smaller one
+    assert summary["lower_half_removed"] == df.loc[df["removed"] == "0", "score"].item()
+    assert summary["upper_half_removed"] == df.loc[df["removed"] == "1-2", "score"].item()
     assert summary["max_single_layer_drop"] == max(summary["none_removed"] - s
                                                    for s in summary["single_layer_scores"].values())
     ax = plot_span_heatmap(df)

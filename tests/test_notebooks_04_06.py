@@ -142,6 +142,8 @@ def test_notebook_05_layer_ablation(tmp_path):
         line = next(x for x in r["study_findings"] if x.startswith(f"- **{label}**"))
         assert f"{s['none_removed']:.1f} with every adapter; {s['all_removed']:.1f} with none" in line
         assert f"costs at most {s['max_single_layer_drop']:.1f} points (layer {s['most_important_layer']};" in line
+        assert (f"Lower half (layers {s['halves'][0]}) removed: {s['lower_half_removed']:.1f}; upper half "
+                f"({s['halves'][1]}) removed: {s['upper_half_removed']:.1f}.") in line
 
 
 @needs_glue
