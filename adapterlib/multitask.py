@@ -27,6 +27,7 @@ from .checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter
 from .config import TrainConfig
 from .data import get_task, load_glue
 from .params import param_report
+from . import fast as speedups
 from .policies import param_groups, set_trainable
 from .train import fit, run_id
 
@@ -108,11 +109,13 @@ class AdapterBank:
                 params[name].copy_(tensor)
         self.active = None
 
-    def train_task(self, cfg: TrainConfig, tokenizer, path, progress: bool = False) -> dict:
+    def train_task(self, cfg: TrainConfig, tokenizer, path, progress: bool = False, fast: bool = True) -> dict:
         """Train task `cfg.task` on the shared model (policy adapter), save it to `path`, register it.
 
         The same recipe as `adapterlib.train` (model selection on the held-out validation slice,
         GLUE dev reported) but on this model object instead of a freshly loaded one.
+        fast: as in `adapterlib.train`, switch the model to `adapterlib.fast`'s exact CPU dropout
+        and attention (no weight changes; evaluation is unaffected); fast=False leaves it as is.
         Returns a short record: task, history, selected, dev scores, params, timing, checkpoint.
         """
         if cfg.policy != "adapter":
@@ -124,6 +127,8 @@ class AdapterBank:
         if cfg.mixed_precision != "no":
             raise ValueError("AdapterBank.train_task runs in full precision (mixed_precision='no')")
         self.reset()
+        if fast:
+            speedups.speed_up(self.model)
         set_trainable(self.model, "adapter")
         set_seed(cfg.seed)
         result = fit(self.model, tokenizer, cfg, progress)  # full precision on one device: the same object
@@ -134,7 +139,8 @@ class AdapterBank:
         return {"task": spec.name, "metric": spec.metric, "history": loop["history"], "selected": loop["selected"],
                 "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
                 "params": param_report(self.model).to_dict(), "steps": loop["steps"],
-                "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path)}
+                "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path),
+                "fast_modules": fast}
 
 
 def checkpoint_bytes(path) -> int:

@@ -10,6 +10,7 @@ import torch
 
 from adapterlib import AdapterConfig, TrainConfig, add_adapters, param_report, set_trainable
 from adapterlib.checkpoint import read_adapter_config
+from adapterlib.fast import ExactDropout
 from adapterlib.multitask import (AdapterBank, checkpoint_bytes, checkpoint_contents, frozen_fingerprint, plot_storage,
                                   probe_batch, storage_cost, task_logits)
 
@@ -61,7 +62,9 @@ def test_train_tasks_in_turn_on_one_base(bank, glue_dir, word_tokenizer, tiny_ba
     shared_before = frozen_fingerprint(model)
     start = {n: p.detach().clone() for n, p in model.named_parameters()}
 
+    assert not any(isinstance(m, ExactDropout) for m in model.modules())
     rec_a = bank.train_task(cfg("sst2", glue_dir), word_tokenizer, tmp_path / "ckpt" / "sst2")
+    assert rec_a["fast_modules"] and any(isinstance(m, ExactDropout) for m in model.modules())
     model.eval()
     logits_a = model(**tiny_batch).logits
     ln_a = model.bert.encoder.layer[0].output.LayerNorm.weight.detach().clone()

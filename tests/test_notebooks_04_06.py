@@ -176,3 +176,8 @@ def test_notebook_04_with_sweep_results(tmp_path):
     got = {row["method"]: (row["task"], row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
     assert got == {"full fine-tuning": ("RTE", 1, 65.0, 70.1), "adapters (64)": ("RTE", 1, 66.0, 68.8),
                    "adapters (8-256)": ("RTE", 1, 67.0, 71.5)}
+    from adapterlib.data import load_glue
+    from adapterlib.metrics import majority_baseline
+    rte_dev = load_glue("rte", GLUE, splits=["dev"])["dev"]["label"]
+    assert r["sweep_majority"] == {"RTE": pytest.approx(majority_baseline("rte", rte_dev)["accuracy"])}
+    assert 50 < r["sweep_majority"]["RTE"] < 55  # RTE dev: 146 of 277 pairs are "entailment"
