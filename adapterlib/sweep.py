@@ -24,6 +24,7 @@ from pathlib import Path
 
 import yaml
 
+from .data import get_task
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
 from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
@@ -216,18 +217,22 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     for status, run in rows:
         if status != "todo":
             wall += json.loads((runs_dir / f"{run.run_id}.json").read_text()).get("timing", {}).get("wall_s") or 0.0
+    tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r in rows))
+    # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
+    unfinished = {str(r.fields.get("task")) for s, r in rows if s != "ok"}
     return {"name": spec.name, "finished": sum(s != "todo" for s, _ in rows),
             "failed": sum(s == "failed" for s, _ in rows), "planned": len(rows) + len(waiting) * len(spec.seeds or []),
-            "wall_h": wall / 3600}
+            "wall_h": wall / 3600, "tasks": tasks, "tasks_complete": [t for t in tasks if t not in unfinished]}
 
 
 def status_markdown(paths) -> str:
     """A Markdown table of every study's progress, from its sweep file and run records (the README's table)."""
-    lines = ["| sweep file | runs finished / planned | failed | run wall time |", "|---|---|---|---|"]
+    lines = ["| sweep file | runs finished / planned | failed | run wall time | tasks complete |", "|---|---|---|---|---|"]
     for path in paths:
         p = study_progress(load_spec(path))
+        done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
         lines.append(f"| `sweeps/{Path(path).name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
-                     f"{p['wall_h']:.2f} h |")
+                     f"{p['wall_h']:.2f} h | {done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
     return "\n".join(lines)
 
 
@@ -272,7 +277,8 @@ def add_commands(sub) -> None:
     a.set_defaults(func=cmd_aggregate)
     st = sub.add_parser("status", help="how far each reproduction study is (a Markdown table)",
                         description="For each sweep file: runs finished / planned, failed runs and the summed run "
-                        "wall time, read from data/results/<name>/runs. The README's status table is this output.")
+                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. The README's "
+                        "status table is this output.")
     st.add_argument("specs", nargs="*", help="sweep files (default: every sweeps/*.yaml except smoke.yaml)")
     st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
                     f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")

@@ -259,11 +259,15 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
     progress = sweep.study_progress(spec, study)
     recs = records_in(study)
     assert progress["finished"] == progress["planned"] == 6 and progress["failed"] == 1
+    assert progress["tasks"] == ["rte"] and progress["tasks_complete"] == []  # its top_k=5 run failed
+    clean = load_spec(SWEEPS / "smoke.yaml", {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
+    assert sweep.study_progress(clean, study)["tasks_complete"] == ["rte"]  # the same runs without the failing one
     assert progress["wall_h"] == pytest.approx(sum(r["timing"]["wall_s"] for r in recs.values()
                                                    if "timing" in r) / 3600)
     (study / "runs" / f"{expand(spec)[0].run_id}.json").rename(study / "moved.json")  # a grid run not finished
     try:
         progress = sweep.study_progress(spec, study)
+        assert sweep.study_progress(clean, study)["tasks_complete"] == []
     finally:
         (study / "moved.json").rename(study / "runs" / f"{expand(spec)[0].run_id}.json")
     assert progress["finished"] < progress["planned"]
