@@ -75,20 +75,22 @@ def test_with_paper_scores():
     assert out[:3] == [70.1, 94.2, 84.9] and all(math.isnan(x) for x in out[3:])
 
 
-def fake_study(folder: Path) -> Path:
-    """Run records in the shape `adapterlib.train` writes, for RTE: two full and three adapter runs."""
+def fake_study(folder: Path, tasks=(("rte", "accuracy"),)) -> Path:
+    """Run records in the shape `adapterlib.train` writes, per task: two full and three adapter runs."""
     import json
 
     runs = [("full", None, 2e-5, 60.0, 61.0), ("full", None, 1e-4, 70.0, 65.0), ("adapter", 64, 1e-3, 72.0, 66.0),
             ("adapter", 64, 3e-3, 71.0, 99.0), ("adapter", 8, 1e-3, 75.0, 67.0)]
     folder.mkdir(parents=True)
-    for i, (policy, size, lr, val, dev) in enumerate(runs):
-        rec = {"run_id": f"rte-{i}", "status": "ok", "task": "rte", "policy": policy, "metric": "accuracy",
-               "config": {"task": "rte", "policy": policy, "adapter_size": size or 64, "lr": lr, "epochs": 3, "seed": 0},
-               "selected": {"validation_accuracy": val, "epoch": 1}, "dev_score": dev,
-               "params": {"trainable": 1000 if policy == "adapter" else 22_000_000, "percent_of_base": 1.0,
-                          "frozen": 21_000_000, "base": 22_000_000}, "timing": {"wall_s": 1.0}}
-        (folder / f"rte-{i}.json").write_text(json.dumps(rec))
+    for task, metric in tasks:
+        for i, (policy, size, lr, val, dev) in enumerate(runs):
+            rec = {"run_id": f"{task}-{i}", "status": "ok", "task": task, "policy": policy, "metric": metric,
+                   "config": {"task": task, "policy": policy, "adapter_size": size or 64, "lr": lr, "epochs": 3,
+                              "seed": 0},
+                   "selected": {f"validation_{metric}": val, "epoch": 1}, "dev_score": dev,
+                   "params": {"trainable": 1000 if policy == "adapter" else 22_000_000, "percent_of_base": 1.0,
+                              "frozen": 21_000_000, "base": 22_000_000}, "timing": {"wall_s": 1.0}}
+            (folder / f"{task}-{i}.json").write_text(json.dumps(rec))
     return folder
 
 
@@ -171,13 +173,27 @@ def test_notebook_04_with_sweep_results(tmp_path):
     """The "full results" branch: selection on validation (never dev) next to the paper's numbers."""
     from nbtools import run_notebook
 
-    r = run_notebook("04", tmp_path, study=str(fake_study(tmp_path / "study")))
+    from adapterlib.aggregate import glue_table, load_study
+
+    study = fake_study(tmp_path / "study", (("rte", "accuracy"), ("mrpc", "f1")))
+    r = run_notebook("04", tmp_path, study=str(study))
     assert r["sweep_available"] is True
-    got = {row["method"]: (row["task"], row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
-    assert got == {"full fine-tuning": ("RTE", 1, 65.0, 70.1), "adapters (64)": ("RTE", 1, 66.0, 68.8),
-                   "adapters (8-256)": ("RTE", 1, 67.0, 71.5)}
+    got = {(row["method"], row["task"]): (row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
+    assert got == {("full fine-tuning", "RTE"): (1, 65.0, 70.1), ("adapters (64)", "RTE"): (1, 66.0, 68.8),
+                   ("adapters (8-256)", "RTE"): (1, 67.0, 71.5), ("full fine-tuning", "MRPC"): (1, 65.0, 89.3),
+                   ("adapters (64)", "MRPC"): (1, 66.0, 89.6), ("adapters (8-256)", "MRPC"): (1, 67.0, 89.5)}
+    average = next(x for x in r["conclusions"] if x.startswith("- **Sweep, average over MRPC, RTE**"))
+    # ours: the mean over the two tasks of the chosen dev scores; paper: Table 1's mean over the same two columns
+    assert "adapters (8-256) 67.0 (" in average and "paper on the same tasks 80.5)" in average
+    full = glue_table(load_study(study)).loc["full fine-tuning"]
+    assert (f"full fine-tuning 65.0 ({full['params_per_task_percent']:.2f}% of the base trained per task, "
+            f"{full['total_params_multiple']:.2f}x the base for all 2 tasks; paper on the same tasks 79.7)") in average
+    assert "adapters (8-256) - full: ours +2.0 points, paper +0.8 points" in average
+    assert "adapters (64) - full: ours +1.0 points, paper -0.5 points" in average
+    assert "the paper reports adapters (8-256) at 80.0 vs full fine-tuning 80.4 with 3.6%" in average
     from adapterlib.data import load_glue
     from adapterlib.metrics import majority_baseline
-    rte_dev = load_glue("rte", GLUE, splits=["dev"])["dev"]["label"]
-    assert r["sweep_majority"] == {"RTE": pytest.approx(majority_baseline("rte", rte_dev)["accuracy"])}
+    dev = {t: load_glue(t, GLUE, splits=["dev"])["dev"]["label"] for t in ("rte", "mrpc")}
+    assert r["sweep_majority"] == {"RTE": pytest.approx(majority_baseline("rte", dev["rte"])["accuracy"]),
+                                   "MRPC": pytest.approx(majority_baseline("mrpc", dev["mrpc"])["f1"])}
     assert 50 < r["sweep_majority"]["RTE"] < 55  # RTE dev: 146 of 277 pairs are "entailment"
