@@ -119,6 +119,21 @@ def test_notebook_04_glue_reproduction(tmp_path):
     assert r["cost"]["minilm adapters (64)"]["trainable"] == adapter_param_formula(384, 64, 6) + 13 * 2 * 384 + 770
     assert set(r["selected"]) == {"adapters (64)", "full fine-tuning"} and 0 < r["majority"] < 100
     assert r["table1_rows"] == 3 and isinstance(r["sweep_available"], bool)
+    # the committed glue_cpu records: the notebook says which tasks are complete, from the study's own sweep file
+    from adapterlib.aggregate import RESULTS_DIR
+    from adapterlib.data import get_task
+    from adapterlib.sweep import load_spec, study_progress
+    folder = RESULTS_DIR / "glue_cpu"
+    assert r["sweep_available"] is (folder / "runs").is_dir()
+    if r["sweep_available"]:
+        assert r["sweep_progress"] == study_progress(load_spec(folder / "sweep.yaml"), folder)
+        assert r["sweep_progress"]["finished"] == len(list((folder / "runs").glob("*.json")))
+        task_lines = 0
+        for task in r["sweep_progress"]["tasks"]:
+            for line in (x for x in r["conclusions"] if x.startswith(f"- **Sweep, {get_task(task).display}** ")):
+                task_lines += 1
+                assert ("runs still to come" in line) is (task not in r["sweep_progress"]["tasks_complete"]), line
+        assert task_lines == len({rec["task"] for rec in r["sweep"]})  # one line per task with records
 
 
 @needs_glue
