@@ -134,6 +134,9 @@ def test_notebook_04_glue_reproduction(tmp_path):
                 task_lines += 1
                 assert ("runs still to come" in line) is (task not in r["sweep_progress"]["tasks_complete"]), line
         assert task_lines == len({rec["task"] for rec in r["sweep"]})  # one line per task with records
+        complete = r["sweep_progress"]["tasks_complete"] == r["sweep_progress"]["tasks"]
+        assert any(x.startswith("- **Sweep, average over ") for x in r["conclusions"]) is complete
+        assert any(x.startswith("- **Sweep, average**: shown once") for x in r["conclusions"]) is not complete
 
 
 @needs_glue
