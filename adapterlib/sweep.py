@@ -207,32 +207,64 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
 
 
 def study_progress(spec: SweepSpec, output_dir=None) -> dict:
-    """How far a study is: finished / planned runs and the summed wall time of its run records. Planned
-    counts the seed runs of groups still waiting for their grid as one per extra seed (a group whose grid
-    runs all fail gets none)."""
+    """How far a study is: finished / planned runs and the summed wall time of its run records, for the
+    study and for each of its tasks. Planned counts the seed runs of groups still waiting for their grid
+    as one per extra seed (a group whose grid runs all fail gets none). Per task, `run_min` is the
+    [shortest, longest] wall time of one finished run in minutes and `left_h` the hours its unfinished
+    runs would take at the mean of its finished ones (None before any has finished)."""
     rows = plan(spec, output_dir)
-    waiting = {_group_key(spec, r) for s, r in rows if r.stage == "grid" and s == "todo"} if spec.select_by else ()
     runs_dir = study_folder(spec, output_dir) / "runs"
-    wall = 0.0
-    for status, run in rows:
-        if status != "todo":
-            wall += json.loads((runs_dir / f"{run.run_id}.json").read_text()).get("timing", {}).get("wall_s") or 0.0
+    extra = len(spec.seeds or [])
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r in rows))
+    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "walls": []} for t in tasks}
+    seen_groups: set = set()
+    for status, run in rows:
+        entry = by_task[str(run.fields.get("task"))]
+        entry["planned"] += 1
+        key = _group_key(spec, run) if spec.select_by else None
+        if run.stage == "grid" and status == "todo" and spec.select_by and key not in seen_groups:
+            seen_groups.add(key)       # a group still waiting for its grid: its seed runs are planned too
+            entry["planned"] += extra
+        if status != "todo":
+            entry["finished"] += 1
+            entry["failed"] += status == "failed"
+            record = json.loads((runs_dir / f"{run.run_id}.json").read_text())
+            entry["walls"].append(record.get("timing", {}).get("wall_s") or 0.0)
+    out_tasks = {}
+    for task, e in by_task.items():
+        walls = [w for w in e["walls"] if w > 0]
+        mean = sum(walls) / len(walls) if walls else None
+        out_tasks[task] = {"finished": e["finished"], "failed": e["failed"], "planned": e["planned"],
+                           "wall_h": sum(e["walls"]) / 3600,
+                           "run_min": [min(walls) / 60, max(walls) / 60] if walls else None,
+                           "left_h": (e["planned"] - e["finished"]) * mean / 3600 if mean else None}
     # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
     unfinished = {str(r.fields.get("task")) for s, r in rows if s != "ok"}
     return {"name": spec.name, "finished": sum(s != "todo" for s, _ in rows),
-            "failed": sum(s == "failed" for s, _ in rows), "planned": len(rows) + len(waiting) * len(spec.seeds or []),
-            "wall_h": wall / 3600, "tasks": tasks, "tasks_complete": [t for t in tasks if t not in unfinished]}
+            "failed": sum(s == "failed" for s, _ in rows), "planned": sum(t["planned"] for t in out_tasks.values()),
+            "wall_h": sum(t["wall_h"] for t in out_tasks.values()), "tasks": tasks,
+            "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": out_tasks}
 
 
 def status_markdown(paths) -> str:
-    """A Markdown table of every study's progress, from its sweep file and run records (the README's table)."""
+    """Markdown tables of every study's progress, from its sweep file and run records (the README's
+    tables): one row per study, then one row per task of each study with the cost of its runs."""
+    progress = [(Path(path).name, study_progress(load_spec(path))) for path in paths]
     lines = ["| sweep file | runs finished / planned | failed | run wall time | tasks complete |", "|---|---|---|---|---|"]
-    for path in paths:
-        p = study_progress(load_spec(path))
+    for name, p in progress:
         done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
-        lines.append(f"| `sweeps/{Path(path).name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
+        lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
                      f"{p['wall_h']:.2f} h | {done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
+    lines += ["", "| sweep file | task | runs finished / planned | run wall time | one run | still to run (est.) |",
+              "|---|---|---|---|---|---|"]
+    for name, p in progress:
+        for task, t in p["by_task"].items():
+            one = f"{t['run_min'][0]:.1f}-{t['run_min'][1]:.1f} min" if t["run_min"] else "-"
+            todo = t["planned"] - t["finished"]
+            left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} h" if t["left_h"] is not None
+                                            else f"{todo} runs")
+            lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t['finished']} / {t['planned']} | "
+                         f"{t['wall_h']:.2f} h | {one} | {left} |")
     return "\n".join(lines)
 
 

@@ -264,13 +264,24 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
     assert sweep.study_progress(clean, study)["tasks_complete"] == ["rte"]  # the same runs without the failing one
     assert progress["wall_h"] == pytest.approx(sum(r["timing"]["wall_s"] for r in recs.values()
                                                    if "timing" in r) / 3600)
+    walls = [r["timing"]["wall_s"] / 60 for r in recs.values() if r.get("timing", {}).get("wall_s")]
+    rte = progress["by_task"]["rte"]
+    assert (rte["finished"], rte["failed"], rte["planned"], rte["left_h"]) == (6, 1, 6, 0)
+    assert rte["run_min"] == pytest.approx([min(walls), max(walls)]) and rte["wall_h"] == progress["wall_h"]
     (study / "runs" / f"{expand(spec)[0].run_id}.json").rename(study / "moved.json")  # a grid run not finished
     try:
         progress = sweep.study_progress(spec, study)
         assert sweep.study_progress(clean, study)["tasks_complete"] == []
+        finished = [run.run_id for status, run in sweep.plan(spec, study) if status != "todo"]
     finally:
         (study / "moved.json").rename(study / "runs" / f"{expand(spec)[0].run_id}.json")
     assert progress["finished"] < progress["planned"]
+    rte = progress["by_task"]["rte"]  # one grid run unfinished: estimated at the mean of the finished runs
+    assert rte["planned"] == progress["planned"] and rte["planned"] - rte["finished"] >= 1
+    left = [recs[k]["timing"]["wall_s"] for k in finished if recs[k].get("timing", {}).get("wall_s")]
+    assert rte["left_h"] == pytest.approx((rte["planned"] - rte["finished"]) * sum(left) / len(left) / 3600)
+    table = sweep.status_markdown([SWEEPS / "smoke.yaml"])
+    assert "| `sweeps/smoke.yaml` | RTE |" in table and table.count("\n\n") == 1
     text = "intro\n" + sweep.STATUS_BEGIN + "\nold table\n" + sweep.STATUS_END + "\nafter\n"
     assert sweep.replace_status_block(text, "| new |") == ("intro\n" + sweep.STATUS_BEGIN + "\n| new |\n"
                                                           + sweep.STATUS_END + "\nafter\n")
