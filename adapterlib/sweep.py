@@ -66,12 +66,18 @@ def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]
     return list(blocks.items())
 
 
-def record_status(runs_dir: Path, run: Run) -> str:
-    """"ok" / "failed" for a finished run, "todo" otherwise (also for an unreadable file)."""
+def read_record(runs_dir: Path, run: Run) -> dict | None:
+    """The run's record, or None while it is unfinished (also for an unreadable file)."""
     try:
-        return json.loads((runs_dir / f"{run.run_id}.json").read_text()).get("status", "ok")
+        return json.loads((runs_dir / f"{run.run_id}.json").read_text())
     except (OSError, ValueError):
-        return "todo"
+        return None
+
+
+def record_status(runs_dir: Path, run: Run, record: dict | None = None) -> str:
+    """"ok" / "failed" for a finished run, "todo" otherwise (also for an unreadable file)."""
+    record = read_record(runs_dir, run) if record is None else record
+    return "todo" if record is None else record.get("status", "ok")
 
 
 @contextlib.contextmanager
@@ -182,12 +188,18 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
     return {**counts, "wall_s": time.time() - start, "folder": str(folder)}
 
 
-def plan(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run]]:
-    """(status, run) for every run the sweep knows now: the grid, then the seeds of finished groups."""
+def plan_records(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run, dict | None]]:
+    """(status, run, record or None) for every run the sweep knows now: the grid, then the seeds of
+    finished groups; each record is read once."""
     runs_dir = study_folder(spec, output_dir) / "runs"
     grid = expand(spec)
-    rows = [(record_status(runs_dir, r), r) for r in grid]
-    return rows + [(record_status(runs_dir, r), r) for r in seed_runs(spec, grid, runs_dir)]
+    runs = grid + seed_runs(spec, grid, runs_dir)
+    return [(record_status(runs_dir, r, rec), r, rec) for r in runs for rec in [read_record(runs_dir, r)]]
+
+
+def plan(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run]]:
+    """(status, run) for every run the sweep knows now: the grid, then the seeds of finished groups."""
+    return [(status, run) for status, run, _ in plan_records(spec, output_dir)]
 
 
 def describe_plan(spec: SweepSpec, output_dir=None) -> str:
@@ -212,38 +224,32 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     as one per extra seed (a group whose grid runs all fail gets none). Per task, `run_min` is the
     [shortest, longest] wall time of one finished run in minutes and `left_h` the hours its unfinished
     runs would take at the mean of its finished ones (None before any has finished)."""
-    rows = plan(spec, output_dir)
-    runs_dir = study_folder(spec, output_dir) / "runs"
+    rows = plan_records(spec, output_dir)
     extra = len(spec.seeds or [])
-    tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r in rows))
-    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "walls": []} for t in tasks}
-    seen_groups: set = set()
-    for status, run in rows:
-        entry = by_task[str(run.fields.get("task"))]
-        entry["planned"] += 1
-        key = _group_key(spec, run) if spec.select_by else None
-        if run.stage == "grid" and status == "todo" and spec.select_by and key not in seen_groups:
-            seen_groups.add(key)       # a group still waiting for its grid: its seed runs are planned too
-            entry["planned"] += extra
-        if status != "todo":
-            entry["finished"] += 1
-            entry["failed"] += status == "failed"
-            record = json.loads((runs_dir / f"{run.run_id}.json").read_text())
-            entry["walls"].append(record.get("timing", {}).get("wall_s") or 0.0)
-    out_tasks = {}
-    for task, e in by_task.items():
-        walls = [w for w in e["walls"] if w > 0]
-        mean = sum(walls) / len(walls) if walls else None
-        out_tasks[task] = {"finished": e["finished"], "failed": e["failed"], "planned": e["planned"],
-                           "wall_h": sum(e["walls"]) / 3600,
-                           "run_min": [min(walls) / 60, max(walls) / 60] if walls else None,
-                           "left_h": (e["planned"] - e["finished"]) * mean / 3600 if mean else None}
+    tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
+    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "walls": []} for t in tasks}
+    waiting: set = set()
+    for status, run, record in rows:
+        t = by_task[str(run.fields.get("task"))]
+        t["planned"] += 1
+        if spec.select_by and run.stage == "grid" and status == "todo" and _group_key(spec, run) not in waiting:
+            waiting.add(_group_key(spec, run))   # a group still waiting for its grid: its seed runs are planned too
+            t["planned"] += extra
+        if record is not None:
+            wall = record.get("timing", {}).get("wall_s") or 0.0
+            t["finished"] += 1
+            t["failed"] += status == "failed"
+            t["wall_h"] += wall / 3600
+            t["walls"] += [wall] if wall > 0 else []
+    for t in by_task.values():
+        walls = t.pop("walls")
+        t["run_min"] = [min(walls) / 60, max(walls) / 60] if walls else None
+        t["left_h"] = (t["planned"] - t["finished"]) * sum(walls) / len(walls) / 3600 if walls else None
     # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
-    unfinished = {str(r.fields.get("task")) for s, r in rows if s != "ok"}
-    return {"name": spec.name, "finished": sum(s != "todo" for s, _ in rows),
-            "failed": sum(s == "failed" for s, _ in rows), "planned": sum(t["planned"] for t in out_tasks.values()),
-            "wall_h": sum(t["wall_h"] for t in out_tasks.values()), "tasks": tasks,
-            "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": out_tasks}
+    unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
+    total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "wall_h")}
+    return {"name": spec.name, **total, "tasks": tasks,
+            "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 
 
 def status_markdown(paths) -> str:
