@@ -7,6 +7,7 @@
 """
 from .checkpoint import CheckpointError, load_adapter, save_adapter
 from .config import INIT_SCHEMES, MODEL_PRESETS, AdapterConfig, AdapterConfigError, TrainConfig, TrainConfigError
+from .heads import HEAD_INPUTS, MeanPooler, head_input, set_head_input
 from .inject import PLACEMENTS, UnsupportedModelError, adapter_slots, adapters_removed, add_adapters, enable_adapters
 from .models import ModelLoadError, load_base_model, model_from_preset, tiny_config
 from .modules import Adapter, AdapterSlot
@@ -17,7 +18,8 @@ from .train import evaluate_task, train
 __version__ = "0.1.0"
 
 __all__ = [
-    "Adapter", "AdapterConfig", "AdapterConfigError", "AdapterSlot", "CheckpointError", "INIT_SCHEMES",
+    "Adapter", "AdapterConfig", "AdapterConfigError", "AdapterSlot", "CheckpointError", "HEAD_INPUTS", "INIT_SCHEMES",
+    "MeanPooler", "head_input", "set_head_input",
     "MODEL_PRESETS", "ModelLoadError", "PLACEMENTS", "POLICIES", "ParamReport", "UnsupportedModelError",
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",

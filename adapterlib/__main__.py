@@ -31,7 +31,14 @@ def _add_train(sub):
     p.add_argument("--adapter-layers", type=int, nargs="+", help="layer indices that get adapters (default: all)")
     p.add_argument("--top-k", type=int, help="number of top layers trained by --policy top_k")
     p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default: 3e-4)")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs (default: 3)")
+    p.add_argument("--epochs", type=int, default=3, help="training epochs; the maximum with --patience (default: 3)")
+    p.add_argument("--patience", type=int, help="early stopping: stop after N validations without a better "
+                   "score (default: none, run every epoch)")
+    p.add_argument("--head-input", default="pooler", choices=["pooler", "mean"],
+                   help="what the classifier reads: pooler (BERT's pooler over [CLS], the paper) or mean (token "
+                        "mean, how the bundled MiniLM was pre-trained) (default: pooler)")
+    p.add_argument("--train-pooler", action="store_true", help="also train the pooler under frozen-base policies "
+                   "(the bundled MiniLM's pooler is untrained); counted in the per-task parameters")
     p.add_argument("--max-steps", type=int, help="stop after N optimizer steps (quick runs)")
     p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32, paper)")
     p.add_argument("--max-length", type=int, default=128, help="max tokens per example (default: 128, paper)")
@@ -84,10 +91,10 @@ def cmd_train(args) -> int:
                       epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
                       max_length=args.max_length, seed=args.seed, model=args.model, glue_dir=args.glue_dir,
                       max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
-                      eval_every=args.eval_every, mixed_precision=args.mixed_precision)
+                      eval_every=args.eval_every, mixed_precision=args.mixed_precision, patience=args.patience,
+                      head_input=args.head_input, train_pooler=args.train_pooler, fast=args.fast)
     cfg.adapter_config() if cfg.policy == "adapter" else None  # validate adapter options before loading anything
-    record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint,
-                   fast=args.fast)
+    record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint)
     sel = record["selected"]
     print(f"{record['task']} {record['policy']}: selected step {sel['step']} (validation {record['metric']} "
           f"{sel['validation_' + record['metric']]:.2f}); dev " +

@@ -19,6 +19,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import AdapterConfig
+from .heads import head_input, set_head_input
 from .inject import add_adapters, adapter_slots, placement_for, transformer_layers
 from .policies import param_groups
 
@@ -42,6 +43,12 @@ def base_signature(model: nn.Module) -> dict:
             "num_labels": cfg.num_labels}
 
 
+def trainable_groups(model: nn.Module) -> tuple[str, ...]:
+    """The parameter groups that have trainable parameters now (what a task checkpoint must keep)."""
+    by_group = param_groups(model)
+    return tuple(sorted({by_group[n] for n, p in model.named_parameters() if p.requires_grad}))
+
+
 def trained_state(model: nn.Module, groups=DEFAULT_GROUPS) -> dict[str, torch.Tensor]:
     """The parameters of `groups`, detached and contiguous (what a task checkpoint holds)."""
     by_group = param_groups(model)
@@ -57,7 +64,7 @@ def save_adapter(model: nn.Module, path, groups=DEFAULT_GROUPS, metadata: dict |
         raise CheckpointError(f"model has no parameters in groups {groups}")
     config = getattr(model, "adapter_config", None)
     meta = {"format": FORMAT, "version": VERSION, "groups": list(groups),
-            "adapter_config": config.to_dict() if config else None,
+            "adapter_config": config.to_dict() if config else None, "head_input": head_input(model),
             "base": base_signature(model), "tensors": sorted(state), "metadata": metadata or {}}
     save_file(state, str(path / WEIGHTS_NAME), metadata={"format": FORMAT})
     (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
@@ -95,6 +102,11 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
         detail = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in diffs.items())
         raise CheckpointError(f"checkpoint {path} was made for another model ({detail})")
     _ensure_adapters(model, meta.get("adapter_config"), path)
+    wanted_input = meta.get("head_input", "pooler")  # checkpoints before head_input read the pooler
+    if wanted_input != head_input(model):
+        if wanted_input != "mean":
+            raise CheckpointError(f"checkpoint {path} reads the pooler, but this model uses mean pooling")
+        set_head_input(model, "mean")
     try:
         state = load_file(str(Path(path) / WEIGHTS_NAME), device=str(next(model.parameters()).device))
     except (SafetensorError, OSError) as e:

@@ -6,7 +6,9 @@ value fails at once with a readable message, not deep inside a forward pass.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field
+from typing import ClassVar
 
 # Named initialisation schemes. Each is a truncated normal N(0, std^2) cut at +-2 std for the
 # weights, zero biases. The two differ only in std, and both come from the paper's authors.
@@ -113,7 +115,9 @@ class TrainConfig:
     adapter_layers: list[int] | None = None  # layers that get adapters (None = all)
     top_k: int | None = None            # layers trained by policy "top_k"
     lr: float = 3e-4                    # peak learning rate
-    epochs: int = 3                     # passes over the training split
+    epochs: int = 3                     # passes over the training split (the maximum, with patience)
+    patience: int | None = None         # early stopping: stop after this many evaluations without a
+                                        #   better validation score (None = run every epoch)
     max_steps: int | None = None        # stop after this many optimizer steps (quick runs)
     batch_size: int = 32                # paper: 32
     max_length: int = 128               # paper: 128 tokens
@@ -129,18 +133,44 @@ class TrainConfig:
     val_fraction: float = 0.1           # held-out slice of train used for model selection
     eval_every: int | None = None       # validate every N steps (None = once per epoch)
     mixed_precision: str = "no"         # accelerate: "no" | "fp16" | "bf16"
+    head_input: str = "pooler"          # classifier input: "pooler" (BERT's, over [CLS]; the paper) or
+                                        #   "mean" (token mean; how all-MiniLM-L6-v2 was pre-trained)
+    train_pooler: bool = False          # also train the pooler under frozen-base policies (its weights
+                                        #   are untrained in the bundled MiniLM); counted per task
+    fast: bool = True                   # adapterlib.fast's exact CPU speed-ups (same computation)
+
+    # Fields added after the first studies, with the value every earlier run implicitly had.
+    # run_id leaves a field out of the hash while it has this value, so earlier ids stay valid.
+    LEGACY_DEFAULTS: ClassVar[dict] = {"patience": None, "head_input": "pooler", "train_pooler": False, "fast": True}
 
     def __post_init__(self):
-        positive = dict(adapter_size=self.adapter_size, lr=self.lr, epochs=self.epochs,
-                        batch_size=self.batch_size, max_length=self.max_length)
-        for name in ("max_steps", "max_train_examples", "max_eval_examples", "eval_every", "top_k"):
-            if getattr(self, name) is not None:
-                positive[name] = getattr(self, name)
-        for name, value in positive.items():
-            if not (value > 0):
-                raise TrainConfigError(f"{name.replace('_', '-')} must be positive, got {value!r}")
-        if not 0 < self.val_fraction < 1:
-            raise TrainConfigError(f"val-fraction must be in (0, 1), got {self.val_fraction!r}")
+        ints = ["adapter_size", "epochs", "batch_size", "max_length"]
+        ints += [n for n in ("max_steps", "max_train_examples", "max_eval_examples", "eval_every", "top_k",
+                             "patience") if getattr(self, n) is not None]
+        for name in ints:
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                raise TrainConfigError(f"{_opt(name)} must be a positive integer, got {value!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise TrainConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        # (low, high, low inclusive): every float setting has a finite range
+        ranges = dict(lr=(0, 10, False), max_grad_norm=(0, 1e6, False), adam_eps=(0, 1, False),
+                      weight_decay=(0, 1, True), warmup_ratio=(0, 1, True), val_fraction=(0, 1, False))
+        for name, (low, high, closed) in ranges.items():
+            value = getattr(self, name)
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+            if not ok or not (low <= value if closed else low < value) or not value < high:
+                interval = f"{'[' if closed else '('}{low:g}, {high:g})"
+                raise TrainConfigError(f"{_opt(name)} must be a finite number in {interval}, got {value!r}")
+        for name in ("train_pooler", "fast"):
+            if not isinstance(getattr(self, name), bool):
+                raise TrainConfigError(f"{_opt(name)} must be true or false, got {getattr(self, name)!r}")
+        if self.head_input not in ("pooler", "mean"):
+            raise TrainConfigError(f"head-input must be 'pooler' or 'mean', got {self.head_input!r}")
+        if self.head_input == "mean" and self.train_pooler:
+            raise TrainConfigError("train-pooler needs head-input 'pooler' (mean pooling has no pooler to train)")
+        if self.mixed_precision not in ("no", "fp16", "bf16"):
+            raise TrainConfigError(f"mixed-precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
         if self.policy == "top_k" and self.top_k is None:
             raise TrainConfigError("policy top_k needs --top-k (how many top layers to train)")
         if self.policy != "adapter":
@@ -152,3 +182,12 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def identity(self) -> dict:
+        """The fields that name a run (run_id's hash): all of them, minus legacy defaults."""
+        return {k: v for k, v in self.to_dict().items()
+                if not (k in self.LEGACY_DEFAULTS and v == self.LEGACY_DEFAULTS[k])}
+
+
+def _opt(name: str) -> str:
+    return name.replace("_", "-")

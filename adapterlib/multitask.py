@@ -173,7 +173,7 @@ def saved_bytes(model, groups) -> int:
         return (Path(tmp) / WEIGHTS_NAME).stat().st_size
 
 
-BASE_GROUPS = ("embedding", "layernorm", "other")  # the pre-trained network (no adapters, no head)
+BASE_GROUPS = ("embedding", "layernorm", "pooler", "other")  # the pre-trained network (no adapters, no head)
 
 
 def storage_cost(model, checkpoints: dict) -> pd.DataFrame:

@@ -18,7 +18,7 @@ class ParamReport:
 
     total      all parameters (base + adapters + head)
     trainable  parameters with requires_grad (what one task trains and must store)
-    adapter / layernorm / head / other: trainable parameters by group
+    adapter / layernorm / head / pooler / other: trainable parameters by group
     frozen     total - trainable (shared by every task)
     base       the pre-trained network alone (no adapters, no head)
     embedding  the base's embedding tables (word, position, token-type)
@@ -34,6 +34,7 @@ class ParamReport:
     base: int
     embedding: int
     adapter_total: int  # every adapter parameter, trainable or not
+    pooler: int = 0     # trainable pooler parameters (train_pooler, or full fine-tuning)
 
     @property
     def base_no_embedding(self) -> int:
@@ -64,7 +65,7 @@ class ParamReport:
 
     def __str__(self) -> str:
         rows = [("adapters", self.adapter), ("layernorm", self.layernorm), ("head", self.head),
-                ("other", self.other), ("trainable", self.trainable), ("frozen", self.frozen),
+                *([("pooler", self.pooler)] if self.pooler else []), ("other", self.other), ("trainable", self.trainable), ("frozen", self.frozen),
                 ("total", self.total)]
         lines = [f"{'group':<10} {'params':>13} {'% of base':>10}"]
         lines += [f"{name:<10} {n:>13,} {100.0 * n / self.base:>9.3f}%" for name, n in rows]
@@ -91,6 +92,7 @@ def param_report(model: nn.Module) -> ParamReport:
         frozen=total - trainable,
         base=total - all_by_group["adapter"] - all_by_group["head"],
         embedding=all_by_group["embedding"], adapter_total=all_by_group["adapter"],
+        pooler=trainable_by_group["pooler"],
     )
 
 

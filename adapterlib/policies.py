@@ -5,7 +5,8 @@ Groups (the paper's and adapter-bert's trained set is `adapter + layernorm + hea
   layernorm - every nn.LayerNorm, the embedding LayerNorm included
   head      - everything outside `model.base_model` (the new task classifier)
   embedding - nn.Embedding tables of the base model
-  other     - the rest of the pre-trained base (attention, FFN, pooler)
+  pooler    - the base model's pooler (dense + tanh over [CLS]), which the head reads
+  other     - the rest of the pre-trained base (attention, FFN)
 """
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ POLICIES = ("adapter", "full", "top_k", "layernorm", "head")
 def param_groups(model: nn.Module) -> dict[str, str]:
     """Map every parameter name to its group (see module docstring)."""
     typed: dict[int, str] = {}
+    pooler = getattr(model.base_model, "pooler", None)
     for module in model.modules():  # pre-order: an Adapter claims its Linears before they are seen
         kind = ("adapter" if isinstance(module, Adapter) else "layernorm" if isinstance(module, nn.LayerNorm)
-                else "embedding" if isinstance(module, nn.Embedding) else None)
+                else "embedding" if isinstance(module, nn.Embedding) else "pooler" if module is pooler else None)
         if kind:
             for p in module.parameters():
                 typed.setdefault(id(p), kind)
@@ -32,7 +34,7 @@ def param_groups(model: nn.Module) -> dict[str, str]:
             for name, p in model.named_parameters()}
 
 
-def set_trainable(model: nn.Module, policy: str, k: int | None = None) -> nn.Module:
+def set_trainable(model: nn.Module, policy: str, k: int | None = None, train_pooler: bool = False) -> nn.Module:
     """Freeze everything, then unfreeze what `policy` trains; returns the model.
 
     adapter   - adapters + all LayerNorms + head (paper; pooler stays frozen as in adapter-bert)
@@ -40,6 +42,9 @@ def set_trainable(model: nn.Module, policy: str, k: int | None = None) -> nn.Mod
     top_k     - the top k transformer layers + head ("variable fine-tuning", paper Fig. 3/4)
     layernorm - all LayerNorms + head
     head      - the classification head only
+    train_pooler: also train the pooler (full fine-tuning always does). The bundled MiniLM's
+    pooler is untrained, so a frozen one is a fixed random projection in front of the head.
+    Everything is checked before any parameter changes.
     """
     if policy not in POLICIES:
         raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
@@ -50,17 +55,21 @@ def set_trainable(model: nn.Module, policy: str, k: int | None = None) -> nn.Mod
         raise ValueError("policy 'adapter' needs adapters: call adapterlib.add_adapters(model, config) first")
     trained = {
         "adapter": {"adapter", "layernorm", "head"},
-        "full": {"adapter", "layernorm", "head", "embedding", "other"},
+        "full": {"adapter", "layernorm", "head", "embedding", "pooler", "other"},
         "top_k": {"head"},
         "layernorm": {"layernorm", "head"},
         "head": {"head"},
     }[policy]
+    if train_pooler:
+        if "pooler" not in groups.values():
+            raise ValueError("train_pooler: this model has no pooler (head_input='mean' replaces it)")
+        trained = trained | {"pooler"}
+    layers = transformer_layers(model) if policy == "top_k" else []
+    if policy == "top_k" and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(layers)):
+        raise ValueError(f"k must be an integer in 1..{len(layers)} for this model, got {k!r}")
     for name, p in model.named_parameters():
         p.requires_grad_(groups[name] in trained)
     if policy == "top_k":
-        layers = transformer_layers(model)
-        if not isinstance(k, int) or not 1 <= k <= len(layers):
-            raise ValueError(f"k must be an integer in 1..{len(layers)} for this model, got {k!r}")
         for layer in layers[len(layers) - k:]:
             layer.requires_grad_(True)
     return model

@@ -7,6 +7,7 @@ epoch (or every N steps), keep the best, then score the GLUE dev set once and wr
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -23,9 +24,10 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from . import fast as speedups
 from . import records
-from .checkpoint import save_adapter
+from .checkpoint import save_adapter, trainable_groups
 from .config import TrainConfig
 from .data import data_source, get_task, load_glue, tokenize_glue
+from .heads import set_head_input
 from .inject import add_adapters
 from .metrics import compute_metrics
 from .models import load_base_model, resolve_model
@@ -35,27 +37,39 @@ from .policies import param_groups, set_trainable
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
 
+class TrainingDiverged(ValueError):
+    """The training loss became NaN or infinite: the run stops and is recorded as failed."""
+
+
 def run_id(cfg: TrainConfig) -> str:
-    """Readable, unique name of a run: a few key settings plus a hash of the whole config."""
-    digest = hashlib.sha1(json.dumps(cfg.to_dict(), sort_keys=True).encode()).hexdigest()[:8]
+    """Readable, unique name of a run: a few key settings plus a hash of the whole config.
+
+    Recipe options added later (`TrainConfig.LEGACY_DEFAULTS`) enter the hash only when they
+    differ from what earlier runs had, so the ids of committed records stay valid.
+    """
+    digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True).encode()).hexdigest()[:8]
     size = f"-m{cfg.adapter_size}" if cfg.policy == "adapter" else f"-k{cfg.top_k}" if cfg.policy == "top_k" else ""
-    return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}-{digest}"
+    recipe = (f"-{cfg.head_input}" if cfg.head_input != "pooler" else "") + ("-tp" if cfg.train_pooler else "") \
+        + (f"-es{cfg.patience}" if cfg.patience else "")
+    return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}{recipe}-{digest}"
 
 
-def build_model(cfg: TrainConfig, fast: bool = True):
-    """Base model + adapters (policy "adapter") with the policy's trainable set.
+def build_model(cfg: TrainConfig, fast: bool | None = None):
+    """Base model + head input + adapters (policy "adapter") with the policy's trainable set.
 
-    fast: apply `adapterlib.fast.speed_up` (cheaper dropout masks with torch's exact keep
-    probability, an attention backward that stores 1-byte masks instead of probabilities).
-    It computes what the plain model computes given the same dropout masks, only faster on
-    CPU; evaluation and non-CPU devices are untouched. fast=False gives the stock modules.
+    cfg.head_input / cfg.train_pooler: what the classifier reads (adapterlib.heads).
+    cfg.fast (or `fast`, which overrides it): apply `adapterlib.fast.speed_up` (cheaper dropout
+    masks with torch's exact keep probability, an attention backward that stores 1-byte masks
+    instead of probabilities). It computes what the plain model computes given the same dropout
+    masks, only faster on CPU; evaluation and non-CPU devices are untouched.
     """
     spec = get_task(cfg.task)
     model, tokenizer = load_base_model(cfg.model, num_labels=spec.num_labels)
+    set_head_input(model, cfg.head_input)
     if cfg.policy == "adapter":
         add_adapters(model, cfg.adapter_config())
-    set_trainable(model, cfg.policy, k=cfg.top_k if cfg.policy == "top_k" else None)
-    if fast:
+    set_trainable(model, cfg.policy, k=cfg.top_k if cfg.policy == "top_k" else None, train_pooler=cfg.train_pooler)
+    if cfg.fast if fast is None else fast:
         speedups.speed_up(model)
     return model, tokenizer
 
@@ -118,26 +132,30 @@ def _load_data(cfg: TrainConfig, tokenizer):
 
 
 def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True,
-          fast: bool = True) -> dict:
+          fast: bool | None = None) -> dict:
     """Train one configuration; returns the run record (also written to `output_dir` if given).
 
-    fast: the exact CPU speed-ups of `adapterlib.fast` (see `build_model`), plus
+    cfg.fast: the exact CPU speed-ups of `adapterlib.fast` (see `build_model`), plus
     `fast.tune_malloc()`, which makes this process keep freed memory for reuse. The record
-    says which were on (`speedups`).
+    says which were on (`speedups`). `fast` (if given) replaces cfg.fast, so the run id, the
+    config and the record always agree.
     """
+    if fast is not None and fast != cfg.fast:
+        cfg = dataclasses.replace(cfg, fast=fast)
     start = time.time()
-    malloc_tuned = speedups.tune_malloc() if fast else False
+    malloc_tuned = speedups.tune_malloc() if cfg.fast else False
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
-    model, tokenizer = build_model(cfg, fast=fast)
+    model, tokenizer = build_model(cfg)
     result = fit(model, tokenizer, cfg, progress)
     model = result["model"]
     record = _record(cfg, model, result["data"], result["loop"], result["dev"], start)
-    record["speedups"] = {"fast_modules": fast, "malloc_tuned": malloc_tuned}
+    record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned}
     if output_dir is not None:
         out = Path(output_dir)
         if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
-            save_adapter(result["accelerator"].unwrap_model(model), out / record["run_id"],
+            unwrapped = result["accelerator"].unwrap_model(model)
+            save_adapter(unwrapped, out / record["run_id"], groups=trainable_groups(unwrapped),
                          metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
             record["checkpoint"] = record["run_id"]
         record["path"] = str(records.write_json_atomic(out / f"{record['run_id']}.json", record))
@@ -182,7 +200,7 @@ def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: 
 def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress):
     """The training loop. Returns history, best validation point, its weights, and timings."""
     spec = get_task(cfg.task)
-    history, best, best_state = [], None, None
+    history, best, best_state, since_best, stopped_early = [], None, None, 0, False
     step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
     bar = tqdm(total=total_steps, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
     while step < total_steps:
@@ -192,6 +210,10 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
             t = time.perf_counter()
             loss = _train_step(model, batch, optimizer, scheduler, accelerator, cfg.max_grad_norm)
             train_time += time.perf_counter() - t
+            if not math.isfinite(loss):
+                bar.close()
+                raise TrainingDiverged(f"training loss became {loss} at step {step + 1} (lr {cfg.lr:g}); "
+                                       "the run stopped and counts as failed")
             step, loss_sum = step + 1, loss_sum + loss
             tokens, padded = tokens + int(batch["attention_mask"].sum()), padded + batch["input_ids"].numel()
             bar.update(1)
@@ -202,13 +224,19 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                 history.append({"step": step, "epoch": round(step / len(train_loader), 3),
                                 "train_loss": loss_sum / step, **{f"validation_{k}": v for k, v in scores.items()}})
                 if best is None or scores[spec.metric] > best[f"validation_{spec.metric}"]:
-                    best, best_state = history[-1], _trainable_state(model)  # ties keep the earlier point
+                    best, best_state, since_best = history[-1], _trainable_state(model), 0  # ties keep the earlier
+                else:
+                    since_best += 1
+                stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
                 model.train()
-            if step == total_steps:
+            if step == total_steps or stopped_early:
                 break
+        if stopped_early:
+            break
     bar.close()
     return {"history": history, "selected": best, "best_state": best_state, "steps": step, "train_time": train_time,
-            "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader))}
+            "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader)),
+            "stopped_early": stopped_early, "steps_per_epoch": len(train_loader)}
 
 
 def _record(cfg, model, data, loop, dev, start) -> dict:
@@ -228,7 +256,8 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
         "history": loop["history"], "selected": loop["selected"],
         "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
         "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
-                   "epochs_run": loop["epochs_run"], "steps_per_s": steps / train_time if train_time else None,
+                   "epochs_run": loop["epochs_run"], "stopped_early": loop["stopped_early"],
+                   "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"], "steps_per_s": steps / train_time if train_time else None,
                    "s_per_step": train_time / steps if steps else None,
                    "tokens_per_s": loop["tokens"] / train_time if train_time else None,
                    "padded_tokens_per_s": loop["padded_tokens"] / train_time if train_time else None},

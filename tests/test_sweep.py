@@ -77,7 +77,7 @@ BASE = {"name": "t", "grid": {"task": ["rte"], "lr": [1e-3]}}
     ({"grid": {"lr": ["fast"]}}, "grid.lr: lr must be float, got 'fast'"),
     ({"grid": {"adapter_size": [8.5]}}, "adapter_size must be int, got 8.5"),
     ({"grid": {"epochs": [True]}}, "epochs must be int"),
-    ({"grid": {"lr": [-1.0]}}, "lr must be positive"),
+    ({"grid": {"lr": [-1.0]}}, "lr must be a finite number"),
     ({"grid": {"task": ["mnli2"]}}, "unknown GLUE task 'mnli2'"),
     ({"grid": {"policy": ["lora"]}}, "unknown policy 'lora'"),
     ({"grid": {"init_std": [-1.0]}}, "init_std must be >= 0"),

@@ -75,9 +75,9 @@ def test_cli_train_and_evaluate(tiny_model_dir, tiny_glue_dir, tmp_path, capsys)
 
 @pytest.mark.parametrize("args,message", [
     (["--task", "mnli2"], "unknown GLUE task 'mnli2'; known tasks: cola"),
-    (["--task", "rte", "--adapter-size", "0"], "adapter-size must be positive"),
-    (["--task", "rte", "--lr=-1e-3"], "lr must be positive"),
-    (["--task", "rte", "--epochs", "0"], "epochs must be positive"),
+    (["--task", "rte", "--adapter-size", "0"], "adapter-size must be a positive integer"),
+    (["--task", "rte", "--lr=-1e-3"], "lr must be a finite number"),
+    (["--task", "rte", "--epochs", "0"], "epochs must be a positive integer"),
     (["--task", "rte", "--glue-dir", "/nonexistent/glue"], "looked for /nonexistent/glue"),
     (["--task", "rte", "--model", "/nonexistent/model"], "model path /nonexistent/model does not exist"),
     (["--task", "rte", "--policy", "lora"], "unknown policy 'lora'"),
@@ -108,6 +108,8 @@ def test_fast_wiring_is_on_by_default_and_can_be_switched_off(tiny_model_dir, ti
     fast_run = al.train(config, progress=False)
     stock_run = al.train(config, progress=False, fast=False)
     assert fast_run["speedups"]["fast_modules"] is True and stock_run["speedups"]["fast_modules"] is False
-    assert fast_run["run_id"] == stock_run["run_id"]  # same configuration; only dropout's random stream differs
+    # a recorded setting: part of the config and the run id (only dropout's random stream differs)
+    assert fast_run["config"]["fast"] is True and stock_run["config"]["fast"] is False
+    assert fast_run["run_id"] != stock_run["run_id"]
     for run in (fast_run, stock_run):
         assert all(math.isfinite(h["train_loss"]) for h in run["history"])
