@@ -4,6 +4,7 @@ from .config import AdapterConfigError, TrainConfigError
 from .data import GlueDataError, UnknownTaskError
 from .inject import UnsupportedModelError
 from .models import ModelLoadError
+from .train import OutputWriteError
 
 USER_ERRORS = (AdapterConfigError, TrainConfigError, UnknownTaskError, GlueDataError, ModelLoadError,
-               CheckpointError, UnsupportedModelError, ValueError, FileNotFoundError)
+               CheckpointError, UnsupportedModelError, OutputWriteError, ValueError, FileNotFoundError)

@@ -86,6 +86,8 @@ class _Fields:
             return value
         elif kind == "str" and isinstance(value, str):
             return value
+        elif kind == "bool" and isinstance(value, bool):  # YAML true/false, never the string "false"
+            return value
         elif kind == "list[int]" and isinstance(value, list) and all(type(v) is int for v in value):
             return value
         raise SweepSpecError(f"{where}: {name} must be {typ}, got {value!r}")

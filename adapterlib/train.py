@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import tempfile
 import time
 from pathlib import Path
 
@@ -142,6 +143,8 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     """
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
+    if output_dir is not None:
+        check_writable(output_dir)  # before minutes of training, not after
     start = time.time()
     malloc_tuned = speedups.tune_malloc() if cfg.fast else False
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
@@ -153,13 +156,37 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned}
     if output_dir is not None:
         out = Path(output_dir)
-        if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
-            unwrapped = result["accelerator"].unwrap_model(model)
-            save_adapter(unwrapped, out / record["run_id"], groups=trainable_groups(unwrapped),
-                         metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
-            record["checkpoint"] = record["run_id"]
-        record["path"] = str(records.write_json_atomic(out / f"{record['run_id']}.json", record))
+        try:
+            record["path"] = str(out / f"{record['run_id']}.json")
+            if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
+                unwrapped = result["accelerator"].unwrap_model(model)
+                save_adapter(unwrapped, out / record["run_id"], groups=trainable_groups(unwrapped),
+                             metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
+                record["checkpoint"] = record["run_id"]
+            records.write_json_atomic(record["path"], record)
+        except OSError as e:  # full disk, permissions changed mid-run: keep the scores on screen
+            raise OutputWriteError(f"could not write the results of {record['run_id']} to {out}: {e}. "
+                                   f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
+                                   f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
     return record
+
+
+class OutputWriteError(OSError):
+    """The run trained, but its record or checkpoint could not be written (the message holds the scores)."""
+
+
+def check_writable(output_dir) -> Path:
+    """Create `output_dir` if needed and prove a file can be written there; a clear error if not."""
+    out = Path(output_dir)
+    if out.exists() and not out.is_dir():
+        raise OutputWriteError(f"output dir {out} is a file, not a directory")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile(dir=out, prefix=".write-check-"):
+            pass
+    except OSError as e:
+        raise OutputWriteError(f"output dir {out} is not writable: {e.strerror or e}") from e
+    return out
 
 
 def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True) -> dict:

@@ -176,3 +176,37 @@ def test_non_finite_loss_stops_the_run(tiny_model_dir, tiny_glue_dir, tmp_path, 
     with pytest.raises(TrainingDiverged, match="training loss became nan at step 3"):
         al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=tmp_path, progress=False)
     assert len(calls) == 3 and not list(tmp_path.iterdir())  # stopped at once; no record, no checkpoint
+
+
+def test_output_dir_is_checked_before_training(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch):
+    import importlib
+    T = importlib.import_module("adapterlib.train")
+    trained = []
+    monkeypatch.setattr(T, "fit", lambda *a, **k: trained.append(1))
+    a_file = tmp_path / "file"
+    a_file.write_text("x")
+    with pytest.raises(T.OutputWriteError, match="is a file, not a directory"):
+        al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=a_file, progress=False)
+    read_only = tmp_path / "ro"
+    read_only.mkdir()
+    read_only.chmod(0o500)
+    try:
+        import os
+        if os.geteuid() != 0:  # root may write anywhere
+            with pytest.raises(T.OutputWriteError, match="not writable"):
+                al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=read_only, progress=False)
+    finally:
+        read_only.chmod(0o700)
+    assert not trained and a_file.read_text() == "x"
+
+
+def test_a_failed_final_write_keeps_the_scores_on_screen(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch):
+    import importlib
+    T = importlib.import_module("adapterlib.train")
+
+    def disk_full(path, obj):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(T.records, "write_json_atomic", disk_full)
+    with pytest.raises(T.OutputWriteError, match=r"No space left on device.*Scores \(not saved\): dev [\d.]+ accuracy"):
+        al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=tmp_path, progress=False)
