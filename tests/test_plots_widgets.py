@@ -102,3 +102,123 @@ def test_explorer_updates_on_widget_changes():
     explorer.n_tasks.value = 3
     assert "stored for 3 tasks (x base)" in explorer.storage.columns
     assert list(explorer.model.options) == list(MODELS.items()) and explorer.size.options == SIZES
+
+
+# --- init-std explorer: a tiny random BERT, so each forward pass costs milliseconds ---------------------------
+
+TINY_SENTENCES = ["the cat sat on the mat .", "a big red bird is happy", "the movie was awful , not good ."]
+
+
+@pytest.fixture(scope="module")
+def tiny_probe(tiny_model_dir):
+    from adapterlib.widgets import InitDriftProbe
+    return InitDriftProbe(str(tiny_model_dir), sentences=TINY_SENTENCES, size=8)
+
+
+def test_drift_probe_is_exact_identity_at_zero_and_grows_with_std(tiny_probe):
+    zero = tiny_probe.per_sentence(0.0)
+    assert list(zero["sentence"]) == TINY_SENTENCES
+    assert (zero["[CLS] relative change"] == 0).all() and (zero["max |logit change|"] == 0).all()
+    curve = tiny_probe.curve([1e-3, 1e-2, 1e-1, 1.0])["cls_relative_change"].tolist()
+    assert all(a < b for a, b in zip(curve, curve[1:])), curve
+    # the correction W_up f(W_down h) is a product of two std-sized projections: ~100x per decade
+    assert 30 < curve[2] / curve[1] < 300
+
+
+def test_drift_probe_reference_is_the_base_model_and_results_are_cached(tiny_model_dir, tiny_probe):
+    from adapterlib import load_base_model
+    torch = pytest.importorskip("torch")
+    torch.manual_seed(tiny_probe.seed)  # the probe seeds the new head the same way
+    base, tokenizer = load_base_model(str(tiny_model_dir))
+    with torch.no_grad():
+        out = base.eval()(**tokenizer(TINY_SENTENCES, padding=True, return_tensors="pt"), output_hidden_states=True)
+    assert torch.allclose(out.hidden_states[-1][:, 0], tiny_probe.base_cls, atol=1e-6)
+    assert torch.allclose(out.logits, tiny_probe.base_logits, atol=1e-6)
+    before = tiny_probe.forward_passes
+    first = tiny_probe.drift(3e-2)
+    assert tiny_probe.forward_passes == before + 1
+    assert tiny_probe.drift(3e-2) == first and tiny_probe.forward_passes == before + 1  # cached
+    rng = torch.get_rng_state()
+    tiny_probe.drift(4e-2)
+    assert torch.equal(rng, torch.get_rng_state())  # the caller's random stream is left alone
+
+
+def test_init_drift_explorer_updates_table_caption_and_plot(tiny_probe):
+    from adapterlib.widgets import InitDriftExplorer
+    explorer = InitDriftExplorer(probe=tiny_probe, std=1e-2)
+    assert explorer.std.min == -7 and explorer.std.max == 0 and explorer.std.value == pytest.approx(1e-2)
+    at_paper = explorer.table.copy()
+    html, png = explorer.view.value, explorer.image.value
+    assert "init std 1.0e-02" in html and "paper (1e-2)" in html and "drift-table" in html
+    assert png[:8] == b"\x89PNG\r\n\x1a\n"
+    explorer.std.value = 1e-1
+    assert explorer.summary["init_std"] == pytest.approx(1e-1)
+    assert (explorer.table["[CLS] relative change"] > at_paper["[CLS] relative change"]).all()
+    assert explorer.view.value != html and "init std 1.0e-01" in explorer.view.value
+    assert explorer.image.value != png
+
+
+# --- study explorer: the stored run records in data/results/ -------------------------------------------------
+
+@pytest.fixture(scope="module")
+def size_curve_cpu():
+    from adapterlib.aggregate import load_study, size_curve
+    return size_curve(load_study("size_cpu"))
+
+
+def test_budget_table_takes_the_best_setting_within_the_budget(size_curve_cpu):
+    from adapterlib.widgets import budget_table
+    curve = size_curve_cpu
+    sst2 = curve[curve.task == "sst2"]
+    everything = budget_table(curve, "sst2", budget=float(sst2.trainable.max()))
+    for method, part in sst2.groupby("method"):
+        assert everything.loc[method, "dev score"] == pytest.approx(part.dev_mean.max())
+    full = sst2.loc[sst2.policy == "full", "dev_mean"].iloc[0]
+    assert everything.loc["full fine-tuning", "vs full"] == pytest.approx(0.0)
+    assert everything.loc["adapters", "vs full"] == pytest.approx(everything.loc["adapters", "dev score"] - full)
+    smallest = budget_table(curve, "sst2", budget=float(sst2.trainable.min()))
+    only = smallest.dropna(subset=["dev score"])
+    assert list(only.index) == [sst2.loc[sst2.trainable.idxmin(), "method"]]
+    assert smallest.loc["full fine-tuning", "best setting"] == "none within budget"
+    # a budget between two adapter sizes allows the smaller one only
+    adapters = sst2[sst2.policy == "adapter"].sort_values("trainable")
+    cut = budget_table(curve, "sst2", budget=float(adapters.trainable.iloc[1]))
+    allowed = adapters.iloc[:2]
+    assert cut.loc["adapters", "dev score"] == pytest.approx(allowed.dev_mean.max())
+    assert cut.loc["adapters", "trained parameters"] <= adapters.trainable.iloc[1]
+
+
+def test_span_table_reads_the_stored_heat_map():
+    from adapterlib.ablation import span_matrix, span_summary
+    from adapterlib.widgets import load_span_ablations, span_table
+    tables = load_span_ablations("ablation_cpu")
+    assert set(tables) == {"cola", "sst2"}
+    df = tables["sst2"]
+    assert df.attrs["n_layers"] == 6 and df.attrs["task"] == "SST-2"
+    summary = span_summary(df)
+    grid = span_matrix(df)
+    table = span_table(df, 1, 3)
+    assert table.loc["layers 1-3 removed", "score"] == pytest.approx(grid[1, 3])
+    assert table.loc["layers 1-3 removed", "drop"] == pytest.approx(summary["none_removed"] - grid[1, 3])
+    assert table.loc["nothing removed", "drop"] == 0
+    assert table.loc["all removed (0-5)", "score"] == pytest.approx(summary["all_removed"])
+    assert span_table(df, 2, 2).index[1] == "layer 2 removed"
+
+
+def test_study_explorer_controls_change_table_and_figure(size_curve_cpu):
+    from adapterlib.widgets import StudyExplorer, span_table
+    explorer = StudyExplorer(task="sst2")
+    assert [v for _, v in explorer.task.options] == ["cola", "sst2"]
+    assert explorer.budget.value == int(size_curve_cpu.trainable.max())  # default budget: everything
+    html, png = explorer.view.value, explorer.image.value
+    assert "SST-2" in html and explorer.table.loc["adapters", "best setting"] == "m=32"
+    explorer.budget.value = explorer.budget.options[1][1]
+    assert explorer.view.value != html and explorer.image.value != png
+    assert explorer.table.loc["full fine-tuning", "best setting"] == "none within budget"
+    explorer.mode.value = "layer-span ablation"
+    assert explorer.budget.layout.display == "none" and explorer.span.layout.display is None
+    explorer.span.value = (0, 5)
+    assert explorer.table.equals(span_table(explorer.ablations["sst2"], 0, 5))
+    assert "layers <b>0..5</b>" in explorer.view.value
+    explorer.task.value = "cola"
+    assert explorer.table.attrs["metric"] == "mcc"
