@@ -308,7 +308,7 @@ def budget_table(curve: pd.DataFrame, task: str, budget: float) -> pd.DataFrame:
                     "trained parameters": np.nan if best is None else best["trainable"],
                     "dev score": np.nan if best is None else best["dev_mean"],
                     "vs full": np.nan if best is None else best["dev_mean"] - full_score})
-    return pd.DataFrame(out).set_index("method")
+    return pd.DataFrame(out).set_index("method").astype({"trained parameters": "Int64"})
 
 
 def span_table(ablation: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
