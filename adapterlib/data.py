@@ -279,7 +279,8 @@ def _bundled_splits(spec: TaskSpec, wanted: list[str]) -> dict:
         key = have.get(files[split])
         if key is None:
             continue
-        df = _parse_tsv(io.BytesIO(_read_bundled(key, root)), spec, f"{root / key}.xz (bundled)")
+        where = f"{root / _bundle_manifest(root)[key]['compressed']} (bundled)"
+        df = _parse_tsv(io.BytesIO(_read_bundled(key, root)), spec, where)
         df.insert(0, "idx", np.arange(len(df), dtype="int64"))
         out[split] = datasets.Dataset.from_pandas(df, preserve_index=False)
     return out
