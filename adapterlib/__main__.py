@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import sys
 
 EPILOG = """examples:
@@ -67,18 +68,27 @@ def _add_evaluate(sub):
     p.add_argument("--split", default="dev", help="split to score: dev, validation, train, dev_matched, ... (default: dev)")
     p.add_argument("--model", help="base model (default: the one stored in the checkpoint)")
     p.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR, else the HuggingFace hub)")
-    p.add_argument("--max-examples", type=int, help="score only the first N examples")
+    p.add_argument("--max-examples", type=int, help="score only the first N examples (N >= 1)")
+    p.add_argument("--force", action="store_true", help="score a checkpoint on a --task other than the one it was "
+                   "trained on (refused without it; never possible when the label counts differ)")
     p.add_argument("--threads", type=int, help="torch CPU threads")
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """argparse with one error line (the CLI's contract: one line naming the bad value, exit code 2)."""
+
+    def error(self, message):
+        self.exit(2, f"error: {message} (see `{self.prog} --help`)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m adapterlib", description="Houlsby adapters for BERT-family "
+    parser = OneLineParser(prog="python -m adapterlib", description="Houlsby adapters for BERT-family "
                                      "models: train, evaluate, sweep, and run the notebook course.",
                                      epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    from .cli_extra import LazySubParsers, add_commands  # cheap: command modules load when their command runs
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", action=LazySubParsers)
     _add_train(sub)
     _add_evaluate(sub)
-    from .cli_extra import add_commands
     add_commands(sub)
     return parser
 
@@ -104,12 +114,26 @@ def cmd_train(args) -> int:
 
 
 def cmd_evaluate(args) -> int:
-    from .checkpoint import load_adapter, read_adapter_config
+    from .checkpoint import CheckpointError, load_adapter, read_adapter_config
     from .data import get_task
     from .models import load_base_model
     from .train import evaluate_task
+    if args.max_examples is not None and args.max_examples < 1:
+        raise ValueError(f"--max-examples must be a positive integer, got {args.max_examples}")
     meta = read_adapter_config(args.checkpoint)
-    task = get_task(args.task or meta.get("metadata", {}).get("task") or "")
+    trained_on = meta.get("metadata", {}).get("task")
+    if not (args.task or trained_on):
+        raise CheckpointError(f"checkpoint {args.checkpoint} does not say which task it was trained on; pass --task")
+    task = get_task(args.task or trained_on)
+    own = get_task(trained_on) if trained_on else task
+    if own.name != task.name:  # a checkpoint scored on another task: refused unless forced
+        if own.num_labels != task.num_labels:
+            raise CheckpointError(f"checkpoint {args.checkpoint} was trained on {own.name} ({own.num_labels} "
+                                  f"label(s)); --task {task.name} has {task.num_labels}, its head cannot score it")
+        if not args.force:
+            raise CheckpointError(f"checkpoint {args.checkpoint} was trained on {own.name}, not {task.name}; "
+                                  "pass --force to score it on another task anyway")
+        print(f"warning: scoring a checkpoint trained on {own.name} on {task.name} (--force)", file=sys.stderr)
     model, tokenizer = load_base_model(args.model or meta.get("metadata", {}).get("model"), num_labels=task.num_labels)
     load_adapter(model, args.checkpoint)
     scores = evaluate_task(model, tokenizer, task, args.split, args.glue_dir, args.max_examples, progress=True)
@@ -117,10 +141,35 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+_NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
+
+
+def join_negative_numbers(argv: list[str]) -> list[str]:
+    """`--lr -1e-3` -> `--lr=-1e-3`: argparse takes a negative number in exponent form for an option,
+    so the value would never reach the setting's own check (which names the allowed range)."""
+    out: list[str] = []
+    for token in argv:
+        if out and _NEGATIVE_NUMBER.match(token) and out[-1].startswith("--") and "=" not in out[-1] \
+                and out[-1] != "--":
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(line.strip() for line in str(error).splitlines() if line.strip())
+    return text or type(error).__name__
+
+
 def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+    argv = join_negative_numbers(list(sys.argv[1:] if argv is None else argv))
     args = build_parser().parse_args(argv)
-    if getattr(args, "threads", None):
+    if getattr(args, "threads", None) is not None:
+        if args.threads < 1:
+            print(f"error: --threads must be a positive integer, got {args.threads}", file=sys.stderr)
+            return 2
         import torch
         torch.set_num_threads(args.threads)
     from .errors import USER_ERRORS
@@ -130,8 +179,14 @@ def main(argv=None) -> int:
         if args.command == "evaluate":
             return cmd_evaluate(args)
         return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
     except USER_ERRORS as e:
-        print(f"error: {e}", file=sys.stderr)
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except OSError as e:  # a file or folder the user named: missing, not writable, a folder not a file, ...
+        print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
 
 

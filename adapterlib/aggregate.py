@@ -89,18 +89,29 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return df.sort_values("run_id", ignore_index=True)
 
 
-def _load(name_or_path) -> list[dict]:
+def _load(name_or_path, bad: list | None = None) -> list[dict]:
+    """The study's valid records; garbled or invalid ones are appended to `bad` as (path, reason)."""
     folder = runs_dir(name_or_path)
-    records = load_records(folder) if folder.is_dir() else []
+    bad = [] if bad is None else bad
+    records = load_records(folder, bad) if folder.is_dir() else []
     if not records:
-        raise FileNotFoundError(f"no run records (*.json with a run_id) in {folder}; run the sweep first "
-                                f"(python -m adapterlib sweep sweeps/<file>.yaml) or pass a folder of records")
+        raise FileNotFoundError(f"no run records (valid *.json with a run_id) in {folder}"
+                                + (f" ({len(bad)} invalid, e.g. {bad[0][0]}: {bad[0][1]})" if bad else "")
+                                + "; run the sweep first (python -m adapterlib sweep sweeps/<file>.yaml) "
+                                "or pass a folder of records")
     return records
 
 
 def load_study(name_or_path) -> pd.DataFrame:
-    """Every run record of a study (a name under data/results/, or a folder) as one DataFrame."""
-    return records_frame(_load(name_or_path))
+    """Every valid run record of a study (a name under data/results/, or a folder) as one DataFrame.
+
+    Invalid records (adapterlib.records.record_problem) are left out: `df.attrs["excluded"]` lists
+    them as (path, reason).
+    """
+    bad: list = []
+    df = records_frame(_load(name_or_path, bad))
+    df.attrs["excluded"] = bad
+    return df
 
 
 def _sem(values: pd.Series) -> float:
@@ -308,8 +319,9 @@ def plot_init_curve(table: pd.DataFrame, ax=None):
     return ax
 
 
-def study_summary(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
-    """Key/value provenance of a study, from its records: counts, total run time, machine, versions."""
+def study_summary(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> pd.DataFrame:
+    """Key/value provenance of a study, from its records: counts, total run time, machine, versions;
+    `excluded_records` (invalid record files left out) when there are any."""
     machines = sorted({json.dumps(r.get("machine"), sort_keys=True) for r in records if r.get("machine")})
     versions = sorted({json.dumps(r.get("versions"), sort_keys=True) for r in records if r.get("versions")})
     commits = sorted({(r.get("git") or {}).get("commit") or "" for r in records} - {""})
@@ -319,6 +331,8 @@ def study_summary(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
              ("total_run_wall_h", df["wall_s"].sum() / 3600), ("first_created", created[0] if created else ""),
              ("last_created", created[-1] if created else ""), ("machines", " | ".join(machines)),
              ("versions", " | ".join(versions)), ("git_commits", " ".join(commits))]
+    if excluded:
+        items.insert(3, ("excluded_records", excluded))
     return pd.DataFrame([(k, FLOAT_FORMAT % v if isinstance(v, float) else str(v)) for k, v in items],
                         columns=["key", "value"])
 
@@ -326,13 +340,13 @@ def study_summary(df: pd.DataFrame, records: list[dict]) -> pd.DataFrame:
 RUN_COLUMNS = [c for c in COLUMNS if c not in ("config_key",)]
 
 
-def build_tables(df: pd.DataFrame, records: list[dict]) -> dict[str, pd.DataFrame]:
+def build_tables(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> dict[str, pd.DataFrame]:
     """Every table that applies to a study, by file stem: runs, best (lr and epochs chosen on
     validation for each task, policy, size, k and init std) and summary always; glue_* when there
     are full and adapter runs; size_curve with top-k or LayerNorm-only runs; init_curve when
     adapter runs differ in init std."""
     best = select_best(df, by=("task", "policy", "adapter_size", "top_k", "init_std"))  # lr, epochs chosen per setting
-    tables = {"runs": df[RUN_COLUMNS], "best": best, "summary": study_summary(df, records)}
+    tables = {"runs": df[RUN_COLUMNS], "best": best, "summary": study_summary(df, records, excluded)}
     policies = set(df.loc[df["status"] == "ok", "policy"])
     if {"full", "adapter"} <= policies:
         tables["glue_selection"] = glue_selection(df)
@@ -345,26 +359,74 @@ def build_tables(df: pd.DataFrame, records: list[dict]) -> dict[str, pd.DataFram
     return tables
 
 
-def write_tables(name_or_path, out_dir=None, plots: bool = False) -> dict[str, Path]:
+MANIFEST = ".aggregate-manifest.json"  # in the out dir: the files aggregate wrote there, with their sha256
+
+
+class OutDirError(ValueError):
+    """aggregate would overwrite a file it did not write; nothing was written."""
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _read_manifest(out: Path) -> dict[str, str]:
+    """name -> sha256 of the files a previous aggregate wrote in `out` ({} without a readable manifest)."""
+    try:
+        data = json.loads((out / MANIFEST).read_text())
+        files = data.get("files") if isinstance(data, dict) and data.get("written_by") == "adapterlib aggregate" else None
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in files.items() if isinstance(k, str) and "/" not in k and isinstance(v, str)} \
+        if isinstance(files, dict) else {}
+
+
+def write_tables(name_or_path, out_dir=None, plots: bool = False, excluded: list | None = None) -> dict[str, Path]:
     """Recompute a study's tables from its records into <study>/tables/*.csv (or `out_dir`).
 
-    Deterministic: rows sorted, numbers written with FLOAT_FORMAT, stale CSVs removed, so the
-    committed tables can be checked against a fresh aggregation byte for byte.
+    Deterministic: rows sorted, numbers written with FLOAT_FORMAT, so the committed tables can be
+    checked against a fresh aggregation byte for byte. Only files aggregate can prove it wrote are
+    replaced or removed: `out_dir/.aggregate-manifest.json` lists them with their sha256; a table it
+    no longer produces is removed only if it is listed there and unchanged since. In an explicit
+    `out_dir`, an existing file of a table's name that the manifest does not list is never
+    overwritten (OutDirError, before anything is written); the study's own tables/ folder may hold
+    tables from before manifests, which are replaced. Invalid records are left out and appended to
+    `excluded` as (path, reason); summary.csv counts them.
     """
-    records = _load(name_or_path)
+    bad: list = []
+    records = _load(name_or_path, bad)
+    if excluded is not None:
+        excluded.extend(bad)
     df = records_frame(records)
-    out = Path(out_dir) if out_dir else study_dir(name_or_path) / "tables"
+    default = study_dir(name_or_path) / "tables"
+    out = Path(out_dir) if out_dir else default
+    if out.exists() and not out.is_dir():
+        raise OutDirError(f"--out-dir {out} is a file, not a folder")
+    tables = build_tables(df, records, len(bad))
+    owned = _read_manifest(out)
+    names = [f"{stem}.csv" for stem in tables]
+    if plots:
+        names += [f"{stem}.png" for stem in ("size_curve", "init_curve") if stem in tables and not tables[stem].empty]
+    legacy = out.resolve() == default.resolve()  # the study's own tables folder, from before manifests
+    for name in names:
+        if (out / name).exists() and name not in owned and not legacy:
+            raise OutDirError(f"refusing to overwrite {out / name}: aggregate did not write it (not in "
+                              f"{out / MANIFEST}); choose an empty --out-dir")
     out.mkdir(parents=True, exist_ok=True)
-    tables = build_tables(df, records)
-    for stale in out.glob("*.csv"):
-        if stale.stem not in tables:
-            stale.unlink()
     written = {}
     for stem, table in tables.items():
         written[stem] = out / f"{stem}.csv"
         table.to_csv(written[stem], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
     if plots:
         written.update(_write_plots(tables, out))
+    ours = {p.name for p in written.values()}
+    for name, digest in owned.items():  # stale: written by an earlier aggregate, not produced now
+        stale = out / name
+        if name not in ours and stale.is_file() and _sha256(stale) == digest:
+            stale.unlink()
+    from .records import write_json_atomic
+    write_json_atomic(out / MANIFEST, {"written_by": "adapterlib aggregate", "version": 1,
+                                       "files": {p.name: _sha256(p) for p in sorted(written.values())}})
     return written
 
 

@@ -10,6 +10,7 @@ No pickle is ever loaded: safetensors holds only tensors.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -83,9 +84,34 @@ def read_adapter_config(path) -> dict:
         raise CheckpointError(f"{cfg_file} is not valid JSON: {e}") from e
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_file} is not an adapterlib checkpoint config (format != {FORMAT!r})")
-    if meta.get("version", 0) > VERSION:
-        raise CheckpointError(f"{cfg_file} has version {meta['version']}; this adapterlib reads <= {VERSION}")
+    version = meta.get("version")
+    if type(version) is not int or not 1 <= version <= VERSION:
+        raise CheckpointError(f"{cfg_file}: version must be an integer in 1..{VERSION}, got {version!r}")
+    base = meta.get("base")
+    if not isinstance(base, dict) or not base or set(base) - set(_BASE_KEYS):
+        raise CheckpointError(f"{cfg_file}: `base` must map some of {', '.join(_BASE_KEYS)} to the model's "
+                              f"values, got {base!r}")
+    tensors = meta.get("tensors")
+    if not isinstance(tensors, list) or not tensors or not all(isinstance(t, str) for t in tensors):
+        raise CheckpointError(f"{cfg_file}: `tensors` must be a non-empty list of tensor names, got {tensors!r}")
+    adapter = meta.get("adapter_config")
+    if adapter is not None:
+        known = {f.name for f in dataclasses.fields(AdapterConfig)}
+        if not isinstance(adapter, dict) or set(adapter) - known:
+            unknown = sorted(set(adapter) - known) if isinstance(adapter, dict) else adapter
+            raise CheckpointError(f"{cfg_file}: unknown adapter_config field(s) {unknown}; known: {', '.join(sorted(known))}")
+        try:
+            AdapterConfig.from_dict(adapter)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"{cfg_file}: invalid adapter_config: {e}") from None
+    if meta.get("head_input", "pooler") not in ("pooler", "mean"):
+        raise CheckpointError(f"{cfg_file}: head_input must be 'pooler' or 'mean', got {meta['head_input']!r}")
+    if not isinstance(meta.get("metadata", {}), dict):
+        raise CheckpointError(f"{cfg_file}: metadata must be a mapping, got {meta['metadata']!r}")
     return meta
+
+
+_BASE_KEYS = ("model_type", "hidden_size", "num_layers", "num_labels")
 
 
 def load_adapter(model: nn.Module, path) -> nn.Module:

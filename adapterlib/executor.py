@@ -57,10 +57,14 @@ def plan_workers(workers: int | None = None, threads: int | None = None, schedul
 
 class DaskPool:
     """A dask client, started on first use: a LocalCluster of single-threaded worker processes,
-    or a connection to an existing scheduler (`tcp://host:8786`, or a dask-jobqueue cluster's)."""
+    or a connection to an existing scheduler (`tcp://host:8786`, or a dask-jobqueue cluster's).
 
-    def __init__(self, workers: int | None, scheduler: str | None = None):
-        self.workers, self.scheduler = workers, scheduler
+    The LocalCluster listens on 127.0.0.1 only; its dashboard at `dashboard` (default 127.0.0.1:0,
+    this machine only, a free port; None: no dashboard). An existing scheduler is trusted input:
+    dask unpickles what it receives from it."""
+
+    def __init__(self, workers: int | None, scheduler: str | None = None, dashboard: str | None = "127.0.0.1:0"):
+        self.workers, self.scheduler, self.dashboard = workers, scheduler, dashboard
         self.client = self.cluster = None
 
     def get(self):
@@ -72,7 +76,8 @@ class DaskPool:
             else:
                 with dask.config.set({"distributed.scheduler.allowed-failures": 1}):  # a crashing run is retried once
                     self.cluster = LocalCluster(n_workers=self.workers, threads_per_worker=1, processes=True,
-                                                dashboard_address=":0", silence_logs=logging.ERROR)
+                                                host="127.0.0.1", dashboard_address=self.dashboard,
+                                                silence_logs=logging.ERROR)
                 self.client = Client(self.cluster)
         return self.client
 

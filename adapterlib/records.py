@@ -2,13 +2,25 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import re
+import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
 import torch
+
+
+def _host() -> str:
+    return re.sub(r"[^A-Za-z0-9-]", "-", socket.gethostname())[:40] or "host"
+
+
+def _writer() -> str:
+    """Who writes a temp file (in its name), so a cleanup never removes a live process's half-written file."""
+    return f"pid{os.getpid()}@{_host()}"
 
 
 def write_json_atomic(path, obj) -> Path:
@@ -18,7 +30,7 @@ def write_json_atomic(path, obj) -> Path:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
             json.dump(obj, f, indent=2, default=_jsonable)
@@ -59,7 +71,7 @@ def versions() -> dict:
     import datasets
     import transformers
 
-    from . import __version__
+    from ._version import __version__  # not the package: records is imported while it loads
     return {"adapterlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "datasets": datasets.__version__}
 
@@ -72,26 +84,159 @@ def machine() -> dict:
     return info
 
 
+def peak_rss() -> tuple[float | None, str]:
+    """(peak resident set size of this process in MiB, how it was measured).
+
+    Linux: VmHWM from /proc/self/status, the high-water mark of this process's own address
+    space. Not ru_maxrss: Linux carries the parent's peak into a child's ru_maxrss across
+    fork and exec, so a run in a sweep worker or a subprocess would report at least its
+    parent's size. Elsewhere psutil: Windows' peak working set; on other systems (macOS)
+    psutil has no peak, so the resident size now, at the end of the run, is recorded and named so.
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024, "VmHWM (/proc/self/status)"
+    except OSError:
+        pass
+    import psutil
+    info = psutil.Process().memory_info()
+    if hasattr(info, "peak_wset"):
+        return info.peak_wset / 2**20, "psutil peak_wset"
+    return info.rss / 2**20, "psutil rss at the end of the run (no peak available on this OS)"
+
+
 def peak_memory_mb() -> dict:
-    """Peak resident set size of this process (OS view) and, on GPU, peak allocated memory."""
-    import resource
-    out = {"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    """Peak resident set size of this process (OS view, `peak_rss`) and, on GPU, peak allocated memory."""
+    rss, method = peak_rss()
+    out = {"peak_rss_mb": rss, "peak_rss_method": method}
     if torch.cuda.is_available():
         out["peak_gpu_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return out
 
 
-def load_records(folder) -> list[dict]:
-    """Every run record (*.json with a 'run_id') under `folder`, skipping temp files."""
+RECORD_SCHEMA = 1  # the run-record layout this adapterlib reads; a record's "schema" key (absent = 1)
+
+
+def _number(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def record_problem(rec, path=None) -> str | None:
+    """Why `rec` is not a valid run record (schema RECORD_SCHEMA), or None if it is one.
+
+    Every record: run_id (str, the file's name), status ok|failed, mode api|papermill (absent: api),
+    its settings (config, api; parameters, papermill), task and policy (api). A failed run has its
+    error; an ok api run has metric, selected (with its validation score), dev_score and params;
+    an ok papermill run has results.
+    """
+    if not isinstance(rec, dict):
+        return f"not a JSON object but a {type(rec).__name__}"
+    schema = rec.get("schema", 1)
+    if type(schema) is not int or not 1 <= schema <= RECORD_SCHEMA:
+        return f"schema {schema!r}; this adapterlib reads run records of schema 1..{RECORD_SCHEMA}"
+    run_id = rec.get("run_id")
+    if not isinstance(run_id, str) or not run_id:
+        return "no run_id (a non-empty string)"
+    if path is not None and Path(path).stem != run_id:
+        return f"its run_id {run_id!r} is not its file name"
+    if rec.get("status") not in ("ok", "failed"):
+        return f"status must be 'ok' or 'failed', got {rec.get('status')!r}"
+    mode = rec.get("mode", "api")
+    if mode not in ("api", "papermill"):
+        return f"mode must be 'api' or 'papermill', got {mode!r}"
+    settings = "config" if mode == "api" else "parameters"
+    if not isinstance(rec.get(settings), dict):
+        return f"no {settings} (a mapping of the run's settings)"
+    if mode == "api":
+        for key in ("task", "policy"):
+            if not isinstance(rec.get(key), str):
+                return f"no {key} (a string)"
+    if rec["status"] == "failed":
+        return None if isinstance(rec.get("error"), str) else "a failed run without its error (a string)"
+    if mode == "papermill":
+        return None if isinstance(rec.get("results"), dict) else "an ok run without results (a mapping)"
+    metric = rec.get("metric")
+    if not isinstance(metric, str):
+        return "an ok run without metric (a string)"
+    selected = rec.get("selected")
+    if not isinstance(selected, dict) or not _number(selected.get(f"validation_{metric}")):
+        return f"an ok run without selected.validation_{metric} (a finite number)"
+    if not _number(rec.get("dev_score")):
+        return f"an ok run without a finite dev_score, got {rec.get('dev_score')!r}"
+    if not isinstance(rec.get("params"), dict):
+        return "an ok run without params (a mapping)"
+    return None
+
+
+def read_record_file(path) -> tuple[dict | None, str | None]:
+    """(record, None) for a valid run record file, (None, reason) otherwise."""
+    try:
+        rec = json.loads(Path(path).read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        return None, f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
+    problem = record_problem(rec, path)
+    return (None, problem) if problem else (rec, None)
+
+
+def load_records(folder, bad: list | None = None) -> list[dict]:
+    """Every valid run record under `folder` (each with its "_path"), skipping temp files.
+
+    JSON files that are not run records (checkpoints' adapter_config.json, no run_id) are ignored
+    below the top level; a garbled or invalid record is left out and, if `bad` is a list,
+    appended to it as (path, reason).
+    """
+    folder = Path(folder)
     records = []
-    for path in sorted(Path(folder).rglob("*.json")):
-        if path.name.startswith("."):
+    for path in sorted(folder.rglob("*.json")):
+        if any(part.startswith(".") for part in path.relative_to(folder).parts):
             continue
         try:
             rec = json.loads(path.read_text())
-        except (json.JSONDecodeError, UnicodeDecodeError):
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+            if bad is not None:
+                bad.append((str(path), f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"))
             continue
-        if isinstance(rec, dict) and "run_id" in rec:
-            rec["_path"] = str(path)
-            records.append(rec)
+        if path.parent != folder and not (isinstance(rec, dict) and "run_id" in rec):
+            continue  # a checkpoint's config or another tool's file, not a record
+        problem = record_problem(rec, path)
+        if problem:
+            if bad is not None:
+                bad.append((str(path), problem))
+            continue
+        rec["_path"] = str(path)
+        records.append(rec)
     return records
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # exists, owned by someone else
+        return True
+    return True
+
+
+def remove_abandoned_temp_files(folder, max_age_s: float = 3600.0) -> list[Path]:
+    """Remove the half-written temp files of writers that are gone (a killed sweep); returns them.
+
+    A temp file names its writer (pid and host, see write_json_atomic): one of a live process on
+    this machine is kept, one from another machine only once it is older than `max_age_s`.
+    Files from before writers were named are removed (callers hold the study's lock).
+    """
+    import time
+    removed = []
+    for tmp in Path(folder).glob(".*.tmp"):
+        match = re.search(r"\.pid(\d+)@([A-Za-z0-9-]+)\.[^.]*\.tmp$", tmp.name)
+        if match and match.group(2) == _host() and _alive(int(match.group(1))):
+            continue
+        try:
+            if match and match.group(2) != _host() and time.time() - tmp.stat().st_mtime < max_age_s:
+                continue
+            tmp.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(tmp)
+    return removed

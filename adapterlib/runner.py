@@ -203,8 +203,15 @@ def cmd_course(args) -> int:
     if args.list:
         list_notebooks(notebooks)
         return 0
-    plans = plan_parameters(notebooks, args)
     out = Path(args.output_dir)
+    for parent in (out, *out.parents):  # before any notebook runs: a clear line, not a traceback
+        if parent.exists():
+            if not parent.is_dir():
+                raise ValueError(f"--output-dir {out}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise ValueError(f"--output-dir {out}: {parent} is not writable")
+            break
+    plans = plan_parameters(notebooks, args)
     out.mkdir(parents=True, exist_ok=True)
     print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)
     results = []

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import fcntl
 import json
 import os
 import shlex
@@ -26,6 +25,7 @@ import yaml
 
 from .data import get_task
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
+from .records import load_records, read_record_file, remove_abandoned_temp_files
 from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 
@@ -33,27 +33,46 @@ def _group_key(spec: SweepSpec, run: Run) -> tuple:
     return tuple(str(run.fields.get(k)) for k in spec.select_by)
 
 
-def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
-    """select_then_seeds: extra seeds at the best grid setting of every group whose grid runs have all
-    finished (groups still waiting for a grid run get none yet)."""
+def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Run], list[tuple]]:
+    """select_then_seeds: (extra seed runs, groups without a successful grid run).
+
+    Seeds go to the best grid setting of every group whose grid runs have all finished (groups
+    still waiting for a grid run get none yet); a finished group whose every run failed gets none
+    and is listed (its select_by values) in the second item."""
     from .aggregate import records_frame, select_best
     if not spec.select_by:
-        return []
+        return [], []
     groups: dict[tuple, list[Run]] = {}
     for run in grid:
         groups.setdefault(_group_key(spec, run), []).append(run)
-    finished = [r for g in groups.values() if all((runs_dir / f"{r.run_id}.json").exists() for r in g) for r in g]
-    if not finished:
-        return []
-    frame = records_frame([json.loads((runs_dir / f"{r.run_id}.json").read_text()) for r in finished])
+    finished, no_success = [], []
+    for key, runs in groups.items():
+        recs = [read_record(runs_dir, r) for r in runs]
+        if all(rec is not None for rec in recs):
+            finished += recs
+            if not any(rec.get("status") == "ok" for rec in recs):
+                no_success.append(key)
+    ok = [rec for rec in finished if rec.get("status") == "ok"]
+    if not ok:
+        return [], no_success
     by_id = {r.run_id: r for r in grid}
     out = []
-    for best_id in select_best(frame, by=spec.select_by)["run_id"] if len(frame) else []:
+    for best_id in select_best(records_frame(ok), by=spec.select_by)["run_id"]:
         for seed in spec.seeds:
             run = make_run(spec, {**by_id[best_id].fields, "seed": seed}, stage="seeds")
             if run.run_id not in by_id:
                 out.append(run)
-    return out
+    return out, no_success
+
+
+def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
+    """select_then_seeds: extra seeds at the best grid setting of every group whose grid runs have all
+    finished (groups still waiting for a grid run get none yet, nor groups whose every run failed)."""
+    return seed_plan(spec, grid, runs_dir)[0]
+
+
+def describe_group(spec: SweepSpec, key: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(spec.select_by or (), key))
 
 
 def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]:
@@ -67,11 +86,25 @@ def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]
 
 
 def read_record(runs_dir: Path, run: Run) -> dict | None:
-    """The run's record, or None while it is unfinished (also for an unreadable file)."""
-    try:
-        return json.loads((runs_dir / f"{run.run_id}.json").read_text())
-    except (OSError, ValueError):
+    """The run's record, or None while it is unfinished (also for a garbled or invalid file, which
+    `invalid_records` reports and a sweep reruns)."""
+    path = runs_dir / f"{run.run_id}.json"
+    if not path.exists():
         return None
+    return read_record_file(path)[0]
+
+
+def invalid_records(runs_dir: Path) -> list[tuple[str, str]]:
+    """(path, reason) of every garbled or invalid record file in `runs_dir` (left out everywhere)."""
+    bad: list = []
+    if Path(runs_dir).is_dir():
+        load_records(runs_dir, bad)
+    return bad
+
+
+def report_invalid(bad, file=None) -> None:
+    for path, reason in bad:
+        print(f"warning: invalid run record excluded: {path}: {reason}", file=file or sys.stderr)
 
 
 def record_status(runs_dir: Path, run: Run, record: dict | None = None) -> str:
@@ -82,18 +115,54 @@ def record_status(runs_dir: Path, run: Run, record: dict | None = None) -> str:
 
 @contextlib.contextmanager
 def study_lock(folder: Path):
-    """One driver per study at a time (the lock dies with its process, even on kill -9)."""
+    """One driver per study at a time: an OS lock (flock, through `filelock`) on <study>/.sweep.lock,
+    held for the driver's lifetime. The kernel releases it when the process ends, even on kill -9;
+    the file itself stays (its existence means nothing), so no driver can remove another's lock."""
+    import inspect
+
+    import filelock
+    check_folder(folder, "study folder")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".sweep.lock"
-    with open(path, "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise SweepError(f"another sweep is running on {folder} (holds {path}); wait for it or stop it") from None
-        try:
-            yield
-        finally:
-            path.unlink(missing_ok=True)
+    # native locks only: never filelock's soft fallback (a lock file whose existence is the lock)
+    options = {"preserve_lock_file": True} if "preserve_lock_file" in inspect.signature(filelock.FileLock).parameters else {}
+    lock = filelock.FileLock(str(path), timeout=0, thread_local=False, **options)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise SweepError(f"another sweep is running on {folder} (it holds the lock on {path}); "
+                         "wait for it or stop it") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def check_folder(folder: Path, what: str) -> None:
+    """A folder that is to be created or written: a clear error if it (or a parent) is a file."""
+    for parent in (Path(folder), *Path(folder).parents):
+        if parent.exists():
+            if not parent.is_dir():
+                raise SweepError(f"{what} {folder}: {parent} is a file, not a folder")
+            if not os.access(parent, os.W_OK | os.X_OK):
+                raise SweepError(f"{what} {folder}: {parent} is not writable")
+            return
+
+
+def check_lock_path(lock: str | None) -> None:
+    """--lock FILE: its folder must exist and be writable, and FILE (if it exists) a writable file."""
+    if not lock:
+        return
+    path = Path(lock).expanduser()
+    if path.exists():
+        if not path.is_file():
+            raise SweepError(f"--lock {lock}: not a file")
+        if not os.access(path, os.W_OK):
+            raise SweepError(f"--lock {lock}: file is not writable")
+    elif not path.parent.is_dir():
+        raise SweepError(f"--lock {lock}: folder {path.parent} does not exist")
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        raise SweepError(f"--lock {lock}: folder {path.parent} is not writable")
 
 
 def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None, lock: str | None = None) -> dict:
@@ -148,22 +217,30 @@ def study_folder(spec: SweepSpec, output_dir=None) -> Path:
 
 def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, workers: int | None = None,
               threads_per_run: int | None = None, retry_failed: bool = False, progress: bool = True,
-              command: str | None = None, lock: str | None = None) -> dict:
+              command: str | None = None, lock: str | None = None, dashboard: str | None = "127.0.0.1:0") -> dict:
     """Run every unfinished run of `spec` (then its select_then_seeds stage); returns counts.
 
     Records go to <study>/runs (study = output_dir or data/results/<name>); the exact sweep file
     is copied to <study>/sweep.yaml and each invocation is logged to <study>/sweep_log.jsonl.
     lock: a file each run holds an flock on while it trains (a machine shared with other jobs).
+    dashboard: the LocalCluster's dashboard address (default: this machine only; None: no dashboard).
     """
     workers, threads = plan_workers(workers, threads_per_run, scheduler)
+    check_lock_path(lock)
     folder = study_folder(spec, output_dir)
     runs_dir = folder / "runs"
+    check_folder(folder, "study folder")
+    check_folder(runs_dir, "records folder")
     grid = expand(spec)
     start = time.time()
     with study_lock(folder):
         runs_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in runs_dir.glob(".*.tmp"):  # a record half-written when a previous sweep was killed
-            tmp.unlink(missing_ok=True)
+        # half-written records of a killed sweep; only under the lock, never a live writer's (records.py)
+        remove_abandoned_temp_files(runs_dir)
+        for path, reason in invalid_records(runs_dir):
+            report_invalid([(path, reason)])
+            if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
+                Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
         (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
@@ -171,10 +248,18 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
         interrupted = True
         try:
             seen: set[str] = set()
-            with DaskPool(workers, scheduler) as pool:
+            told: set = set()
+            with DaskPool(workers, scheduler, dashboard) as pool:
                 for task, block in task_blocks(spec, grid):
                     for stage in ("grid", "seeds"):
-                        runs = block if stage == "grid" else seed_runs(spec, grid, runs_dir)
+                        if stage == "grid":
+                            runs = block
+                        else:
+                            runs, no_success = seed_plan(spec, grid, runs_dir)
+                            for key in [k for k in no_success if k not in told]:
+                                told.add(key)
+                                print(f"select_then_seeds: no successful grid run for {describe_group(spec, key)}; "
+                                      "its seeds are skipped", file=sys.stderr)
                         runs = [r for r in runs if r.run_id not in seen]
                         seen.update(r.run_id for r in runs)
                         todo = _todo(runs, runs_dir, retry_failed)
@@ -197,6 +282,12 @@ def plan_records(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run, dict 
     return [(record_status(runs_dir, r, rec), r, rec) for r in runs for rec in [read_record(runs_dir, r)]]
 
 
+def no_success_groups(spec: SweepSpec, output_dir=None) -> list[str]:
+    """select_then_seeds groups whose grid runs all finished and all failed (they get no seeds)."""
+    grid = expand(spec)
+    return [describe_group(spec, k) for k in seed_plan(spec, grid, study_folder(spec, output_dir) / "runs")[1]]
+
+
 def plan(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run]]:
     """(status, run) for every run the sweep knows now: the grid, then the seeds of finished groups."""
     return [(status, run) for status, run, _ in plan_records(spec, output_dir)]
@@ -213,6 +304,9 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
         lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation, seeds {spec.seeds}): "
                      + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"
                                            if waiting else ""))
+        lines += [f"  no successful grid run for {g}: its seeds are skipped" for g in no_success_groups(spec, output_dir)]
+    bad = invalid_records(folder / "runs")
+    lines += [f"  invalid record (excluded; its run is rerun): {path}: {reason}" for path, reason in bad]
     counts = {s: sum(st == s for st, _ in rows) for s in ("ok", "failed", "todo")}
     lines.append(f"{len(rows)} runs: {counts['ok']} done, {counts['failed']} failed, {counts['todo']} to run")
     return "\n".join(lines)
@@ -301,6 +395,9 @@ def add_commands(sub) -> None:
     p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
     p.add_argument("--lock", metavar="FILE", help="hold an flock on FILE during each run, so other heavy jobs on a "
                    "shared machine can run between runs (e.g. /tmp/adapterlib-cpu.lock)")
+    p.add_argument("--dashboard", metavar="HOST:PORT", default="127.0.0.1:0",
+                   help="where the LocalCluster's dask dashboard listens (default: 127.0.0.1:0, this machine only, "
+                        "any free port; 0.0.0.0:8787 exposes it to the network; 'off': no dashboard)")
     p.add_argument("--dry-run", action="store_true", help="list the runs and which are done; run nothing")
     p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="force a field in every run (repeatable)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -330,7 +427,8 @@ def cmd_sweep(args) -> int:
         return 0
     try:
         counts = run_sweep(spec, args.output_dir, args.scheduler, args.workers, args.threads_per_run,
-                           args.retry_failed, progress=not args.quiet, command=_command_line(args), lock=args.lock)
+                           args.retry_failed, progress=not args.quiet, command=_command_line(args), lock=args.lock,
+                           dashboard=None if args.dashboard in ("off", "none", "") else args.dashboard)
     except KeyboardInterrupt:
         print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
         return 130
@@ -352,9 +450,13 @@ def _command_line(args) -> str:
 def cmd_aggregate(args) -> int:
     from .aggregate import write_tables
     import pandas as pd
-    written = write_tables(args.study, out_dir=args.out_dir, plots=args.plots)
+    excluded: list = []
+    written = write_tables(args.study, out_dir=args.out_dir, plots=args.plots, excluded=excluded)
+    report_invalid(excluded)
     for path in written.values():
         print(path)
+    if excluded:
+        print(f"{len(excluded)} invalid run record(s) excluded (listed above; counted in summary.csv)")
     if "glue_table_dev_mean" in written:  # the headline: Table 1 analog, GLUE dev means over seeds
         table = pd.read_csv(written["glue_table_dev_mean"], index_col="method")
         print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
@@ -381,7 +483,10 @@ def replace_status_block(text: str, table: str) -> str:
 
 
 def cmd_status(args) -> int:
-    table = status_markdown(args.specs or repository_sweeps())
+    specs = args.specs or repository_sweeps()
+    for path in specs:
+        report_invalid(invalid_records(study_folder(load_spec(path)) / "runs"))
+    table = status_markdown(specs)
     if not args.update:
         print(table)
         return 0

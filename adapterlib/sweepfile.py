@@ -139,9 +139,12 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
     name = data.get("name")
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
         raise SweepSpecError(f"{where}: name must be a folder-safe string (letters, digits, _ . -), got {name!r}")
+    for key in ("save_checkpoint", "keep_notebooks"):  # YAML true/false only: "false" (a string) is an error
+        if not isinstance(data.get(key, False), bool):
+            raise SweepSpecError(f"{where}: {key} must be true or false (YAML booleans), got {data[key]!r}")
     spec = SweepSpec(name=name, mode=data.get("mode", "api"), description=str(data.get("description", "")),
-                     save_checkpoint=bool(data.get("save_checkpoint", False)),
-                     keep_notebooks=bool(data.get("keep_notebooks", False)), source=where)
+                     save_checkpoint=data.get("save_checkpoint", False),
+                     keep_notebooks=data.get("keep_notebooks", False), source=where)
     check = _field_checker(spec, data, where, root)
     spec.base = check.mapping(data.get("base"), f"{where}: base")
     spec.overrides = check.mapping(overrides or {}, "--set")
@@ -235,6 +238,13 @@ def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
     from .train import run_id
     label = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in spec.base)
     try:
+        fields = dict(fields)
+        # one run, one id: the task under its canonical name ("RTE" is "rte"), and no adapter size
+        # outside policy adapter (it changes nothing there; the default keeps earlier run ids)
+        if fields.get("task") is not None:
+            fields["task"] = _task_key(fields["task"], strict=True)
+        if fields.get("policy", TrainConfig.policy) != "adapter":
+            fields["adapter_size"] = TrainConfig.adapter_size
         cfg = TrainConfig(**fields)
         if cfg.policy not in POLICIES:
             raise SweepSpecError(f"unknown policy {cfg.policy!r}; known: {', '.join(POLICIES)}")
