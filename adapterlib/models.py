@@ -58,6 +58,8 @@ def load_base_model(name: str | None = None, num_labels: int = 2, **kwargs):
     looks_local = path.startswith((".", "/", "~")) or path.count("/") > 1
     if looks_local and not Path(path).expanduser().exists():
         raise ModelLoadError(f"model path {path} does not exist")
+    if looks_local and Path(path).expanduser().is_dir() and not (Path(path).expanduser() / "config.json").is_file():
+        raise ModelLoadError(f"model folder {path} has no config.json (not a saved HuggingFace model)")
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         with _quiet_transformers():  # the "classifier MISSING" load report is expected: the head is new
