@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .config import AdapterConfig
+from .errors import UnsupportedModelError  # defined there; importable from here as before
 from .modules import Adapter, AdapterSlot
 
 
@@ -38,10 +39,6 @@ PLACEMENTS: dict[str, Placement] = {
     # DistilBERT: no dropout follows the attention projection; the FFN ends in dropout.
     "distilbert": Placement(layers="transformer.layer", attention="attention.out_lin", ffn="ffn.dropout"),
 }
-
-
-class UnsupportedModelError(ValueError):
-    """The model type has no row in PLACEMENTS."""
 
 
 def placement_for(model: nn.Module) -> Placement:

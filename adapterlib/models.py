@@ -10,12 +10,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from transformers.utils import logging as hf_logging
 
 from .config import MODEL_PRESETS
+from .errors import ModelLoadError  # defined there; importable from here as before
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2 (bundled)"
-
-
-class ModelLoadError(RuntimeError):
-    """The base model could not be found or loaded."""
 
 
 def bundled_model_path() -> Path:

@@ -28,6 +28,7 @@ from . import records
 from .checkpoint import save_adapter, trainable_groups
 from .config import TrainConfig
 from .data import data_source, get_task, load_glue, tokenize_glue
+from .errors import OutputWriteError, TrainingDiverged  # defined there; importable from here as before
 from .heads import set_head_input
 from .inject import add_adapters
 from .metrics import compute_metrics
@@ -36,10 +37,6 @@ from .params import param_report
 from .policies import param_groups, set_trainable
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
-
-
-class TrainingDiverged(ValueError):
-    """The training loss became NaN or infinite: the run stops and is recorded as failed."""
 
 
 def run_id(cfg: TrainConfig) -> str:
@@ -71,7 +68,7 @@ def build_model(cfg: TrainConfig, fast: bool | None = None):
         add_adapters(model, cfg.adapter_config())
     set_trainable(model, cfg.policy, k=cfg.top_k if cfg.policy == "top_k" else None, train_pooler=cfg.train_pooler)
     if cfg.fast if fast is None else fast:
-        speedups.speed_up(model)
+        speedups.speed_up(model)  # adapterlib.speed_up: the public speed path, as in a user's own loop
     return model, tokenizer
 
 
@@ -136,24 +133,24 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
           fast: bool | None = None) -> dict:
     """Train one configuration; returns the run record (also written to `output_dir` if given).
 
-    cfg.fast: the exact CPU speed-ups of `adapterlib.fast` (see `build_model`), plus
-    `fast.tune_malloc()`, which makes this process keep freed memory for reuse. The record
-    says which were on (`speedups`). `fast` (if given) replaces cfg.fast, so the run id, the
-    config and the record always agree.
+    cfg.fast: the exact CPU speed-ups of `adapterlib.speed_up` (see `build_model`), plus
+    `fast.malloc_tuned()`, which makes this process keep freed memory for reuse while it trains
+    (restored afterwards). The record says which were on (`speedups`). `fast` (if given)
+    replaces cfg.fast, so the run id, the config and the record always agree.
     """
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
     if output_dir is not None:
         check_writable(output_dir)  # before minutes of training, not after
     start = time.time()
-    malloc_tuned = speedups.tune_malloc() if cfg.fast else False
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
     model, tokenizer = build_model(cfg)
-    result = fit(model, tokenizer, cfg, progress)
+    with speedups.malloc_tuned(cfg.fast) as malloc_tuned:  # glibc's settings restored afterwards
+        result = fit(model, tokenizer, cfg, progress)
     model = result["model"]
     record = _record(cfg, model, result["data"], result["loop"], result["dev"], start)
-    record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned}
+    record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned, **speedups.active(model)}
     if output_dir is not None:
         out = Path(output_dir)
         try:
@@ -169,10 +166,6 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
                                    f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
     return record
-
-
-class OutputWriteError(OSError):
-    """The run trained, but its record or checkpoint could not be written (the message holds the scores)."""
 
 
 def check_writable(output_dir) -> Path:
