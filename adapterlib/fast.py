@@ -19,18 +19,26 @@ Training attention runs SDPA's "math" kernel, the only CPU kernel with dropout.
 Weights, parameter names, state_dict and checkpoints are untouched; `print(model)` shows
 `ExactDropout` where it showed `Dropout`.
 
-`tune_malloc()` (separate, process-wide) makes glibc keep freed memory for reuse instead of
-returning it to the OS and page-faulting it back in on the next step.
+Both rest on torch and transformers internals (ATen's Bernoulli rule, `aten._safe_softmax`,
+transformers' attention registries and SDPA function). Importing this module touches none of
+them and registers nothing; the first `speed_up()` imports them, registers the attention
+function, and checks once per process, on tiny inputs, that each change still computes what
+the stock path computes. A change whose check fails (a moved symbol, an older torch, a
+different Bernoulli rule) is left out with one warning, and the model keeps the stock module.
+
+`malloc_tuned()` (separate, process-wide while it lasts) makes glibc keep freed memory for
+reuse instead of returning it to the OS and page-faulting it back in on the next step;
+`tune_malloc()` does the same for the rest of the process.
 """
 from __future__ import annotations
 
+import contextlib
 import math
+import os
+import warnings
 
 import torch
 from torch import nn
-from transformers import AttentionInterface
-from transformers.integrations.sdpa_attention import sdpa_attention_forward
-from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
 
 ATTENTION = "adapterlib_exact_sdpa"  # name under which exact_sdpa_attention is registered
 _HI_BITS = 8                         # random bits drawn for every element
@@ -63,6 +71,8 @@ def keep_mask(shape, p: float, generator=None, device=None) -> torch.Tensor:
     """
     n = math.prod(shape)
     k = _threshold(p)
+    if k >= 1 << 53:  # p < 2**-53 (or 0): 1 - p rounds to 1, torch keeps every element
+        return torch.ones(shape, dtype=torch.uint8, device=device)
     k_hi, k_lo = k >> _LO_BITS, k & ((1 << _LO_BITS) - 1)
     words = _random_words((n + 7) // 8, generator, device)
     hi = words.view(torch.uint8)[:n]  # 8 uniform bytes per word
@@ -109,7 +119,12 @@ def _probabilities(q, k, blocked, additive, safe: bool) -> torch.Tensor:
         scores.masked_fill_(blocked, float("-inf"))
     if additive is not None:
         scores.add_(additive)
-    return torch.ops.aten._safe_softmax(scores, -1) if safe else torch.softmax(scores, -1)
+    return _safe_softmax(scores, -1) if safe else torch.softmax(scores, -1)
+
+
+def _safe_softmax(scores: torch.Tensor, dim: int) -> torch.Tensor:
+    """ATen's softmax that gives 0 for a fully masked row (torch >= 2.5; checked by `available()`)."""
+    return torch.ops.aten._safe_softmax(scores, dim)
 
 
 def _scaled(x: torch.Tensor, factor: float) -> torch.Tensor:
@@ -163,6 +178,7 @@ def exact_sdpa_attention(module, query, key, value, attention_mask, dropout: flo
              and getattr(module, "num_key_value_groups", 1) == 1 and query.shape == key.shape == value.shape
              and query.device.type == "cpu" and not torch.is_autocast_enabled("cpu"))
     if dropout == 0.0 or not plain or (attention_mask is None and is_causal):
+        from transformers.integrations.sdpa_attention import sdpa_attention_forward
         return sdpa_attention_forward(module, query, key, value, attention_mask, dropout=dropout,
                                       scaling=scaling, is_causal=is_causal, **kwargs)
     blocked = additive = None
@@ -178,22 +194,122 @@ def exact_sdpa_attention(module, query, key, value, attention_mask, dropout: flo
     return out.transpose(1, 2).contiguous(), None  # (B, T, H, dh)
 
 
-AttentionInterface.register(ATTENTION, exact_sdpa_attention)
-AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+def _register_attention() -> None:
+    """Register exact_sdpa_attention (and SDPA's mask builder) under ATTENTION in transformers' registries."""
+    from transformers import AttentionInterface
+    from transformers.masking_utils import AttentionMaskInterface, sdpa_mask
+    AttentionInterface.register(ATTENTION, exact_sdpa_attention)
+    AttentionMaskInterface.register(ATTENTION, sdpa_mask)
+
+
+def _check_dropout() -> None:
+    """torch's CPU bernoulli_(1 - p) keeps iff (64-bit draw & (2**53 - 1)) < _threshold(p): keep_mask's premise."""
+    for p in (0.1, 0.3):
+        stock = torch.empty(4096).bernoulli_(1 - p, generator=torch.Generator().manual_seed(0))
+        words = _random_words(4096, torch.Generator().manual_seed(0))
+        if not torch.equal(stock, ((words & (2 ** 53 - 1)) < _threshold(p)).float()):
+            raise AssertionError(f"torch's Bernoulli draws differ from the rule keep_mask reproduces (p={p})")
+
+
+def _reference_attention(q, k, v, mask, keep, p, scale):
+    """dropout(softmax(q k^T * scale + mask)) v in public torch ops, given the keep mask; (B, T, H, dh)."""
+    scores = (q @ k.transpose(-2, -1)) * scale
+    if mask.dtype == torch.bool:  # a query row with nothing to attend to gets probabilities 0
+        attends = mask.any(-1, keepdim=True)
+        probs = torch.softmax(scores.masked_fill(~mask, float("-inf")).masked_fill(~attends, 0.0), -1) * attends
+    else:
+        probs = torch.softmax(scores + mask, -1)
+    return ((probs * keep / (1 - p)) @ v).transpose(1, 2)
+
+
+def _check_attention() -> None:
+    """exact_sdpa_attention against transformers' SDPA (no dropout) and public torch ops (given the mask)."""
+    from transformers.integrations.sdpa_attention import sdpa_attention_forward
+    _register_attention()
+    gen = torch.Generator().manual_seed(0)
+    q, k, v = (torch.randn(2, 2, 5, 4, generator=gen, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    blocked = torch.ones(2, 1, 5, 5, dtype=torch.bool)
+    blocked[0, ..., 3:] = False  # padding
+    blocked[1, 0, 2] = False     # a query with nothing to attend to (ATen's _safe_softmax)
+    additive = torch.zeros(2, 1, 5, 5, dtype=torch.float64).masked_fill(~blocked, torch.finfo(torch.float64).min)
+    module = nn.Module()
+    for mask in (blocked, additive):
+        plain, _ = exact_sdpa_attention(module, q, k, v, mask, dropout=0.0, scaling=0.5)
+        stock, _ = sdpa_attention_forward(module, q, k, v, mask, dropout=0.0, scaling=0.5)
+        with torch.random.fork_rng(devices=[]):  # the same mask twice; the caller's random stream untouched
+            torch.manual_seed(0)
+            out, _ = exact_sdpa_attention(module, q, k, v, mask, dropout=0.3, scaling=0.5)
+            torch.manual_seed(0)
+            keep = keep_mask((2, 2, 5, 5), 0.3).to(torch.float64)
+        ref = _reference_attention(q, k, v, mask, keep, 0.3, 0.5)
+        grad = torch.randn(out.shape, generator=gen, dtype=torch.float64)
+        got = torch.autograd.grad(out, (q, k, v), grad)
+        want = torch.autograd.grad(ref, (q, k, v), grad)
+        if not (torch.allclose(plain, stock) and torch.allclose(out, ref)
+                and all(torch.allclose(a, b) for a, b in zip(got, want))):
+            raise AssertionError("exact_sdpa_attention no longer matches SDPA / the reference on a tiny input")
+
+
+_AVAILABLE: dict | None = None  # the one-time check's result, see available()
+
+
+def available() -> dict:
+    """Which speed-ups this torch / transformers supports: {"dropout": bool, "attention": bool, "problems": [...]}.
+
+    Checked once per process, on tiny inputs (a few milliseconds), without drawing from torch's
+    global random stream; the first failing check warns once (RuntimeWarning) and that change is
+    left out by `speed_up`.
+    """
+    global _AVAILABLE
+    if _AVAILABLE is None:
+        result, problems = {}, []
+        for name, check in (("dropout", _check_dropout), ("attention", _check_attention)):
+            try:
+                check()
+                result[name] = True
+            except Exception as e:  # noqa: BLE001 - any failure of an internal means: use the stock module
+                result[name] = False
+                problems.append(f"{name}: {type(e).__name__}: {e}")
+        _AVAILABLE = {**result, "problems": problems}
+        if problems:
+            warnings.warn("adapterlib.fast: left out, the stock torch/transformers module is used instead ("
+                          + "; ".join(problems) + f"; torch {torch.__version__})", RuntimeWarning, stacklevel=3)
+    return _AVAILABLE
 
 
 def speed_up(model: nn.Module, dropout: bool = True, attention: bool = True) -> nn.Module:
-    """Switch `model` (in place) to ExactDropout and, if it uses SDPA, to exact_sdpa_attention.
+    """Make CPU training of `model` faster without changing what it computes (in place; returns `model`).
 
-    dropout / attention: apply only one of the two changes (the benchmark measures each).
+    The speed path of `adapterlib.train`, for your own training loop too:
+
+        model, tokenizer = al.load_base_model(num_labels=2)
+        al.add_adapters(model, al.AdapterConfig(size=64))
+        al.set_trainable(model, "adapter")
+        al.speed_up(model)                  # before training; al.slow_down(model) undoes it
+        for batch in loader:                # your loop, unchanged
+            model(**batch).loss.backward(); optimizer.step(); optimizer.zero_grad()
+
+    Every nn.Dropout becomes ExactDropout (cheaper masks, torch's exact keep probability) and,
+    if the model uses SDPA attention, attention becomes exact_sdpa_attention (1-byte masks kept
+    for backward instead of probabilities). Given the same dropout masks, logits and gradients
+    are those of the stock modules; evaluation, GPUs and autocast use the stock code. A change
+    that this torch / transformers does not support (`available()`) is left out with one warning.
+    `active(model)` says what is on. dropout / attention: apply only one of the two changes.
     """
-    if dropout:
+    ok = available() if dropout or attention else {}
+    if dropout and ok["dropout"]:
         for module in model.modules():
             if type(module) is nn.Dropout:
                 module.__class__ = ExactDropout
-    if attention and getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa":
+    if attention and ok["attention"] and getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa":
         model.set_attn_implementation(ATTENTION)
     return model
+
+
+def active(model: nn.Module) -> dict:
+    """Which of `speed_up`'s changes `model` has: {"exact_dropout": bool, "exact_attention": bool}."""
+    return {"exact_dropout": any(type(m) is ExactDropout for m in model.modules()),
+            "exact_attention": getattr(getattr(model, "config", None), "_attn_implementation", None) == ATTENTION}
 
 
 def slow_down(model: nn.Module) -> nn.Module:
@@ -206,8 +322,77 @@ def slow_down(model: nn.Module) -> nn.Module:
     return model
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h
+_GLIBC_DEFAULT = 128 * 1024                     # both thresholds' start-up value (M_MMAP_THRESHOLD_DEFAULT)
+_TUNED = {"holders": 0, "forever": False}      # open malloc_tuned() blocks; tune_malloc() called
+
+
+def _mallopt():
+    """glibc's mallopt, or None where there is none (musl, macOS, Windows)."""
+    import ctypes
+    import ctypes.util
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
+    except (OSError, AttributeError):
+        return None
+
+
+def _set_malloc(mmap_threshold: int, trim_threshold: int) -> bool:
+    mallopt = _mallopt()
+    if mallopt is None:
+        return False
+    return bool(mallopt(_M_MMAP_THRESHOLD, mmap_threshold)) and bool(mallopt(_M_TRIM_THRESHOLD, trim_threshold))
+
+
+@contextlib.contextmanager
+def malloc_tuned(enabled: bool = True):
+    """`tune_malloc()` while the block runs, then glibc's settings back; yields whether it is tuned.
+
+        with malloc_tuned() as tuned:    # what adapterlib.train does around its training loop
+            ...
+
+    On exit the two thresholds return to their start-up values ($MALLOC_MMAP_THRESHOLD_ /
+    $MALLOC_TRIM_THRESHOLD_ if set, else glibc's 128 KiB) and the kept free memory is handed back
+    to the OS (malloc_trim). glibc has no way to read a threshold, so what is restored is the
+    start-up value, not a value set by other code; and glibc's dynamic raising of the mmap
+    threshold, which any explicit setting switches off, stays off. Nested blocks, or a block
+    inside a process that called `tune_malloc()`, leave the settings as they found them.
+    """
+    if not enabled:
+        yield False
+        return
+    already = _TUNED["holders"] > 0 or _TUNED["forever"]
+    tuned = True if already else _set_malloc(32 << 20, 2 ** 31 - 1)
+    _TUNED["holders"] += tuned
+    try:
+        yield tuned
+    finally:
+        _TUNED["holders"] -= tuned
+        if tuned and not _TUNED["holders"] and not _TUNED["forever"]:
+            _set_malloc(_startup_value("MALLOC_MMAP_THRESHOLD_"), _startup_value("MALLOC_TRIM_THRESHOLD_"))
+            _malloc_trim()
+
+
+def _startup_value(variable: str) -> int:
+    """A threshold as glibc read it at start-up: its environment variable if a number, else the default."""
+    value = os.environ.get(variable, "")
+    return int(value) if value.isdigit() else _GLIBC_DEFAULT
+
+
+def _malloc_trim() -> None:
+    import ctypes
+    import ctypes.util
+    try:
+        ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):
+        pass
+
+
 def tune_malloc() -> bool:
     """Make glibc keep freed memory for reuse (process-wide, for the rest of the process).
+
+    For scripts and benchmarks that own their process; library code uses `malloc_tuned()`,
+    which restores the settings afterwards.
 
     By default glibc hands large freed blocks back to the OS, and the next training step's
     tensors fault them back in page by page: tens of thousands of page faults per step, a few
@@ -218,11 +403,6 @@ def tune_malloc() -> bool:
     MALLOC_MMAP_THRESHOLD_=33554432 MALLOC_TRIM_THRESHOLD_=2147483647.
     Returns False (and changes nothing) where glibc's mallopt is unavailable.
     """
-    import ctypes
-    import ctypes.util
-    try:
-        mallopt = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
-    except (OSError, AttributeError):
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # from glibc's malloc.h
-    return bool(mallopt(m_mmap_threshold, 32 << 20)) and bool(mallopt(m_trim_threshold, 2 ** 31 - 1))
+    tuned = _set_malloc(32 << 20, 2 ** 31 - 1)
+    _TUNED["forever"] = _TUNED["forever"] or tuned
+    return tuned

@@ -114,9 +114,11 @@ class AdapterBank:
 
         The same recipe as `adapterlib.train` (model selection on the held-out validation slice,
         GLUE dev reported) but on this model object instead of a freshly loaded one.
-        fast: as in `adapterlib.train`, switch the model to `adapterlib.fast`'s exact CPU dropout
-        and attention (no weight changes; evaluation is unaffected); fast=False leaves it as is.
-        Returns a short record: task, history, selected, dev scores, params, timing, checkpoint.
+        fast: as in `adapterlib.train`, switch the model to `adapterlib.speed_up`'s exact CPU dropout
+        and attention (no weight changes; evaluation is unaffected) and tune malloc while training;
+        fast=False runs the stock modules (undoing an earlier task's speed-up, `slow_down`).
+        Returns a short record: task, history, selected, dev scores, params, timing, checkpoint,
+        and `speedups`: what this task ran with (`fast.active` of the model, malloc_tuned).
         """
         if cfg.policy != "adapter":
             raise ValueError(f"an AdapterBank trains policy 'adapter' only, got {cfg.policy!r}")
@@ -128,10 +130,13 @@ class AdapterBank:
             raise ValueError("AdapterBank.train_task runs in full precision (mixed_precision='no')")
         self.reset()
         if fast:
-            speedups.speed_up(self.model)
+            speedups.speed_up(self.model)   # adapterlib.speed_up, the public speed path
+        else:
+            speedups.slow_down(self.model)  # a model sped up for an earlier task runs stock modules now
         set_trainable(self.model, "adapter")
         set_seed(cfg.seed)
-        result = fit(self.model, tokenizer, cfg, progress)  # full precision on one device: the same object
+        with speedups.malloc_tuned(fast) as malloc_tuned:
+            result = fit(self.model, tokenizer, cfg, progress)  # full precision on one device: the same object
         if result["model"] is not self.model:
             raise RuntimeError("accelerate wrapped the shared model; AdapterBank needs one device, no wrapper")
         loop, dev = result["loop"], result["dev"]
@@ -140,7 +145,8 @@ class AdapterBank:
                 "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
                 "params": param_report(self.model).to_dict(), "steps": loop["steps"],
                 "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path),
-                "fast_modules": fast}
+                "fast_modules": fast,
+                "speedups": {"fast_modules": fast, "malloc_tuned": malloc_tuned, **speedups.active(self.model)}}
 
 
 def checkpoint_bytes(path) -> int:

@@ -54,12 +54,12 @@ TRAIN_CONFIGS = {
     "adapter": "adapterlib's training code as train() runs it: train.build_model (adapters m=64 + LayerNorms + "
                "head, with adapterlib.fast) + make_optimizer + train._train_step",
     "adapter_stock": "adapter with build_model(fast=False): stock torch dropout and SDPA attention",
-    "adapter_fast_dropout": "adapter_stock + fast.speed_up(model, attention=False): cheaper masks in nn.Dropout only",
-    "adapter_fast_attention": "adapter_stock + fast.speed_up(model, dropout=False): exact SDPA attention only",
+    "adapter_fast_dropout": "adapter_stock + adapterlib.speed_up(model, attention=False): cheaper masks in nn.Dropout only",
+    "adapter_fast_attention": "adapter_stock + adapterlib.speed_up(model, dropout=False): exact SDPA attention only",
     "adapter_fused_adamw": "adapter with torch.optim.AdamW(fused=True)",
     "adapter_foreach_adamw": "adapter with torch.optim.AdamW(foreach=True)",
-    "full_ft_fast": "full_ft + fast.speed_up(model) (for information)",
-    "adapter_malloc": "adapter + fast.tune_malloc(), as train() also calls it (process-wide, so memory part only)",
+    "full_ft_fast": "full_ft + adapterlib.speed_up(model) (for information)",
+    "adapter_malloc": "adapter + fast.tune_malloc(), as train() tunes it while training (process-wide, so memory part only)",
     "adapter_store_probs": "adapter keeping the attention probabilities for backward (no recompute)",
 }
 INFER_CONFIGS = {
@@ -153,13 +153,14 @@ def build_train_step(name: str, args, batch):
     from accelerate import Accelerator
     from transformers import get_linear_schedule_with_warmup
 
+    import adapterlib as al
     from adapterlib import fast
     T = _train_module()
     torch.manual_seed(0)
     if name.startswith("full_ft"):
         model = _plain_model(args, train=True)
         if name == "full_ft_fast":
-            fast.speed_up(model)
+            al.speed_up(model)  # the public speed path, as a user's own loop would call it
         optimizer = torch.optim.AdamW(model.parameters(), lr=2e-5)
         scheduler = get_linear_schedule_with_warmup(optimizer, 0, 10 ** 6)
 
@@ -173,9 +174,9 @@ def build_train_step(name: str, args, batch):
     stock = name == "adapter_stock" or name.startswith("adapter_fast_")
     model, cfg = _adapterlib_model(args, train=True, fast=not stock)
     if name.startswith("adapter_fast_"):
-        fast.speed_up(model, dropout=name != "adapter_fast_attention", attention=name != "adapter_fast_dropout")
+        al.speed_up(model, dropout=name != "adapter_fast_attention", attention=name != "adapter_fast_dropout")
     if name == "adapter_malloc":
-        fast.tune_malloc()
+        fast.tune_malloc()  # for the rest of this (child) process, which runs this configuration only
     if name == "adapter_store_probs":
         for module in model.modules():
             module.adapterlib_store_probs = True
@@ -261,13 +262,11 @@ def peak_rss_mb() -> float:
 
     Not ru_maxrss: Linux carries the parent's peak into a child's ru_maxrss across fork/exec,
     so a child started by a process holding models would report at least the parent's size.
-    VmHWM belongs to the child's own address space.
+    VmHWM belongs to the child's own address space. The same measurement as run records'
+    (`adapterlib.records.peak_rss`).
     """
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    import resource  # not Linux: ru_maxrss (bytes on macOS)
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / (2 ** 20 if sys.platform == "darwin" else 1024)
+    from adapterlib.records import peak_rss
+    return peak_rss()[0]
 
 
 def worker_memory(args) -> dict:

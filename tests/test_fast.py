@@ -180,3 +180,186 @@ def test_dropout_edge_cases_fall_back_to_torch():
     assert fast.ExactDropout(0.0).train()(x) is x
     y = x.clone()
     assert fast.ExactDropout(0.5, inplace=True).train()(y) is y  # in-place dropout is left to torch
+
+
+# ----------------------------------------------------------------------------- hardening (issue 16)
+
+@pytest.mark.parametrize("p", [1e-17, 2.0 ** -54, 0.0])
+def test_tiny_p_keeps_every_element_like_torch(p):
+    """1 - p rounds to 1 for p < 2**-53: torch keeps everything, so must keep_mask (it used to drop everything)."""
+    assert fast._threshold(p) == 2 ** 53
+    assert bool(fast.keep_mask((1000,), p).all())
+    x = torch.randn(64, 33)
+    torch.manual_seed(0)
+    assert torch.equal(fast.ExactDropout(p).train()(x), F.dropout(x, p, training=True))
+    q, k, v = (torch.randn(2, 3, 6, 4) for _ in range(3))
+    mask = torch.ones(2, 1, 6, 6, dtype=torch.bool)
+    out, _ = fast.exact_sdpa_attention(nn.Module(), q, k, v, mask, dropout=p, scaling=0.5)
+    torch.testing.assert_close(out, _math_attention(q, k, v, mask, 0.0, None, 0.5))
+
+
+def test_just_above_2_to_the_minus_53_still_drops_at_its_rate():
+    p = 2.0 ** -52  # the smallest p with 1 - p < 1: keep unless k is the top value
+    assert fast._threshold(p) == 2 ** 53 - 2 and bool(fast.keep_mask((1000,), p).all())
+
+
+def _fresh_check(monkeypatch):
+    monkeypatch.setattr(fast, "_AVAILABLE", None)  # run the one-time check again; restored afterwards
+
+
+def test_self_check_passes_and_leaves_the_random_stream_alone(monkeypatch):
+    _fresh_check(monkeypatch)
+    torch.manual_seed(0)
+    expected = torch.rand(5)
+    torch.manual_seed(0)
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert fast.available() == {"dropout": True, "attention": True, "problems": []}
+    assert torch.equal(torch.rand(5), expected)
+
+
+def _broken_safe_softmax(scores, dim):
+    raise AttributeError("'_OpNamespace' 'aten' object has no attribute '_safe_softmax'")  # as on torch < 2.5
+
+
+@pytest.mark.parametrize("broken", ["transformers moved sdpa_attention_forward", "torch without _safe_softmax",
+                                    "a different Bernoulli rule"])
+def test_speed_up_falls_back_to_stock_modules_with_one_warning(monkeypatch, make_tiny, broken):
+    import sys
+    import types
+    import warnings
+    _fresh_check(monkeypatch)
+    if broken.startswith("transformers"):
+        monkeypatch.setitem(sys.modules, "transformers.integrations.sdpa_attention", types.ModuleType("moved"))
+    elif broken.startswith("torch"):
+        monkeypatch.setattr(fast, "_safe_softmax", _broken_safe_softmax)
+    else:
+        monkeypatch.setattr(fast, "_threshold", lambda p: math.ceil((1.0 - p) * 2.0 ** 53) - 2 ** 40)
+    attention_broken = not broken.startswith("a different")
+    model = _adapter_model(make_tiny)
+    with pytest.warns(RuntimeWarning, match="adapterlib.fast: left out") as caught:
+        assert fast.speed_up(model) is model
+    assert len(caught) == 1
+    assert fast.active(model) == {"exact_dropout": attention_broken, "exact_attention": not attention_broken}
+    assert model.config._attn_implementation == ("sdpa" if attention_broken else fast.ATTENTION)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # once per process, not once per model
+        fast.speed_up(_adapter_model(make_tiny))
+    model.train()(**_tiny_inputs(), labels=torch.tensor([0, 1, 1])).loss.backward()  # still trains
+
+
+def _tiny_inputs():
+    torch.manual_seed(1)
+    return {"input_ids": torch.randint(5, 120, (3, 10)), "attention_mask": torch.ones(3, 10, dtype=torch.long)}
+
+
+def test_speed_up_is_one_public_call_for_your_own_loop(make_tiny, tiny_batch):
+    import adapterlib as al
+    assert al.speed_up is fast.speed_up and al.slow_down is fast.slow_down and "speed_up" in al.__all__
+    assert "al.speed_up(model)" in al.speed_up.__doc__
+    model = _adapter_model(make_tiny).train()
+    assert al.speed_up(model) is model
+    assert fast.active(model) == {"exact_dropout": True, "exact_attention": True}
+    optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-3)
+    for _ in range(2):  # a user's own loop, unchanged
+        model(**tiny_batch, labels=torch.tensor([0, 1, 1])).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+    al.slow_down(model)
+    assert fast.active(model) == {"exact_dropout": False, "exact_attention": False}
+
+
+class _Mallopt:
+    """Records what malloc_tuned / tune_malloc set, instead of changing this test process."""
+
+    def __init__(self, monkeypatch):
+        self.calls, self.trims = [], 0
+        monkeypatch.setattr(fast, "_set_malloc", lambda mmap, trim: self.calls.append((mmap, trim)) or True)
+        monkeypatch.setattr(fast, "_malloc_trim", self._trim)
+        monkeypatch.setattr(fast, "_TUNED", {"holders": 0, "forever": False})
+        monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+        monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+
+    def _trim(self):
+        self.trims += 1
+
+
+TUNED, DEFAULT = (32 << 20, 2 ** 31 - 1), (128 * 1024, 128 * 1024)
+
+
+def test_malloc_tuned_restores_glibcs_settings(monkeypatch):
+    m = _Mallopt(monkeypatch)
+    with fast.malloc_tuned() as tuned:
+        assert tuned and m.calls == [TUNED]
+        with fast.malloc_tuned() as inner:  # nested: the outer block restores, once
+            assert inner
+        assert m.calls == [TUNED]
+    assert m.calls == [TUNED, DEFAULT] and m.trims == 1
+    with fast.malloc_tuned(False) as tuned:
+        assert tuned is False
+    assert m.calls == [TUNED, DEFAULT]
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "65536")  # what glibc read at start-up
+    with fast.malloc_tuned():
+        pass
+    assert m.calls[-1] == (65536, 128 * 1024)
+
+
+def test_malloc_tuned_inside_tune_malloc_keeps_the_process_setting(monkeypatch):
+    m = _Mallopt(monkeypatch)
+    assert fast.tune_malloc()
+    with fast.malloc_tuned() as tuned:
+        assert tuned
+    assert m.calls == [TUNED] and m.trims == 0
+
+
+def test_malloc_tuned_on_this_machine():
+    """The real call: glibc here (Linux CI) accepts both settings and the restore."""
+    with fast.malloc_tuned() as tuned:
+        assert tuned == (fast._mallopt() is not None)
+    assert fast._TUNED["holders"] == 0
+
+
+def test_train_records_what_ran_and_restores_malloc(monkeypatch, tiny_model_dir, tiny_glue_dir, tmp_path):
+    import adapterlib as al
+    monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path))
+    m = _Mallopt(monkeypatch)
+    cfg = al.TrainConfig(task="sst2", model=str(tiny_model_dir), glue_dir=str(tiny_glue_dir), adapter_size=4,
+                         max_steps=2, batch_size=8, max_train_examples=32, max_eval_examples=16)
+    run = al.train(cfg, progress=False)
+    assert run["speedups"] == {"fast_modules": True, "malloc_tuned": True, "exact_dropout": True,
+                               "exact_attention": True}
+    assert m.calls == [TUNED, DEFAULT]  # tuned while training, glibc's settings back afterwards
+    stock = al.train(cfg, progress=False, fast=False)
+    assert stock["speedups"] == {"fast_modules": False, "malloc_tuned": False, "exact_dropout": False,
+                                 "exact_attention": False}
+    assert m.calls == [TUNED, DEFAULT]
+
+
+def test_adapter_bank_fast_false_really_runs_stock(monkeypatch, make_tiny, tiny_model_dir, tiny_glue_dir, tmp_path):
+    """train_task(fast=False) after a fast task undoes the speed-up, and its record says so."""
+    from transformers import AutoTokenizer
+
+    import adapterlib as al
+    from adapterlib import multitask
+    monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path))
+    _Mallopt(monkeypatch)
+    model = _adapter_model(make_tiny, attn="sdpa")
+    model.resize_token_embeddings(len(AutoTokenizer.from_pretrained(tiny_model_dir)))
+    bank = multitask.AdapterBank(model)
+    seen = []
+    real_fit = multitask.fit
+
+    def fit(model, *args, **kwargs):  # what the training loop ran with
+        seen.append(fast.active(model))
+        return real_fit(model, *args, **kwargs)
+    monkeypatch.setattr(multitask, "fit", fit)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir)
+    cfg = al.TrainConfig(task="sst2", glue_dir=str(tiny_glue_dir), adapter_size=4, max_steps=2, batch_size=8,
+                         max_train_examples=32, max_eval_examples=16)
+    fast_rec = bank.train_task(cfg, tokenizer, tmp_path / "a")
+    stock_rec = bank.train_task(cfg, tokenizer, tmp_path / "b", fast=False)
+    on, off = {"exact_dropout": True, "exact_attention": True}, {"exact_dropout": False, "exact_attention": False}
+    assert seen == [on, off] and fast.active(model) == off
+    assert fast_rec["speedups"] == {"fast_modules": True, "malloc_tuned": True, **on}
+    assert stock_rec["speedups"] == {"fast_modules": False, "malloc_tuned": False, **off}
