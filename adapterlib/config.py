@@ -7,6 +7,7 @@ value fails at once with a readable message, not deep inside a forward pass.
 from __future__ import annotations
 
 import math
+import numbers
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
@@ -53,8 +54,9 @@ class AdapterConfig:
             raise AdapterConfigError(f"adapter size must be a positive integer, got {self.size!r}")
         if self.init not in INIT_SCHEMES:
             raise AdapterConfigError(f"unknown init scheme {self.init!r}; known: {', '.join(INIT_SCHEMES)}")
-        if self.init_std is not None and not (float(self.init_std) >= 0):  # also rejects NaN
-            raise AdapterConfigError(f"init_std must be >= 0, got {self.init_std!r}")
+        if self.init_std is not None and (isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float))
+                                          or not 0 <= self.init_std < math.inf):  # also rejects NaN
+            raise AdapterConfigError(f"init_std must be a finite number >= 0, got {self.init_std!r}")
         if self.nonlinearity not in NONLINEARITIES:
             raise AdapterConfigError(
                 f"unknown nonlinearity {self.nonlinearity!r}; known: {', '.join(NONLINEARITIES)}")
@@ -62,9 +64,13 @@ class AdapterConfig:
             self.positions = (self.positions,)
         self.positions = tuple(self.positions)
         bad = [p for p in self.positions if p not in POSITIONS]
-        if bad or not self.positions:
-            raise AdapterConfigError(f"positions must be a non-empty subset of {POSITIONS}, got {self.positions!r}")
+        if bad or not self.positions or len(set(self.positions)) != len(self.positions):
+            raise AdapterConfigError(f"positions must be a non-empty subset of {POSITIONS} without repeats, "
+                                     f"got {self.positions!r}")
         if self.layers is not None:
+            if isinstance(self.layers, (str, bytes)) or not all(
+                    isinstance(i, numbers.Integral) and not isinstance(i, bool) for i in self.layers):
+                raise AdapterConfigError(f"layers must be a list of integer layer indices, got {self.layers!r}")
             self.layers = sorted({int(i) for i in self.layers})
             if any(i < 0 for i in self.layers):
                 raise AdapterConfigError(f"layer indices must be >= 0, got {self.layers}")

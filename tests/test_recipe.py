@@ -210,3 +210,22 @@ def test_a_failed_final_write_keeps_the_scores_on_screen(tiny_model_dir, tiny_gl
     monkeypatch.setattr(T.records, "write_json_atomic", disk_full)
     with pytest.raises(T.OutputWriteError, match=r"No space left on device.*Scores \(not saved\): dev [\d.]+ accuracy"):
         al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=tmp_path, progress=False)
+
+
+@pytest.mark.parametrize("bad,message", [
+    ({"init_std": float("inf")}, "init_std must be a finite number >= 0"),
+    ({"init_std": float("nan")}, "init_std must be a finite number >= 0"),
+    ({"init_std": -1e-3}, "init_std must be a finite number >= 0"),
+    ({"positions": ("ffn", "ffn")}, "without repeats"),
+    ({"layers": "11"}, "layers must be a list of integer layer indices"),
+    ({"layers": [1.5]}, "layers must be a list of integer layer indices"),
+])
+def test_adapter_config_rejects_what_would_silently_go_wrong(bad, message):
+    with pytest.raises(al.AdapterConfigError) as e:
+        al.AdapterConfig(**bad)
+    assert message in str(e.value)
+
+
+def test_adapter_config_layers_accept_integers_of_any_kind():
+    import numpy as np
+    assert al.AdapterConfig(layers=[np.int64(3), 1, 3]).layers == [1, 3]
