@@ -308,6 +308,9 @@ def test_figures(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
     assert counts["data lost"] == 0 and counts["silent acceptance"] == 0
     known = sum(bool(c.xfail) for c in CASES)
     assert counts["clear error"] + counts["correct success"] >= len(CASES) - known
+    readme = (REPO / "README.md").read_text().split("## Reliability", 1)[1].split("\n## ", 1)[0]
+    row = "| " + " | ".join(str(figures[k]) for k in ("cases", *OUTCOMES)) + " |"
+    assert row in readme, f"README's Reliability figures are stale; measured: {row}"
 
 
 # ---------------------------------------------------------------- library calls and single fixes
