@@ -228,11 +228,14 @@ class InitDriftExplorer:
 
         self.probe = probe if probe is not None else init_drift_probe(model, size)
         self.std = w.FloatLogSlider(value=std, base=10, min=-7, max=0, step=0.25, readout_format=".1e",
-                                    continuous_update=False, description="init std")
+                                    continuous_update=False, description="init std",
+                                    style={"description_width": "initial"})
         self.view = w.HTML()
         self.image = w.Image(format="png")
         self.std.observe(lambda _change: self.update(), names="value")
         self.widget = w.VBox([self.std, w.HBox([self.view, self.image])])
+        self.widget.add_class("adapterlib-drift-explorer")  # stable hooks for the browser test and for styling
+        self.view.add_class("adapterlib-view")
         self.update()
 
     def update(self) -> pd.DataFrame:
@@ -349,20 +352,24 @@ class StudyExplorer:
         self.ablations = load_span_ablations(ablation_study)
         tasks = list(dict.fromkeys(list(self.curve["task"]) + list(self.ablations)))
         self.task = w.Dropdown(options=[(task_label(t), t) for t in tasks], value=task or tasks[0], description="task")
-        self.mode = w.ToggleButtons(options=list(self.VIEWS), value=view, description="view")
+        self.mode = w.ToggleButtons(options=list(self.VIEWS), value=view, description="view",
+                                    style={"button_width": "auto"})
         budgets = sorted(set(int(t) for t in self.curve["trainable"]))
-        self.budget = w.SelectionSlider(options=[(_short(b), b) for b in budgets], description="param budget",
+        self.budget = w.SelectionSlider(options=[(_short(b), b) for b in budgets], description="parameter budget",
+                                        style={"description_width": "initial"},
                                         value=min(budgets, key=lambda b: abs(b - (budget or budgets[-1]))),
                                         continuous_update=False)
         n_layers = max((df.attrs["n_layers"] for df in self.ablations.values()), default=1)
         self.span = w.IntRangeSlider(value=(0, 0), min=0, max=n_layers - 1, description="layers removed",
-                                     continuous_update=False)
+                                     continuous_update=False, style={"description_width": "initial"})
         self.view = w.HTML()
         self.image = w.Image(format="png")
         for control in (self.task, self.mode, self.budget, self.span):
             control.observe(lambda _change: self.update(), names="value")
         self.widget = w.VBox([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]),
                               w.HBox([self.view, self.image])])
+        self.widget.add_class("adapterlib-study-explorer")
+        self.view.add_class("adapterlib-view")
         self.update()
 
     def update(self) -> pd.DataFrame:
