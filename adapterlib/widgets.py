@@ -405,9 +405,10 @@ class StudyExplorer:
         if self.mode.value == self.VIEWS[0]:
             fig, ax = plt.subplots(figsize=(5.4, 3.6))
             plot_size_curve(self.curve[self.curve["task"] == self.task.value], ax=ax)
-            ax.axvspan(self.budget.value * 1.05, ax.get_xlim()[1], color="grey", alpha=0.15, lw=0,
-                       label="over the budget")
-            ax.legend(fontsize=7)
+            if self.budget.value < self.budget.options[-1][1]:  # shade what the budget excludes, if anything
+                ax.axvspan(self.budget.value * 1.05, ax.get_xlim()[1], color="grey", alpha=0.15, lw=0,
+                           label="over the budget")
+                ax.legend(fontsize=7)
             return fig
         fig, ax = plt.subplots(figsize=(5.0, 4.2))
         if self.task.value in self.ablations:
