@@ -122,8 +122,8 @@ class TrainConfig:
     top_k: int | None = None            # layers trained by policy "top_k"
     lr: float = 3e-4                    # peak learning rate
     epochs: int = 3                     # passes over the training split (the maximum, with patience)
-    patience: int | None = None         # early stopping: stop after this many evaluations without a
-                                        #   better validation score (None = run every epoch)
+    patience: int | None = None         # early stopping: stop after this many evaluations past the warm-up
+                                        #   without a better validation score (None = run every epoch)
     max_steps: int | None = None        # stop after this many optimizer steps (quick runs)
     batch_size: int = 32                # paper: 32
     max_length: int = 128               # paper: 128 tokens

@@ -245,8 +245,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                                 "train_loss": loss_sum / step, **{f"validation_{k}": v for k, v in scores.items()}})
                 if best is None or scores[spec.metric] > best[f"validation_{spec.metric}"]:
                     best, best_state, since_best = history[-1], _trainable_state(model), 0  # ties keep the earlier
-                else:
-                    since_best += 1
+                elif step > math.ceil(cfg.warmup_ratio * total_steps):
+                    since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
                 stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
                 model.train()
             if step == total_steps or stopped_early:

@@ -229,3 +229,22 @@ def test_adapter_config_rejects_what_would_silently_go_wrong(bad, message):
 def test_adapter_config_layers_accept_integers_of_any_kind():
     import numpy as np
     assert al.AdapterConfig(layers=[np.int64(3), 1, 3]).layers == [1, 3]
+
+
+def test_patience_counts_only_validations_after_the_warm_up(tiny_model_dir, tiny_glue_dir, monkeypatch):
+    """13 steps per epoch, 6 epochs, warm-up 50% = 39 steps: the validations at steps 26 and 39 do not count,
+    so with patience 2 the run stops at the 5th validation (without the rule it would stop at the 3rd)."""
+    import importlib
+    T = importlib.import_module("adapterlib.train")
+    scripted = iter([80.0, 70.0, 60.0, 50.0, 40.0, 30.0])
+    real = T.evaluate
+
+    def fake_evaluate(model, loader, task, progress=False, desc="eval"):
+        scores = real(model, loader, task, progress, desc)
+        return {**scores, "accuracy": next(scripted)} if desc == "validation" else scores
+
+    monkeypatch.setattr(T, "evaluate", fake_evaluate)
+    config = cfg(tiny_model_dir, tiny_glue_dir, epochs=6, patience=2, warmup_ratio=0.5)
+    loop = T.fit(*build_model(config), config, progress=False)["loop"]
+    assert [h["step"] for h in loop["history"]] == [13, 26, 39, 52, 65]
+    assert loop["stopped_early"] and loop["selected"]["step"] == 13
