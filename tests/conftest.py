@@ -57,18 +57,21 @@ def tiny_model_dir(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def tiny_glue_dir(tmp_path_factory):
-    """A GLUE-layout folder with small RTE, SST-2 and STS-B files (learnable toy signal)."""
+    """The one synthetic GLUE folder of the tests: SST-2, CoLA, RTE and STS-B train (320 rows) + dev (40 rows),
+    and a QNLI dev file alone; words from WORDS, with a learnable toy signal per task."""
     import random
     rng = random.Random(0)
     root = tmp_path_factory.mktemp("glue")
     def sentence(word):
         return " ".join(rng.choice(WORDS[:20]) for _ in range(rng.randint(3, 9))) + f" {word} ."
-    (root / "SST-2").mkdir()
-    (root / "RTE").mkdir()
-    (root / "STS-B").mkdir()
+    for task in ("SST-2", "CoLA", "RTE", "STS-B", "QNLI"):
+        (root / task).mkdir()
     for split, n in (("train", 320), ("dev", 40)):
         rows = [(sentence("good" if (y := i % 2) else "bad"), y) for i in range(n)]
         (root / "SST-2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "".join(f"{s}\t{y}\n" for s, y in rows))
+        # CoLA has no header: source, label, original label, sentence
+        (root / "CoLA" / f"{split}.tsv").write_text(
+            "".join(f"src\t{i % 2}\t\t{sentence('happy' if i % 2 else 'sad')}\n" for i in range(n)))
         rte = [(i, sentence("cat"), sentence("dog" if i % 2 else "cat"), "not_entailment" if i % 2 else "entailment")
                for i in range(n)]
         (root / "RTE" / f"{split}.tsv").write_text(
@@ -76,4 +79,12 @@ def tiny_glue_dir(tmp_path_factory):
         header = "index\tgenre\tfilename\tyear\told_index\tsource1\tsource2\tsentence1\tsentence2\tscore\n"
         sts = [f"{i}\tx\tx\tx\tx\tx\tx\t{sentence('sky')}\t{sentence('sky')}\t{(i % 11) / 2:.3f}\n" for i in range(n)]
         (root / "STS-B" / f"{split}.tsv").write_text(header + "".join(sts))
+    (root / "QNLI" / "dev.tsv").write_text("index\tquestion\tsentence\tlabel\n0\tWhy?\tBecause.\tentailment\n")
     return root
+
+
+@pytest.fixture(scope="session")
+def word_tokenizer(tiny_model_dir):
+    """The WordPiece tokenizer of tiny_model_dir (every word of tiny_glue_dir is in its vocabulary)."""
+    from transformers import BertTokenizerFast
+    return BertTokenizerFast.from_pretrained(str(tiny_model_dir))

@@ -4,7 +4,6 @@ import matplotlib
 matplotlib.use("Agg")
 
 import math
-import random
 
 import pytest
 import torch
@@ -14,32 +13,13 @@ from adapterlib.ablation import plot_span_heatmap, span_ablation, span_matrix, s
 from adapterlib.data import load_glue, tokenize_glue
 from adapterlib.train import evaluate, make_loader
 
-WORDS = "the movie film was very good great fine bad awful poor".split()
-
 
 @pytest.fixture
-def sst2_dir(tmp_path, monkeypatch):
-    """A synthetic SST-2 folder (sentence<TAB>label) and a private tokenisation cache."""
+def sst2_dir(tiny_glue_dir, tmp_path, monkeypatch):
+    """The shared synthetic GLUE folder (its SST-2 has 40 dev rows) and a private tokenisation cache."""
     monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GLUE_DIR", raising=False)
-    rng = random.Random(0)
-    for split, n in (("train", 60), ("dev", 40)):
-        rows = []
-        for _ in range(n):
-            words = rng.choices(WORDS, k=rng.randint(3, 9))
-            rows.append(f"{' '.join(words)}\t{int(any(w in ('good', 'great', 'fine') for w in words))}")
-        (tmp_path / "glue" / "SST-2").mkdir(parents=True, exist_ok=True)
-        (tmp_path / "glue" / "SST-2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "\n".join(rows) + "\n")
-    return tmp_path / "glue"
-
-
-@pytest.fixture
-def word_tokenizer(tmp_path):
-    from transformers import BertTokenizerFast
-
-    (tmp_path / "tok").mkdir()
-    (tmp_path / "tok" / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
-    return BertTokenizerFast.from_pretrained(str(tmp_path / "tok"))
+    return tiny_glue_dir
 
 
 def tiny_with_adapters(make_tiny, std, layers=3):

@@ -48,11 +48,9 @@ def rte_rows(n: int, start: int = 0) -> str:
 
 
 @pytest.fixture
-def glue_dir(tmp_path):
-    write(tmp_path / "glue" / "RTE" / "train.tsv", rte_rows(100))
-    write(tmp_path / "glue" / "RTE" / "dev.tsv", rte_rows(10, start=1000))
-    write(tmp_path / "glue" / "QNLI" / "dev.tsv", "index\tquestion\tsentence\tlabel\n0\tWhy?\tBecause.\tentailment\n")
-    return tmp_path / "glue"
+def glue_dir(tiny_glue_dir):
+    """The shared synthetic GLUE folder: RTE 320 train + 40 dev rows, QNLI dev only."""
+    return tiny_glue_dir
 
 
 # ----------------------------------------------------------------------------- task table
@@ -124,9 +122,10 @@ def test_missing_column_is_reported(tmp_path):
 def test_splits_and_columns(glue_dir):
     dd = load_glue("rte", glue_dir=glue_dir)
     assert set(dd) == {"train", "validation", "dev"}
-    assert (len(dd["train"]), len(dd["validation"]), len(dd["dev"])) == (90, 10, 10)
+    assert (len(dd["train"]), len(dd["validation"]), len(dd["dev"])) == (288, 32, 40)
     assert dd["train"].column_names == ["idx", "text_a", "text_b", "label"]
-    assert dd["dev"][0]["text_a"] == "Premise number 1000 with a \"quote."
+    first_dev = (glue_dir / "RTE" / "dev.tsv").read_text().splitlines()[1].split("\t")
+    assert [dd["dev"][0]["text_a"], dd["dev"][0]["text_b"]] == first_dev[1:3]
 
 
 def test_validation_slice_is_fixed_disjoint_and_independent_of_subsampling(glue_dir):
@@ -136,7 +135,7 @@ def test_validation_slice_is_fixed_disjoint_and_independent_of_subsampling(glue_
     val = list(a["validation"]["idx"])
     assert val == b["validation"]["idx"] == small["validation"]["idx"]
     assert not set(val) & set(a["train"]["idx"])
-    assert sorted(val + list(a["train"]["idx"])) == list(range(100))
+    assert sorted(val + list(a["train"]["idx"])) == list(range(320))
     assert len(small["train"]) == 20 and set(small["train"]["idx"]) <= set(a["train"]["idx"])
     assert small["train"]["idx"] == load_glue("rte", glue_dir=glue_dir, max_train_examples=20)["train"]["idx"]
     assert load_glue("rte", glue_dir=glue_dir, split_seed=7)["validation"]["idx"] != val
@@ -377,10 +376,10 @@ def test_bundled_splits_and_data_source_without_glue_dir():
 
 def test_glue_dir_still_overrides_the_bundle(glue_dir, monkeypatch):
     monkeypatch.setenv("GLUE_DIR", str(glue_dir))
-    assert {k: len(v) for k, v in load_glue("rte").items()} == {"train": 90, "validation": 10, "dev": 10}
+    assert {k: len(v) for k, v in load_glue("rte").items()} == {"train": 288, "validation": 32, "dev": 40}
     assert data_source("rte")["kind"] == "local"
     monkeypatch.delenv("GLUE_DIR")
-    assert len(load_glue("rte", glue_dir=glue_dir)["dev"]) == 10
+    assert len(load_glue("rte", glue_dir=glue_dir)["dev"]) == 40
     assert data_source("rte", glue_dir=glue_dir)["kind"] == "local"
     assert len(load_glue("rte")["dev"]) == 277 and data_source("rte")["kind"] == "bundled"
 

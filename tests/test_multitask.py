@@ -3,8 +3,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-import random
-
 import pytest
 import torch
 
@@ -14,36 +12,13 @@ from adapterlib.fast import ExactDropout
 from adapterlib.multitask import (AdapterBank, checkpoint_bytes, checkpoint_contents, frozen_fingerprint, plot_storage,
                                   probe_batch, storage_cost, task_logits)
 
-WORDS = "the cat dog sat ran on mat good bad fine".split()
-
 
 @pytest.fixture
-def glue_dir(tmp_path, monkeypatch):
-    """Synthetic SST-2 and CoLA folders (two binary tasks) and a private tokenisation cache."""
+def glue_dir(tiny_glue_dir, tmp_path, monkeypatch):
+    """The shared synthetic GLUE folder (SST-2 and CoLA: two binary tasks) and a private tokenisation cache."""
     monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path / "cache"))
     monkeypatch.delenv("GLUE_DIR", raising=False)
-    rng = random.Random(0)
-    root = tmp_path / "glue"
-    for task in ("SST-2", "CoLA"):
-        (root / task).mkdir(parents=True)
-        for split, n in (("train", 50), ("dev", 20)):
-            rows = []
-            for i in range(n):
-                words = rng.choices(WORDS, k=rng.randint(3, 8))
-                label = int("good" in words) if task == "SST-2" else int(words[0] == "the")
-                rows.append(f"{' '.join(words)}\t{label}" if task == "SST-2" else f"src\t{label}\t\t{' '.join(words)}")
-            head = "sentence\tlabel\n" if task == "SST-2" else ""
-            (root / task / f"{split}.tsv").write_text(head + "\n".join(rows) + "\n")
-    return root
-
-
-@pytest.fixture
-def word_tokenizer(tmp_path):
-    from transformers import BertTokenizerFast
-
-    (tmp_path / "tok").mkdir()
-    (tmp_path / "tok" / "vocab.txt").write_text("\n".join(["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS]))
-    return BertTokenizerFast.from_pretrained(str(tmp_path / "tok"))
+    return tiny_glue_dir
 
 
 @pytest.fixture
