@@ -13,7 +13,63 @@ EPILOG = """examples:
   python -m adapterlib evaluate --checkpoint runs/<run_id> --task rte
 
 Data: --glue-dir (or $GLUE_DIR) points at a folder in the GLUE layout (<TASK>/train.tsv, dev.tsv);
-without it, data comes from the HuggingFace hub (nyu-mll/glue), which needs network."""
+without it, data comes from the copy bundled with adapterlib, else the HuggingFace hub (nyu-mll/glue)."""
+
+
+# The few TrainConfig fields whose values argparse lists (TrainConfig.__post_init__ checks them all again).
+TRAIN_CHOICES = {"head_input": ("pooler", "mean"), "mixed_precision": ("no", "fp16", "bf16")}
+
+
+def field_help(cls) -> dict[str, str]:
+    """Each dataclass field's trailing `# comment` in the class source (with its `#` continuation lines):
+    the comments beside TrainConfig's fields are the CLI's help, so defaults and help live in one place."""
+    import dataclasses
+    import inspect
+    names, helps, current = {f.name for f in dataclasses.fields(cls)}, {}, None
+    for line in inspect.getsource(cls).splitlines():
+        field = re.match(r"\s{4}(\w+)\s*:[^#]*(?:#\s*(.*))?$", line)
+        if field and field.group(1) in names:
+            current = field.group(1)
+            helps[current] = (field.group(2) or "").strip()
+        elif current and re.match(r"\s+#", line):
+            helps[current] += " " + line.split("#", 1)[1].strip()
+        else:
+            current = None
+    return helps
+
+
+def add_dataclass_arguments(parser, cls, required=(), choices=None) -> None:
+    """One option per field of dataclass `cls`: `--field-name`, its type, default and help from the class.
+
+    `X | None` fields take one X (or, for `list[X]`, one or more); a bool field that defaults to False is
+    a `--name` switch, one that defaults to True a `--no-name` switch. Fields in `required` have no default.
+    """
+    import dataclasses
+    import typing
+    hints, helps, choices = typing.get_type_hints(cls), field_help(cls), choices or {}
+    for f in dataclasses.fields(cls):
+        flag, hint = "--" + f.name.replace("_", "-"), hints[f.name]
+        text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
+        if hint is bool:
+            negate = f.default is True
+            parser.add_argument(f"--no-{flag[2:]}" if negate else flag, dest=f.name, default=f.default,
+                                action="store_false" if negate else "store_true",
+                                help=f"switch off: {text}" if negate else text)
+            continue
+        options = [a for a in typing.get_args(hint) if a is not type(None)] or [hint]
+        kind = options[0]
+        kwargs = dict(type=kind, help=text)
+        if typing.get_origin(kind) is list:
+            kwargs.update(type=typing.get_args(kind)[0], nargs="+")
+        if f.name in choices:
+            kwargs["choices"] = choices[f.name]
+        if f.name in required:
+            kwargs["required"] = True
+        else:
+            kwargs["default"] = f.default
+            if f.default is not None:
+                kwargs["help"] = f"{text} (default: {f.default})"
+        parser.add_argument(flag, **kwargs)
 
 
 def _add_train(sub):
@@ -22,40 +78,11 @@ def _add_train(sub):
                        "over 10% of steps then decay, clipping 1.0, batch 32, max length 128), select the best "
                        "epoch on a held-out 10% of train, score the GLUE dev set, write a JSON record.",
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--task", required=True, help="GLUE task: cola, sst2, mrpc, stsb, qqp, mnli, qnli, rte, wnli")
-    p.add_argument("--policy", default="adapter", help="what is trained: adapter (adapters + LayerNorms + head, "
-                   "the paper), full, top_k, layernorm, head (default: adapter)")
-    p.add_argument("--adapter-size", type=int, default=64, help="bottleneck size m (default: 64)")
-    p.add_argument("--init", default="houlsby", help="adapter init: houlsby (std 1e-2, paper) or "
-                   "adapter-bert (std 1e-3, official code) (default: houlsby)")
-    p.add_argument("--init-std", type=float, help="explicit init std, overrides --init (0 = exact identity)")
-    p.add_argument("--adapter-layers", type=int, nargs="+", help="layer indices that get adapters (default: all)")
-    p.add_argument("--top-k", type=int, help="number of top layers trained by --policy top_k")
-    p.add_argument("--lr", type=float, default=3e-4, help="peak learning rate (default: 3e-4)")
-    p.add_argument("--epochs", type=int, default=3, help="training epochs; the maximum with --patience (default: 3)")
-    p.add_argument("--patience", type=int, help="early stopping: stop after N validations without a better "
-                   "score (default: none, run every epoch)")
-    p.add_argument("--head-input", default="pooler", choices=["pooler", "mean"],
-                   help="what the classifier reads: pooler (BERT's pooler over [CLS], the paper) or mean (token "
-                        "mean, how the bundled MiniLM was pre-trained) (default: pooler)")
-    p.add_argument("--train-pooler", action="store_true", help="also train the pooler under frozen-base policies "
-                   "(the bundled MiniLM's pooler is untrained); counted in the per-task parameters")
-    p.add_argument("--max-steps", type=int, help="stop after N optimizer steps (quick runs)")
-    p.add_argument("--batch-size", type=int, default=32, help="batch size (default: 32, paper)")
-    p.add_argument("--max-length", type=int, default=128, help="max tokens per example (default: 128, paper)")
-    p.add_argument("--seed", type=int, default=0, help="random seed: head init, dropout, batch order (default: 0)")
-    p.add_argument("--max-train-examples", type=int, help="train on a fixed, seeded subset of N examples")
-    p.add_argument("--max-eval-examples", type=int, help="cap validation and dev sets at N examples (smoke runs)")
-    p.add_argument("--eval-every", type=int, help="validate every N steps (default: after each epoch)")
-    p.add_argument("--mixed-precision", default="no", choices=["no", "fp16", "bf16"], help="via accelerate (GPU)")
-    p.add_argument("--model", help="base model: HuggingFace id or local path (default: bundled all-MiniLM-L6-v2)")
-    p.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR, else the HuggingFace hub)")
+    from .config import TrainConfig
+    add_dataclass_arguments(p, TrainConfig, required=("task",), choices=TRAIN_CHOICES)
     p.add_argument("--output-dir", default="runs", help="where the record (and adapter checkpoint) go (default: runs/)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not save the adapter-only checkpoint")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
-    p.add_argument("--no-fast", dest="fast", action="store_false",
-                   help="train with stock torch dropout and attention instead of adapterlib.fast's exact CPU "
-                        "speed-ups (same computation given the dropout masks; only the masks' random stream differs)")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
 
 
@@ -67,7 +94,7 @@ def _add_evaluate(sub):
     p.add_argument("--task", help="GLUE task (default: the task stored in the checkpoint)")
     p.add_argument("--split", default="dev", help="split to score: dev, validation, train, dev_matched, ... (default: dev)")
     p.add_argument("--model", help="base model (default: the one stored in the checkpoint)")
-    p.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR, else the HuggingFace hub)")
+    p.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR, else the bundled copy, else the hub)")
     p.add_argument("--max-examples", type=int, help="score only the first N examples (N >= 1)")
     p.add_argument("--force", action="store_true", help="score a checkpoint on a --task other than the one it was "
                    "trained on (refused without it; never possible when the label counts differ)")
@@ -94,15 +121,11 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_train(args) -> int:
+    import dataclasses
+
     from .config import TrainConfig
     from .train import train
-    cfg = TrainConfig(task=args.task, policy=args.policy, adapter_size=args.adapter_size, init=args.init,
-                      init_std=args.init_std, adapter_layers=args.adapter_layers, top_k=args.top_k, lr=args.lr,
-                      epochs=args.epochs, max_steps=args.max_steps, batch_size=args.batch_size,
-                      max_length=args.max_length, seed=args.seed, model=args.model, glue_dir=args.glue_dir,
-                      max_train_examples=args.max_train_examples, max_eval_examples=args.max_eval_examples,
-                      eval_every=args.eval_every, mixed_precision=args.mixed_precision, patience=args.patience,
-                      head_input=args.head_input, train_pooler=args.train_pooler, fast=args.fast)
+    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
     cfg.adapter_config() if cfg.policy == "adapter" else None  # validate adapter options before loading anything
     record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint)
     sel = record["selected"]
@@ -116,10 +139,11 @@ def cmd_train(args) -> int:
 def cmd_evaluate(args) -> int:
     from .checkpoint import CheckpointError, load_adapter, read_adapter_config
     from .data import get_task
+    from .errors import UsageError
     from .models import load_base_model
     from .train import evaluate_task
     if args.max_examples is not None and args.max_examples < 1:
-        raise ValueError(f"--max-examples must be a positive integer, got {args.max_examples}")
+        raise UsageError(f"--max-examples must be a positive integer, got {args.max_examples}")
     meta = read_adapter_config(args.checkpoint)
     trained_on = meta.get("metadata", {}).get("task")
     if not (args.task or trained_on):
@@ -172,7 +196,7 @@ def main(argv=None) -> int:
             return 2
         import torch
         torch.set_num_threads(args.threads)
-    from .errors import USER_ERRORS
+    from .errors import AdapterlibError
     try:
         if args.command == "train":
             return cmd_train(args)
@@ -182,7 +206,7 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except USER_ERRORS as e:
+    except AdapterlibError as e:  # bad input; any other exception is a bug and keeps its traceback
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:  # a file or folder the user named: missing, not writable, a folder not a file, ...

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from .data import get_task, load_glue, tokenize_glue
+from .errors import UsageError
 from .inject import adapter_slots, adapters_removed
 from .train import evaluate, make_loader
 
@@ -43,7 +44,7 @@ def span_ablation(model, tokenizer, task, split: str = "dev", glue_dir=None, max
     spec = get_task(task)
     layers = sorted({i for i, _, _ in adapter_slots(model)})
     if not layers:
-        raise ValueError("the model has no adapters to remove; call adapterlib.add_adapters or load_adapter first")
+        raise UsageError("the model has no adapters to remove; call adapterlib.add_adapters or load_adapter first")
     ds = load_glue(spec, glue_dir, splits=[split])
     if max_examples:
         ds[split] = ds[split].select(range(min(max_examples, len(ds[split]))))

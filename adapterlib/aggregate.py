@@ -20,6 +20,7 @@ import pandas as pd
 
 from .config import INIT_SCHEMES
 from .data import TASKS, get_task
+from .errors import AdapterlibError
 from .records import load_records
 
 RESULTS_DIR = Path(__file__).resolve().parents[1] / "data" / "results"
@@ -362,7 +363,7 @@ def build_tables(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> di
 MANIFEST = ".aggregate-manifest.json"  # in the out dir: the files aggregate wrote there, with their sha256
 
 
-class OutDirError(ValueError):
+class OutDirError(AdapterlibError, ValueError):
     """aggregate would overwrite a file it did not write; nothing was written."""
 
 

@@ -20,6 +20,7 @@ from safetensors.torch import load_file, save_file
 from torch import nn
 
 from .config import AdapterConfig
+from .errors import AdapterlibError
 from .heads import head_input, set_head_input
 from .inject import add_adapters, adapter_slots, placement_for, transformer_layers
 from .policies import param_groups
@@ -31,7 +32,7 @@ CONFIG_NAME = "adapter_config.json"
 DEFAULT_GROUPS = ("adapter", "layernorm", "head")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(AdapterlibError, ValueError):
     """The checkpoint is missing, malformed, or made for another architecture."""
 
 

@@ -11,6 +11,8 @@ import numbers
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
+from .errors import AdapterlibError
+
 # Named initialisation schemes. Each is a truncated normal N(0, std^2) cut at +-2 std for the
 # weights, zero biases. The two differ only in std, and both come from the paper's authors.
 INIT_SCHEMES: dict[str, dict] = {
@@ -25,7 +27,7 @@ NONLINEARITIES = ("gelu", "relu", "tanh", "swish", "identity")
 POSITIONS = ("attention", "ffn")  # after the attention output projection / after the FFN
 
 
-class AdapterConfigError(ValueError):
+class AdapterConfigError(AdapterlibError, ValueError):
     """An AdapterConfig value is out of range or unknown."""
 
 
@@ -105,7 +107,7 @@ MODEL_PRESETS: dict[str, dict] = {
 }
 
 
-class TrainConfigError(ValueError):
+class TrainConfigError(AdapterlibError, ValueError):
     """A TrainConfig value is out of range."""
 
 
@@ -131,9 +133,9 @@ class TrainConfig:
     warmup_ratio: float = 0.1           # linear warm-up over the first 10% of steps
     max_grad_norm: float = 1.0          # global-norm clipping
     adam_eps: float = 1e-6              # adapter-bert's AdamWeightDecay epsilon
-    seed: int = 0
+    seed: int = 0                       # random seed: head init, dropout masks, batch order
     model: str | None = None            # None = bundled all-MiniLM-L6-v2
-    glue_dir: str | None = None         # None = $GLUE_DIR, else the HuggingFace hub
+    glue_dir: str | None = None         # None = $GLUE_DIR, else the bundled copy, else the hub
     max_train_examples: int | None = None  # fixed seeded subset of train (quick runs, SST-2)
     max_eval_examples: int | None = None   # cap validation/dev size (smoke runs only)
     val_fraction: float = 0.1           # held-out slice of train used for model selection

@@ -12,6 +12,8 @@ scale), else "course".
 from __future__ import annotations
 
 import os
+
+from .errors import UsageError
 from pathlib import Path
 
 PRESETS = ("smoke", "course", "full")
@@ -22,7 +24,7 @@ def resolve_preset(preset: str | None = None) -> str:
     """The scale to run at: explicit argument, else $ADAPTERLIB_PRESET, else "course"."""
     preset = preset or os.environ.get(ENV_VAR) or "course"
     if preset not in PRESETS:
-        raise ValueError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
+        raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return preset
 
 

@@ -33,6 +33,8 @@ import datasets
 import numpy as np
 import pandas as pd
 
+from .errors import AdapterlibError, UsageError
+
 HUB_DATASET = "nyu-mll/glue"
 # Part of every tokenisation cache key: bump it whenever _tokenize_split's output or the entry format changes
 # ("3": adapterlib_meta.json records each file's size and sha256).
@@ -41,11 +43,11 @@ TOKENIZE_CODE_VERSION = "3"
 TOKENIZE_CALLS = 0
 
 
-class UnknownTaskError(ValueError):
+class UnknownTaskError(AdapterlibError, ValueError):
     """Raised by :func:`get_task` for a name that is not a GLUE task."""
 
 
-class GlueDataError(RuntimeError):
+class GlueDataError(AdapterlibError, RuntimeError):
     """GLUE data is missing, unreadable or malformed (the message says where and how to fix it)."""
 
 
@@ -309,7 +311,7 @@ def _source_splits(spec: TaskSpec, splits: list[str] | None) -> list[str]:
         return ["train", *spec.dev_files]
     unknown = [s for s in splits if s not in valid]
     if unknown:
-        raise ValueError(f"unknown split(s) {unknown} for {spec.display}; valid: {valid}")
+        raise UsageError(f"unknown split(s) {unknown} for {spec.display}; valid: {valid}")
     return [s for s in ("train", *spec.dev_files) if s in splits or (s == "train" and "validation" in splits)]
 
 
@@ -358,7 +360,7 @@ def _hub_splits(spec: TaskSpec, wanted: list[str]) -> dict:
 def _hold_out(ds: datasets.Dataset, val_fraction: float, seed: int):
     """Split off a fixed, seeded slice of train for validation (original row order kept in both)."""
     if not 0.0 <= val_fraction < 1.0:
-        raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
+        raise UsageError(f"val_fraction must be in [0, 1), got {val_fraction}")
     n = len(ds)
     n_val = max(1, round(n * val_fraction)) if val_fraction > 0 else 0
     # Legacy RandomState: numpy guarantees its stream across versions, so the slice never drifts.
@@ -382,7 +384,7 @@ def load_glue(task: str | TaskSpec, glue_dir: str | os.PathLike | None = None, v
     """
     spec = get_task(task)
     if max_train_examples is not None and max_train_examples < 1:
-        raise ValueError(f"max_train_examples must be positive or None, got {max_train_examples}")
+        raise UsageError(f"max_train_examples must be positive or None, got {max_train_examples}")
     requested = None if splits is None else list(splits)
     wanted = _source_splits(spec, requested)
     root = _resolve_glue_dir(glue_dir)
@@ -405,7 +407,7 @@ def load_glue(task: str | TaskSpec, glue_dir: str | os.PathLike | None = None, v
     out.update({k: v for k, v in raw.items() if k != "train"})
     if requested is not None:
         if "validation" in requested and "validation" not in out:
-            raise ValueError("split 'validation' was requested but val_fraction is 0")
+            raise UsageError("split 'validation' was requested but val_fraction is 0")
         out = {k: out[k] for k in requested}
     return datasets.DatasetDict(out)
 

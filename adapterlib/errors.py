@@ -7,8 +7,10 @@
 
 This module imports nothing else from adapterlib, so any module can use it and importing it is
 cheap. The classes stay importable where they were defined before (`adapterlib.inject`,
-`adapterlib.models`, `adapterlib.train`). `USER_ERRORS` (what the CLI prints as one line instead
-of a traceback) is built on first use.
+`adapterlib.models`, `adapterlib.train`). The classes defined elsewhere (AdapterConfigError,
+TrainConfigError, UnknownTaskError, GlueDataError, CheckpointError, SweepError, SweepSpecError,
+OutDirError) subclass AdapterlibError too. The CLI prints any AdapterlibError as one line (exit
+code 2); any other exception is a bug and keeps its traceback.
 """
 
 
@@ -32,18 +34,6 @@ class TrainingDiverged(AdapterlibError, ValueError):
     """The training loss became NaN or infinite: the run stops and is recorded as failed."""
 
 
-def _user_errors() -> tuple:
-    # Errors still defined in their own modules (not yet AdapterlibError subclasses), named here;
-    # importing those modules here, not at the top, keeps `import adapterlib.errors` cheap.
-    from .checkpoint import CheckpointError
-    from .config import AdapterConfigError, TrainConfigError
-    from .data import GlueDataError, UnknownTaskError
-    return (AdapterlibError, AdapterConfigError, TrainConfigError, UnknownTaskError, GlueDataError, CheckpointError,
-            ValueError, FileNotFoundError)
+class UsageError(AdapterlibError, ValueError):
+    """A bad argument value with no more specific class (an unknown notebook or split, a count below 1, ...)."""
 
-
-def __getattr__(name: str):
-    if name == "USER_ERRORS":
-        globals()[name] = value = _user_errors()
-        return value
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -20,9 +20,10 @@ import traceback
 from pathlib import Path
 
 from . import records
+from .errors import AdapterlibError
 
 
-class SweepError(ValueError):
+class SweepError(AdapterlibError, ValueError):
     """A sweep cannot start as asked (bad CPU plan, study locked, ...); printed as one line."""
 
 

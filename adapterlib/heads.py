@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .errors import UsageError
+
 HEAD_INPUTS = ("pooler", "mean")
 
 
@@ -53,14 +55,14 @@ def set_head_input(model: nn.Module, kind: str) -> nn.Module:
     `base_model.pooler` (BERT, MiniLM, ELECTRA-style poolers are not supported).
     """
     if kind not in HEAD_INPUTS:
-        raise ValueError(f"head_input must be one of {HEAD_INPUTS}, got {kind!r}")
+        raise UsageError(f"head_input must be one of {HEAD_INPUTS}, got {kind!r}")
     if kind == head_input(model):
         return model
     if kind == "pooler":
-        raise ValueError("the pooler was replaced by mean pooling; load a fresh model for head_input='pooler'")
+        raise UsageError("the pooler was replaced by mean pooling; load a fresh model for head_input='pooler'")
     base = model.base_model
     if not isinstance(getattr(base, "pooler", None), nn.Module):
-        raise ValueError(f"head_input='mean' needs a model whose classifier reads a pooler "
+        raise UsageError(f"head_input='mean' needs a model whose classifier reads a pooler "
                          f"({type(model).__name__} has none)")
     pooler = MeanPooler()
     base.pooler = pooler

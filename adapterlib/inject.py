@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from torch import nn
 
 from .config import AdapterConfig
-from .errors import UnsupportedModelError  # defined there; importable from here as before
+from .errors import UnsupportedModelError, UsageError  # defined there; importable from here as before
 from .modules import Adapter, AdapterSlot
 
 
@@ -70,11 +70,11 @@ def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Mo
     config = config or AdapterConfig()
     placement = placement_for(model)
     if adapter_slots(model):
-        raise ValueError("model already has adapters; load a fresh base model to add a new set")
+        raise UsageError("model already has adapters; load a fresh base model to add a new set")
     layers = transformer_layers(model)
     chosen = range(len(layers)) if config.layers is None else config.layers
     if any(i >= len(layers) for i in chosen):
-        raise ValueError(f"layers {config.layers} out of range: the model has {len(layers)} layers (0..{len(layers) - 1})")
+        raise UsageError(f"layers {config.layers} out of range: the model has {len(layers)} layers (0..{len(layers) - 1})")
     hidden = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.dim
     ref = next(model.parameters())
     for i in chosen:

@@ -14,6 +14,7 @@ from scipy.stats import pearsonr, spearmanr
 from sklearn.metrics import accuracy_score, f1_score, matthews_corrcoef
 
 from .data import TaskSpec, get_task
+from .errors import UsageError
 
 
 def primary_metric(task: str | TaskSpec) -> str:
@@ -29,9 +30,9 @@ def _as_arrays(spec: TaskSpec, predictions, labels) -> tuple[np.ndarray, np.ndar
     elif preds.ndim == 2 and spec.is_regression and preds.shape[1] == 1:
         preds = preds[:, 0]
     if preds.ndim != 1:
-        raise ValueError(f"{spec.display}: predictions must be 1-D (or logits), got shape {preds.shape}")
+        raise UsageError(f"{spec.display}: predictions must be 1-D (or logits), got shape {preds.shape}")
     if len(preds) != len(labels) or len(preds) == 0:
-        raise ValueError(f"{spec.display}: got {len(preds)} predictions for {len(labels)} labels")
+        raise UsageError(f"{spec.display}: got {len(preds)} predictions for {len(labels)} labels")
     if spec.is_regression:
         return preds.astype(float), labels.astype(float)
     return preds.astype(int), labels.astype(int)

@@ -10,7 +10,7 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, AutoTok
 from transformers.utils import logging as hf_logging
 
 from .config import MODEL_PRESETS
-from .errors import ModelLoadError  # defined there; importable from here as before
+from .errors import ModelLoadError, UsageError  # defined there; importable from here as before
 
 DEFAULT_MODEL = "all-MiniLM-L6-v2 (bundled)"
 
@@ -77,7 +77,7 @@ def model_from_preset(preset: str = "bert-base", num_labels: int = 2, device: st
     Used for exact parameter counts of BERT-base/large without downloading weights.
     """
     if preset not in MODEL_PRESETS:
-        raise ValueError(f"unknown model preset {preset!r}; known: {', '.join(MODEL_PRESETS)}")
+        raise UsageError(f"unknown model preset {preset!r}; known: {', '.join(MODEL_PRESETS)}")
     config = BertConfig(**{**MODEL_PRESETS[preset], **overrides}, num_labels=num_labels)
     with torch.device(device):
         return AutoModelForSequenceClassification.from_config(config)

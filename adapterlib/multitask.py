@@ -26,6 +26,7 @@ from safetensors.torch import save_file
 from .checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter_config, save_adapter, trained_state
 from .config import TrainConfig
 from .data import get_task, load_glue
+from .errors import UsageError
 from .params import param_report
 from . import fast as speedups
 from .policies import param_groups, set_trainable
@@ -69,7 +70,7 @@ class AdapterBank:
 
     def __init__(self, model):
         if not any(g == "adapter" for g in param_groups(model).values()):
-            raise ValueError("the model has no adapters: call adapterlib.add_adapters(model, cfg) first")
+            raise UsageError("the model has no adapters: call adapterlib.add_adapters(model, cfg) first")
         self.model = model
         self.paths: dict[str, Path] = {}
         self.active: str | None = None
@@ -121,13 +122,13 @@ class AdapterBank:
         and `speedups`: what this task ran with (`fast.active` of the model, malloc_tuned).
         """
         if cfg.policy != "adapter":
-            raise ValueError(f"an AdapterBank trains policy 'adapter' only, got {cfg.policy!r}")
+            raise UsageError(f"an AdapterBank trains policy 'adapter' only, got {cfg.policy!r}")
         spec, start = get_task(cfg.task), time.time()
         if spec.num_labels != self.model.config.num_labels:
-            raise ValueError(f"{spec.display} has {spec.num_labels} labels, the shared model's head has "
+            raise UsageError(f"{spec.display} has {spec.num_labels} labels, the shared model's head has "
                              f"{self.model.config.num_labels}; use tasks with the same number of labels")
         if cfg.mixed_precision != "no":
-            raise ValueError("AdapterBank.train_task runs in full precision (mixed_precision='no')")
+            raise UsageError("AdapterBank.train_task runs in full precision (mixed_precision='no')")
         self.reset()
         if fast:
             speedups.speed_up(self.model)   # adapterlib.speed_up, the public speed path

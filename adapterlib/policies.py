@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from torch import nn
 
+from .errors import UsageError
 from .inject import transformer_layers
 from .modules import Adapter
 
@@ -47,12 +48,12 @@ def set_trainable(model: nn.Module, policy: str, k: int | None = None, train_poo
     Everything is checked before any parameter changes.
     """
     if policy not in POLICIES:
-        raise ValueError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
+        raise UsageError(f"unknown policy {policy!r}; known: {', '.join(POLICIES)}")
     if (policy == "top_k") != (k is not None):
-        raise ValueError("k is required for policy 'top_k' and only for it")
+        raise UsageError("k is required for policy 'top_k' and only for it")
     groups = param_groups(model)
     if policy == "adapter" and "adapter" not in groups.values():
-        raise ValueError("policy 'adapter' needs adapters: call adapterlib.add_adapters(model, config) first")
+        raise UsageError("policy 'adapter' needs adapters: call adapterlib.add_adapters(model, config) first")
     trained = {
         "adapter": {"adapter", "layernorm", "head"},
         "full": {"adapter", "layernorm", "head", "embedding", "pooler", "other"},
@@ -62,11 +63,11 @@ def set_trainable(model: nn.Module, policy: str, k: int | None = None, train_poo
     }[policy]
     if train_pooler:
         if "pooler" not in groups.values():
-            raise ValueError("train_pooler: this model has no pooler (head_input='mean' replaces it)")
+            raise UsageError("train_pooler: this model has no pooler (head_input='mean' replaces it)")
         trained = trained | {"pooler"}
     layers = transformer_layers(model) if policy == "top_k" else []
     if policy == "top_k" and (isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= len(layers)):
-        raise ValueError(f"k must be an integer in 1..{len(layers)} for this model, got {k!r}")
+        raise UsageError(f"k must be an integer in 1..{len(layers)} for this model, got {k!r}")
     for name, p in model.named_parameters():
         p.requires_grad_(groups[name] in trained)
     if policy == "top_k":

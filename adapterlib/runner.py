@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .course import ENV_VAR, PRESETS, resolve_preset
+from .errors import UsageError
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = REPO_ROOT / "notebooks"
@@ -93,7 +94,7 @@ def find_notebooks(folder, selection=None) -> list[Path]:
         key = Path(item).name.removesuffix(".ipynb")
         hits = [nb for nb in found if nb.stem == key or nb.stem.split("_", 1)[0] == key.zfill(2)]
         if not hits:
-            raise ValueError(f"no notebook {item!r} in {folder}; available: {', '.join(nb.stem for nb in found)}")
+            raise UsageError(f"no notebook {item!r} in {folder}; available: {', '.join(nb.stem for nb in found)}")
         chosen += [nb for nb in hits if nb not in chosen]
     return sorted(chosen)
 
@@ -124,7 +125,7 @@ def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
     unknown = set(wanted) - {"preset"} - {name for params in declared.values() for name in params}
     if unknown:
-        raise ValueError(f"no selected notebook has parameter(s) {', '.join(sorted(unknown))}; "
+        raise UsageError(f"no selected notebook has parameter(s) {', '.join(sorted(unknown))}; "
                          "see `python -m adapterlib course --list`")
     output_dir = Path(args.output_dir)
     plans = {}
@@ -207,9 +208,9 @@ def cmd_course(args) -> int:
     for parent in (out, *out.parents):  # before any notebook runs: a clear line, not a traceback
         if parent.exists():
             if not parent.is_dir():
-                raise ValueError(f"--output-dir {out}: {parent} is a file, not a folder")
+                raise UsageError(f"--output-dir {out}: {parent} is a file, not a folder")
             if not os.access(parent, os.W_OK | os.X_OK):
-                raise ValueError(f"--output-dir {out}: {parent} is not writable")
+                raise UsageError(f"--output-dir {out}: {parent} is not writable")
             break
     plans = plan_parameters(notebooks, args)
     out.mkdir(parents=True, exist_ok=True)

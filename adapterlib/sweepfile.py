@@ -26,12 +26,14 @@ from pathlib import Path
 
 import yaml
 
+from .errors import AdapterlibError
+
 TOP_KEYS = ("name", "description", "mode", "notebook", "base", "grid", "variants", "per_task", "runs",
             "select_then_seeds", "save_checkpoint", "keep_notebooks")
 RESERVED_PARAMETERS = ("results_path",)  # papermill mode: set by the sweep for each run
 
 
-class SweepSpecError(ValueError):
+class SweepSpecError(AdapterlibError, ValueError):
     """The sweep file is invalid; the message says where."""
 
 

@@ -148,7 +148,13 @@ def test_one_error_base_class_keeping_the_builtin_bases():
     with pytest.raises(ValueError):  # `except ValueError` callers keep working
         al.add_adapters(al.models.AutoModelForSequenceClassification.from_config(
             __import__("transformers").GPT2Config(n_layer=1, n_embd=8, n_head=2)), al.AdapterConfig(size=2))
-    assert errors.AdapterlibError in errors.USER_ERRORS and al.TrainConfigError in errors.USER_ERRORS
+    from adapterlib import aggregate, checkpoint, config, data, executor, sweepfile
+    for cls, builtin in ((config.AdapterConfigError, ValueError), (config.TrainConfigError, ValueError),
+                         (data.UnknownTaskError, ValueError), (data.GlueDataError, RuntimeError),
+                         (data.TokenizationCacheError, RuntimeError), (checkpoint.CheckpointError, ValueError),
+                         (executor.SweepError, ValueError), (sweepfile.SweepSpecError, ValueError),
+                         (aggregate.OutDirError, ValueError), (errors.UsageError, ValueError)):
+        assert issubclass(cls, errors.AdapterlibError) and issubclass(cls, builtin), cls
 
 
 def test_errors_module_is_cheap():

@@ -113,3 +113,20 @@ def test_fast_wiring_is_on_by_default_and_can_be_switched_off(tiny_model_dir, ti
     assert fast_run["run_id"] != stock_run["run_id"]
     for run in (fast_run, stock_run):
         assert all(math.isfinite(h["train_loss"]) for h in run["history"])
+
+
+def test_train_cli_is_generated_from_train_config():
+    import dataclasses
+
+    from adapterlib.__main__ import build_parser, field_help
+    args = build_parser().parse_args(["train", "--task", "rte"])
+    fields = dataclasses.fields(al.TrainConfig)
+    assert {f.name: getattr(args, f.name) for f in fields} == {**al.TrainConfig().to_dict(), "task": "rte"}
+    assert (args.output_dir, args.no_checkpoint, args.threads, args.quiet) == ("runs", False, None, False)  # CLI-only
+    helps = field_help(al.TrainConfig)
+    assert set(helps) == {f.name for f in fields} and all(helps.values())  # every field documented by its comment
+    assert helps["patience"].endswith("(None = run every epoch)")           # continuation lines joined
+    parsed = build_parser().parse_args(["train", "--task", "sst2", "--no-fast", "--train-pooler", "--lr", "1e-3",
+                                        "--adapter-layers", "0", "2", "--warmup-ratio", "0.2"])
+    assert (parsed.fast, parsed.train_pooler, parsed.lr, parsed.adapter_layers, parsed.warmup_ratio) == \
+        (False, True, 1e-3, [0, 2], 0.2)
