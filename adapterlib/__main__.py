@@ -165,6 +165,20 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+# Modules of the optional extras (pyproject.toml) -> the extra that installs them.
+EXTRA_OF = {"matplotlib": "course", "papermill": "course", "nbformat": "course", "ipywidgets": "course",
+            "ipykernel": "course", "jupyterlab": "course", "dask": "sweeps", "distributed": "sweeps"}
+
+
+def missing_extra_line(command: str, error: ModuleNotFoundError) -> str | None:
+    """One line naming the extra to install when `error` is a module of one; None for any other module."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRA_OF.get(module)
+    if extra is None:
+        return None
+    return f"error: `{command}` needs {module}, from adapterlib's [{extra}] extra: pip install 'adapterlib[{extra}]'"
+
+
 _NEGATIVE_NUMBER = re.compile(r"^-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$|^-(inf|infinity|nan)$", re.IGNORECASE)
 
 
@@ -211,6 +225,12 @@ def main(argv=None) -> int:
         return 2
     except OSError as e:  # a file or folder the user named: missing, not writable, a folder not a file, ...
         print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as e:  # an optional extra is not installed; any other missing module is a bug
+        line = missing_extra_line(args.command, e)
+        if line is None:
+            raise
+        print(line, file=sys.stderr)
         return 2
 
 

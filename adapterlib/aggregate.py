@@ -21,9 +21,9 @@ import pandas as pd
 from .config import INIT_SCHEMES
 from .data import TASKS, get_task
 from .errors import AdapterlibError
+from .paths import RESULTS_DIR
 from .records import load_records
 
-RESULTS_DIR = Path(__file__).resolve().parents[1] / "data" / "results"
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "metric", "val_score", "dev_score", "selected_epoch", "trainable",
            "percent_of_base", "frozen", "base", "wall_s", "s_per_step", "config_key", "error"]

@@ -9,13 +9,12 @@ code: the notebooks read these files, so a reader can check each number against 
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import pandas as pd
 
 from .data import get_task
+from .paths import PAPER_DIR
 
-DATA_DIR = Path(__file__).resolve().parents[1] / "data" / "paper"
+DATA_DIR = PAPER_DIR  # the name the notebooks and tests import
 
 # Table 1 column of each GLUE task (MNLI has two: matched and mismatched).
 TABLE1_COLUMNS = {"cola": "CoLA", "sst2": "SST-2", "mrpc": "MRPC", "stsb": "STS-B", "qqp": "QQP",
@@ -27,7 +26,7 @@ def paper_table(name: str) -> pd.DataFrame:
     path = DATA_DIR / f"{name}.csv"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in DATA_DIR.glob("*.csv"))) or "none"
-        raise FileNotFoundError(f"no reference table {path} (known: {known}); run from a checkout of the repository")
+        raise FileNotFoundError(f"no reference table {path} (known: {known}); run from a checkout of the repository or set $ADAPTERLIB_ROOT to one")
     return pd.read_csv(path)
 
 

@@ -55,7 +55,10 @@ def _jsonable(obj):
 
 def git_revision() -> dict:
     """Commit of the adapterlib checkout (and whether it had uncommitted changes), if any."""
-    root = Path(__file__).resolve().parents[1]
+    from .paths import checkout
+    root = checkout()
+    if root is None:  # an installed wheel: no checkout to ask
+        return {"commit": None, "dirty": None}
     try:
         rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
         dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=root,

@@ -21,9 +21,8 @@ from pathlib import Path
 
 from .course import ENV_VAR, PRESETS, resolve_preset
 from .errors import UsageError
+from .paths import NOTEBOOK_DIR, PACKAGE_PARENT
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-NOTEBOOK_DIR = REPO_ROOT / "notebooks"
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
 DESCRIPTION = """Execute the numbered course notebooks (notebooks/NN_*.ipynb) in order with papermill.
@@ -142,7 +141,7 @@ def _importable_adapterlib():
     """Put this checkout first on the kernels' PYTHONPATH, so notebooks import this adapterlib,
     and make a relative GLUE_DIR absolute, because kernels run in the notebook folder."""
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "GLUE_DIR")}
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(REPO_ROOT)] + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT)] + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
     if saved["GLUE_DIR"]:
         os.environ["GLUE_DIR"] = str(Path(saved["GLUE_DIR"]).expanduser().resolve())
     try:

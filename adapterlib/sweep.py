@@ -466,9 +466,11 @@ def cmd_aggregate(args) -> int:
 
 def repository_sweeps() -> list[Path]:
     """The reproduction sweep files shipped in sweeps/ (not the machinery check smoke.yaml)."""
-    from .aggregate import RESULTS_DIR
-    folder = RESULTS_DIR.parents[1] / "sweeps"
-    return sorted(p for p in folder.glob("*.yaml") if p.stem != "smoke")
+    from .paths import ENV_VAR, SWEEPS_DIR
+    found = sorted(p for p in SWEEPS_DIR.glob("*.yaml") if p.stem != "smoke")
+    if not found:
+        raise SweepError(f"no sweep files in {SWEEPS_DIR}: name them, run from a checkout, or set ${ENV_VAR}")
+    return found
 
 
 STATUS_BEGIN, STATUS_END = "<!-- sweep-status:begin -->", "<!-- sweep-status:end -->"

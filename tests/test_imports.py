@@ -161,3 +161,26 @@ def test_errors_module_is_cheap():
     modules = eval(_python("import adapterlib.errors, sys; print(sorted(sys.modules))"))
     assert [m for m in modules if m.startswith("adapterlib.")] == ["adapterlib._version", "adapterlib.errors"]
     assert "torch" not in modules
+
+
+@pytest.mark.parametrize("module, command, argv, extra", [
+    ("papermill", "course", ["course", "--list"], "course"),
+    ("dask", "sweep", None, "sweeps"),
+])
+def test_a_missing_extra_is_named_in_one_line(module, command, argv, extra, monkeypatch, capsys, tmp_path):
+    from adapterlib.__main__ import main
+    monkeypatch.setitem(sys.modules, module, None)  # import papermill / dask now raises ModuleNotFoundError
+    monkeypatch.setitem(sys.modules, "dask.distributed", None)
+    if argv is None:  # a one-run sweep on a toy spec: fails at the executor's dask import
+        spec = tmp_path / "s.yaml"
+        spec.write_text("name: s\nbase: {task: rte, max_steps: 1}\ngrid: {lr: [0.001]}\n")
+        argv = ["sweep", str(spec), "--output-dir", str(tmp_path / "out")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"error: `{command}` needs {module}, from adapterlib's [{extra}] extra: "
+                   f"pip install 'adapterlib[{extra}]'"]
+
+
+def test_other_missing_modules_are_bugs_and_keep_their_traceback():
+    from adapterlib.__main__ import missing_extra_line
+    assert missing_extra_line("train", ModuleNotFoundError("no", name="torchvision")) is None

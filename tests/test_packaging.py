@@ -14,7 +14,10 @@ def _name(req: str) -> str:
 
 def test_environment_yml_matches_pyproject():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    pip_reqs = project["dependencies"] + project["optional-dependencies"]["dev"]
+    extras = project["optional-dependencies"]
+    pip_reqs = project["dependencies"] + [r for reqs in extras.values() for r in reqs if _name(r) != "adapterlib"]
+    assert {_name(r) for r in extras["dev"] if _name(r) == "adapterlib"} == {"adapterlib"}  # dev pulls the rest
+    assert "adapterlib[course,sweeps]" in extras["dev"]
     env = yaml.safe_load((ROOT / "environment.yml").read_text())
     conda_pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     conda_reqs = [r for r in conda_pip if not r.startswith("-e")]
@@ -30,3 +33,24 @@ def test_readme_commands_match_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     test_cmd = re.search(r"# test\n(.+)\n", readme).group(1).strip()
     assert test_cmd in ci, "the README's test command must be what .ci/run runs"
+
+
+def test_project_files_are_found_under_one_root(tmp_path):
+    """data/, sweeps/ and notebooks/ come from paths.project_root(): $ADAPTERLIB_ROOT first, else this checkout."""
+    import os
+    import subprocess
+    import sys
+
+    show = ("from adapterlib import aggregate, paper, paths, runner; "
+            "print(aggregate.RESULTS_DIR, paper.DATA_DIR, runner.NOTEBOOK_DIR, paths.SWEEPS_DIR)")
+    env = {**os.environ, "ADAPTERLIB_ROOT": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True).stdout
+    assert out.split() == [str(tmp_path / p) for p in ("data/results", "data/paper", "notebooks", "sweeps")]
+    env.pop("ADAPTERLIB_ROOT")
+    out = subprocess.run([sys.executable, "-c", show], env=env, cwd=tmp_path, capture_output=True, text=True,
+                         check=True).stdout
+    assert out.split()[0] == str(ROOT / "data" / "results")  # the checkout, wherever the command runs
+    status = subprocess.run([sys.executable, "-m", "adapterlib", "status"], capture_output=True, text=True,
+                            env={**env, "ADAPTERLIB_ROOT": str(tmp_path)})
+    assert status.returncode == 2 and status.stderr.strip().splitlines() == [
+        f"error: no sweep files in {tmp_path / 'sweeps'}: name them, run from a checkout, or set $ADAPTERLIB_ROOT"]

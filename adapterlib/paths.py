@@ -1,0 +1,37 @@
+"""Where adapterlib finds the project's files: one function, `project_root()`, and the folders under it.
+
+Package data that ships in the wheel (the bundled GLUE copy) is read with importlib.resources
+(`adapterlib.data.bundled_glue_root`). The project's own files, which do not ship in the wheel
+(the paper's tables in data/paper, run records in data/results, sweep files in sweeps/, the course
+notebooks in notebooks/), are found under `project_root()`:
+
+1. $ADAPTERLIB_ROOT, if set (a checkout, for an installed adapterlib);
+2. the checkout this package was imported from (an editable install or a source tree);
+3. the current folder.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # the folder holding adapterlib/ (a checkout, site-packages)
+ENV_VAR = "ADAPTERLIB_ROOT"
+
+
+def checkout() -> Path | None:
+    """The source checkout this adapterlib was imported from, or None for an installed wheel."""
+    return PACKAGE_PARENT if (PACKAGE_PARENT / "pyproject.toml").is_file() else None
+
+
+def project_root() -> Path:
+    """The folder holding data/, sweeps/ and notebooks/ (see the module docstring for the order)."""
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]).expanduser().resolve()
+    return checkout() or Path.cwd()
+
+
+ROOT = project_root()
+PAPER_DIR = ROOT / "data" / "paper"      # the paper's numbers as CSV
+RESULTS_DIR = ROOT / "data" / "results"  # run records and tables, one folder per study
+SWEEPS_DIR = ROOT / "sweeps"             # the reproduction's sweep files
+NOTEBOOK_DIR = ROOT / "notebooks"        # the course, NN_*.ipynb
