@@ -172,16 +172,11 @@ def _identity(job: dict) -> dict:
     return out
 
 
-def _provenance() -> dict:
-    return {"machine": records.machine(), "versions": records.versions(), "git": records.git_revision(),
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-
-
 def failed_record(job: dict, exc: BaseException, wall_s: float | None = None) -> dict:
     """Record of a run that raised: its config, the error line and the traceback's tail."""
     lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
     return {**_identity(job), "status": "failed", "error": f"{type(exc).__name__}: {exc}",
-            "traceback": "".join(lines)[-4000:], "timing": {"wall_s": wall_s}, **_provenance()}
+            "traceback": "".join(lines)[-4000:], "timing": {"wall_s": wall_s}, **records.provenance()}
 
 
 def summary(record: dict) -> dict:

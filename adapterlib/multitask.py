@@ -198,13 +198,14 @@ def storage_cost(model, checkpoints: dict) -> pd.DataFrame:
     rows = []
     for n in range(1, len(sizes) + 1):
         rows.append({"setup": "adapters: one base + n checkpoints", "n_tasks": n, "shared_bytes": base_bytes,
-                     "per_task_bytes": sum(sizes[:n]), "params": report.frozen + n * report.trainable})
+                     "per_task_bytes": sum(sizes[:n]), "params": report.stored_params(n),
+                     "multiple_of_base": report.total_multiple(n)})
         rows.append({"setup": "full fine-tuning: n models", "n_tasks": n, "shared_bytes": 0,
-                     "per_task_bytes": n * full_bytes, "params": n * (report.base + report.head)})
+                     "per_task_bytes": n * full_bytes, "params": report.stored_params(n, shared_base=False),
+                     "multiple_of_base": report.total_multiple(n, shared_base=False)})
     df = pd.DataFrame(rows)
     df["total_bytes"] = df["shared_bytes"] + df["per_task_bytes"]
     df["total_MB"] = df["total_bytes"] / 1e6
-    df["multiple_of_base"] = df["params"] / report.base
     return df
 
 

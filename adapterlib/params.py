@@ -50,12 +50,15 @@ class ParamReport:
         """As % of the base without embedding tables (the paper's '2.1%' for size 64)."""
         return 100.0 * self.trainable / self.base_no_embedding
 
-    def total_multiple(self, n_tasks: int) -> float:
-        """Storage for n tasks relative to one pre-trained model (paper Table 1: 9x vs 1.3x).
+    def stored_params(self, n_tasks: int, shared_base: bool = True) -> int:
+        """Parameters stored for n tasks. With a shared base (adapters, any frozen-base policy) the frozen
+        parameters are stored once and each task adds its trainable set; without (full fine-tuning),
+        each task stores a whole model: the base and its head."""
+        return self.frozen + n_tasks * self.trainable if shared_base else n_tasks * (self.base + self.head)
 
-        The frozen parameters are stored once and shared; each task adds its trainable set.
-        """
-        return (self.frozen + n_tasks * self.trainable) / self.base
+    def total_multiple(self, n_tasks: int, shared_base: bool = True) -> float:
+        """Storage for n tasks relative to one pre-trained model (paper Table 1: 9x vs 1.3x)."""
+        return self.stored_params(n_tasks, shared_base) / self.base
 
     def to_dict(self) -> dict:
         d = asdict(self)

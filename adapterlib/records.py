@@ -9,6 +9,7 @@ import re
 import socket
 import subprocess
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -85,6 +86,12 @@ def machine() -> dict:
     if torch.cuda.is_available():
         info["gpu"] = torch.cuda.get_device_name(0)
     return info
+
+
+def provenance() -> dict:
+    """Where and when a record was made: library versions, git revision, machine, UTC time (every record)."""
+    return {"versions": versions(), "git": git_revision(), "machine": machine(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
 
 
 def peak_rss() -> tuple[float | None, str]:

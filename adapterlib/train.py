@@ -281,9 +281,7 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
                    "s_per_step": train_time / steps if steps else None,
                    "tokens_per_s": loop["tokens"] / train_time if train_time else None,
                    "padded_tokens_per_s": loop["padded_tokens"] / train_time if train_time else None},
-        "memory": records.peak_memory_mb(), "versions": records.versions(), "git": records.git_revision(),
-        "machine": records.machine(), "data_source": data_source(spec, cfg.glue_dir),
-        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "memory": records.peak_memory_mb(), "data_source": data_source(spec, cfg.glue_dir), **records.provenance(),
     }
 
 

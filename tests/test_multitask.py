@@ -106,6 +106,8 @@ def test_storage_cost_arithmetic(bank, tmp_path):
     assert ad.loc[3, "params"] == report.frozen + 3 * report.trainable
     assert ft.loc[3, "params"] == 3 * (report.base + report.head)
     assert ad.loc[3, "multiple_of_base"] == pytest.approx(report.total_multiple(3))
+    assert ft.loc[3, "multiple_of_base"] == pytest.approx(3 * (report.base + report.head) / report.base)
+    assert report.total_multiple(3) == pytest.approx((report.frozen + 3 * report.trainable) / report.base)
     assert ad.loc[2, "per_task_bytes"] == checkpoint_bytes(paths["a"]) + checkpoint_bytes(paths["b"])
     assert ft.loc[3, "total_bytes"] == 3 * ft.loc[1, "total_bytes"] >= 3 * 4 * (report.base + report.head)
     assert ad.loc[1, "shared_bytes"] >= 4 * (report.base - 0)

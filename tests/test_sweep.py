@@ -79,7 +79,7 @@ BASE = {"name": "t", "grid": {"task": ["rte"], "lr": [1e-3]}}
     ({"grid": {"lr": [-1.0]}}, "lr must be a finite number"),
     ({"grid": {"task": ["mnli2"]}}, "unknown GLUE task 'mnli2'"),
     ({"grid": {"policy": ["lora"]}}, "unknown policy 'lora'"),
-    ({"grid": {"init_std": [-1.0]}}, "init_std must be >= 0"),
+    ({"grid": {"init_std": [-1.0]}}, "init_std must be a finite number >= 0"),
     ({"gird": {}}, "unknown key(s) ['gird']"),
     ({"name": "a b"}, "name must be a folder-safe string"),
     ({"base": [1, 2]}, "base must be a mapping"),
