@@ -10,7 +10,7 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-from ._version import __version__
+from ._version import __version__  # noqa: F401 (public: adapterlib.__version__)
 
 # Public name -> the submodule that defines it. Nothing is imported until a name is first used,
 # so `import adapterlib` (and `python -m adapterlib --help`) stays fast and has no side effects;

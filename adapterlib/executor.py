@@ -151,7 +151,7 @@ def _notebook(job: dict) -> dict:
             raise RuntimeError(f"{notebook.name} never called record_results(results_path, ...)")
         values = json.loads(results.read_text())
     record = {**_identity(job), "status": "ok", "results": values, "timing": {"wall_s": time.time() - start},
-              **_provenance()}
+              **records.provenance()}
     records.write_json_atomic(out / f"{job['run_id']}.json", record)
     return record
 
