@@ -25,7 +25,8 @@ from .paths import RESULTS_DIR
 from .records import load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
-           "max_train_examples", "metric", "val_score", "dev_score", "selected_epoch", "trainable",
+           "max_train_examples", "head_input", "train_pooler", "patience", "metric", "val_score", "dev_score",
+           "selected_epoch", "epochs_run", "stopped_early", "trainable",
            "percent_of_base", "frozen", "base", "wall_s", "s_per_step", "config_key", "error"]
 METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
                 "layernorm": "LayerNorm only", "head": "head only"}
@@ -67,9 +68,13 @@ def record_row(rec: dict) -> dict:
         "top_k": cfg.get("top_k") if policy == "top_k" else None,
         "init_std": std if policy == "adapter" else None,
         "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.get("seed")),
-        "max_train_examples": cfg.get("max_train_examples"), "metric": metric,
+        "max_train_examples": cfg.get("max_train_examples"),
+        # recipe options; records made before they existed had the legacy values (TrainConfig.LEGACY_DEFAULTS)
+        "head_input": cfg.get("head_input", "pooler"), "train_pooler": bool(cfg.get("train_pooler", False)),
+        "patience": cfg.get("patience"), "metric": metric,
         "val_score": selected.get(f"validation_{metric}", res.get("val_score")),
         "dev_score": rec.get("dev_score", res.get("dev_score")), "selected_epoch": selected.get("epoch"),
+        "epochs_run": timing.get("epochs_run"), "stopped_early": bool(timing.get("stopped_early", False)),
         "trainable": params.get("trainable", res.get("trainable")), "percent_of_base": params.get("percent_of_base"),
         "frozen": params.get("frozen"), "base": params.get("base"),
         "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
@@ -83,8 +88,8 @@ def record_row(rec: dict) -> dict:
 def records_frame(records: list[dict]) -> pd.DataFrame:
     """One row per record with COLUMNS (numbers as floats, NaN where not applicable), sorted by run_id."""
     df = pd.DataFrame([record_row(r) for r in records], columns=None if records else COLUMNS)
-    numeric = ["adapter_size", "top_k", "init_std", "lr", "epochs", "seed", "max_train_examples", "val_score",
-               "dev_score", "selected_epoch", "trainable", "percent_of_base", "frozen", "base", "wall_s",
+    numeric = ["adapter_size", "top_k", "init_std", "lr", "epochs", "seed", "max_train_examples", "patience",
+               "val_score", "dev_score", "selected_epoch", "epochs_run", "trainable", "percent_of_base", "frozen", "base", "wall_s",
                "s_per_step"]
     df[numeric] = df[numeric].apply(pd.to_numeric, errors="coerce").astype(float)
     return df.sort_values("run_id", ignore_index=True)
@@ -346,7 +351,7 @@ def build_tables(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> di
     validation for each task, policy, size, k and init std) and summary always; glue_* when there
     are full and adapter runs; size_curve with top-k or LayerNorm-only runs; init_curve when
     adapter runs differ in init std."""
-    best = select_best(df, by=("task", "policy", "adapter_size", "top_k", "init_std"))  # lr, epochs chosen per setting
+    best = select_best(df, by=("task", "policy", "adapter_size", "top_k", "init_std", "head_input", "train_pooler"))
     tables = {"runs": df[RUN_COLUMNS], "best": best, "summary": study_summary(df, records, excluded)}
     policies = set(df.loc[df["status"] == "ok", "policy"])
     if {"full", "adapter"} <= policies:

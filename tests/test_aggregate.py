@@ -217,3 +217,21 @@ def test_best_size_is_chosen_on_the_seed_means_of_each_sizes_winner():
     assert long.loc[("adapters (8-256)", "rte"), "adapter_size"] == 64
     assert long.loc[("adapters (8-256)", "rte"), "lr"] == 1e-3 and long.loc[("adapters (8-256)", "rte"), "n_seeds"] == 3
     assert long.loc[("adapters (8-256)", "cola"), "adapter_size"] == 8
+
+
+def test_recipe_options_are_columns_and_keep_variants_apart(tmp_path):
+    """Records before the recipe options read as the legacy recipe; head-input variants stay separate in `best`."""
+    old = fake_record("cola", "adapter", 64)
+    old["config"] = {k: v for k, v in old["config"].items()
+                     if k not in ("patience", "head_input", "train_pooler", "fast")}  # a v1 record
+    mean = fake_record("cola", "adapter", 64, val=80.0)
+    cfg = TrainConfig(task="cola", adapter_size=64, lr=1e-3, head_input="mean", patience=3, epochs=20)
+    mean.update(run_id=run_id(cfg), config=cfg.to_dict())
+    mean["timing"].update(epochs_run=12, stopped_early=True)
+    df = aggregate.load_study(write_study(tmp_path / "study", [old, mean])).set_index("run_id")
+    assert df.loc[old["run_id"], "head_input"] == "pooler" and not df.loc[old["run_id"], "train_pooler"]
+    assert math.isnan(df.loc[old["run_id"], "patience"])
+    assert df.loc[mean["run_id"], "head_input"] == "mean" and df.loc[mean["run_id"], "patience"] == 3
+    assert df.loc[mean["run_id"], "epochs_run"] == 12 and df.loc[mean["run_id"], "stopped_early"]
+    best = aggregate.build_tables(df.reset_index(), [old, mean])["best"]
+    assert sorted(best["head_input"]) == ["mean", "pooler"]  # one row each, not the better of the two
