@@ -24,6 +24,7 @@ from pathlib import Path
 import yaml
 
 from .data import get_task
+from .paths import RESULTS_DIR
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
 from .records import load_records, read_record_file, remove_abandoned_temp_files
 from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
@@ -242,6 +243,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
                 Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
         (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
+        print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), file=sys.stderr, flush=True)
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
         counts = {"ok": 0, "failed": 0, "skipped": 0}
@@ -335,15 +337,71 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             t["failed"] += status == "failed"
             t["wall_h"] += wall / 3600
             t["walls"] += [wall] if wall > 0 else []
-    for t in by_task.values():
+    costs = None
+    for task, t in by_task.items():
         walls = t.pop("walls")
         t["run_min"] = [min(walls) / 60, max(walls) / 60] if walls else None
         t["left_h"] = (t["planned"] - t["finished"]) * sum(walls) / len(walls) / 3600 if walls else None
+        todo = [r for s, r, _ in rows if s == "todo" and str(r.fields.get("task")) == task]
+        if t["left_h"] is None and todo:  # nothing of this task finished yet: per-epoch costs of earlier runs
+            costs = costs if costs is not None else epoch_costs(sorted(RESULTS_DIR.glob("*/runs")))
+            expected, _, unknown = estimate_hours(todo, costs)
+            if unknown < len(todo):
+                t["left_h"] = expected / (len(todo) - unknown) * (t["planned"] - t["finished"])
     # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
     unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
     total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "wall_h")}
     return {"name": spec.name, **total, "tasks": tasks,
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
+
+
+def epoch_costs(folders) -> dict:
+    """Measured cost of past runs, from the records under `folders`: {(task, policy, max_train_examples):
+    {"min_per_epoch": [...], "epochs_run_with_patience": [...]}}; the basis of `estimate_hours`."""
+    costs: dict = {}
+    for folder in folders:
+        for rec in load_records(folder) if Path(folder).is_dir() else []:
+            cfg, timing = rec.get("config") or {}, rec.get("timing") or {}
+            if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run"):
+                continue
+            key = (str(rec.get("task")), cfg.get("policy"), cfg.get("max_train_examples"))
+            c = costs.setdefault(key, {"min_per_epoch": [], "epochs_run_with_patience": []})
+            c["min_per_epoch"].append(timing["wall_s"] / 60 / timing["epochs_run"])
+            if cfg.get("patience"):
+                c["epochs_run_with_patience"].append(timing["epochs_run"])
+    return costs
+
+
+def estimate_hours(runs: list[Run], costs: dict) -> tuple[float, float, int]:
+    """(expected hours, hours at most, runs without a basis) for `runs`, from measured per-epoch costs.
+
+    A run costs the median minutes per epoch of finished runs of its task, policy and training-set
+    size, times its epochs: `epochs` without early stopping; with `patience`, the median epochs such
+    runs actually ran (the plan's `epochs` is then the "at most" figure)."""
+    expected = at_most = 0.0
+    unknown = 0
+    for run in runs:
+        f = run.fields
+        c = costs.get((get_task(f["task"]).name, f.get("policy"), f.get("max_train_examples")))
+        if not c:
+            unknown += 1
+            continue
+        per_epoch = sorted(c["min_per_epoch"])[len(c["min_per_epoch"]) // 2]
+        ran = sorted(c["epochs_run_with_patience"])
+        epochs = (ran[len(ran) // 2] if ran else f["epochs"]) if f.get("patience") else f["epochs"]
+        expected += per_epoch * min(epochs, f["epochs"]) / 60
+        at_most += per_epoch * f["epochs"] / 60
+    return expected, at_most, unknown
+
+
+def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path) -> str:
+    """One line: what the runs still to do should cost, from the measured records of every study."""
+    folders = {folder / "runs", *RESULTS_DIR.glob("*/runs")}
+    expected, at_most, unknown = estimate_hours(todo, epoch_costs(sorted(folders)))
+    known = len(todo) - unknown
+    line = (f"estimated cost of {spec.name}: {len(todo)} runs to run; {known} of them about {expected:.1f} h of run "
+            f"wall time ({at_most:.1f} h at most), at the per-epoch cost measured on this study's and earlier runs")
+    return line + (f"; {unknown} runs have no measured basis yet" if unknown else "")
 
 
 def status_markdown(paths) -> str:
@@ -424,6 +482,8 @@ def cmd_sweep(args) -> int:
     spec = load_spec(args.spec, parse_overrides(args.set))
     if args.dry_run:
         print(describe_plan(spec, args.output_dir))
+        folder = study_folder(spec, args.output_dir)
+        print(describe_estimate(spec, [r for s, r in plan(spec, args.output_dir) if s == "todo"], folder))
         return 0
     try:
         counts = run_sweep(spec, args.output_dir, args.scheduler, args.workers, args.threads_per_run,
@@ -433,7 +493,7 @@ def cmd_sweep(args) -> int:
         print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
         return 130
     print(f"{spec.name}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done "
-          f"({counts['wall_s']:.0f} s); records in {counts['folder']}/runs")
+          f"({counts['wall_s']:.0f} s = {counts['wall_s'] / 3600:.2f} h measured); records in {counts['folder']}/runs")
     return 1 if counts["failed"] else 0
 
 

@@ -370,3 +370,26 @@ def test_set_overrides_every_run_and_picks_its_per_task_fields():
     assert len(runs) == 8 and {r.fields["task"] for r in runs} == {"sst2"}      # 2 tasks collapse into one
     assert {r.fields["max_train_examples"] for r in runs} == {8000}
     assert {r.fields["model"] for r in runs} == {"bert-base-uncased"}
+
+
+def test_cost_estimate_from_measured_per_epoch_costs(tmp_path):
+    """Per-epoch cost x epochs; with patience, the epochs such runs really ran (the plan's epochs = at most)."""
+    from adapterlib import sweep as S
+    from adapterlib.sweepfile import Run
+    runs = tmp_path / "runs"
+    runs.mkdir()
+    for i, (patience, epochs_run, wall) in enumerate([(None, 3, 360.0), (None, 3, 540.0), (3, 8, 960.0)]):
+        (runs / f"r{i}.json").write_text(json.dumps({
+            "run_id": f"r{i}", "status": "ok", "task": "rte", "policy": "adapter", "metric": "accuracy",
+            "config": {"task": "rte", "policy": "adapter", "patience": patience}, "params": {"trainable": 1},
+            "selected": {"epoch": 1.0, "validation_accuracy": 50.0},
+            "dev_score": 50.0, "timing": {"wall_s": wall, "epochs_run": epochs_run}}))
+    costs = S.epoch_costs([runs])
+    assert sorted(costs[("rte", "adapter", None)]["min_per_epoch"]) == [2.0, 2.0, 3.0]
+    plain = Run("a", {"task": "RTE", "policy": "adapter", "epochs": 3}, "grid")
+    early = Run("b", {"task": "rte", "policy": "adapter", "epochs": 20, "patience": 3}, "grid")
+    other = Run("c", {"task": "cola", "policy": "adapter", "epochs": 3}, "grid")
+    expected, at_most, unknown = S.estimate_hours([plain, early, other], costs)
+    assert unknown == 1                                   # no CoLA runs measured
+    assert expected == pytest.approx((2.0 * 3 + 2.0 * 8) / 60)    # median 2 min/epoch; 8 epochs with patience
+    assert at_most == pytest.approx((2.0 * 3 + 2.0 * 20) / 60)
