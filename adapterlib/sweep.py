@@ -243,7 +243,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
                 Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
         (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
-        print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), file=sys.stderr, flush=True)
+        print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), flush=True)
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
         counts = {"ok": 0, "failed": 0, "skipped": 0}
