@@ -30,6 +30,20 @@ def project_root() -> Path:
     return checkout() or Path.cwd()
 
 
+def folder_problem(folder) -> str | None:
+    """Why `folder` cannot be created or written, or None: its nearest existing parent (or itself) must be
+    a writable folder. Checked before long work starts, so a bad output dir is one clear line, not a
+    traceback at the end."""
+    for parent in (Path(folder), *Path(folder).parents):
+        if parent.exists():
+            if not parent.is_dir():
+                return f"{parent} is a file, not a folder"
+            if not os.access(parent, os.W_OK | os.X_OK):
+                return f"{parent} is not writable"
+            return None
+    return None
+
+
 ROOT = project_root()
 PAPER_DIR = ROOT / "data" / "paper"      # the paper's numbers as CSV
 RESULTS_DIR = ROOT / "data" / "results"  # run records and tables, one folder per study

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from .course import ENV_VAR, PRESETS, resolve_preset
 from .errors import UsageError
-from .paths import NOTEBOOK_DIR, PACKAGE_PARENT
+from .paths import NOTEBOOK_DIR, PACKAGE_PARENT, folder_problem
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -204,13 +204,9 @@ def cmd_course(args) -> int:
         list_notebooks(notebooks)
         return 0
     out = Path(args.output_dir)
-    for parent in (out, *out.parents):  # before any notebook runs: a clear line, not a traceback
-        if parent.exists():
-            if not parent.is_dir():
-                raise UsageError(f"--output-dir {out}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise UsageError(f"--output-dir {out}: {parent} is not writable")
-            break
+    problem = folder_problem(out)  # before any notebook runs: a clear line, not a traceback
+    if problem:
+        raise UsageError(f"--output-dir {out}: {problem}")
     plans = plan_parameters(notebooks, args)
     out.mkdir(parents=True, exist_ok=True)
     print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)

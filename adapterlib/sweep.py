@@ -17,6 +17,7 @@ import dataclasses
 import json
 import os
 import shlex
+import statistics
 import sys
 import time
 from pathlib import Path
@@ -24,7 +25,7 @@ from pathlib import Path
 import yaml
 
 from .data import get_task
-from .paths import RESULTS_DIR
+from .paths import RESULTS_DIR, folder_problem
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
 from .records import load_records, read_record_file, remove_abandoned_temp_files
 from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
@@ -141,13 +142,9 @@ def study_lock(folder: Path):
 
 def check_folder(folder: Path, what: str) -> None:
     """A folder that is to be created or written: a clear error if it (or a parent) is a file."""
-    for parent in (Path(folder), *Path(folder).parents):
-        if parent.exists():
-            if not parent.is_dir():
-                raise SweepError(f"{what} {folder}: {parent} is a file, not a folder")
-            if not os.access(parent, os.W_OK | os.X_OK):
-                raise SweepError(f"{what} {folder}: {parent} is not writable")
-            return
+    problem = folder_problem(folder)
+    if problem:
+        raise SweepError(f"{what} {folder}: {problem}")
 
 
 def check_lock_path(lock: str | None) -> None:
@@ -386,9 +383,9 @@ def estimate_hours(runs: list[Run], costs: dict) -> tuple[float, float, int]:
         if not c:
             unknown += 1
             continue
-        per_epoch = sorted(c["min_per_epoch"])[len(c["min_per_epoch"]) // 2]
-        ran = sorted(c["epochs_run_with_patience"])
-        epochs = (ran[len(ran) // 2] if ran else f["epochs"]) if f.get("patience") else f["epochs"]
+        per_epoch = statistics.median_high(c["min_per_epoch"])
+        ran = c["epochs_run_with_patience"]
+        epochs = statistics.median_high(ran) if f.get("patience") and ran else f["epochs"]
         expected += per_epoch * min(epochs, f["epochs"]) / 60
         at_most += per_epoch * f["epochs"] / 60
     return expected, at_most, unknown

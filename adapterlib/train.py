@@ -84,6 +84,11 @@ def make_loader(ds, tokenizer, batch_size: int, shuffle: bool, seed: int = 0) ->
     return DataLoader(ds, batch_size=batch_size, sampler=sampler, collate_fn=DataCollatorWithPadding(tokenizer))
 
 
+def warmup_steps(cfg: TrainConfig, total_steps: int) -> int:
+    """Steps of the linear warm-up: the first `warmup_ratio` of all planned steps."""
+    return math.ceil(cfg.warmup_ratio * total_steps)
+
+
 def make_optimizer(model, cfg: TrainConfig, total_steps: int):
     """AdamW, no weight decay on LayerNorm and biases (adapter-bert's AdamWeightDecay)."""
     groups = param_groups(model)
@@ -93,7 +98,7 @@ def make_optimizer(model, cfg: TrainConfig, total_steps: int):
             (no_decay if groups[name] == "layernorm" or name.endswith("bias") else decay).append(p)
     optimizer = torch.optim.AdamW([{"params": decay, "weight_decay": cfg.weight_decay},
                                    {"params": no_decay, "weight_decay": 0.0}], lr=cfg.lr, eps=cfg.adam_eps)
-    scheduler = get_linear_schedule_with_warmup(optimizer, math.ceil(cfg.warmup_ratio * total_steps), total_steps)
+    scheduler = get_linear_schedule_with_warmup(optimizer, warmup_steps(cfg, total_steps), total_steps)
     return optimizer, scheduler
 
 
@@ -221,6 +226,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     """The training loop. Returns history, best validation point, its weights, and timings."""
     spec = get_task(cfg.task)
     history, best, best_state, since_best, stopped_early = [], None, None, 0, False
+    warmup = warmup_steps(cfg, total_steps)
     step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
     bar = tqdm(total=total_steps, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
     while step < total_steps:
@@ -245,7 +251,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                                 "train_loss": loss_sum / step, **{f"validation_{k}": v for k, v in scores.items()}})
                 if best is None or scores[spec.metric] > best[f"validation_{spec.metric}"]:
                     best, best_state, since_best = history[-1], _trainable_state(model), 0  # ties keep the earlier
-                elif step > math.ceil(cfg.warmup_ratio * total_steps):
+                elif step > warmup:
                     since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
                 stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
                 model.train()
