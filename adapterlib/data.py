@@ -610,3 +610,26 @@ def _save_atomically(ds: datasets.Dataset, path: Path, meta: dict) -> None:
         os.replace(tmp, path)
     except OSError:  # another process saved the same entry first; theirs is identical
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+def task_order(tasks) -> list[str]:
+    """The distinct task names in `tasks`, in GLUE's order (the paper's Table 1 columns); unknown ones last."""
+    order = list(TASKS)
+    return sorted(set(tasks), key=lambda t: order.index(t) if t in order else len(order))
+
+
+def task_label(task: str) -> str:
+    """Column name of a task, as in the paper's Table 1 (MNLI is scored on dev matched)."""
+    spec = get_task(task)
+    return "MNLI-m" if spec.name == "mnli" else spec.display
+
+
+def majority_floor(task, split: str = "dev", glue_dir=None, max_examples: int | None = None) -> dict:
+    """Scores (percent) of always predicting the majority class on the first `max_examples` of `split`:
+    the floor a trained model must beat to have learned anything (metrics.majority_baseline).
+    Run records carry the same numbers for their own splits (`record["majority"]`)."""
+    from .metrics import majority_baseline
+
+    spec = get_task(task)
+    labels = load_glue(spec, glue_dir, splits=[split])[split]["label"]
+    return majority_baseline(spec, labels[:max_examples] if max_examples else labels)

@@ -54,11 +54,13 @@ class ParamReport:
         """Parameters stored for n tasks. With a shared base (adapters, any frozen-base policy) the frozen
         parameters are stored once and each task adds its trainable set; without (full fine-tuning),
         each task stores a whole model: the base and its head."""
-        return self.frozen + n_tasks * self.trainable if shared_base else n_tasks * (self.base + self.head)
+        if shared_base:
+            return stored_params(self.frozen, [self.trainable] * n_tasks)
+        return stored_params(0, [self.base + self.head] * n_tasks)
 
     def total_multiple(self, n_tasks: int, shared_base: bool = True) -> float:
         """Storage for n tasks relative to one pre-trained model (paper Table 1: 9x vs 1.3x)."""
-        return self.stored_params(n_tasks, shared_base) / self.base
+        return storage_multiple(self.stored_params(n_tasks, shared_base), self.base)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -75,6 +77,17 @@ class ParamReport:
         lines.append(f"base model {self.base:,} ({self.base_no_embedding:,} without embeddings); "
                      f"trainable = {self.percent_of_base_no_embedding:.2f}% of the non-embedding base")
         return "\n".join(lines)
+
+
+def stored_params(frozen: int, trained_per_task) -> int:
+    """The storage formula (paper Table 1's "total" column), the one place it is written: the frozen
+    parameters are stored once and every task stores its own trained set."""
+    return int(frozen) + int(sum(trained_per_task))
+
+
+def storage_multiple(stored: int, base: int) -> float:
+    """Stored parameters in units of one pre-trained model (9x for full fine-tuning on 9 tasks)."""
+    return stored / base
 
 
 def param_report(model: nn.Module) -> ParamReport:

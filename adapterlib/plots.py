@@ -6,6 +6,10 @@
     score_vs_params()             paper Figs. 3/4: score vs trainable parameters (log x)
     plot_vs_init_std()            paper Fig. 6 right: a quantity vs adapter init std (log x)
     mark_paper_inits()            vertical lines at the paper's and the official code's init std
+    plot_size_curve()             a study's size table: dev score vs trained parameters, per task
+    plot_init_curve()             a study's init table: dev score vs init std, per task
+    plot_span_heatmap()           a layer ablation: score with adapters removed from layers first..last
+    plot_storage()                bytes on disk for n tasks: one base + adapter checkpoints vs n models
 
 Every function draws on an `ax` it is given (or a new one) and returns the axes, so a
 notebook can combine panels and still label them itself.
@@ -14,7 +18,11 @@ from __future__ import annotations
 
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 from matplotlib.patches import Circle, FancyBboxPatch
+
+from .config import INIT_SCHEMES
+from .data import task_label, task_order
 
 TRAINED = "#9ed99e"   # green, as in the paper: trained per task
 FROZEN = "#d9d9d9"    # grey: pre-trained, frozen, shared by all tasks
@@ -166,7 +174,6 @@ def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", ann
     Methods with several points (adapter sizes, top k) are joined by a line, sorted by x.
     full_line: draw full fine-tuning's score as a dashed horizontal line, the level to reach.
     """
-    import pandas as pd
 
     df = pd.DataFrame(rows)
     ax = _axes(ax)
@@ -204,7 +211,6 @@ def plot_vs_init_std(stds, values, ax=None, ylabel="", label=None, logy=False, *
 
 def mark_paper_inits(ax, legend: bool = True):
     """Vertical lines at the named init schemes: paper std 1e-2, official code 1e-3."""
-    from .config import INIT_SCHEMES
 
     styles = {"houlsby": ("paper (1e-2)", ":"), "adapter-bert": ("official code (1e-3)", "--")}
     for name, scheme in INIT_SCHEMES.items():
@@ -212,4 +218,115 @@ def mark_paper_inits(ax, legend: bool = True):
         ax.axvline(scheme["std"], color="gray", linestyle=ls, linewidth=1, label=f"init: {text}")
     if legend:
         ax.legend()
+    return ax
+
+
+# --- study tables (adapterlib.sweeps.aggregate, adapterlib.studies) ------------------------------
+
+def _metric_label(table: pd.DataFrame, task: str) -> str:
+    metric = table.loc[table["task"] == task, "metric"].iloc[0]
+    return f"{task_label(task)} dev {metric} (%)"
+
+
+def plot_size_curve(table: pd.DataFrame, ax=None):
+    """Dev score vs trained parameters per task (log x): adapter sizes, top-k layers, LayerNorm, full.
+
+    One panel per task when `ax` is None; returns the list of axes.
+    """
+    tasks = task_order(table["task"])
+    if ax is None:
+        _, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = [ax] * len(tasks)
+    style = {"adapters": ("o-", "m={:g}", "adapter_size"), "top-k fine-tuning": ("s-", "k={:g}", "top_k"),
+             "LayerNorm only": ("D", None, None), "head only": ("v", None, None), "full fine-tuning": ("*", None, None)}
+    for task, a in zip(tasks, axes):
+        rows = table[table["task"] == task]
+        for method, (fmt, note, column) in style.items():
+            part = rows[rows["method"] == method].sort_values("trainable")
+            if part.empty:
+                continue
+            label = method if len(tasks) == 1 or a is not axes[0] or ax is None else f"{task_label(task)} {method}"
+            line = a.errorbar(part["trainable"], part["dev_mean"], yerr=part["dev_sem"].fillna(0), fmt=fmt,
+                              capsize=2, markersize=9 if fmt == "*" else 5, label=label)
+            if method == "full fine-tuning":
+                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=line[0].get_color())
+            for x, y, v in zip(part["trainable"], part["dev_mean"], part[column] if column else []):
+                a.annotate(note.format(v), (x, y), textcoords="offset points", ha="center", fontsize=7,
+                           xytext=(0, 6) if method == "adapters" else (0, -12))
+        a.set_xscale("log")
+        a.set_xlabel("trained parameters per task (log scale)")
+        a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else "dev score (%)")
+        a.set_title(f"{task_label(task)}: score vs trained parameters")
+        a.grid(alpha=0.3)
+        a.legend(fontsize=8)
+    return axes
+
+
+def plot_init_curve(table: pd.DataFrame, ax=None):
+    """Dev score vs adapter init std (log x), one line per task; the paper's std 1e-2 is marked."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.6, 3.8))
+    for task in task_order(table["task"]):
+        rows = table[table["task"] == task].sort_values("init_std")
+        ax.errorbar(rows["init_std"], rows["dev_mean"], yerr=rows["dev_sem"].fillna(0), fmt="o-", capsize=2,
+                    label=f"{task_label(task)} ({rows['metric'].iloc[0]})")
+    ax.axvline(INIT_SCHEMES["houlsby"]["std"], ls=":", color="grey", label="paper's std 1e-2")
+    ax.set_xscale("log")
+    ax.set_xlabel("adapter weight init std (truncated normal, log scale)")
+    ax.set_ylabel("GLUE dev score (%)")
+    ax.set_title("Robustness to the adapters' initialisation")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    return ax
+
+
+def plot_span_heatmap(df: pd.DataFrame, ax=None, value: str = "score", cmap: str = "viridis"):
+    """Heat map of an ablation: first removed layer (rows) x last removed layer (columns)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(5.2, 4.4))
+    spans = df[df["n_removed"] > 0]
+    n = int(spans["last"].max()) + 1  # rows: first removed layer, columns: last; NaN below the diagonal
+    grid = spans.pivot(index="first", columns="last", values=value).reindex(index=range(n), columns=range(n)).to_numpy()
+    image = ax.imshow(grid, cmap=cmap, origin="upper")
+    finite = grid[np.isfinite(grid)]
+    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
+    for first in range(n):
+        for last in range(first, n):
+            v = grid[first, last]
+            ax.text(last, first, f"{v:.1f}", ha="center", va="center", fontsize=8,
+                    color="white" if v < middle else "black")
+    ax.set_xticks(range(n))
+    ax.set_yticks(range(n))
+    ax.set_xlabel("last layer with adapters removed")
+    ax.set_ylabel("first layer with adapters removed")
+    metric, split, task = df["metric"].iloc[0], df.attrs.get("split", ""), df.attrs.get("task", "")
+    label = f"{metric} (%)" if value == "score" else f"{value} ({metric}, points)" if value == "drop" else value
+    ax.figure.colorbar(image, ax=ax, label=label, shrink=0.85)
+    ax.set_title(f"{task} {split}: adapters removed from layers first..last\n"
+                 f"nothing removed: {df[value].iloc[0]:.1f}", fontsize=10)
+    return ax
+
+
+def plot_storage(df: pd.DataFrame, ax=None):
+    """Bar plot of `storage_cost`: MB on disk for n tasks, adapters (stacked base + checkpoints) vs full."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(6, 3.6))
+    ns = sorted(df["n_tasks"].unique())
+    width = 0.38
+    ad = df[df["setup"].str.startswith("adapters")].set_index("n_tasks").loc[ns]
+    ft = df[df["setup"].str.startswith("full")].set_index("n_tasks").loc[ns]
+    x = np.arange(len(ns))
+    ax.bar(x - width / 2, ad["shared_bytes"] / 1e6, width, color="#9aa5b1", label="shared frozen base (stored once)")
+    ax.bar(x - width / 2, ad["per_task_bytes"] / 1e6, width, bottom=ad["shared_bytes"] / 1e6, color="#d9822b",
+           label="task checkpoints (adapters + LayerNorms + head)")
+    ax.bar(x + width / 2, ft["per_task_bytes"] / 1e6, width, color="#2b6cb0", label="full fine-tuning: one model per task")
+    for xi, (a, f) in enumerate(zip(ad["total_bytes"], ft["total_bytes"])):
+        ax.text(xi - width / 2, a / 1e6, f"{a / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
+        ax.text(xi + width / 2, f / 1e6, f"{f / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
+    ax.set_xticks(x, [str(n) for n in ns])
+    ax.set_xlabel("number of tasks served")
+    ax.set_ylabel("storage on disk (MB)")
+    ax.legend(fontsize=8, loc="upper left")
     return ax

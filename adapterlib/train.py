@@ -31,7 +31,7 @@ from .data import data_source, get_task, load_glue, tokenize_glue
 from .errors import OutputWriteError, TrainingDiverged  # defined there; importable from here as before
 from .heads import set_head_input
 from .inject import add_adapters
-from .metrics import compute_metrics
+from .metrics import compute_metrics, majority_baseline
 from .models import load_base_model, resolve_model
 from .params import param_report
 from .policies import param_groups, set_trainable
@@ -281,6 +281,8 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
                    "sizes": {k: len(v) for k, v in data.items()}},
         "history": loop["history"], "selected": loop["selected"],
         "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
+        # the floor every score is read against: always predicting the majority class of the scored examples
+        "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files) if s in data},
         "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
                    "epochs_run": loop["epochs_run"], "stopped_early": loop["stopped_early"],
                    "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"], "steps_per_s": steps / train_time if train_time else None,

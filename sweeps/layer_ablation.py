@@ -18,7 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from adapterlib import load_adapter, load_base_model  # noqa: E402
-from adapterlib.ablation import plot_span_heatmap, span_ablation  # noqa: E402
+from adapterlib.plots import plot_span_heatmap  # noqa: E402
+from adapterlib.studies.ablation import span_ablation  # noqa: E402
 from adapterlib.data import get_task  # noqa: E402
 from adapterlib.records import load_records  # noqa: E402
 

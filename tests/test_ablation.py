@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from adapterlib import AdapterConfig, add_adapters, adapter_slots, set_trainable
-from adapterlib.ablation import plot_span_heatmap, span_ablation, span_matrix, span_summary, spans
+from adapterlib.plots import plot_span_heatmap
+from adapterlib.studies.ablation import span_ablation, span_matrix, span_summary, spans
 from adapterlib.data import load_glue, tokenize_glue
 from adapterlib.train import evaluate, make_loader
 

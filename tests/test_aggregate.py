@@ -6,7 +6,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from adapterlib import TrainConfig, aggregate
+from adapterlib import TrainConfig
+from adapterlib import plots
+from adapterlib.sweeps import aggregate
 from adapterlib.data import get_task
 from adapterlib.train import run_id
 
@@ -157,7 +159,7 @@ def test_size_and_init_curves_and_plots():
     cola = curve[curve["task"] == "cola"]
     assert list(cola["method"].unique()) == ["full fine-tuning", "adapters", "top-k fine-tuning", "LayerNorm only"]
     assert cola[cola["method"] == "adapters"]["trainable"].is_monotonic_increasing
-    axes = aggregate.plot_size_curve(curve)
+    axes = plots.plot_size_curve(curve)
     assert len(axes) == 2 and axes[0].get_xscale() == "log" and "trained parameters" in axes[0].get_xlabel()
     assert "mcc" in axes[0].get_ylabel()
 
@@ -167,7 +169,7 @@ def test_size_and_init_curves_and_plots():
     init = aggregate.init_curve(aggregate.records_frame(recs))
     assert list(init["init_std"]) == stds * 2 and set(init["n_seeds"]) == {2}
     assert init["dev_mean"].iloc[-1] == pytest.approx(50.5)
-    ax = aggregate.plot_init_curve(init)
+    ax = plots.plot_init_curve(init)
     assert ax.get_xscale() == "log" and "init std" in ax.get_xlabel() and len(ax.get_legend().get_texts()) == 3
 
 

@@ -217,7 +217,7 @@ def test_study_explorer_sliders_change_the_rendered_table(browser, lab, tmp_path
         assert "best dev score each method reaches" in before
         assert "full fine-tuning" in before and "none within budget" not in before
         # the budget slider starts at the largest budget (full fine-tuning): two steps left excludes it
-        from adapterlib.aggregate import load_study, size_curve
+        from adapterlib.sweeps.aggregate import load_study, size_curve
         budgets = sorted(set(int(n) for n in size_curve(load_study("size_cpu"))["trainable"]))
         _press(page, explorer.locator(".widget-hslider .noUi-handle").first, "ArrowLeft", 2)
         after = _wait_for_text(view, f"at most {budgets[-3]:,} parameters", "none within budget", before=before)

@@ -341,7 +341,7 @@ def test_adapter_bank_fast_false_really_runs_stock(monkeypatch, make_tiny, tiny_
     from transformers import AutoTokenizer
 
     import adapterlib as al
-    from adapterlib import multitask
+    from adapterlib.studies import multitask
     monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path))
     _Mallopt(monkeypatch)
     model = _adapter_model(make_tiny, attn="sdpa")

@@ -97,7 +97,7 @@ def test_no_import_cycle_and_one_version():
 def test_cli_help_imports_no_command():
     out = _python(
         "import sys, contextlib, io\n"
-        "from adapterlib.__main__ import main\n"
+        "from adapterlib.cli import main\n"
         "buf = io.StringIO()\n"
         "with contextlib.redirect_stdout(buf):\n"
         "    try:\n"
@@ -110,22 +110,19 @@ def test_cli_help_imports_no_command():
     for command in ("train", "evaluate", "course", "sweep", "aggregate", "status"):
         assert re.search(rf"^\s+{command}\b", help_text, re.M), command
     assert _heavy(modules) == [] and "torch" not in modules
-    assert not {"adapterlib.sweep", "adapterlib.runner", "adapterlib.train", "adapterlib.data"} & set(modules)
+    assert not {"adapterlib.sweeps.driver", "adapterlib.course.runner", "adapterlib.train", "adapterlib.data"} & set(modules)
 
 
-def test_lazy_command_summaries_are_the_modules_own():
-    import argparse
-
-    from adapterlib import cli_extra
-    parser = argparse.ArgumentParser()
-    sub = parser.add_subparsers()
-    cli_extra.add_commands(sub)  # a plain argparse object: the modules build their parsers now
-    registered = {a.dest: a.help for a in sub._choices_actions}
-    assert registered == {c: h for commands in cli_extra.LAZY_COMMANDS.values() for c, h in commands.items()}
+def test_every_command_lives_in_the_one_cli_module():
+    """adapterlib.cli builds every parser; no other module registers commands or parses argv."""
+    import subprocess
+    found = subprocess.run(["grep", "-rlE", r"add_parser\(|add_subparsers\(|ArgumentParser\(", "adapterlib"],
+                           cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True).stdout.split()
+    assert found == ["adapterlib/cli.py"], found
 
 
 def test_a_lazy_command_gets_its_real_parser(capsys):
-    from adapterlib.__main__ import build_parser
+    from adapterlib.cli import build_parser
     with pytest.raises(SystemExit) as e:
         build_parser().parse_args(["sweep", "--help"])
     assert e.value.code == 0 and "--dry-run" in capsys.readouterr().out
@@ -147,7 +144,9 @@ def test_one_error_base_class_keeping_the_builtin_bases():
     with pytest.raises(ValueError):  # `except ValueError` callers keep working
         al.add_adapters(al.models.AutoModelForSequenceClassification.from_config(
             __import__("transformers").GPT2Config(n_layer=1, n_embd=8, n_head=2)), al.AdapterConfig(size=2))
-    from adapterlib import aggregate, checkpoint, config, data, executor, sweepfile
+    from adapterlib import checkpoint, config, data
+    from adapterlib.sweeps import aggregate, executor
+    from adapterlib.sweeps import spec as sweepfile
     for cls, builtin in ((config.AdapterConfigError, ValueError), (config.TrainConfigError, ValueError),
                          (data.UnknownTaskError, ValueError), (data.GlueDataError, RuntimeError),
                          (data.TokenizationCacheError, RuntimeError), (checkpoint.CheckpointError, ValueError),
@@ -167,7 +166,7 @@ def test_errors_module_is_cheap():
     ("dask", "sweep", None, "sweeps"),
 ])
 def test_a_missing_extra_is_named_in_one_line(module, command, argv, extra, monkeypatch, capsys, tmp_path):
-    from adapterlib.__main__ import main
+    from adapterlib.cli import main
     monkeypatch.setitem(sys.modules, module, None)  # import papermill / dask now raises ModuleNotFoundError
     monkeypatch.setitem(sys.modules, "dask.distributed", None)
     if argv is None:  # a one-run sweep on a toy spec: fails at the executor's dask import
@@ -181,5 +180,5 @@ def test_a_missing_extra_is_named_in_one_line(module, command, argv, extra, monk
 
 
 def test_other_missing_modules_are_bugs_and_keep_their_traceback():
-    from adapterlib.__main__ import missing_extra_line
+    from adapterlib.cli import missing_extra_line
     assert missing_extra_line("train", ModuleNotFoundError("no", name="torchvision")) is None

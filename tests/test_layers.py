@@ -1,8 +1,9 @@
-"""The import contract (.importlinter, import-linter): core <- engine <- sweeps / course <- cli.
+"""The import contract (.importlinter, import-linter): core <- engine <- plots <- sweeps | studies <- course <- cli.
 
 A lower layer never imports a higher one: the core (config, modules, inject, policies, params,
 checkpoint, heads, models, fast, errors, paths) never imports the engine (train, data, metrics,
-records), the engine never imports the sweeps or the course, and nothing imports the CLI.
+records); the engine never imports plots, the subpackages sweeps/, studies/ and course/; sweeps and
+studies are independent of each other; only the course reads them both; nothing imports the CLI.
 """
 import shutil
 import subprocess
@@ -31,8 +32,10 @@ def test_the_package_keeps_its_layers():
 
 @pytest.mark.parametrize("module, bad_import, arrow", [
     ("config", "from . import train", "adapterlib.config -> adapterlib.train"),            # core -> engine
-    ("records", "from . import aggregate", "adapterlib.records -> adapterlib.aggregate"),  # engine -> sweeps
-    ("runner", "from . import cli_extra", "adapterlib.runner -> adapterlib.cli_extra"),     # course -> cli
+    ("records", "from .sweeps import aggregate", "adapterlib.records -> adapterlib.sweeps.aggregate"),  # engine -> sweeps
+    ("plots", "from .studies import ablation", "adapterlib.plots -> adapterlib.studies.ablation"),  # plots -> studies
+    ("sweeps/aggregate", "from ..studies import paper", "adapterlib.sweeps.aggregate -> adapterlib.studies.paper"),  # sweeps -> studies (independent)
+    ("course/runner", "from .. import cli", "adapterlib.course.runner -> adapterlib.cli"),  # course -> cli
 ])
 def test_the_contract_catches_an_import_against_the_layers(module, bad_import, arrow, tmp_path):
     copy = tmp_path / "adapterlib"

@@ -9,8 +9,9 @@ import torch
 from adapterlib import AdapterConfig, TrainConfig, add_adapters, param_report, set_trainable
 from adapterlib.checkpoint import read_adapter_config
 from adapterlib.fast import ExactDropout
-from adapterlib.multitask import (AdapterBank, checkpoint_bytes, checkpoint_contents, frozen_fingerprint, plot_storage,
-                                  probe_batch, storage_cost, task_logits)
+from adapterlib.plots import plot_storage
+from adapterlib.studies.multitask import (AdapterBank, checkpoint_bytes, checkpoint_contents, frozen_fingerprint,
+                                          probe_batch, storage_cost, task_logits)
 
 
 @pytest.fixture

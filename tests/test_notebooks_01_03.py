@@ -60,7 +60,7 @@ def test_03_adapter_size_vs_parameters(tmp_path):
     for row in r["live"]:
         assert math.isfinite(row["train_loss"]) and 0.0 <= row["dev_score"] <= 100.0
     # "full results" reads the committed size_cpu records: its text is generated from the same curve
-    from adapterlib.aggregate import RESULTS_DIR, load_study, size_curve
+    from adapterlib.sweeps.aggregate import RESULTS_DIR, load_study, size_curve
     if (RESULTS_DIR / "size_cpu" / "runs").is_dir():
         curve = size_curve(load_study("size_cpu"))
         findings = r["size_study_findings"]

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from adapterlib import adapter_param_formula
-from adapterlib.paper import DATA_DIR, TABLE1_COLUMNS, paper_table, table1_score, with_paper_scores
+from adapterlib.studies.paper import DATA_DIR, TABLE1_COLUMNS, paper_table, table1_score, with_paper_scores
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_MD = ROOT.parent / "shared" / "PAPER.md"
@@ -119,9 +119,9 @@ def test_notebook_04_glue_reproduction(tmp_path):
     assert set(r["selected"]) == {"adapters (64)", "full fine-tuning"} and 0 < r["majority"] < 100
     assert r["table1_rows"] == 3 and isinstance(r["sweep_available"], bool)
     # the committed glue_cpu records: the notebook says which tasks are complete, from the study's own sweep file
-    from adapterlib.aggregate import RESULTS_DIR
+    from adapterlib.sweeps.aggregate import RESULTS_DIR
     from adapterlib.data import get_task
-    from adapterlib.sweep import load_spec, study_progress
+    from adapterlib.sweeps.driver import load_spec, study_progress
     folder = RESULTS_DIR / "glue_cpu"
     assert r["sweep_available"] is (folder / "runs").is_dir()
     if r["sweep_available"]:
@@ -153,8 +153,8 @@ def test_notebook_05_layer_ablation(tmp_path):
     assert 0 < r["majority"] < 100
     # "full results" reads the committed layer-ablation CSVs of the ablation_cpu study
     import pandas as pd
-    from adapterlib.ablation import span_summary
-    from adapterlib.aggregate import RESULTS_DIR
+    from adapterlib.studies.ablation import span_summary
+    from adapterlib.sweeps.aggregate import RESULTS_DIR
     for task, label in (("cola", "CoLA"), ("sst2", "SST-2")):
         s = span_summary(pd.read_csv(RESULTS_DIR / "ablation_cpu" / "layer_ablation" / f"layer_ablation_{task}.csv"))
         line = next(x for x in r["study_findings"] if x.startswith(f"- **{label}**"))
@@ -187,7 +187,7 @@ def test_notebook_04_with_sweep_results(tmp_path):
     """The "full results" branch: selection on validation (never dev) next to the paper's numbers."""
     from nbtools import run_notebook
 
-    from adapterlib.aggregate import glue_table, load_study
+    from adapterlib.sweeps.aggregate import glue_table, load_study
 
     study = fake_study(tmp_path / "study", (("rte", "accuracy"), ("mrpc", "f1")))
     r = run_notebook("04", tmp_path, study=str(study))

@@ -41,8 +41,9 @@ def test_project_files_are_found_under_one_root(tmp_path):
     import subprocess
     import sys
 
-    show = ("from adapterlib import aggregate, paper, paths, runner; "
-            "print(aggregate.RESULTS_DIR, paper.DATA_DIR, runner.NOTEBOOK_DIR, paths.SWEEPS_DIR)")
+    show = ("from adapterlib import paths; "
+            "from adapterlib.studies import paper; from adapterlib.sweeps import aggregate; "
+            "print(aggregate.RESULTS_DIR, paper.DATA_DIR, paths.NOTEBOOK_DIR, paths.SWEEPS_DIR)")
     env = {**os.environ, "ADAPTERLIB_ROOT": str(tmp_path)}
     out = subprocess.run([sys.executable, "-c", show], env=env, capture_output=True, text=True, check=True).stdout
     assert out.split() == [str(tmp_path / p) for p in ("data/results", "data/paper", "notebooks", "sweeps")]

@@ -11,7 +11,7 @@ import pytest
 
 from adapterlib import model_from_preset, param_report, set_trainable
 from adapterlib import plots
-from adapterlib.widgets import MODELS, SIZES, ParamExplorer, adapter_report, param_table, storage_table
+from adapterlib.course.widgets import MODELS, SIZES, ParamExplorer, adapter_report, param_table, storage_table
 
 
 @pytest.fixture(autouse=True)
@@ -111,7 +111,7 @@ TINY_SENTENCES = ["the cat sat on the mat .", "a big red bird is happy", "the mo
 
 @pytest.fixture(scope="module")
 def tiny_probe(tiny_model_dir):
-    from adapterlib.widgets import InitDriftProbe
+    from adapterlib.course.widgets import InitDriftProbe
     return InitDriftProbe(str(tiny_model_dir), sentences=TINY_SENTENCES, size=8)
 
 
@@ -144,7 +144,7 @@ def test_drift_probe_reference_is_the_base_model_and_results_are_cached(tiny_mod
 
 
 def test_init_drift_explorer_updates_table_caption_and_plot(tiny_probe):
-    from adapterlib.widgets import InitDriftExplorer
+    from adapterlib.course.widgets import InitDriftExplorer
     explorer = InitDriftExplorer(probe=tiny_probe, std=1e-2)
     assert explorer.std.min == -7 and explorer.std.max == 0 and explorer.std.value == pytest.approx(1e-2)
     at_paper = explorer.table.copy()
@@ -162,12 +162,12 @@ def test_init_drift_explorer_updates_table_caption_and_plot(tiny_probe):
 
 @pytest.fixture(scope="module")
 def size_curve_cpu():
-    from adapterlib.aggregate import load_study, size_curve
+    from adapterlib.sweeps.aggregate import load_study, size_curve
     return size_curve(load_study("size_cpu"))
 
 
 def test_budget_table_takes_the_best_setting_within_the_budget(size_curve_cpu):
-    from adapterlib.widgets import budget_table
+    from adapterlib.course.widgets import budget_table
     curve = size_curve_cpu
     sst2 = curve[curve.task == "sst2"]
     everything = budget_table(curve, "sst2", budget=float(sst2.trainable.max()))
@@ -189,8 +189,8 @@ def test_budget_table_takes_the_best_setting_within_the_budget(size_curve_cpu):
 
 
 def test_span_table_reads_the_stored_heat_map():
-    from adapterlib.ablation import span_matrix, span_summary
-    from adapterlib.widgets import load_span_ablations, span_table
+    from adapterlib.studies.ablation import span_matrix, span_summary
+    from adapterlib.course.widgets import load_span_ablations, span_table
     tables = load_span_ablations("ablation_cpu")
     assert set(tables) == {"cola", "sst2"}
     df = tables["sst2"]
@@ -206,7 +206,7 @@ def test_span_table_reads_the_stored_heat_map():
 
 
 def test_study_explorer_controls_change_table_and_figure(size_curve_cpu):
-    from adapterlib.widgets import StudyExplorer, span_table
+    from adapterlib.course.widgets import StudyExplorer, span_table
     explorer = StudyExplorer(task="sst2")
     assert [v for _, v in explorer.task.options] == ["cola", "sst2"]
     assert explorer.budget.value == int(size_curve_cpu.trainable.max())  # default budget: everything

@@ -2,7 +2,7 @@
 
 The CLI's contract for a bad input: exit code 2 and exactly one stderr line naming the bad value or
 file; never a traceback, never a half-written, changed or deleted file. Every case of CASES runs
-through `adapterlib.__main__.main(argv)` in-process and is classified as one of OUTCOMES; the README's
+through `adapterlib.cli.main(argv)` in-process and is classified as one of OUTCOMES; the README's
 "Reliability" figures are these counts (`RELIABILITY_REPORT=FILE pytest tests/test_reliability.py -k figures`
 writes them to FILE).
 
@@ -31,9 +31,12 @@ from typing import Callable
 import pytest
 import yaml
 
-from adapterlib import aggregate, executor, records, sweep
-from adapterlib.__main__ import main
-from adapterlib.sweepfile import expand, load_spec, parse_spec
+from adapterlib import records
+from adapterlib.sweeps import aggregate
+from adapterlib.sweeps import executor
+from adapterlib.sweeps import driver as sweep
+from adapterlib.cli import main
+from adapterlib.sweeps.spec import expand, load_spec, parse_spec
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = ("clear error", "correct success", "traceback", "silent acceptance", "misleading line", "data lost")
@@ -323,7 +326,7 @@ def test_set_trainable_validates_before_freezing(make_tiny):
 
 
 def test_negative_numbers_reach_the_settings_check():
-    from adapterlib.__main__ import join_negative_numbers
+    from adapterlib.cli import join_negative_numbers
     assert join_negative_numbers(["train", "--lr", "-1e-3", "--seed", "-2", "--x", "-inf"]) == \
         ["train", "--lr=-1e-3", "--seed=-2", "--x=-inf"]
     assert join_negative_numbers(["--adapter-layers", "0", "-1"]) == ["--adapter-layers", "0", "-1"]
@@ -419,7 +422,7 @@ def test_stale_table_changed_by_the_user_is_kept(tmp_path):
 def test_dashboard_binds_to_localhost_by_default():
     pool = executor.DaskPool(1)
     assert pool.dashboard == "127.0.0.1:0"
-    from adapterlib.__main__ import build_parser
+    from adapterlib.cli import build_parser
     args = build_parser().parse_args(["sweep", "x.yaml"])
     assert args.dashboard == "127.0.0.1:0"
 

@@ -1,11 +1,11 @@
 """`python -m adapterlib course` on throwaway notebooks: order, parameters, failures, exit codes."""
-import argparse
 import json
 
 import nbformat
 import pytest
 
-from adapterlib import runner
+from adapterlib.cli import build_parser
+from adapterlib.course import runner
 
 
 def _write_notebook(path, body, parameters="x = 1  # help: a number"):
@@ -33,9 +33,7 @@ def course_dir(tmp_path):
 
 
 def _args(*argv):
-    parser = argparse.ArgumentParser()
-    runner.add_commands(parser.add_subparsers(dest="command"))
-    return parser.parse_args(["course", *argv])
+    return build_parser().parse_args(["course", *argv])
 
 
 def test_find_notebooks_order_and_selection(course_dir):
@@ -103,7 +101,7 @@ def test_list_shows_parameters(course_dir, capsys):
 
 
 def test_cli_help_and_user_errors(course_dir, capsys):
-    from adapterlib.__main__ import main
+    from adapterlib.cli import main
 
     with pytest.raises(SystemExit):
         main(["course", "--help"])

@@ -10,9 +10,13 @@ from pathlib import Path
 import pytest
 import yaml
 
-from adapterlib import TrainConfig, aggregate, executor, sweep
-from adapterlib.__main__ import main
-from adapterlib.sweepfile import SweepSpecError, expand, load_spec, parse_spec
+from adapterlib import TrainConfig
+from adapterlib.sweeps import aggregate
+from adapterlib.sweeps import executor
+from adapterlib.sweeps import driver as sweep
+from adapterlib.sweeps import status
+from adapterlib.cli import main
+from adapterlib.sweeps.spec import SweepSpecError, expand, load_spec, parse_spec
 from adapterlib.train import run_id
 
 REPO = Path(__file__).resolve().parents[1]
@@ -280,19 +284,19 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
     assert rte["planned"] == progress["planned"] and rte["planned"] - rte["finished"] >= 1
     left = [recs[k]["timing"]["wall_s"] for k in finished if recs[k].get("timing", {}).get("wall_s")]
     assert rte["left_h"] == pytest.approx((rte["planned"] - rte["finished"]) * sum(left) / len(left) / 3600)
-    table = sweep.status_markdown([SWEEPS / "smoke.yaml"])
+    table = status.status_markdown([SWEEPS / "smoke.yaml"])
     assert "| `sweeps/smoke.yaml` | RTE |" in table and table.count("\n\n") == 1
-    text = "intro\n" + sweep.STATUS_BEGIN + "\nold table\n" + sweep.STATUS_END + "\nafter\n"
-    assert sweep.replace_status_block(text, "| new |") == ("intro\n" + sweep.STATUS_BEGIN + "\n| new |\n"
-                                                          + sweep.STATUS_END + "\nafter\n")
+    text = "intro\n" + status.STATUS_BEGIN + "\nold table\n" + status.STATUS_END + "\nafter\n"
+    assert status.replace_status_block(text, "| new |") == ("intro\n" + status.STATUS_BEGIN + "\n| new |\n"
+                                                          + status.STATUS_END + "\nafter\n")
     with pytest.raises(executor.SweepError, match="no"):
-        sweep.replace_status_block("no markers", "| new |")
+        status.replace_status_block("no markers", "| new |")
 
 
 def test_readme_status_table_matches_the_committed_records():
     text = (REPO / "README.md").read_text()
-    block = text.split(sweep.STATUS_BEGIN, 1)[1].split(sweep.STATUS_END, 1)[0].strip()
-    assert block == sweep.status_markdown(sweep.repository_sweeps()), \
+    block = text.split(status.STATUS_BEGIN, 1)[1].split(status.STATUS_END, 1)[0].strip()
+    assert block == status.status_markdown(status.repository_sweeps()), \
         "README is stale: python -m adapterlib status --update README.md"
 
 
@@ -374,8 +378,8 @@ def test_set_overrides_every_run_and_picks_its_per_task_fields():
 
 def test_cost_estimate_from_measured_per_epoch_costs(tmp_path):
     """Per-epoch cost x epochs; with patience, the epochs such runs really ran (the plan's epochs = at most)."""
-    from adapterlib import sweep as S
-    from adapterlib.sweepfile import Run
+    from adapterlib.sweeps import driver as S
+    from adapterlib.sweeps.spec import Run
     runs = tmp_path / "runs"
     runs.mkdir()
     for i, (patience, epochs_run, wall) in enumerate([(None, 3, 360.0), (None, 3, 540.0), (3, 8, 960.0)]):

@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import adapterlib as al
-from adapterlib.__main__ import main
+from adapterlib.cli import main
 from adapterlib.train import build_model, run_id
 
 RECORD_KEYS = {"run_id", "status", "task", "policy", "config", "seed", "base_model", "params", "metric", "splits",
@@ -118,7 +118,7 @@ def test_fast_wiring_is_on_by_default_and_can_be_switched_off(tiny_model_dir, ti
 def test_train_cli_is_generated_from_train_config():
     import dataclasses
 
-    from adapterlib.__main__ import build_parser, field_help
+    from adapterlib.cli import build_parser, field_help
     args = build_parser().parse_args(["train", "--task", "rte"])
     fields = dataclasses.fields(al.TrainConfig)
     assert {f.name: getattr(args, f.name) for f in fields} == {**al.TrainConfig().to_dict(), "task": "rte"}

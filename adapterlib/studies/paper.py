@@ -11,8 +11,8 @@ from __future__ import annotations
 
 import pandas as pd
 
-from .data import get_task
-from .paths import PAPER_DIR
+from ..data import get_task
+from ..paths import PAPER_DIR
 
 DATA_DIR = PAPER_DIR  # the name the notebooks and tests import
 

@@ -23,14 +23,14 @@ import torch
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 
-from .checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter_config, save_adapter, trained_state
-from .config import TrainConfig
-from .data import get_task, load_glue
-from .errors import UsageError
-from .params import param_report
-from . import fast as speedups
-from .policies import param_groups, set_trainable
-from .train import fit, run_id
+from ..checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter_config, save_adapter, trained_state
+from ..config import TrainConfig
+from ..data import get_task, load_glue
+from ..errors import UsageError
+from ..params import param_report
+from .. import fast as speedups
+from ..policies import param_groups, set_trainable
+from ..train import fit, run_id
 
 
 def frozen_fingerprint(model) -> str:
@@ -208,27 +208,3 @@ def storage_cost(model, checkpoints: dict) -> pd.DataFrame:
     df["total_MB"] = df["total_bytes"] / 1e6
     return df
 
-
-def plot_storage(df: pd.DataFrame, ax=None):
-    """Bar plot of `storage_cost`: MB on disk for n tasks, adapters (stacked base + checkpoints) vs full."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(6, 3.6))
-    ns = sorted(df["n_tasks"].unique())
-    width = 0.38
-    ad = df[df["setup"].str.startswith("adapters")].set_index("n_tasks").loc[ns]
-    ft = df[df["setup"].str.startswith("full")].set_index("n_tasks").loc[ns]
-    x = np.arange(len(ns))
-    ax.bar(x - width / 2, ad["shared_bytes"] / 1e6, width, color="#9aa5b1", label="shared frozen base (stored once)")
-    ax.bar(x - width / 2, ad["per_task_bytes"] / 1e6, width, bottom=ad["shared_bytes"] / 1e6, color="#d9822b",
-           label="task checkpoints (adapters + LayerNorms + head)")
-    ax.bar(x + width / 2, ft["per_task_bytes"] / 1e6, width, color="#2b6cb0", label="full fine-tuning: one model per task")
-    for xi, (a, f) in enumerate(zip(ad["total_bytes"], ft["total_bytes"])):
-        ax.text(xi - width / 2, a / 1e6, f"{a / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
-        ax.text(xi + width / 2, f / 1e6, f"{f / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
-    ax.set_xticks(x, [str(n) for n in ns])
-    ax.set_xlabel("number of tasks served")
-    ax.set_ylabel("storage on disk (MB)")
-    ax.legend(fontsize=8, loc="upper left")
-    return ax

@@ -18,11 +18,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .config import INIT_SCHEMES
-from .data import TASKS, get_task
-from .errors import AdapterlibError
-from .paths import RESULTS_DIR
-from .records import load_records
+from ..config import INIT_SCHEMES
+from ..data import TASKS, get_task, task_label  # noqa: F401 (task_label: part of this module's API)
+from ..data import task_order as _task_order
+from ..errors import AdapterlibError
+from ..params import storage_multiple, stored_params
+from ..paths import RESULTS_DIR
+from ..records import load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "head_input", "train_pooler", "patience", "metric", "val_score", "dev_score",
@@ -172,17 +174,6 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
     return pd.DataFrame(rows)
 
 
-def _task_order(tasks) -> list[str]:
-    order = list(TASKS)
-    return sorted(set(tasks), key=lambda t: order.index(t) if t in order else len(order))
-
-
-def task_label(task: str) -> str:
-    """Column name of a task, as in the paper's Table 1 (MNLI is scored on dev matched)."""
-    spec = get_task(task)
-    return "MNLI-m" if spec.name == "mnli" else spec.display
-
-
 GLUE_METHODS = {  # Table 1 rows: which runs compete for each task's cell
     "full fine-tuning": lambda df: df["policy"] == "full",
     "adapters (8-256)": lambda df: (df["policy"] == "adapter") & df["adapter_size"].isin([8, 64, 256]),
@@ -232,8 +223,9 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     by_method = long.groupby("method")
     wide["trainable_per_task"] = by_method["trainable"].mean().round()
     wide["params_per_task_percent"] = by_method["percent_of_base"].mean()
-    stored = by_method["frozen"].mean() + by_method["trainable"].sum()  # shared once + every task's own
-    wide["total_params_multiple"] = stored / by_method["base"].mean()
+    groups = [by_method.get_group(m) for m in wide.index]  # the frozen parameters once + every task's own
+    wide["total_params_multiple"] = [storage_multiple(stored_params(g["frozen"].mean(), g["trainable"]), g["base"].mean())
+                                     for g in groups]
     wide["n_tasks"] = by_method["task"].nunique()
     wide.columns = [task_label(c) if c in tasks else c for c in wide.columns]
     wide.columns.name = None
@@ -260,69 +252,6 @@ def init_curve(df: pd.DataFrame) -> pd.DataFrame:
         return chosen
     chosen["_t"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))})
     return chosen.sort_values(["_t", "init_std"]).drop(columns="_t").reset_index(drop=True)
-
-
-def _metric_label(table: pd.DataFrame, task: str) -> str:
-    metric = table.loc[table["task"] == task, "metric"].iloc[0]
-    return f"{task_label(task)} dev {metric} (%)"
-
-
-def plot_size_curve(table: pd.DataFrame, ax=None):
-    """Dev score vs trained parameters per task (log x): adapter sizes, top-k layers, LayerNorm, full.
-
-    One panel per task when `ax` is None; returns the list of axes.
-    """
-    import matplotlib.pyplot as plt
-
-    tasks = _task_order(table["task"])
-    if ax is None:
-        _, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
-        axes = list(axes[0])
-    else:
-        axes = [ax] * len(tasks)
-    style = {"adapters": ("o-", "m={:g}", "adapter_size"), "top-k fine-tuning": ("s-", "k={:g}", "top_k"),
-             "LayerNorm only": ("D", None, None), "head only": ("v", None, None), "full fine-tuning": ("*", None, None)}
-    for task, a in zip(tasks, axes):
-        rows = table[table["task"] == task]
-        for method, (fmt, note, column) in style.items():
-            part = rows[rows["method"] == method].sort_values("trainable")
-            if part.empty:
-                continue
-            label = method if len(tasks) == 1 or a is not axes[0] or ax is None else f"{task_label(task)} {method}"
-            line = a.errorbar(part["trainable"], part["dev_mean"], yerr=part["dev_sem"].fillna(0), fmt=fmt,
-                              capsize=2, markersize=9 if fmt == "*" else 5, label=label)
-            if method == "full fine-tuning":
-                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=line[0].get_color())
-            for x, y, v in zip(part["trainable"], part["dev_mean"], part[column] if column else []):
-                a.annotate(note.format(v), (x, y), textcoords="offset points", ha="center", fontsize=7,
-                           xytext=(0, 6) if method == "adapters" else (0, -12))
-        a.set_xscale("log")
-        a.set_xlabel("trained parameters per task (log scale)")
-        a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else "dev score (%)")
-        a.set_title(f"{task_label(task)}: score vs trained parameters")
-        a.grid(alpha=0.3)
-        a.legend(fontsize=8)
-    return axes
-
-
-def plot_init_curve(table: pd.DataFrame, ax=None):
-    """Dev score vs adapter init std (log x), one line per task; the paper's std 1e-2 is marked."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.6, 3.8))
-    for task in _task_order(table["task"]):
-        rows = table[table["task"] == task].sort_values("init_std")
-        ax.errorbar(rows["init_std"], rows["dev_mean"], yerr=rows["dev_sem"].fillna(0), fmt="o-", capsize=2,
-                    label=f"{task_label(task)} ({rows['metric'].iloc[0]})")
-    ax.axvline(INIT_SCHEMES["houlsby"]["std"], ls=":", color="grey", label="paper's std 1e-2")
-    ax.set_xscale("log")
-    ax.set_xlabel("adapter weight init std (truncated normal, log scale)")
-    ax.set_ylabel("GLUE dev score (%)")
-    ax.set_title("Robustness to the adapters' initialisation")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
 
 
 def study_summary(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> pd.DataFrame:
@@ -430,7 +359,7 @@ def write_tables(name_or_path, out_dir=None, plots: bool = False, excluded: list
         stale = out / name
         if name not in ours and stale.is_file() and _sha256(stale) == digest:
             stale.unlink()
-    from .records import write_json_atomic
+    from ..records import write_json_atomic
     write_json_atomic(out / MANIFEST, {"written_by": "adapterlib aggregate", "version": 1,
                                        "files": {p.name: _sha256(p) for p in sorted(written.values())}})
     return written
@@ -439,6 +368,8 @@ def write_tables(name_or_path, out_dir=None, plots: bool = False, excluded: list
 def _write_plots(tables: dict, out: Path) -> dict[str, Path]:
     import matplotlib
     import matplotlib.pyplot as plt
+
+    from ..plots import plot_init_curve, plot_size_curve
 
     matplotlib.use("Agg")
     written = {}

@@ -28,54 +28,9 @@ from functools import lru_cache
 import numpy as np
 import pandas as pd
 
-from .config import AdapterConfig
-from .inject import add_adapters
-from .models import model_from_preset
-from .params import ParamReport, param_report
-from .policies import set_trainable
-
-MODELS = {"MiniLM-L6 (bundled)": "minilm", "BERT-base": "bert-base", "BERT-large": "bert-large"}
-SIZES = tuple(2 ** k for k in range(10))  # the paper's Fig. 3/4 sweep: 1 .. 512
-
-
-@lru_cache(maxsize=None)
-def adapter_report(model: str, size: int) -> ParamReport:
-    """ParamReport of `model` (a MODEL_PRESETS key) with size-`size` adapters, policy "adapter"."""
-    net = model_from_preset(model, device="meta")
-    add_adapters(net, AdapterConfig(size=size))
-    set_trainable(net, "adapter")
-    return param_report(net)
-
-
-def param_table(model: str = "bert-base", size: int = 64) -> pd.DataFrame:
-    """Parameters by group with adapters of `size` (policy "adapter"), as in adapter-bert.
-
-    Rows: adapters, layernorm, head (trained per task), their sum, frozen (shared), total.
-    """
-    r = adapter_report(model, size)
-    rows = [("adapters", r.adapter), ("layernorm", r.layernorm), ("head", r.head),
-            ("trainable per task", r.trainable), ("frozen (shared)", r.frozen), ("total", r.total)]
-    table = pd.DataFrame(rows, columns=["group", "parameters"]).set_index("group")
-    table["% of base"] = (100.0 * table["parameters"] / r.base).round(3)
-    return table
-
-
-def storage_table(model: str = "bert-base", size: int = 64, n_tasks: int = 9) -> pd.DataFrame:
-    """Per-task cost and storage for `n_tasks` tasks: full fine-tuning vs adapters (paper Table 1).
-
-    "% of non-embedding base" is the paper's convention for adapters (2.1% for BERT-large, m=64).
-    Storage counts the frozen parameters once plus every task's trained set, in base models.
-    """
-    r = adapter_report(model, size)
-    full_per_task = r.base + r.head  # every base parameter plus the new head
-    rows = [
-        ("full fine-tuning", full_per_task, 100.0 * full_per_task / r.base, None, float(n_tasks)),
-        (f"adapters (m={size})", r.trainable, r.percent_of_base, r.percent_of_base_no_embedding,
-         r.total_multiple(n_tasks)),
-    ]
-    cols = ["method", "trained per task", "% of base", "% of non-embedding base", f"stored for {n_tasks} tasks (x base)"]
-    table = pd.DataFrame(rows, columns=cols).set_index("method")
-    return table.astype({"% of non-embedding base": float}).round(3)
+from ..config import AdapterConfig
+from ..inject import add_adapters
+from .costs import MODELS, SIZES, adapter_report, param_table, storage_table  # noqa: F401 (re-exported)
 
 
 class ParamExplorer:
@@ -136,8 +91,8 @@ class InitDriftProbe:
 
         import torch
 
-        from .inject import adapter_slots, adapters_removed
-        from .models import load_base_model
+        from ..inject import adapter_slots, adapters_removed
+        from ..models import load_base_model
 
         self.sentences, self.size, self.seed = list(sentences), size, seed
         with torch.random.fork_rng(devices=[]):  # the new head is random: seed it, leave the caller's RNG alone
@@ -259,7 +214,7 @@ class InitDriftExplorer:
     def figure(self):
         import matplotlib.pyplot as plt
 
-        from .plots import mark_paper_inits, plot_vs_init_std
+        from ..plots import mark_paper_inits, plot_vs_init_std
 
         curve = self.probe.curve(self.GRID)
         fig, ax = plt.subplots(figsize=(4.6, 3.2))
@@ -279,7 +234,7 @@ def load_span_ablations(study: str = "ablation_cpu") -> dict[str, pd.DataFrame]:
 
     Each table gets the attrs `plot_span_heatmap` uses for its title (task, split, metric, n_layers).
     """
-    from .aggregate import study_dir, task_label
+    from ..sweeps.aggregate import study_dir, task_label
 
     tables = {}
     for path in sorted((study_dir(study) / "layer_ablation").glob("layer_ablation_*.csv")):
@@ -316,7 +271,7 @@ def budget_table(curve: pd.DataFrame, task: str, budget: float) -> pd.DataFrame:
 
 def span_table(ablation: pd.DataFrame, first: int, last: int) -> pd.DataFrame:
     """Score with the adapters of layers first..last removed, next to nothing removed and all removed."""
-    from .ablation import span_summary
+    from ..studies.ablation import span_summary
 
     summary = span_summary(ablation)
     row = ablation[(ablation["first"] == first) & (ablation["last"] == last)].iloc[0]
@@ -346,7 +301,7 @@ class StudyExplorer:
                  view: str = "score vs parameters", budget: float | None = None):
         import ipywidgets as w
 
-        from .aggregate import load_study, size_curve, task_label
+        from ..sweeps.aggregate import load_study, size_curve, task_label
 
         self.curve = size_curve(load_study(size_study))
         self.ablations = load_span_ablations(ablation_study)
@@ -399,8 +354,7 @@ class StudyExplorer:
         import matplotlib.pyplot as plt
         from matplotlib.patches import Rectangle
 
-        from .ablation import plot_span_heatmap
-        from .aggregate import plot_size_curve
+        from ..plots import plot_size_curve, plot_span_heatmap
 
         if self.mode.value == self.VIEWS[0]:
             fig, ax = plt.subplots(figsize=(5.4, 3.6))

@@ -21,15 +21,15 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from .config import AdapterConfig
-from .inject import (
+from ..config import AdapterConfig
+from ..inject import (
     adapter_slots,
     add_adapters,
     enable_adapters,
     placement_for,
     transformer_layers,
 )
-from .modules import Adapter
+from ..modules import Adapter
 
 _SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[ \t]*\n.*?^[ \t]*### END SOLUTION[ \t]*$", re.M | re.S)
 _TRUNCATED_STD = 0.8796  # std of a standard normal truncated at +-2, relative to the untruncated std

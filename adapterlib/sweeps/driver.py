@@ -1,7 +1,7 @@
 """`python -m adapterlib sweep FILE.yaml`: a declarative grid of runs, resumable, on dask.distributed.
 
 The sweep file format (grid, variants, per_task, runs, select_then_seeds) is read and
-checked by adapterlib.sweepfile; sweeps/README.md documents it with examples.
+checked by adapterlib.sweeps.spec; sweeps/README.md documents it with examples.
 
 A run is done when `<runs>/<run_id>.json` exists (status ok or failed): records are written
 atomically by the worker that trained, so a killed sweep restarted with the same command redoes
@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import json
 import os
-import shlex
 import statistics
 import sys
 import time
@@ -24,11 +23,11 @@ from pathlib import Path
 
 import yaml
 
-from .data import get_task
-from .paths import RESULTS_DIR, folder_problem
+from ..data import get_task
+from ..paths import RESULTS_DIR, folder_problem
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
-from .records import load_records, read_record_file, remove_abandoned_temp_files
-from .sweepfile import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
+from ..records import load_records, read_record_file, remove_abandoned_temp_files
+from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 
 def _group_key(spec: SweepSpec, run: Run) -> tuple:
@@ -187,7 +186,7 @@ def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, 
                 result = future.result()
             except Exception as exc:  # the worker process died (KilledWorker) or could not run the task
                 job = _job(spec, run, runs_dir, threads, lock)
-                from .records import write_json_atomic
+                from ..records import write_json_atomic
                 result = failed_record(job, exc)
                 write_json_atomic(runs_dir / f"{run.run_id}.json", result)
             counts[result["status"]] += 1
@@ -399,157 +398,3 @@ def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path) -> str:
     line = (f"estimated cost of {spec.name}: {len(todo)} runs to run; {known} of them about {expected:.1f} h of run "
             f"wall time ({at_most:.1f} h at most), at the per-epoch cost measured on this study's and earlier runs")
     return line + (f"; {unknown} runs have no measured basis yet" if unknown else "")
-
-
-def status_markdown(paths) -> str:
-    """Markdown tables of every study's progress, from its sweep file and run records (the README's
-    tables): one row per study, then one row per task of each study with the cost of its runs."""
-    progress = [(Path(path).name, study_progress(load_spec(path))) for path in paths]
-    lines = ["| sweep file | runs finished / planned | failed | run wall time | tasks complete |", "|---|---|---|---|---|"]
-    for name, p in progress:
-        done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
-        lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
-                     f"{p['wall_h']:.2f} h | {done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
-    lines += ["", "| sweep file | task | runs finished / planned | run wall time | one run | still to run (est.) |",
-              "|---|---|---|---|---|---|"]
-    for name, p in progress:
-        for task, t in p["by_task"].items():
-            one = f"{t['run_min'][0]:.1f}-{t['run_min'][1]:.1f} min" if t["run_min"] else "-"
-            todo = t["planned"] - t["finished"]
-            left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} h" if t["left_h"] is not None
-                                            else f"{todo} runs")
-            lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t['finished']} / {t['planned']} | "
-                         f"{t['wall_h']:.2f} h | {one} | {left} |")
-    return "\n".join(lines)
-
-
-# ---------------------------------------------------------------- command line
-
-SWEEP_EPILOG = """examples:
-  python -m adapterlib sweep sweeps/smoke.yaml --dry-run           # list runs and which are done
-  python -m adapterlib sweep sweeps/glue_cpu.yaml --lock /tmp/adapterlib-cpu.lock   # shared machine
-  python -m adapterlib sweep sweeps/glue_cpu.yaml --set model=bert-base-uncased --output-dir runs/glue_bert
-  python -m adapterlib sweep sweeps/glue_cpu.yaml --scheduler tcp://10.0.0.1:8786 --threads-per-run 8
-  python -m adapterlib aggregate glue_cpu --plots                   # data/results/glue_cpu/tables/
-
-Kill it at any moment and run the same command again: finished runs are kept, unfinished ones rerun.
-See sweeps/README.md for the file format and dask-jobqueue (Slurm)."""
-
-
-def add_commands(sub) -> None:
-    import argparse
-    p = sub.add_parser("sweep", help="run a YAML grid of trainings, resumably, on dask.distributed",
-                       description="Run every unfinished run of a sweep file on a dask cluster (a LocalCluster by "
-                       "default); each worker writes its run's JSON record atomically.", epilog=SWEEP_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("spec", help="sweep file, e.g. sweeps/glue_cpu.yaml")
-    p.add_argument("--output-dir", help="study folder (default: data/results/<name>); records in its runs/")
-    p.add_argument("--scheduler", help="address of an existing dask scheduler (default: start a LocalCluster)")
-    p.add_argument("--workers", type=int, help="LocalCluster worker processes (default: cores // threads-per-run)")
-    p.add_argument("--threads-per-run", type=int, help="torch threads per run (default: cores // workers)")
-    p.add_argument("--retry-failed", action="store_true", help="rerun runs recorded as failed")
-    p.add_argument("--lock", metavar="FILE", help="hold an flock on FILE during each run, so other heavy jobs on a "
-                   "shared machine can run between runs (e.g. /tmp/adapterlib-cpu.lock)")
-    p.add_argument("--dashboard", metavar="HOST:PORT", default="127.0.0.1:0",
-                   help="where the LocalCluster's dask dashboard listens (default: 127.0.0.1:0, this machine only, "
-                        "any free port; 0.0.0.0:8787 exposes it to the network; 'off': no dashboard)")
-    p.add_argument("--dry-run", action="store_true", help="list the runs and which are done; run nothing")
-    p.add_argument("--set", action="append", metavar="FIELD=VALUE", help="force a field in every run (repeatable)")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.set_defaults(func=cmd_sweep)
-    a = sub.add_parser("aggregate", help="recompute a study's tables (CSV) from its run records",
-                       description="Turn a study's run records into tidy tables: runs, best, summary, and the "
-                       "Table 1 / size / init tables where they apply.", epilog=SWEEP_EPILOG,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    a.add_argument("study", help="study name under data/results/, or a study / records folder")
-    a.add_argument("--out-dir", help="write the tables here (default: <study>/tables)")
-    a.add_argument("--plots", action="store_true", help="also save the size / init curves as PNG")
-    a.set_defaults(func=cmd_aggregate)
-    st = sub.add_parser("status", help="how far each reproduction study is (a Markdown table)",
-                        description="For each sweep file: runs finished / planned, failed runs and the summed run "
-                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. The README's "
-                        "status table is this output.")
-    st.add_argument("specs", nargs="*", help="sweep files (default: every sweeps/*.yaml except smoke.yaml)")
-    st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
-                    f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")
-    st.set_defaults(func=cmd_status)
-
-
-def cmd_sweep(args) -> int:
-    spec = load_spec(args.spec, parse_overrides(args.set))
-    if args.dry_run:
-        print(describe_plan(spec, args.output_dir))
-        folder = study_folder(spec, args.output_dir)
-        print(describe_estimate(spec, [r for s, r in plan(spec, args.output_dir) if s == "todo"], folder))
-        return 0
-    try:
-        counts = run_sweep(spec, args.output_dir, args.scheduler, args.workers, args.threads_per_run,
-                           args.retry_failed, progress=not args.quiet, command=_command_line(args), lock=args.lock,
-                           dashboard=None if args.dashboard in ("off", "none", "") else args.dashboard)
-    except KeyboardInterrupt:
-        print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
-        return 130
-    print(f"{spec.name}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done "
-          f"({counts['wall_s']:.0f} s = {counts['wall_s'] / 3600:.2f} h measured); records in {counts['folder']}/runs")
-    return 1 if counts["failed"] else 0
-
-
-def _command_line(args) -> str:
-    """The command as typed (for the study's log), rebuilt from the parsed options."""
-    parts = ["python -m adapterlib sweep", shlex.quote(args.spec)]
-    for name in ("output_dir", "scheduler", "workers", "threads_per_run", "lock"):
-        if getattr(args, name) is not None:
-            parts += [f"--{name.replace('_', '-')}", shlex.quote(str(getattr(args, name)))]
-    parts += [f"--set {shlex.quote(item)}" for item in args.set or []]
-    return " ".join(parts + (["--retry-failed"] if args.retry_failed else []))
-
-
-def cmd_aggregate(args) -> int:
-    from .aggregate import write_tables
-    import pandas as pd
-    excluded: list = []
-    written = write_tables(args.study, out_dir=args.out_dir, plots=args.plots, excluded=excluded)
-    report_invalid(excluded)
-    for path in written.values():
-        print(path)
-    if excluded:
-        print(f"{len(excluded)} invalid run record(s) excluded (listed above; counted in summary.csv)")
-    if "glue_table_dev_mean" in written:  # the headline: Table 1 analog, GLUE dev means over seeds
-        table = pd.read_csv(written["glue_table_dev_mean"], index_col="method")
-        print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
-    return 0
-
-
-
-def repository_sweeps() -> list[Path]:
-    """The reproduction sweep files shipped in sweeps/ (not the machinery check smoke.yaml)."""
-    from .paths import ENV_VAR, SWEEPS_DIR
-    found = sorted(p for p in SWEEPS_DIR.glob("*.yaml") if p.stem != "smoke")
-    if not found:
-        raise SweepError(f"no sweep files in {SWEEPS_DIR}: name them, run from a checkout, or set ${ENV_VAR}")
-    return found
-
-
-STATUS_BEGIN, STATUS_END = "<!-- sweep-status:begin -->", "<!-- sweep-status:end -->"
-
-
-def replace_status_block(text: str, table: str) -> str:
-    """`text` with the lines between the status markers replaced by `table`."""
-    if STATUS_BEGIN not in text or STATUS_END not in text:
-        raise SweepError(f"no '{STATUS_BEGIN}' ... '{STATUS_END}' block to update")
-    head, rest = text.split(STATUS_BEGIN, 1)
-    return f"{head}{STATUS_BEGIN}\n{table}\n{STATUS_END}{rest.split(STATUS_END, 1)[1]}"
-
-
-def cmd_status(args) -> int:
-    specs = args.specs or repository_sweeps()
-    for path in specs:
-        report_invalid(invalid_records(study_folder(load_spec(path)) / "runs"))
-    table = status_markdown(specs)
-    if not args.update:
-        print(table)
-        return 0
-    path = Path(args.update)
-    path.write_text(replace_status_block(path.read_text(), table))
-    print(f"updated the status table in {path}")
-    return 0

@@ -19,8 +19,8 @@ import time
 import traceback
 from pathlib import Path
 
-from . import records
-from .errors import AdapterlibError
+from .. import records
+from ..errors import AdapterlibError
 
 
 class SweepError(AdapterlibError, ValueError):
@@ -126,8 +126,8 @@ def _cpu_lock(path: str | None):
 
 
 def _train(job: dict) -> dict:
-    from .config import TrainConfig
-    from .train import train
+    from ..config import TrainConfig
+    from ..train import train
     cfg = TrainConfig(**job["fields"])
     record = train(cfg, output_dir=job["runs_dir"], progress=False, save_checkpoint=job.get("save_checkpoint", False))
     if record["run_id"] != job["run_id"]:
@@ -160,7 +160,7 @@ def _identity(job: dict) -> dict:
     fields = job["fields"]
     task = fields.get("task")
     try:
-        from .data import get_task
+        from ..data import get_task
         task = get_task(task).name if task is not None else None
     except ValueError:
         pass

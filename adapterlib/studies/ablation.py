@@ -4,7 +4,7 @@ Take a model with trained adapters, switch off the adapters of every contiguous 
 layers first..last (no retraining), and score the task each time:
 
     df = span_ablation(model, tokenizer, "sst2")   # one row per span, plus "none removed"
-    plot_span_heatmap(df)                          # first layer x last layer, score colour
+    adapterlib.plots.plot_span_heatmap(df)         # first layer x last layer, score colour
 
 The paper (BERT-base, size 64) finds that removing one layer's adapters costs at most 2%,
 that the lower layers' adapters matter least, and that removing all of them falls to the
@@ -16,10 +16,10 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .data import get_task, load_glue, tokenize_glue
-from .errors import UsageError
-from .inject import adapter_slots, adapters_removed
-from .train import evaluate, make_loader
+from ..data import get_task, load_glue, tokenize_glue
+from ..errors import UsageError
+from ..inject import adapter_slots, adapters_removed
+from ..train import evaluate, make_loader
 
 
 def spans(n_layers: int) -> list[tuple[int, int]]:
@@ -100,30 +100,3 @@ def span_summary(df: pd.DataFrame) -> dict:
             "least_important_layer": int((base - single).idxmin()),
             "most_important_layer": int((base - single).idxmax())}
 
-
-def plot_span_heatmap(df: pd.DataFrame, ax=None, value: str = "score", cmap: str = "viridis"):
-    """Heat map of an ablation: first removed layer (rows) x last removed layer (columns)."""
-    import matplotlib.pyplot as plt
-
-    if ax is None:
-        _, ax = plt.subplots(figsize=(5.2, 4.4))
-    grid = span_matrix(df, value)
-    n = grid.shape[0]
-    image = ax.imshow(grid, cmap=cmap, origin="upper")
-    finite = grid[np.isfinite(grid)]
-    middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
-    for first in range(n):
-        for last in range(first, n):
-            v = grid[first, last]
-            ax.text(last, first, f"{v:.1f}", ha="center", va="center", fontsize=8,
-                    color="white" if v < middle else "black")
-    ax.set_xticks(range(n))
-    ax.set_yticks(range(n))
-    ax.set_xlabel("last layer with adapters removed")
-    ax.set_ylabel("first layer with adapters removed")
-    metric, split, task = df["metric"].iloc[0], df.attrs.get("split", ""), df.attrs.get("task", "")
-    label = f"{metric} (%)" if value == "score" else f"{value} ({metric}, points)" if value == "drop" else value
-    ax.figure.colorbar(image, ax=ax, label=label, shrink=0.85)
-    ax.set_title(f"{task} {split}: adapters removed from layers first..last\n"
-                 f"nothing removed: {df[value].iloc[0]:.1f}", fontsize=10)
-    return ax

@@ -11,7 +11,6 @@ it (NN_..._results.json). One progress line per notebook, then a summary of what
 """
 from __future__ import annotations
 
-import argparse
 import ast
 import contextlib
 import os
@@ -19,35 +18,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .course import ENV_VAR, PRESETS, resolve_preset
-from .errors import UsageError
-from .paths import NOTEBOOK_DIR, PACKAGE_PARENT, folder_problem
+from .presets import resolve_preset
+from ..errors import UsageError
+from ..paths import PACKAGE_PARENT
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
-
-DESCRIPTION = """Execute the numbered course notebooks (notebooks/NN_*.ipynb) in order with papermill.
-
-Each notebook runs in a fresh python3 kernel with the notebooks folder as working directory, at the
-chosen scale (its `preset` parameter):
-  smoke   seconds per notebook; checks that everything runs, numbers are not meaningful
-  course  a few minutes per notebook on a laptop CPU; meaningful, small-scale results (default)
-  full    paper-scale settings; meant for a GPU
-Executed notebooks are written to --output-dir, each with the JSON of key numbers it recorded
-(its `results_path` parameter). The command prints one line per notebook (ok/FAILED, seconds), then
-the failing cell and error of every failed notebook; the exit code is 1 if any notebook failed."""
-
-EPILOG = """examples:
-  python -m adapterlib course                                 # all notebooks, preset course
-  python -m adapterlib course --preset smoke                  # quick end-to-end check
-  python -m adapterlib course --notebooks 01 03 --output-dir outputs/try
-  python -m adapterlib course --preset full -p task cola      # set a notebook parameter
-  python -m adapterlib course --list                          # notebooks and their parameters
-
--p NAME VALUE goes only to notebooks whose parameters cell defines NAME; VALUE is read as a
-Python literal when it is one (3, 1e-3, [1, 2], None, True), else as a string. --model and
---glue-dir are shorthands for -p model ... and -p glue_dir ...
-A notebook's parameters are listed by --list or by `papermill --help-notebook notebooks/NN_....ipynb`."""
-
 
 @dataclass
 class NotebookResult:
@@ -58,26 +33,6 @@ class NotebookResult:
     seconds: float
     output: Path
     error: str = ""  # "cell In [5] `first line of the cell`: ValueError: ..." when it failed
-
-
-def add_commands(sub) -> None:
-    p = sub.add_parser("course", help="run the notebook course in order with papermill",
-                       description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--preset", choices=PRESETS,
-                   help=f"scale: smoke | course | full (default: ${ENV_VAR}, else course)")
-    p.add_argument("--notebooks", nargs="+", metavar="NN",
-                   help="run only these notebooks, by number (01 03) or file name (default: all, in order)")
-    p.add_argument("--output-dir", default="outputs/course",
-                   help="where executed notebooks and their results JSON go (default: outputs/course)")
-    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
-                   help="set a notebook parameter (repeatable), e.g. -p task cola")
-    p.add_argument("--model", help="base model id or path for every notebook (default: bundled MiniLM)")
-    p.add_argument("--glue-dir", help="GLUE data folder for every notebook (default: $GLUE_DIR)")
-    p.add_argument("--notebook-dir", default=str(NOTEBOOK_DIR),
-                   help="folder holding the NN_*.ipynb notebooks (default: the repository's notebooks/)")
-    p.add_argument("--cell-timeout", type=int, help="fail a notebook if one cell runs longer than N seconds")
-    p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
-    p.set_defaults(func=cmd_course)
 
 
 def find_notebooks(folder, selection=None) -> list[Path]:
@@ -137,7 +92,7 @@ def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
 
 
 @contextlib.contextmanager
-def _importable_adapterlib():
+def importable_adapterlib():
     """Put this checkout first on the kernels' PYTHONPATH, so notebooks import this adapterlib,
     and make a relative GLUE_DIR absolute, because kernels run in the notebook folder."""
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "GLUE_DIR")}
@@ -196,26 +151,3 @@ def list_notebooks(notebooks: list[Path]) -> None:
         for name, p in notebook_parameters(nb).items():
             text = p["help"].strip().removeprefix("help:").strip()
             print(f"    {name:<16} = {p['default']:<12} {text}")
-
-
-def cmd_course(args) -> int:
-    notebooks = find_notebooks(args.notebook_dir, args.notebooks)
-    if args.list:
-        list_notebooks(notebooks)
-        return 0
-    out = Path(args.output_dir)
-    problem = folder_problem(out)  # before any notebook runs: a clear line, not a traceback
-    if problem:
-        raise UsageError(f"--output-dir {out}: {problem}")
-    plans = plan_parameters(notebooks, args)
-    out.mkdir(parents=True, exist_ok=True)
-    print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)
-    results = []
-    with _importable_adapterlib():
-        for i, nb in enumerate(notebooks, 1):
-            print(f"[{i}/{len(notebooks)}] {nb.stem:<40}", end=" ", flush=True)
-            result = run_one(nb, out / nb.name, plans[nb], args.cell_timeout)
-            print(f"{'ok' if result.ok else 'FAILED':<6} {result.seconds:7.1f} s", flush=True)
-            results.append(result)
-    print(summary(results))
-    return 0 if all(r.ok for r in results) else 1

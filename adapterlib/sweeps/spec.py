@@ -26,7 +26,7 @@ from pathlib import Path
 
 import yaml
 
-from .errors import AdapterlibError
+from ..errors import AdapterlibError
 
 TOP_KEYS = ("name", "description", "mode", "notebook", "base", "grid", "variants", "per_task", "runs",
             "select_then_seeds", "save_checkpoint", "keep_notebooks")
@@ -118,7 +118,7 @@ def _mapping(obj, where: str) -> dict:
 def _field_checker(spec: SweepSpec, data: dict, where: str, root: Path) -> _Fields:
     """The mode decides what a field is: a TrainConfig field, or a parameter of the notebook."""
     if spec.mode == "api":
-        from .config import TrainConfig
+        from ..config import TrainConfig
         return _Fields({f.name: f.type for f in dataclasses.fields(TrainConfig)}, "TrainConfig field")
     if spec.mode != "papermill":
         raise SweepSpecError(f"{where}: mode must be api or papermill, got {spec.mode!r}")
@@ -235,9 +235,9 @@ def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
         digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
         prefix = "-".join(str(fields[k]) for k in ("task", "policy") if k in fields)
         return Run(f"{Path(spec.notebook).stem}-{prefix + '-' if prefix else ''}{digest}", fields, stage)
-    from .config import TrainConfig
-    from .policies import POLICIES
-    from .train import run_id
+    from ..config import TrainConfig
+    from ..policies import POLICIES
+    from ..train import run_id
     label = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in spec.base)
     try:
         fields = dict(fields)
@@ -275,7 +275,7 @@ def expand(spec: SweepSpec) -> list[Run]:
 
 def _task_key(task, strict: bool = False):
     """Canonical task name for per_task lookups ("SST-2" -> "sst2")."""
-    from .data import get_task
+    from ..data import get_task
     try:
         return get_task(task).name if task is not None else None
     except ValueError:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import os
 
-from .errors import UsageError
+from ..errors import UsageError
 from pathlib import Path
 
 PRESETS = ("smoke", "course", "full")
@@ -33,12 +33,27 @@ def pick(preset: str, *, smoke, course, full):
     return {"smoke": smoke, "course": course, "full": full}[resolve_preset(preset)]
 
 
+# The training scale shared by the notebooks that train on one task (02, 03, 04): the same settings give the
+# same run ids, so a configuration trained in one notebook is read from its run record in the next
+# (adapterlib.course.shared.train_once). SST-2's dev set has 872 sentences: course scale scores all of them.
+TRAIN_SCALES = {
+    "smoke": dict(max_train_examples=64, max_steps=3, max_eval_examples=64, epochs=1),
+    "course": dict(max_train_examples=3000, max_eval_examples=872, epochs=1),
+    "full": dict(epochs=3),
+}
+
+
+def train_scale(preset: str | None = None) -> dict:
+    """TrainConfig settings of the course's single-task trainings at this preset (a fresh dict)."""
+    return dict(TRAIN_SCALES[resolve_preset(preset)])
+
+
 def record_results(path: str | os.PathLike | None, **values) -> dict:
     """Write a notebook's key numbers to JSON at `path` (None: do nothing); returns them.
 
     papermill runs pass `-p results_path out.json`, and the tests assert on what was recorded.
     """
     if path:
-        from .records import write_json_atomic
+        from ..records import write_json_atomic
         write_json_atomic(Path(path), values)
     return values

@@ -1,0 +1,12 @@
+"""The notebook course: scale presets (light, imported by every notebook), and, as submodules,
+
+    adapterlib.course.runner      `python -m adapterlib course`: every notebook in order with papermill
+    adapterlib.course.exercises   check_adapter / check_placement / check_value for build-it-yourself cells
+    adapterlib.course.widgets     the interactive explorers (ipywidgets, with a static fallback)
+    adapterlib.course.shared      train_once: each configuration trained once, later notebooks read its record
+    adapterlib.course.findings    text generated from the numbers: every score against its majority-class floor
+    adapterlib.course.costs       parameter and storage tables (paper Table 1's cost columns)
+"""
+from .presets import ENV_VAR, PRESETS, TRAIN_SCALES, pick, record_results, resolve_preset, train_scale  # noqa: F401
+
+__all__ = ["ENV_VAR", "PRESETS", "TRAIN_SCALES", "pick", "record_results", "resolve_preset", "train_scale"]

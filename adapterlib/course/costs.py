@@ -1,0 +1,64 @@
+"""The cost side of the paper, as tables: what one task trains and what N tasks store (paper Table 1).
+
+    adapter_report("bert-large", 64)              # ParamReport of BERT-large with size-64 adapters
+    param_table("bert-large", size=64)            # parameters by group, % of the base
+    storage_table("bert-large", size=64, n_tasks=9)  # Table 1's "per task" and "total" columns
+
+Counts come from weightless `meta` models (adapterlib.model_from_preset): BERT-large costs no download
+and no memory; each (model, size) pair is built once and cached. The storage arithmetic is
+adapterlib.params.stored_params, the one place it is written.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pandas as pd
+
+from ..config import AdapterConfig
+from ..inject import add_adapters
+from ..models import model_from_preset
+from ..params import ParamReport, param_report
+from ..policies import set_trainable
+
+MODELS = {"MiniLM-L6 (bundled)": "minilm", "BERT-base": "bert-base", "BERT-large": "bert-large"}
+SIZES = tuple(2 ** k for k in range(10))  # the paper's Fig. 3/4 sweep: 1 .. 512
+
+
+@lru_cache(maxsize=None)
+def adapter_report(model: str, size: int) -> ParamReport:
+    """ParamReport of `model` (a MODEL_PRESETS key) with size-`size` adapters, policy "adapter"."""
+    net = model_from_preset(model, device="meta")
+    add_adapters(net, AdapterConfig(size=size))
+    set_trainable(net, "adapter")
+    return param_report(net)
+
+
+def param_table(model: str = "bert-base", size: int = 64) -> pd.DataFrame:
+    """Parameters by group with adapters of `size` (policy "adapter"), as in adapter-bert.
+
+    Rows: adapters, layernorm, head (trained per task), their sum, frozen (shared), total.
+    """
+    r = adapter_report(model, size)
+    rows = [("adapters", r.adapter), ("layernorm", r.layernorm), ("head", r.head),
+            ("trainable per task", r.trainable), ("frozen (shared)", r.frozen), ("total", r.total)]
+    table = pd.DataFrame(rows, columns=["group", "parameters"]).set_index("group")
+    table["% of base"] = (100.0 * table["parameters"] / r.base).round(3)
+    return table
+
+
+def storage_table(model: str = "bert-base", size: int = 64, n_tasks: int = 9) -> pd.DataFrame:
+    """Per-task cost and storage for `n_tasks` tasks: full fine-tuning vs adapters (paper Table 1).
+
+    "% of non-embedding base" is the paper's convention for adapters (2.1% for BERT-large, m=64).
+    Storage counts the frozen parameters once plus every task's trained set, in base models.
+    """
+    r = adapter_report(model, size)
+    full_per_task = r.base + r.head  # every base parameter plus the new head
+    rows = [
+        ("full fine-tuning", full_per_task, 100.0 * full_per_task / r.base, None, r.total_multiple(n_tasks, shared_base=False)),
+        (f"adapters (m={size})", r.trainable, r.percent_of_base, r.percent_of_base_no_embedding,
+         r.total_multiple(n_tasks)),
+    ]
+    cols = ["method", "trained per task", "% of base", "% of non-embedding base", f"stored for {n_tasks} tasks (x base)"]
+    table = pd.DataFrame(rows, columns=cols).set_index("method")
+    return table.astype({"% of non-embedding base": float}).round(3)

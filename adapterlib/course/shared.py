@@ -1,0 +1,68 @@
+"""Train each course configuration once; every notebook that needs it reads its run record.
+
+Notebooks 02-05 train some of the same configurations (adapters of size 64 on an SST-2 subset, full
+fine-tuning at its usual learning rate). `train_once(cfg)` looks for the run record of `cfg`'s run id
+in the course's run folder and returns it when it is there (status ok, and the adapter checkpoint
+too when one is asked for); otherwise it trains and writes the record there. A run id is a hash of
+the whole configuration, so any change of setting (preset, task, learning rate, seed) trains anew.
+
+    rec = train_once(TrainConfig(task="sst2", policy="adapter", adapter_size=64, max_train_examples=3000))
+    rec["reused"]   # True when an earlier notebook (or an earlier run of this one) trained it
+
+The folder is outputs/course-runs/ in the project (ignored by git), or $ADAPTERLIB_COURSE_RUNS.
+Delete it to train everything again.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+RUNS_ENV = "ADAPTERLIB_COURSE_RUNS"
+
+
+def course_runs_dir() -> Path:
+    """Where the course's run records go: $ADAPTERLIB_COURSE_RUNS, else <project>/outputs/course-runs."""
+    from ..paths import project_root
+
+    if os.environ.get(RUNS_ENV):
+        return Path(os.environ[RUNS_ENV]).expanduser()
+    return project_root() / "outputs" / "course-runs"
+
+
+def stored_run(cfg, folder=None, checkpoint: bool = False) -> dict | None:
+    """The finished run record of `cfg` in `folder` (default: the course's), or None."""
+    from ..records import read_record_file
+    from ..train import run_id
+
+    folder = Path(folder) if folder is not None else course_runs_dir()
+    path = folder / f"{run_id(cfg)}.json"
+    if not path.is_file():
+        return None
+    record, problem = read_record_file(path)
+    if problem or record.get("status") != "ok" or record.get("config") != cfg.to_dict():
+        return None  # unreadable, failed or another configuration: train again (the file is replaced)
+    if checkpoint and not (folder / record["run_id"]).is_dir():
+        return None
+    record["path"] = str(path)
+    return record
+
+
+def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True, quiet: bool = False) -> dict:
+    """The run record of `cfg`: read from the course's run folder if it is there, else trained now.
+
+    checkpoint: also keep the trained adapter (or LayerNorm / head) weights, at <folder>/<run_id>/.
+    The record gets `reused` (True: read, not trained) and `path`. One line says which happened
+    unless `quiet`.
+    """
+    from ..train import train
+
+    folder = Path(folder) if folder is not None else course_runs_dir()
+    record = stored_run(cfg, folder, checkpoint)
+    if record is not None:
+        record["reused"] = True
+        if not quiet:
+            print(f"reused {record['run_id']} (trained earlier, {record['timing']['wall_s']:.0f} s; record in {folder})")
+        return record
+    record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint)
+    record["reused"] = False
+    return record

@@ -1,0 +1,56 @@
+"""The README's status tables: how far each reproduction study is, from its sweep file and run records.
+
+    python -m adapterlib status                      # print the tables
+    python -m adapterlib status --update README.md   # replace the block between the markers
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..paths import ENV_VAR, SWEEPS_DIR
+
+STATUS_BEGIN, STATUS_END = "<!-- sweep-status:begin -->", "<!-- sweep-status:end -->"
+
+
+def repository_sweeps() -> list[Path]:
+    """The reproduction sweep files shipped in sweeps/ (not the machinery check smoke.yaml)."""
+    found = sorted(p for p in SWEEPS_DIR.glob("*.yaml") if p.stem != "smoke")
+    if not found:
+        from .executor import SweepError
+        raise SweepError(f"no sweep files in {SWEEPS_DIR}: name them, run from a checkout, or set ${ENV_VAR}")
+    return found
+
+
+def replace_status_block(text: str, table: str) -> str:
+    """`text` with the lines between the status markers replaced by `table`."""
+    if STATUS_BEGIN not in text or STATUS_END not in text:
+        from .executor import SweepError
+        raise SweepError(f"no '{STATUS_BEGIN}' ... '{STATUS_END}' block to update")
+    head, rest = text.split(STATUS_BEGIN, 1)
+    return f"{head}{STATUS_BEGIN}\n{table}\n{STATUS_END}{rest.split(STATUS_END, 1)[1]}"
+
+
+def status_markdown(paths) -> str:
+    """Markdown tables of every study's progress, from its sweep file and run records (the README's
+    tables): one row per study, then one row per task of each study with the cost of its runs."""
+    from ..data import get_task
+    from .driver import study_progress
+    from .spec import load_spec
+
+    progress = [(Path(path).name, study_progress(load_spec(path))) for path in paths]
+    lines = ["| sweep file | runs finished / planned | failed | run wall time | tasks complete |", "|---|---|---|---|---|"]
+    for name, p in progress:
+        done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
+        lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
+                     f"{p['wall_h']:.2f} h | {done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
+    lines += ["", "| sweep file | task | runs finished / planned | run wall time | one run | still to run (est.) |",
+              "|---|---|---|---|---|---|"]
+    for name, p in progress:
+        for task, t in p["by_task"].items():
+            one = f"{t['run_min'][0]:.1f}-{t['run_min'][1]:.1f} min" if t["run_min"] else "-"
+            todo = t["planned"] - t["finished"]
+            left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} h" if t["left_h"] is not None
+                                            else f"{todo} runs")
+            lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t['finished']} / {t['planned']} | "
+                         f"{t['wall_h']:.2f} h | {one} | {left} |")
+    return "\n".join(lines)
