@@ -219,6 +219,8 @@ def _add_course(sub) -> None:
                    help="folder holding the NN_*.ipynb notebooks (default: the repository's notebooks/)")
     p.add_argument("--cell-timeout", type=int, help="fail a notebook if one cell runs longer than N seconds")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                   help="a cell-by-cell progress bar for each notebook on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_course)
 
 
@@ -240,12 +242,18 @@ def cmd_course(args) -> int:
     plans = plan_parameters(notebooks, args)
     out.mkdir(parents=True, exist_ok=True)
     print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)
+    progress = sys.stderr.isatty() if args.progress is None else args.progress
     results = []
     with importable_adapterlib():
         for i, nb in enumerate(notebooks, 1):
-            print(f"[{i}/{len(notebooks)}] {nb.stem:<40}", end=" ", flush=True)
-            result = run_one(nb, out / nb.name, plans[nb], args.cell_timeout)
-            print(f"{'ok' if result.ok else 'FAILED':<6} {result.seconds:7.1f} s", flush=True)
+            head = f"[{i}/{len(notebooks)}] {nb.stem:<40}"
+            if progress:  # the cell-by-cell bar (stderr) runs below this line, then the result line
+                print(head, flush=True)
+            else:
+                print(head, end=" ", flush=True)
+            result = run_one(nb, out / nb.name, plans[nb], args.cell_timeout, progress=progress)
+            print(f"{head + ' ' if progress else ''}{'ok' if result.ok else 'FAILED':<6} {result.seconds:7.1f} s",
+                  flush=True)
             results.append(result)
     print(summary(results))
     return 0 if all(r.ok for r in results) else 1

@@ -93,6 +93,20 @@ def test_course_success_and_selection(course_dir, tmp_path, capsys):
     assert json.loads((out / "03_other_results.json").read_text()) == {"z": "a"}
 
 
+def test_progress_shows_cells_on_stderr(course_dir, tmp_path, capsys):
+    """--progress: a cell-by-cell bar on stderr under the notebook's line; stdout keeps one result line each."""
+    out = tmp_path / "out"
+    args = _args("--notebook-dir", str(course_dir), "--output-dir", str(out), "--notebooks", "03", "--progress")
+    assert args.func(args) == 0
+    captured = capsys.readouterr()
+    assert "03_other" in captured.err and "cell" in captured.err  # papermill's bar: "... 03_other: ...cell/s"
+    lines = [line for line in captured.out.splitlines() if "03_other" in line]
+    assert lines[0].strip() == "[1/1] 03_other" and " ok " in lines[1] and lines[1].rstrip().endswith(" s")
+    args = _args("--notebook-dir", str(course_dir), "--output-dir", str(out), "--notebooks", "03", "--no-progress")
+    assert args.func(args) == 0
+    assert "cell" not in capsys.readouterr().err
+
+
 def test_list_shows_parameters(course_dir, capsys):
     args = _args("--notebook-dir", str(course_dir), "--list")
     assert args.func(args) == 0

@@ -121,14 +121,20 @@ def describe_error(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text[0] if text else ''}"
 
 
-def run_one(notebook: Path, output: Path, parameters: dict, cell_timeout: int | None = None) -> NotebookResult:
-    """Execute one notebook with papermill; never raises for a failing notebook."""
+def run_one(notebook: Path, output: Path, parameters: dict, cell_timeout: int | None = None,
+            progress: bool = False) -> NotebookResult:
+    """Execute one notebook with papermill; never raises for a failing notebook.
+
+    progress: a bar on stderr that advances cell by cell (papermill's), with the time spent so far, so a long
+    cell is never a silent terminal.
+    """
     import papermill as pm
 
     start = time.perf_counter()
     try:
         pm.execute_notebook(str(notebook), str(output), parameters=parameters, kernel_name="python3",
-                            cwd=str(notebook.parent), progress_bar=False, execution_timeout=cell_timeout,
+                            cwd=str(notebook.parent), execution_timeout=cell_timeout,
+                            progress_bar={"desc": f"    {notebook.stem}", "leave": False} if progress else False,
                             extra_arguments=["--IPKernelApp.log_level=ERROR"])  # no start-up chatter mid-line
         return NotebookResult(notebook.stem, True, time.perf_counter() - start, output)
     except Exception as exc:  # noqa: BLE001 - a failed notebook is reported, the course goes on
