@@ -362,6 +362,11 @@ def cmd_aggregate(args) -> int:
     if "glue_table_dev_mean" in written:  # the headline: Table 1 analog, GLUE dev means over seeds
         table = pd.read_csv(written["glue_table_dev_mean"], index_col="method")
         print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
+    if "glue_gap" in written:  # how far adapters are from full fine-tuning on the average, with its interval
+        for _, g in pd.read_csv(written["glue_gap"]).iterrows():
+            print(f"{g['method']} - {g['baseline']}: average gap {g['gap_mean']:+.2f} over {g['n_tasks']} tasks "
+                  f"(95% seed bootstrap {g['gap_low_95%']:+.2f} .. {g['gap_high_95%']:+.2f}, at least "
+                  f"{g['n_seeds_min']} seed(s) per cell); best of seeds on validation {g['gap_best_of_seeds']:+.2f}")
     return 0
 
 

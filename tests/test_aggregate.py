@@ -169,8 +169,12 @@ def test_size_and_init_curves_and_plots():
     init = aggregate.init_curve(aggregate.records_frame(recs))
     assert list(init["init_std"]) == stds * 2 and set(init["n_seeds"]) == {2}
     assert init["dev_mean"].iloc[-1] == pytest.approx(50.5)
-    ax = plots.plot_init_curve(init)
-    assert ax.get_xscale() == "log" and "init std" in ax.get_xlabel() and len(ax.get_legend().get_texts()) == 3
+    axes = plots.plot_init_curve(init, floors={"cola": 0.0})  # one panel per task: MCC and accuracy apart
+    assert [a.get_title() for a in axes] == ["CoLA", "RTE"]
+    assert all(a.get_xscale() == "log" and "init std" in a.get_xlabel() for a in axes)
+    labels = [t.get_text() for t in axes[-1].get_legend().get_texts()]
+    assert labels == ["init: paper (1e-2)", "init: official code (1e-3)", "adapters (dev score) ± s.e.m. over seeds"]
+    assert "majority class" in axes[0].get_legend_handles_labels()[1]  # CoLA's floor; RTE got none
 
 
 def test_write_tables_is_deterministic_and_removes_stale(tmp_path):
@@ -237,3 +241,29 @@ def test_recipe_options_are_columns_and_keep_variants_apart(tmp_path):
     assert df.loc[mean["run_id"], "epochs_run"] == 12 and df.loc[mean["run_id"], "stopped_early"]
     best = aggregate.build_tables(df.reset_index(), [old, mean])["best"]
     assert sorted(best["head_input"]) == ["mean", "pooler"]  # one row each, not the better of the two
+
+
+def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
+    """Hand-computed: RTE full dev (60, 62), adapters (58, 61); MRPC full (80, 84), adapters (83, 81).
+    Gaps of the means: RTE 59.5 - 61 = -1.5, MRPC 82 - 82 = 0, average -0.75. Best of seeds on validation
+    (the paper's way): the seed with the higher validation score."""
+    recs = []
+    for task, full, adapter in (("rte", [(70, 60), (71, 62)], [(69, 58), (68, 61)]),
+                                ("mrpc", [(85, 80), (84, 84)], [(86, 83), (83, 81)])):
+        recs += [fake_record(task, "full", lr=1e-4, seed=s, val=v, dev=d) for s, (v, d) in enumerate(full)]
+        recs += [fake_record(task, "adapter", 64, lr=1e-3, seed=s, val=v, dev=d) for s, (v, d) in enumerate(adapter)]
+    df = aggregate.records_frame(recs)
+    long = aggregate.glue_selection(df).set_index(["method", "task"])
+    assert long.loc[("full fine-tuning", "rte"), "dev_best_of_seeds"] == 62      # seed 1: validation 71 > 70
+    assert long.loc[("adapters (64)", "rte"), "dev_best_of_seeds"] == 58         # seed 0: validation 69 > 68
+    assert long.loc[("adapters (64)", "mrpc"), "dev_best_of_seeds"] == 83
+    gap = aggregate.glue_gap(df, n_boot=4000, seed=1).set_index("method").loc["adapters (64)"]
+    assert gap["gap_rte"] == pytest.approx(-1.5) and gap["gap_mrpc"] == pytest.approx(0.0)
+    assert gap["gap_mean"] == pytest.approx(-0.75)
+    assert gap["gap_best_of_seeds"] == pytest.approx(((58 - 62) + (83 - 80)) / 2)  # -0.5
+    lo, hi = gap["gap_low_95%"], gap["gap_high_95%"]
+    # the extremes a resample can reach: RTE (58-62) .. (61-60), MRPC (81-84) .. (83-80), averaged
+    assert -3.5 <= lo < gap["gap_mean"] < hi <= 2.0 and gap["n_seeds_min"] == 2
+    # one seed per cell: no seed noise measured, the interval is the point
+    one = aggregate.glue_gap(df[df["seed"] == 0]).set_index("method").loc["adapters (64)"]
+    assert one["gap_low_95%"] == one["gap_high_95%"] == pytest.approx(((58 - 60) + (83 - 80)) / 2)
