@@ -7,7 +7,7 @@
     plot_vs_init_std()            paper Fig. 6 right: a quantity vs adapter init std (log x)
     mark_paper_inits()            vertical lines at the paper's and the official code's init std
     plot_size_curve()             a study's size table: dev score vs trained parameters, per task
-    plot_init_curve()             a study's init table: dev score vs init std, per task
+    plot_init_curve()             dev score vs init std, one panel per task, majority-class line
     plot_span_heatmap()           a layer ablation: score with adapters removed from layers first..last
     plot_storage()                bytes on disk for n tasks: one base + adapter checkpoints vs n models
 
@@ -264,22 +264,44 @@ def plot_size_curve(table: pd.DataFrame, ax=None):
     return axes
 
 
-def plot_init_curve(table: pd.DataFrame, ax=None):
-    """Dev score vs adapter init std (log x), one line per task; the paper's std 1e-2 is marked."""
+def plot_init_curve(table: pd.DataFrame, ax=None, floors: dict | None = None, zero: dict | None = None,
+                    label: str = "adapters (dev score)"):
+    """Dev score vs adapter init std (log x), one panel per task: each task keeps its own metric's axis.
+
+    `table`: rows with task, init_std, dev_mean, dev_sem (error bars where there are seeds; NaN: none),
+    metric (e.g. `aggregate.init_curve(study)`). `floors` {task: majority-class score} draws each
+    task's majority-class line; `zero` {task: score} draws a run at std exactly 0 (not on a log axis)
+    as a horizontal line. The named inits (paper 1e-2, official code 1e-3) are marked once per panel,
+    and one legend sits right of the last panel. `ax`: None (new figure), or one axes per task.
+    Returns the list of axes.
+    """
+    tasks = task_order(table["task"])
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.6, 3.8))
-    for task in task_order(table["task"]):
+        fig, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks) + 1.8, 3.6), squeeze=False)
+        axes = list(axes[0])
+    else:
+        axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
+        if len(axes) != len(tasks):
+            raise ValueError(f"plot_init_curve needs one axes per task ({len(tasks)}), got {len(axes)}")
+    for task, a in zip(tasks, axes):
         rows = table[table["task"] == task].sort_values("init_std")
-        ax.errorbar(rows["init_std"], rows["dev_mean"], yerr=rows["dev_sem"].fillna(0), fmt="o-", capsize=2,
-                    label=f"{task_label(task)} ({rows['metric'].iloc[0]})")
-    ax.axvline(INIT_SCHEMES["houlsby"]["std"], ls=":", color="grey", label="paper's std 1e-2")
-    ax.set_xscale("log")
-    ax.set_xlabel("adapter weight init std (truncated normal, log scale)")
-    ax.set_ylabel("GLUE dev score (%)")
-    ax.set_title("Robustness to the adapters' initialisation")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return ax
+        sem = rows["dev_sem"] if "dev_sem" in rows else pd.Series(np.nan, index=rows.index)
+        a.errorbar(rows["init_std"], rows["dev_mean"], yerr=sem.fillna(0), fmt="o-", capsize=3, color="tab:blue",
+                   label=label + (" ± s.e.m. over seeds" if sem.notna().any() else ""))
+        if zero and task in zero:
+            a.axhline(zero[task], color="tab:green", ls="-.", lw=1.2, label="std 0 (exact identity)")
+        if floors and task in floors:
+            a.axhline(floors[task], color="black", ls=":", lw=1.2, label="majority class")
+        mark_paper_inits(a, legend=False)
+        a.set_xscale("log")
+        a.set_xlabel("adapter init std (log scale)")
+        metric = rows["metric"].iloc[0]
+        a.set_ylabel(f"{task_label(task)} dev " + ("MCC (x100)" if metric == "mcc" else f"{metric} (%)"))
+        a.set_title(task_label(task))
+    order = lambda hl: (hl[1].startswith("init:"), hl[1] == "majority class", hl[1].startswith("std 0"))  # noqa: E731
+    handles = sorted(zip(*axes[-1].get_legend_handles_labels()), key=order)  # scores first, then the reference lines
+    axes[-1].legend(*zip(*handles), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    return axes
 
 
 def plot_span_heatmap(df: pd.DataFrame, ax=None, value: str = "score", cmap: str = "viridis"):

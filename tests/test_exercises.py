@@ -11,10 +11,14 @@ from adapterlib import AdapterConfig
 from adapterlib.course.exercises import (
     check_adapter,
     check_placement,
+    check_train_step,
+    check_trainable,
     check_value,
     clear_solutions,
 )
+from adapterlib.inject import adapter_slots
 from adapterlib.modules import Adapter
+from adapterlib.policies import set_trainable
 
 D, M = 48, 8
 
@@ -196,11 +200,15 @@ def test_clear_solutions_gives_nbgraders_gap():
     assert clear_solutions(source) == "def f(x):\n    # YOUR CODE HERE\n    raise NotImplementedError()\n\ny = 2\n"
 
 
-def test_notebook_01_shows_students_the_gaps_and_runs_the_solutions():
+@pytest.mark.parametrize("notebook, n_exercises, checks", [
+    ("01_adapter_anatomy.ipynb", 3, "adapter|placement|value"),
+    ("02_initialisation_ablation.ipynb", 2, "trainable|train_step"),
+])
+def test_notebooks_show_students_the_gaps_and_run_the_solutions(notebook, n_exercises, checks):
     """Each solution cell is collapsed, tagged, followed by a check, and its task cell shows the student text."""
-    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / "01_adapter_anatomy.ipynb").read_text())["cells"]
+    cells = json.loads((Path(__file__).resolve().parents[1] / "notebooks" / notebook).read_text())["cells"]
     solutions = [i for i, c in enumerate(cells) if "solution" in c["metadata"].get("tags", [])]
-    assert len(solutions) >= 3
+    assert len(solutions) >= n_exercises
     for i in solutions:
         source = "".join(cells[i]["source"])
         assert "### BEGIN SOLUTION" in source and cells[i]["metadata"]["jupyter"]["source_hidden"] is True
@@ -208,7 +216,7 @@ def test_notebook_01_shows_students_the_gaps_and_runs_the_solutions():
         task = "".join(cells[i - 1]["source"])
         assert cells[i - 1]["cell_type"] == "markdown" and clear_solutions(source) in task
         check = "".join(cells[i + 1]["source"])
-        assert re.search(r"^check_(adapter|placement|value)\(", check, re.M), f"cell {i + 1} should check cell {i}"
+        assert re.search(rf"^check_({checks})\(", check, re.M), f"cell {i + 1} should check cell {i}"
 
 
 def test_exercises_import_only_the_core():
@@ -223,3 +231,143 @@ def test_exercises_import_only_the_core():
     course = {"course", "course.presets", "course.exercises"}  # the course package's light __init__ (presets)
     assert ours <= {"adapterlib"} | {f"adapterlib.{m}" for m in core | course}, sorted(ours)
     assert not {"pandas", "datasets", "matplotlib", "dask", "papermill", "sklearn"} & set(modules)
+
+
+
+# ----------------------------------------------------------------------------- notebook 02: the trainable set
+
+def make_select(adapters=True, layer_norms=True, embedding_norm=True, head=True, pooler=False, freeze_first=True):
+    """A student's select_trainable(model); the defaults are the right answer, each argument one mistake."""
+    def select_trainable(model):
+        if freeze_first:
+            for p in model.parameters():
+                p.requires_grad_(False)
+        for name, p in model.named_parameters():
+            if (adapters and ".adapter." in name) or (head and name.startswith("classifier.")) \
+                    or (pooler and ".pooler." in name) or ("LayerNorm" in name and (
+                        embedding_norm if "embeddings" in name else layer_norms)):
+                p.requires_grad_(True)
+    return select_trainable
+
+
+def test_reference_selection_passes_and_leaves_the_model_alone(capsys, make_tiny):
+    model = make_tiny()
+    passed, line = verdict(capsys, check_trainable, make_select(), model, m=M)
+    assert passed and line.startswith("✓ select_trainable is right: ") and "LayerNorm (the embeddings' included)" in line
+    assert all(p.requires_grad for p in model.parameters()) and not adapter_slots(model)  # a copy was checked
+    set_adapterlib = lambda model: set_trainable(model, "adapter")  # noqa: E731 - adapterlib's own passes too
+    assert verdict(capsys, check_trainable, set_adapterlib, model, m=M)[0]
+
+
+@pytest.mark.parametrize("mistake, expected", [
+    (dict(embedding_norm=False), "the embedding LayerNorm is frozen (`bert.embeddings.LayerNorm.bias`, "
+                                 "`bert.embeddings.LayerNorm.weight`): the paper trains every LayerNorm"),
+    (dict(layer_norms=False), "8 LayerNorm tensors of the transformer layers are frozen"),
+    (dict(pooler=True), "the pooler is trained (`bert.pooler.dense.bias`, `bert.pooler.dense.weight`): "
+                        "adapter-bert keeps it frozen"),
+    (dict(head=False), "the classifier head is frozen"),
+    (dict(adapters=False), "the adapters are frozen"),
+    (dict(freeze_first=False), "nothing pre-trained is frozen"),
+])
+def test_wrong_selections_are_rejected_with_the_reason(capsys, make_tiny, mistake, expected):
+    passed, line = verdict(capsys, check_trainable, make_select(**mistake), make_tiny(), m=M)
+    assert not passed and expected in line
+
+
+def test_selection_problems_are_all_named_and_partial_ones_counted(capsys, make_tiny):
+    line = verdict(capsys, check_trainable, make_select(embedding_norm=False, pooler=True), make_tiny(), m=M)[1]
+    assert "the embedding LayerNorm is frozen" in line and "the pooler is trained" in line
+
+    def attention_only(model):
+        make_select()(model)
+        model.bert.encoder.layer[0].attention.self.query.weight.requires_grad_(True)
+    line = verdict(capsys, check_trainable, attention_only, make_tiny(), m=M)[1]
+    assert "1 pre-trained tensors are trained (`bert.encoder.layer.0.attention.self.query.weight`)" in line
+
+    def raises(model):
+        model.classifer.requires_grad_(True)
+    assert "raises(model) raised AttributeError" in verdict(capsys, check_trainable, raises, make_tiny(), m=M)[1]
+
+
+# ----------------------------------------------------------------------------- notebook 02: one training step
+
+def make_step(clip="norm", zero_grad=True, scheduler_first=False, scheduler=True, backward=True, step=True,
+              returns="item", unfreeze=False):
+    """A student's train_step; the defaults are the right answer, each argument one mistake."""
+    def train_step(model, batch, optimizer, sched, max_grad_norm=1.0):
+        if unfreeze:
+            model.requires_grad_(True)
+        loss = model(**batch).loss
+        if backward:
+            loss.backward()
+        trainable = [p for p in model.parameters() if p.requires_grad]
+        if clip == "norm":
+            torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
+        elif clip == "norm at 1":
+            torch.nn.utils.clip_grad_norm_(trainable, 1.0)
+        elif clip == "value":
+            torch.nn.utils.clip_grad_value_(trainable, max_grad_norm)
+        if scheduler and scheduler_first:
+            sched.step()
+        if step:
+            optimizer.step()
+        if scheduler and not scheduler_first:
+            sched.step()
+        if zero_grad:
+            optimizer.zero_grad()
+        return {"item": lambda: loss.item(), "tensor": lambda: loss, "after": lambda: model(**batch).loss.item()}[returns]()
+    return train_step
+
+
+def test_reference_step_passes(capsys):
+    passed, line = verdict(capsys, check_train_step, make_step())
+    assert passed and line.startswith("✓ train_step is right: 2 steps on a tiny BERT") and "frozen weights unchanged" in line
+
+
+def test_model_zero_grad_at_the_start_is_fine(capsys):
+    def train_step(model, batch, optimizer, scheduler, max_grad_norm=1.0):
+        model.zero_grad()
+        loss = model(**batch).loss
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)  # frozen ones have no gradient: same norm
+        optimizer.step()
+        scheduler.step()
+        return float(loss)
+    assert verdict(capsys, check_train_step, train_step)[0]
+
+
+@pytest.mark.parametrize("mistake, expected", [
+    (dict(clip=None), "the gradients are not clipped: call torch.nn.utils.clip_grad_norm_"),
+    (dict(clip="norm at 1"), "clipped at 1.0, not at the max_grad_norm the step is given"),
+    (dict(clip="value"), "each gradient entry is clipped (clip_grad_value_)"),
+    (dict(zero_grad=False), "the gradients are never reset, so the second step uses the sum of both batches' gradients"),
+    (dict(scheduler_first=True), "scheduler.step() runs before optimizer.step()"),
+    (dict(scheduler=False), "scheduler.step() ran 0 times in 2 calls"),
+    (dict(backward=False), "no gradient is computed: call loss.backward()"),
+    (dict(step=False), "optimizer.step() is never called"),
+    (dict(returns="tensor"), "train_step returns a Tensor: return the loss as a Python float (loss.item())"),
+    (dict(returns="after"), "the batches' losses before each step are"),
+    (dict(unfreeze=True), "frozen weights changed (`bert.embeddings.position_embeddings.weight`"),
+])
+def test_wrong_steps_are_rejected_with_the_reason(capsys, mistake, expected):
+    passed, line = verdict(capsys, check_train_step, make_step(**mistake))
+    assert not passed and expected in line
+
+
+def test_step_that_raises_or_steps_twice(capsys):
+    def raises(model, batch, optimizer, scheduler, max_grad_norm=1.0):
+        return model(batch).loss.item()
+    assert "raises(model, batch, optimizer, scheduler, max_grad_norm) raised" in verdict(capsys, check_train_step, raises)[1]
+
+    def twice(model, batch, optimizer, scheduler, max_grad_norm=1.0):
+        loss = make_step()(model, batch, optimizer, scheduler, max_grad_norm)
+        optimizer.step()
+        return loss
+    assert "2 calls ran optimizer.step() 4 times and backward() 2 times" in verdict(capsys, check_train_step, twice)[1]
+
+
+def test_step_check_leaves_the_random_state_alone(capsys):
+    torch.manual_seed(3)
+    before = torch.get_rng_state()
+    verdict(capsys, check_train_step, make_step())
+    assert torch.equal(torch.get_rng_state(), before)
