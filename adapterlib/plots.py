@@ -10,6 +10,7 @@
     plot_init_curve()             dev score vs init std, one panel per task, majority-class line
     plot_span_heatmap()           a layer ablation: score with adapters removed from layers first..last
     plot_storage()                bytes on disk for n tasks: one base + adapter checkpoints vs n models
+    plot_layer_drops()            a layer ablation's diagonal: points lost per layer, against the paper's limit
 
 Every function draws on an `ax` it is given (or a new one) and returns the axes, so a
 notebook can combine panels and still label them itself.
@@ -312,6 +313,7 @@ def plot_span_heatmap(df: pd.DataFrame, ax=None, value: str = "score", cmap: str
     n = int(spans["last"].max()) + 1  # rows: first removed layer, columns: last; NaN below the diagonal
     grid = spans.pivot(index="first", columns="last", values=value).reindex(index=range(n), columns=range(n)).to_numpy()
     image = ax.imshow(grid, cmap=cmap, origin="upper")
+    ax.grid(False)  # the course style's grid would cross the cells
     finite = grid[np.isfinite(grid)]
     middle = (finite.min() + finite.max()) / 2 if finite.size else 0.0
     for first in range(n):
@@ -335,6 +337,7 @@ def plot_storage(df: pd.DataFrame, ax=None):
     """Bar plot of `storage_cost`: MB on disk for n tasks, adapters (stacked base + checkpoints) vs full."""
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 3.6))
+    ax.set_axisbelow(True)  # grid behind the bars
     ns = sorted(df["n_tasks"].unique())
     width = 0.38
     ad = df[df["setup"].str.startswith("adapters")].set_index("n_tasks").loc[ns]
@@ -352,3 +355,44 @@ def plot_storage(df: pd.DataFrame, ax=None):
     ax.set_ylabel("storage on disk (MB)")
     ax.legend(fontsize=8, loc="upper left")
     return ax
+
+
+def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float | None = None,
+                     paper_label: str = "paper: one layer costs at most"):
+    """Paper Fig. 6 diagonal as bars: points lost when one layer's adapters are removed, per layer.
+
+    ablations: one `span_ablation` table, or {label: table} for grouped bars (e.g. one per task).
+    value: "score" (each table's own metric) or a metric column all tables have ("accuracy").
+    paper_max: draws the paper's largest single-layer drop as a dashed line (`paper_label`).
+    A drop below 0 means the model scored higher without that layer's adapters.
+    """
+    ax = _axes(ax, figsize=(6.4, 3.4))
+    ax.set_axisbelow(True)  # grid behind the bars
+    tables = ablations if isinstance(ablations, dict) else {ablations.attrs.get("task", ""): ablations}
+    width = 0.8 / len(tables)
+    top = 0.0
+    for k, (label, table) in enumerate(tables.items()):
+        single = table[table["n_removed"] == 1].set_index("first")[value]  # studies.ablation.layer_drops
+        drops = (float(table[value].iloc[0]) - single).set_axis(single.index.astype(int))
+        metric = table["metric"].iloc[0] if value == "score" else value
+        x = drops.index.to_numpy() + (k - (len(tables) - 1) / 2) * width
+        bars = ax.bar(x, drops.to_numpy(), width * 0.95, label=f"{label} ({metric})".strip(), color=f"C{k}")
+        ax.bar_label(bars, fmt="%.1f", fontsize=7, padding=1)
+        top = max(top, float(drops.max()))
+    if paper_max is not None:
+        ax.axhline(paper_max, color="black", ls="--", lw=1, label=f"{paper_label} {paper_max:g}")
+        top = max(top, paper_max)
+    ax.axhline(0, color="grey", lw=0.8)
+    n_layers = max(int(t["last"].max()) + 1 for t in tables.values())
+    ax.set_xticks(range(n_layers))
+    ax.set_xlabel("layer whose adapters are removed (0 = bottom)")
+    ax.set_ylabel("drop (points)")
+    entries = len(tables) + (paper_max is not None)
+    ax.set_ylim(top=top * (1.3 + 0.1 * entries) + 0.5)  # headroom: the legend sits above the tallest bar
+    ax.legend(loc="upper left", fontsize=8)
+    return ax
+
+
+# --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
+
+OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (64)": "tab:green"}

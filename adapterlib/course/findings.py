@@ -13,6 +13,7 @@ reason is known.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 MARGIN = 1.0  # points above the majority-class score that count as "learned" (below: noise on a few hundred examples)
 
@@ -211,4 +212,262 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
 # --- notebook 05 (layer ablation) ---------------------------------------------------------------
 
 
+def paper_fig6() -> dict:
+    """What the paper states about Fig. 6 left/centre (data/paper/fig6_layer_ablation.csv).
+
+    max_single_drop: the largest cost of removing one layer's adapters (points, "at most 2%");
+    all_removed: {task: score with every adapter removed} (= that task's majority class);
+    least: which layers' adapters matter least (a sentence); statements: quantity -> sentence.
+    """
+    from ..studies.paper import paper_table
+
+    t = paper_table("fig6_layer_ablation")
+
+    def by(prefix):
+        return t[t["quantity"].str.startswith(prefix)]
+
+    return {"max_single_drop": float(by("largest drop")["value"].iloc[0]),
+            "all_removed": {row.task: float(row.value) for row in by("score with all").itertuples()},
+            "least": by("layers that matter least")["statement"].iloc[0],
+            "statements": dict(zip(t["quantity"], t["statement"]))}
+
+
+def _ablation_numbers(df, value: str = "score") -> dict:
+    """Headline numbers of a span table in one of its metric columns (`value`: "score" or e.g. "accuracy")."""
+    from ..studies.ablation import layer_drops
+
+    drops = layer_drops(df, value)
+    top = int(df["last"].max())
+    half = (top + 1) // 2
+
+    def span(first, last):
+        return float(df.loc[(df["first"] == first) & (df["last"] == last), value].iloc[0])
+
+    return {"metric": df["metric"].iloc[0] if value == "score" else value, "none": float(df[value].iloc[0]),
+            "all": span(0, top), "lower": span(0, half - 1), "upper": span(half, top),
+            "halves": (f"0-{half - 1}", f"{half}-{top}"), "drops": drops,
+            "max_drop": float(drops.max()), "worst_layer": int(drops.idxmax()), "least_layer": int(drops.idxmin())}
+
+
+def _ablation_bullets(n: dict, floor: float, paper: dict) -> list[str]:
+    """The paper's three Fig. 6 findings, each checked against one ablation's numbers `n`."""
+    m, limit = n["metric"], paper["max_single_drop"]
+    one = (f"within the paper's {limit:g}" if round(n["max_drop"], 1) <= limit
+           else f"slightly more than the paper's {limit:g}" if n["max_drop"] <= limit + MARGIN
+           else f"more than the paper's {limit:g}: **this contradicts the paper**")
+    lower_ok = n["lower"] > n["upper"] + MARGIN
+    halves = (f"removing the lower half (layers {n['halves'][0]}) leaves {n['lower']:.1f}, the upper half "
+              f"({n['halves'][1]}) {n['upper']:.1f}: ")
+    if lower_ok:
+        halves += "the lower layers' adapters matter less, as in the paper"
+    elif max(n["lower"], n["upper"]) - floor <= MARGIN:
+        halves += (f"either half alone drops the model to the majority class ({floor:.1f}), so the paper's pattern "
+                   "(the lower layers matter least) does not show here")
+    else:
+        halves += "the lower layers' adapters do not matter less here, unlike the paper"
+    gap = n["all"] - floor
+    everything = (f"with every adapter removed the model scores {n['all']:.1f}, "
+                  + ("the majority class, as in the paper" if abs(gap) <= MARGIN else
+                     f"{gap:.1f} points {'above' if gap > 0 else 'below'} the majority class ({floor:.1f}); the paper "
+                     "fell to the majority class (the trained LayerNorms and classifier stay when adapters are removed)"))
+    return [f"**One layer**: removing one layer's adapters costs at most {n['max_drop']:.1f} {m} points "
+            f"(layer {n['worst_layer']}; least: layer {n['least_layer']}), {one}.",
+            f"**Which layers**: {halves}.", f"**All layers**: {everything}."]
+
+
+def ablation_findings(df, record: dict) -> str:
+    """Markdown: the notebook's own ablation against the paper's Fig. 6 findings, from the numbers.
+
+    df: `span_ablation` of the model trained in `record` (scored on the examples the record's dev
+    score was computed on, so `record["majority"]` is its floor).
+    """
+    check = verdict(record)
+    paper = paper_fig6()
+    lines = [f"- **Training**: {floor_sentence(check, 'the ablation below measures a model that predicts one class')}"]
+    n = _ablation_numbers(df)
+    lines += [f"- {b}" for b in _ablation_bullets(n, check.floor, paper)]
+    if _contradicts(n, paper):
+        lines.append(f"- **What may explain the differences**: {_why_differs(int(df['last'].max()) + 1, _frozen_pooler(record))}")
+    return "\n".join(lines)
+
+
+def _study_setup(spec, record: dict | None) -> str:
+    if record is None:
+        return f"{spec.display} (run record not found)"
+    cfg, sizes = record["config"], record["splits"]["sizes"]
+    data = (f"all of train.tsv ({sizes['train']:,} sentences after the 10% validation hold-out)"
+            if not cfg.get("max_train_examples") else f"a seeded {sizes['train']:,}-example subset of train.tsv")
+    head = ("the classifier reads [CLS] through the frozen, untrained pooler" if cfg.get("head_input", "pooler") == "pooler"
+            and not cfg.get("train_pooler") else f"head input {cfg.get('head_input')}"
+            + (", pooler trained" if cfg.get("train_pooler") else ""))
+    return (f"{spec.display}: adapters of size {cfg['adapter_size']} trained on {data}, {cfg['epochs']} epochs, "
+            f"lr {cfg['lr']:g}, seed {cfg['seed']}; {head}")
+
+
+def study_setup(study: dict) -> str:
+    """Markdown list: what each stored ablation run trained on (from its run record, not typed)."""
+    from ..data import get_task
+
+    return "\n".join(f"- {_study_setup(get_task(task), rec)}" for task, (_, rec) in study.items())
+
+
+def study_findings(study: dict) -> str:
+    """Markdown: the stored layer-ablation study (`studies.ablation.load_study`) against the paper.
+
+    Per task: the paper's three findings checked in the task's metric; where the metric is not
+    accuracy, also in accuracy (the paper's Fig. 6 CoLA panel is in accuracy: its 69% "all removed"
+    is CoLA's majority-class accuracy). Then what may explain a contradiction, said only where the
+    numbers show it.
+    """
+    from ..data import get_task, majority_floor
+
+    paper, out = paper_fig6(), []
+    for task, (df, rec) in study.items():
+        spec = get_task(task)
+        n_l = int(df["last"].max()) + 1
+        floors = (rec["majority"]["dev"] if rec and "dev" in rec.get("majority", {})
+                  else majority_floor(spec, "dev", None, (rec or {}).get("config", {}).get("max_eval_examples")))
+        n = _ablation_numbers(df)
+        out.append(f"**{spec.display}** ({n_l} layers, whole dev set, {n['metric']}): {n['none']:.1f} with every "
+                   f"adapter, against {floors[spec.metric]:.1f} for the majority class.")
+        out += [f"- {b}" for b in _ablation_bullets(n, floors[spec.metric], paper)]
+        if n["metric"] != "accuracy" and "accuracy" in df:
+            a = _ablation_numbers(df, "accuracy")
+            out.append(f"- **In accuracy** (the paper's CoLA panel: its {paper['all_removed'].get(spec.display, float('nan')):g}% "
+                       f"is the majority-class accuracy): {a['none']:.1f} with every adapter, "
+                       f"{a['none'] - floors['accuracy']:.1f} points above the majority class "
+                       f"({floors['accuracy']:.1f}); one layer costs at most {a['max_drop']:.1f} points "
+                       f"({'within' if round(a['max_drop'], 1) <= paper['max_single_drop'] else 'beyond'} the paper's "
+                       f"{paper['max_single_drop']:g}).")
+            if n["max_drop"] > paper["max_single_drop"] >= round(a["max_drop"], 1):
+                out.append(f"- **Why MCC contradicts the paper and accuracy does not**: the model is only "
+                           f"{a['none'] - floors['accuracy']:.1f} accuracy points above always answering the majority "
+                           f"class, and {spec.metric.upper()} is 0 for a one-class model. Near that floor a few changed "
+                           f"predictions move {spec.metric.upper()} by many points: the same ablations move accuracy by "
+                           f"at most {a['max_drop']:.1f} and {spec.metric.upper()} by up to {n['max_drop']:.1f}.")
+        out.append("")
+    contradicted = [t for t, (df, _) in study.items() if _contradicts(_ablation_numbers(df), paper)]
+    if contradicted:
+        n_l = max(int(df["last"].max()) + 1 for df, _ in study.values())
+        why = _why_differs(n_l, any(_frozen_pooler(rec) for _, rec in study.values() if rec))
+        out.append("**What may explain the differences** (" + ", ".join(get_task(t).display for t in contradicted)
+                   + "): " + why)
+    return "\n".join(out).strip()
+
+
+def _contradicts(n: dict, paper: dict) -> bool:
+    return n["max_drop"] > paper["max_single_drop"] + MARGIN or n["lower"] <= n["upper"] + MARGIN
+
+
+def _frozen_pooler(rec: dict) -> bool:
+    cfg = rec["config"]
+    return cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler")
+
+
+def _why_differs(n_layers: int, frozen_pooler: bool) -> str:
+    """What may explain an ablation that differs from the paper's Fig. 6: only what the setting shows."""
+    why = [f"MiniLM has {n_layers} layers, BERT-base 12: each layer's adapters are 1/{n_layers} of all of them, not "
+           "1/12, so removing one takes away a larger share of what was trained"]
+    if frozen_pooler:
+        why.append("the classifier reads [CLS] through MiniLM's pooler, which is untrained (random weights; MiniLM "
+                   "was pre-trained with mean pooling) and frozen, so the adapters must make [CLS] a sentence "
+                   "summary that BERT's pre-trained pooler already gave the paper's model; a possible reason why "
+                   "the work is spread over all layers here, not tested in this study")
+    why.append("one seed and one training run: how much of the per-layer pattern is noise is not measured")
+    return "; ".join(why) + "."
+
+
+
 # --- notebook 06 (many tasks) -------------------------------------------------------------------
+
+
+def _prior_loss(rec: dict, split: str = "validation") -> float | None:
+    """Cross-entropy (nats) of always predicting the class frequencies of a binary task's `split`:
+    the training loss of a classifier that has found no signal."""
+    import math
+
+    p = rec.get("majority", {}).get(split, {}).get("accuracy")
+    if p is None:
+        return None
+    p = p / 100
+    return -(p * math.log(p) + (1 - p) * math.log(1 - p)) if 0 < p < 1 else None
+
+
+def why_at_floor(rec: dict) -> str:
+    """Why a run sits at its floor, from its record: steps, examples, and the training loss against the
+    loss of always predicting the class frequencies."""
+    hist, cfg = rec["history"], rec["config"]
+    steps = rec.get("steps") or rec.get("timing", {}).get("steps")
+    text = f"{steps} steps on {cfg.get('max_train_examples') or 'all'} training examples at lr {cfg['lr']:g}"
+    prior = _prior_loss(rec)
+    if hist and prior is not None:
+        loss = hist[-1]["train_loss"]  # the mean over the run's steps
+        if loss > prior + 0.03:
+            text += (f"; its mean training loss ({loss:.3f}) is still above the {prior:.3f} of always predicting the "
+                     "class frequencies, so the classifier has not yet found a signal")
+        elif loss >= prior - 0.03:
+            text += (f"; its mean training loss ({loss:.3f}) is about the {prior:.3f} of always predicting the class "
+                     "frequencies, so the classifier has not yet found a signal")
+        else:
+            text += (f"; its mean training loss fell to {loss:.3f} (class frequencies: {prior:.3f}), so it fits the "
+                     "training data a little but does not yet generalise")
+    return text
+
+
+def pilot_head_evidence(folder=None) -> str | None:
+    """One sentence from the pilot_v2 run records (if present): CoLA adapters reading the frozen pooler vs the
+    token mean, best validation MCC and epochs run. None when the records are not there."""
+    import json
+
+    from ..paths import project_root
+
+    folder = Path(folder) if folder else project_root() / "data" / "results" / "pilot_v2" / "runs"
+    found = {}
+    for path in sorted(folder.glob("cola-adapter-*.json")) if folder.is_dir() else []:
+        rec = json.loads(path.read_text())
+        cfg = rec["config"]
+        kind = "mean" if cfg.get("head_input") == "mean" else "pooler" if not cfg.get("train_pooler") else None
+        if kind and rec.get("status") == "ok" and cfg["adapter_size"] == 64:
+            found.setdefault(cfg["lr"], {})[kind] = rec  # stage 1: both head inputs at one learning rate
+    both = [lr for lr, kinds in sorted(found.items()) if set(kinds) == {"mean", "pooler"}]
+    if not both:
+        return None
+    pooler, mean = found[both[0]]["pooler"], found[both[0]]["mean"]
+    first = next((h for h in mean["history"] if h["validation_mcc"] > MARGIN), None)
+    return (f"in the project's pilot (data/results/pilot_v2: all {mean['splits']['sizes']['train']:,} CoLA training "
+            f"sentences, adapters of size 64, lr {mean['config']['lr']:g}), adapters reading the frozen pooler reached "
+            f"a best validation MCC of {pooler['selected']['validation_mcc']:.1f} in "
+            f"{pooler['timing']['epochs_run']} epochs, those reading the token mean "
+            f"{mean['selected']['validation_mcc']:.1f} in {mean['timing']['epochs_run']}"
+            + (f", first above {MARGIN:g} after {first['step']} steps (epoch {first['epoch']:g}: {first['validation_mcc']:.1f})"
+               if first else ""))
+
+
+def multitask_findings(records: dict, head_input: str = "pooler") -> str:
+    """Markdown: every task trained on the shared model against its majority-class floor (from the records),
+    why a task did not learn (from its record), and where the head differs from the paper's."""
+    from ..data import get_task
+
+    lines = []
+    checks = {t: verdict(rec, name=get_task(t).display) for t, rec in records.items()}
+    for task, check in checks.items():
+        lines.append("- " + floor_sentence(check, None if check.learned else why_at_floor(records[task])))
+    n_ok = sum(c.learned for c in checks.values())
+    lines.append(f"- **{n_ok} of {len(checks)} tasks** beat their majority-class floor by more than {MARGIN:g} point"
+                 + (": every task on the shared model learned something." if n_ok == len(checks) else
+                    "; the checks in section 3 below (isolation, reloading) hold for every task either way."))
+    evidence = pilot_head_evidence()
+    if head_input == "mean":
+        lines.append(
+            "- **Where this differs from the paper**: the classifier reads the mean of the last hidden states over "
+            "the real tokens (`head_input=\"mean\"`), not [CLS] through BERT's pooler as in the paper. The paper's "
+            "pooler was pre-trained (next-sentence prediction); the bundled MiniLM was pre-trained with mean pooling "
+            "and its pooler is untrained (random weights, zero bias), so with the paper's head a frozen base feeds "
+            "the classifier a random projection of a [CLS] vector that was never trained as a summary"
+            + (f"; {evidence}." if evidence else "."))
+    else:
+        lines.append(
+            "- **Head**: the classifier reads [CLS] through the frozen pooler, as in the paper; but MiniLM's pooler "
+            "is untrained (random weights), unlike BERT's. `head_input=\"mean\"` reads the token mean instead"
+            + (f" ({evidence})." if evidence else "."))
+    return "\n".join(lines)

@@ -86,6 +86,17 @@ def _span_score(df: pd.DataFrame, first: int, last: int) -> float:
     return float(df.loc[(df["first"] == first) & (df["last"] == last), "score"].iloc[0])
 
 
+def layer_drops(df: pd.DataFrame, value: str = "score") -> pd.Series:
+    """Points lost per layer when only that layer's adapters are removed: `value` with nothing removed
+    minus `value` with layer i's adapters removed (index: layer). `value`: "score" (the task's metric)
+    or any metric column of the ablation, e.g. "accuracy"."""
+    single = df[df["n_removed"] == 1].set_index("first")[value]
+    drops = float(df[value].iloc[0]) - single
+    drops.index = drops.index.astype(int)
+    drops.name = f"drop ({df['metric'].iloc[0] if value == 'score' else value}, points)"
+    return drops
+
+
 def span_summary(df: pd.DataFrame) -> dict:
     """Headline numbers of an ablation: nothing removed, all removed, each half removed, single layers."""
     single = df[df["n_removed"] == 1].set_index("first")["score"]
@@ -99,4 +110,28 @@ def span_summary(df: pd.DataFrame) -> dict:
             "max_single_layer_drop": float((base - single).max()),
             "least_important_layer": int((base - single).idxmin()),
             "most_important_layer": int((base - single).idxmax())}
+
+
+def load_study(folder) -> dict:
+    """A stored layer-ablation study: {task: (span table, run record)} from `folder`.
+
+    `folder` is a sweep's results folder (data/results/ablation_cpu): its run records are in runs/,
+    the span tables that `sweeps/layer_ablation.py` wrote in layer_ablation/layer_ablation_<task>.csv
+    (one row per span, a run_id column naming the record). Empty dict when there are none yet.
+    """
+    import json
+    from pathlib import Path
+
+    folder = Path(folder)
+    study = {}
+    for path in sorted((folder / "layer_ablation").glob("layer_ablation_*.csv")):
+        table = pd.read_csv(path)
+        for col in ("first", "last"):
+            table[col] = table[col].astype("Int64")
+        spec = get_task(path.stem.removeprefix("layer_ablation_"))
+        record_path = folder / "runs" / f"{table['run_id'].iloc[0]}.json"
+        record = json.loads(record_path.read_text()) if record_path.is_file() else None
+        table.attrs.update(task=spec.display, split="dev", metric=spec.metric, n_layers=int(table["last"].max()) + 1)
+        study[spec.name] = (table, record)
+    return study
 

@@ -27,6 +27,8 @@ from ..checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapte
 from ..config import TrainConfig
 from ..data import get_task, load_glue
 from ..errors import UsageError
+from ..heads import head_input
+from ..metrics import majority_baseline
 from ..params import param_report
 from .. import fast as speedups
 from ..policies import param_groups, set_trainable
@@ -118,7 +120,9 @@ class AdapterBank:
         fast: as in `adapterlib.train`, switch the model to `adapterlib.speed_up`'s exact CPU dropout
         and attention (no weight changes; evaluation is unaffected) and tune malloc while training;
         fast=False runs the stock modules (undoing an earlier task's speed-up, `slow_down`).
-        Returns a short record: task, history, selected, dev scores, params, timing, checkpoint,
+        The shared model's head input (`adapterlib.heads.set_head_input`) must be cfg.head_input.
+        Returns a short record: task, policy, config, history, selected, dev scores, majority (the
+        majority-class scores of the validation and dev examples), params, timing, checkpoint,
         and `speedups`: what this task ran with (`fast.active` of the model, malloc_tuned).
         """
         if cfg.policy != "adapter":
@@ -129,6 +133,11 @@ class AdapterBank:
                              f"{self.model.config.num_labels}; use tasks with the same number of labels")
         if cfg.mixed_precision != "no":
             raise UsageError("AdapterBank.train_task runs in full precision (mixed_precision='no')")
+        if cfg.head_input != head_input(self.model) or cfg.train_pooler:
+            raise UsageError(f"the task's config asks for head_input={cfg.head_input!r}"
+                             f"{', train_pooler' if cfg.train_pooler else ''}; the shared model's head reads "
+                             f"{head_input(self.model)!r} (set it with adapterlib.heads.set_head_input before "
+                             "building the bank; a bank never trains the shared pooler)")
         self.reset()
         if fast:
             speedups.speed_up(self.model)   # adapterlib.speed_up, the public speed path
@@ -142,8 +151,13 @@ class AdapterBank:
             raise RuntimeError("accelerate wrapped the shared model; AdapterBank needs one device, no wrapper")
         loop, dev = result["loop"], result["dev"]
         self.save(spec.name, path, metadata={"run_id": run_id(cfg)})
-        return {"task": spec.name, "metric": spec.metric, "history": loop["history"], "selected": loop["selected"],
+        data = result["data"]
+        return {"task": spec.name, "policy": cfg.policy, "config": cfg.to_dict(), "metric": spec.metric,
+                "history": loop["history"], "selected": loop["selected"],
                 "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
+                # the floor of the scored examples, as in a run record (findings.verdict reads it)
+                "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files)
+                             if s in data},
                 "params": param_report(self.model).to_dict(), "steps": loop["steps"],
                 "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path),
                 "fast_modules": fast,
