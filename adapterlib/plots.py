@@ -396,3 +396,87 @@ def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float 
 # --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
 
 OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (64)": "tab:green"}
+
+
+# --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
+
+OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (64)": "tab:green"}
+
+
+def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=None, xlabel: str = "score (%)"):
+    """One task's scores, one row each: our runs (bars) above published references (open diamonds).
+
+    ours: {label: score}, e.g. {"ours: adapters (64), MiniLM dev": 80.1}; references: {label: score}
+    (e.g. the paper's test-server numbers). `floor` (the majority-class score of the examples we scored)
+    is a dashed vertical line. Every value is written next to its mark, so close values stay readable.
+    """
+    ax = _axes(ax, figsize=(6.4, 0.42 * (len(ours) + len(references)) + 1.2))
+    labels = list(ours) + list(references)
+    y = np.arange(len(labels))[::-1]
+    values = list(ours.values()) + list(references.values())
+    for k, (yy, label, v) in enumerate(zip(y, labels, values)):
+        if k < len(ours):
+            color = OURS_COLORS["full fine-tuning" if "full" in label else "adapters (64)"]
+            ax.barh(yy, v - floor, left=floor, height=0.55, color=color, alpha=0.85)
+        else:
+            ax.plot(v, yy, marker="D", ms=7, mfc="white", mec="black", mew=1.3, ls="none")
+        ax.annotate(f"{v:.1f}", (v, yy), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)
+    if references:
+        ax.axhline(y[len(ours)] + 0.5, color="grey", lw=0.6)
+    ax.axvline(floor, color="black", ls="--", lw=1, label=f"majority class of our dev examples ({floor:.1f})")
+    ax.set_yticks(y, labels, fontsize=8)
+    lo = min([floor, *values])
+    ax.set_xlim(lo - 3, max(values) + 0.08 * (max(values) - lo) + 3)
+    ax.set_xlabel(xlabel)
+    ax.legend(loc="upper center", bbox_to_anchor=(0.5, -0.2), fontsize=8, frameon=False)
+    ax.grid(axis="y", visible=False)
+    return ax
+
+
+def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: str | None = None):
+    """Table 1 analog: per task, our dev score (mean +- s.e.m. over seeds, dots with error bars) per method, the paper's number
+    (BERT-large, GLUE test server: open diamonds, a different kind of reference) and the task's
+    majority-class floor on our dev set (dashed line).
+
+    selection: adapterlib.sweeps.aggregate.glue_selection output with a "paper (test)" column
+    (adapterlib.studies.paper.with_paper_scores); `task` is a task name or its display label.
+    floors: {task (as in selection): majority-class score}. One panel per task: the metrics differ.
+    """
+    from matplotlib.lines import Line2D
+
+    tasks = list(dict.fromkeys(selection["task"]))
+    methods = [m for m in OURS_COLORS if m in set(selection["method"])]
+    if fig is None:
+        fig = plt.figure(figsize=(1.95 * len(tasks) + 0.6, 3.6))
+    axes = fig.subplots(1, len(tasks), squeeze=False)[0]
+    x = np.arange(len(methods))
+    for ax, task in zip(axes, tasks):
+        rows = selection[selection["task"] == task].set_index("method").reindex(methods)
+        sem = rows["dev_sem"].fillna(0).to_numpy()
+        for xx, m, v, e in zip(x, methods, rows["dev_mean"], sem):
+            ax.errorbar(xx, v, yerr=e, marker="o", ms=7, color=OURS_COLORS[m], ecolor="black", elinewidth=1.2,
+                        capsize=4, ls="none")
+        if "paper (test)" in rows:
+            ax.plot(x, rows["paper (test)"], marker="D", ms=6, mfc="white", mec="black", mew=1.2, ls="none")
+        floor = floors.get(task)
+        if floor is not None:
+            ax.axhline(floor, color="black", ls="--", lw=1)
+        metric = rows["metric"].dropna().iloc[0] if "metric" in rows and rows["metric"].notna().any() else ""
+        ax.set_title(f"{task_label(task)} ({metric})", fontsize=9)
+        ax.set_xticks(x, [m.replace("adapters ", "adapters\n").replace("full fine-tuning", "full\nfine-tuning")
+                          for m in methods], fontsize=7)
+        top = np.nanmax([*(rows["dev_mean"] + sem), *rows.get("paper (test)", pd.Series(dtype=float)), floor or 0])
+        bottom = np.nanmin([*(rows["dev_mean"] - sem), floor if floor is not None else np.nan])
+        ax.set_ylim(bottom - 0.08 * (top - bottom) - 1, top + 0.08 * (top - bottom) + 1)
+        ax.set_xlim(-0.6, len(methods) - 0.4)
+        ax.grid(axis="x", visible=False)
+    axes[0].set_ylabel("dev score (%)")
+    handles = [Line2D([], [], marker="o", color=OURS_COLORS[m], ls="none", label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)")
+               for m in methods]
+    handles += [Line2D([], [], marker="D", mfc="white", mec="black", ls="none", label="paper (BERT-large, test server)"),
+                Line2D([], [], color="black", ls="--", label="majority class (our dev set)")]
+    fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    fig.tight_layout(rect=(0, 0.14, 1, 0.95 if title else 1))
+    return axes

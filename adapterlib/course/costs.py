@@ -3,6 +3,7 @@
     adapter_report("bert-large", 64)              # ParamReport of BERT-large with size-64 adapters
     param_table("bert-large", size=64)            # parameters by group, % of the base
     storage_table("bert-large", size=64, n_tasks=9)  # Table 1's "per task" and "total" columns
+    cost_table(("bert-large", "minilm"), sizes=(8, 64, 256))  # both, several sizes, with the paper's numbers
 
 Counts come from weightless `meta` models (adapterlib.model_from_preset): BERT-large costs no download
 and no memory; each (model, size) pair is built once and cached. The storage arithmetic is
@@ -62,3 +63,30 @@ def storage_table(model: str = "bert-base", size: int = 64, n_tasks: int = 9) ->
     cols = ["method", "trained per task", "% of base", "% of non-embedding base", f"stored for {n_tasks} tasks (x base)"]
     table = pd.DataFrame(rows, columns=cols).set_index("method")
     return table.astype({"% of non-embedding base": float}).round(3)
+
+
+def cost_table(models=("bert-large", "minilm"), sizes=(8, 64, 256), n_tasks: int = 9, paper: bool = True) -> pd.DataFrame:
+    """Table 1's cost columns for several models: full fine-tuning and adapters of each size, one row each.
+
+    Columns: model, method ("full fine-tuning", "adapters (64)", ...), and storage_table's columns. With
+    `paper`, the paper's own "% per task" and "N tasks" numbers (data/paper/table1.csv) are added to the
+    BERT-large rows whose method the paper reports (NaN elsewhere: "adapters (8-256)" mixes sizes).
+    """
+    rows = []
+    for model in models:
+        for i, size in enumerate(sizes):
+            table = storage_table(model, size, n_tasks)
+            if i == 0:
+                rows.append({"model": model, "method": "full fine-tuning", **table.iloc[0].to_dict()})
+            rows.append({"model": model, "method": f"adapters ({size})", **table.iloc[1].to_dict()})
+    out = pd.DataFrame(rows)
+    out["trained per task"] = out["trained per task"].astype(int)
+    if paper:
+        from ..studies.paper import paper_table
+
+        reported = paper_table("table1").set_index("method")
+        is_paper_model = out["model"] == "bert-large"
+        out["paper: % per task"] = out["method"].map(reported["params_per_task_percent"]).where(is_paper_model)
+        out[f"paper: {n_tasks} tasks (x base)"] = (out["method"].map(reported["total_params_multiple"])
+                                                   .where(is_paper_model & (n_tasks == 9)))
+    return out

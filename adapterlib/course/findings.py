@@ -208,6 +208,281 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
 
 # --- notebook 04 (GLUE reproduction) ------------------------------------------------------------
 
+GLUE_LIVE_NAMES = {"adapter": "adapters ({size})", "full": "full fine-tuning"}
+
+
+def glue_live_table(records):
+    """Notebook 04's live runs as a DataFrame, one row each, with the run kept per method ("selected": best
+    validation score; the dev score is never used to choose) and the majority-class floor of the dev examples."""
+    import pandas as pd
+
+    rows = []
+    for r in records:
+        c = verdict(r)
+        rows.append({"method": GLUE_LIVE_NAMES[r["policy"]].format(size=r["config"]["adapter_size"]),
+                     "lr": r["config"]["lr"], "trained params": r["params"]["trainable"],
+                     "% of base": r["params"]["percent_of_base"], "train loss": r["history"][-1]["train_loss"],
+                     f"validation {c.metric}": r["selected"]["validation_" + c.metric], f"dev {c.metric}": c.score,
+                     "majority class": c.floor, "learned": c.learned, "wall s": r["timing"]["wall_s"],
+                     "reused": bool(r.get("reused"))})
+    table = pd.DataFrame(rows)
+    table["selected"] = False
+    validation = next(c for c in table.columns if c.startswith("validation "))
+    table.loc[table.groupby("method")[validation].idxmax(), "selected"] = True  # validation only
+    return table
+
+
+def class_frequency_loss(task, glue_dir=None) -> float | None:
+    """Cross-entropy of always predicting train.tsv's class frequencies (None for regression): the loss a
+    classifier that learned nothing but the label balance reaches (ln 2 = 0.693 for two balanced classes)."""
+    import math
+    from collections import Counter
+
+    from ..data import get_task, load_glue
+
+    spec = get_task(task)
+    if spec.num_labels < 2:
+        return None
+    counts = Counter(load_glue(spec, glue_dir, splits=["train"])["train"]["label"])
+    n = sum(counts.values())
+    return -sum(k / n * math.log(k / n) for k in counts.values())
+
+
+def fit_text(records, glue_dir=None) -> str | None:
+    """What the run records say about fitting the training set: the last-epoch training loss (mean over
+    the records) against the class-frequency loss of the task. None when the records have no history."""
+    losses = [r["history"][-1]["train_loss"] for r in records if r.get("history")]
+    if not losses:
+        return None
+    loss = sum(losses) / len(losses)
+    guess = class_frequency_loss(records[0]["task"], glue_dir)
+    epochs = max(r["history"][-1].get("epoch", 0) for r in records if r.get("history"))
+    over = f"the {len(losses)} seeds' mean " if len(losses) > 1 else ""
+    head = f"{over}training loss after {epochs:g} epoch(s) is {loss:.3f}"
+    if guess is None:
+        return head
+    if loss > 0.95 * guess:
+        return (f"{head}, within 5% of {guess:.3f}, the loss of always predicting the training set's class "
+                f"frequencies: it did not fit the training set either, so this is under-fitting, not over-fitting")
+    return (f"{head}, below the {guess:.3f} of predicting the class frequencies: it fit the training set "
+            f"somewhat but that did not carry over to dev")
+
+
+def pooler_evidence(task, pilot: str = "pilot_v2") -> str:
+    """What the pilot study's records say about the frozen pooler for adapters on `task` (validation scores).
+
+    The bundled MiniLM's pooler is untrained (random weights; sweeps/pilot_v2.yaml) and frozen under the
+    adapter policy unless train_pooler; full fine-tuning trains it. The pilot compares adapters (m=64)
+    reading it with mean pooling and with the pooler trained. Text, generated from whatever runs exist.
+    """
+    from ..data import get_task
+
+    base = ("[CLS] through the bundled MiniLM's pooler, which is untrained (random weights) "
+            "and stays frozen under adapters (full fine-tuning trains it)")
+    try:
+        from ..sweeps.aggregate import load_study
+
+        runs = load_study(pilot)
+    except (FileNotFoundError, ImportError):
+        return base + f"; no pilot records ({pilot}) on this machine test whether that matters"
+    runs = runs[(runs["status"] == "ok") & (runs["policy"] == "adapter")]
+
+    def variants(t):
+        rows = runs[runs["task"] == t]
+        out = {}
+        for label, mask in (("the frozen pooler", (rows["head_input"] != "mean") & ~rows["train_pooler"].astype(bool)),
+                            ("mean pooling", rows["head_input"] == "mean"),
+                            ("the pooler trained", rows["train_pooler"].astype(bool))):
+            if mask.any():
+                out[label] = (float(rows.loc[mask, "val_score"].max()), rows["metric"].iloc[0])
+        return out
+
+    def say(t, found):
+        return (f"{get_task(t).display} adapters (m=64, seed 0) reached validation {next(iter(found.values()))[1]} "
+                + ", ".join(f"{v:.1f} with {k}" for k, (v, _) in found.items()))
+
+    name = get_task(task).name
+    here = variants(name)
+    if "the frozen pooler" in here and len(here) > 1:
+        return base + f"; in the pilot (sweeps/{pilot}.yaml) {say(name, here)}"
+    others = [t for t in runs["task"].unique() if t != name and "the frozen pooler" in variants(t) and len(variants(t)) > 1]
+    text = base
+    if others:
+        text += f"; in the pilot (sweeps/{pilot}.yaml) " + "; ".join(say(t, variants(t)) for t in others)
+    return text + (f"; no {get_task(task).display} adapter run of the pilot compares head inputs yet, so whether the "
+                   f"pooler is why {get_task(task).display} does not learn is not measured")
+
+
+@dataclass(frozen=True)
+class SeedCheck:
+    """A mean over seeds, its s.e.m. (NaN for one seed) and the majority-class floor of the same examples."""
+
+    name: str
+    task: str
+    score: float
+    sem: float
+    n_seeds: int
+    floor: float
+    metric: str
+
+    @property
+    def above(self) -> float:
+        return self.score - self.floor
+
+    @property
+    def status(self) -> str:
+        """"clearly above" (by more than MARGIN and two s.e.m.), "within noise" (above MARGIN only), "at", "below"."""
+        import math
+
+        noise = 2 * self.sem if not math.isnan(self.sem) else 0.0
+        if self.above > max(MARGIN, noise):
+            return "clearly above"
+        if self.above > MARGIN:
+            return "within noise"
+        return "at" if self.above >= -MARGIN else "below"
+
+    @property
+    def learned(self) -> bool:
+        return self.status == "clearly above"
+
+    def text(self) -> str:
+        import math
+
+        sem = f" ± {self.sem:.1f}" if not math.isnan(self.sem) else ""
+        head = f"{self.name} {self.score:.1f}{sem} over {self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
+        if self.status == "clearly above":
+            return f"{head}, beats the majority class by {self.above:.1f} points"
+        if self.status == "within noise":
+            return (f"{head}, {self.above:.1f} points above the majority class, less than two standard errors "
+                    f"({2 * self.sem:.1f}): **not clearly above its floor**")
+        return f"{head}, **{self.status} the majority class: not learned**"
+
+
+def study_record(study, run_id: str) -> dict | None:
+    """One run record of a study (a name under data/results/ or a folder), or None."""
+    from ..records import read_record_file
+    from ..sweeps.aggregate import runs_dir
+
+    path = runs_dir(study) / f"{run_id}.json"
+    if not path.is_file():
+        return None
+    record, problem = read_record_file(path)
+    return None if problem else record
+
+
+def glue_sweep_checks(selection, runs, study, glue_dir=None) -> list[dict]:
+    """Per (method, task) of `selection` (glue_selection, task names or labels): the floor check over seeds,
+    with the records of the chosen setting (every seed) so a failure can be explained from them."""
+    import math
+
+    out = []
+    for _, row in selection.iterrows():
+        key = runs.loc[runs["run_id"] == row["run_id"], "config_key"]
+        ids = runs.loc[runs["config_key"] == key.iloc[0], "run_id"] if len(key) else [row["run_id"]]
+        records = [r for r in (study_record(study, i) for i in ids) if r is not None]
+        floor = record_floor(records[0], glue_dir=glue_dir) if records else float("nan")
+        sem = float(row["dev_sem"]) if not math.isnan(float(row["dev_sem"])) else float("nan")
+        out.append({"check": SeedCheck(row["method"], row["task"], float(row["dev_mean"]), sem, int(row["n_seeds"]),
+                                       floor, row["metric"]), "records": records})
+    return out
+
+
+def why_not_text(method: str, records, glue_dir=None) -> str:
+    """Why a method does not beat its floor, as far as its run records show."""
+    parts = [fit_text(records, glue_dir)] if records else []
+    if method.startswith("adapters") and records:
+        cfg = records[0]["config"]
+        if cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler"):
+            parts.append("the classifier reads " + pooler_evidence(records[0]["task"]))
+    parts = [p for p in parts if p]
+    return "; ".join(parts) if parts else "the records hold no training history to say why"
+
+
+def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> list[str]:
+    """Markdown bullets for the reproduction sweep: per task each method against its floor and the paper,
+    with a sub-bullet explaining (from the records) every result that does not clearly beat its floor; then
+    the average over the tasks when the study is complete."""
+    from ..data import get_task
+    from ..studies.paper import TABLE1_COLUMNS
+
+    def gap(a, b):
+        return f"{a - b:+.1f} points"
+
+    lines = []
+    by_key = {(c["check"].name, c["check"].task): c for c in checks}
+    for task, group in comparison.groupby("task", sort=False):
+        g = group.set_index("method")
+        tspec = get_task(task)
+        metric = g["metric"].iloc[0]
+        floor = by_key[(g.index[0], task)]["check"].floor
+        parts, notes, pooler = [], [], None
+        for m in g.index:
+            c = by_key[(m, task)]
+            parts.append(f"{c['check'].text()} (paper {g.loc[m, 'paper (test)']:.1f})")
+            if not c["check"].learned:
+                fit = fit_text(c["records"]) if c["records"] else None
+                notes.append(f"  - *Why {m} does not clearly beat {tspec.display}'s floor, as far as the records "
+                             f"show*: {fit or 'the records hold no training history to say why'}.")
+                cfg = c["records"][0]["config"] if c["records"] else {}
+                if m.startswith("adapters") and cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler"):
+                    pooler = f"  - *What the adapters' classifier reads*: {pooler_evidence(tspec.name)}."
+        if {"full fine-tuning", "adapters (64)"} <= set(g.index):
+            parts.append(f"gap adapters (64) - full: ours {gap(g.loc['adapters (64)', 'dev_mean'], g.loc['full fine-tuning', 'dev_mean'])}, "
+                         f"paper {gap(g.loc['adapters (64)', 'paper (test)'], g.loc['full fine-tuning', 'paper (test)'])}")
+        running = progress is not None and tspec.name not in progress["tasks_complete"]
+        lines.append(f"- **Sweep, {tspec.display}** (dev {metric}, majority class {floor:.1f}"
+                     f"{'; runs still to come, best so far' if running else ''}): " + "; ".join(parts) + ".")
+        lines += notes + ([pooler] if pooler else [])
+    t1 = table1.set_index("method")
+    methods = [m for m in ("adapters (8-256)", "adapters (64)", "full fine-tuning") if m in averages.index]
+    task_cols = [c for c in averages.columns if c in TABLE1_COLUMNS.values()]  # the task columns, in table order
+    complete = progress is None or progress["tasks_complete"] == progress["tasks"]
+    if complete and "full fine-tuning" in methods and averages.loc[methods, "average"].notna().all():
+        avg_parts = [f"{m} {averages.loc[m, 'average']:.1f} ({averages.loc[m, 'params_per_task_percent']:.2f}% of the "
+                     f"base trained per task, {averages.loc[m, 'total_params_multiple']:.2f}x the base for all "
+                     f"{len(task_cols)} tasks; paper on the same tasks {t1.loc[m, task_cols].mean():.1f})" for m in methods]
+        avg_gaps = [f"{m} - full: ours {gap(averages.loc[m, 'average'], averages.loc['full fine-tuning', 'average'])}, "
+                    f"paper {gap(t1.loc[m, task_cols].mean(), t1.loc['full fine-tuning', task_cols].mean())}"
+                    for m in methods if m != "full fine-tuning"]
+        lines.append(f"- **Sweep, average over {', '.join(task_cols)}**: " + "; ".join(avg_parts + avg_gaps) + ". "
+                     f"Over its 9 GLUE tasks the paper reports adapters (8-256) at {t1.loc['adapters (8-256)', 'Total']:.1f} "
+                     f"vs full fine-tuning {t1.loc['full fine-tuning', 'Total']:.1f} with "
+                     f"{t1.loc['adapters (8-256)', 'params_per_task_percent']:.1f}% of the parameters per task.")
+    else:
+        done = [get_task(t).display for t in progress["tasks_complete"]] if progress else []
+        lines.append(f"- **Sweep, average**: shown once every task of the study has finished all its runs "
+                     f"(tasks with results so far: {', '.join(get_task(t).display for t in comparison['task'].unique())}; "
+                     f"complete: {', '.join(done) or 'none'}).")
+    return lines
+
+
+def glue_live_findings(table, records, published: dict, preset: str, glue_dir=None) -> list[str]:
+    """Markdown bullets for notebook 04's live runs: each selected run against its floor (and why not, from
+    its record), the adapters-minus-full gap, and the paper's numbers for the task (`published`: method ->
+    score)."""
+    from ..data import get_task
+
+    sel = table[table["selected"]]
+    chosen = {row["method"]: records[i] for i, row in sel.iterrows()}
+    first = next(iter(chosen.values()))
+    spec, cfg = get_task(first["task"]), first["config"]
+    n_dev = first.get("splits", {}).get("sizes", {}).get("dev")
+    checks = {m: verdict(r, m) for m, r in chosen.items()}
+    lines = [(f"- **Live run, {spec.display}** ({preset} preset, {cfg.get('max_train_examples') or 'all'} training "
+              f"examples, {first['history'][-1].get('epoch', 1):g} epoch(s), seed {cfg['seed']}, MiniLM; dev {spec.metric}"
+              f"{f' on {n_dev} examples' if n_dev else ''}):")]
+    for m, c in checks.items():
+        lines.append("  - " + floor_sentence(c, None if c.learned else why_not_text(m, [chosen[m]], glue_dir)))
+    adapters = next((m for m in checks if m.startswith("adapters")), None)
+    if adapters and "full fine-tuning" in checks:
+        ours = checks[adapters].score - checks["full fine-tuning"].score
+        text = f"  - Gap {adapters} - full fine-tuning: ours {ours:+.1f} points"
+        if "adapters (64)" in published and "full fine-tuning" in published:
+            text += (f"; paper (BERT-large, test) adapters (64) {published['adapters (64)']:.1f} vs full "
+                     f"{published['full fine-tuning']:.1f} ({published['adapters (64)'] - published['full fine-tuning']:+.1f} points)")
+        lines.append(text + ".")
+    return lines
+
 
 # --- notebook 05 (layer ablation) ---------------------------------------------------------------
 
