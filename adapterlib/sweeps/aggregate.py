@@ -79,7 +79,9 @@ def record_row(rec: dict) -> dict:
         "dev_score": rec.get("dev_score", res.get("dev_score")), "selected_epoch": selected.get("epoch"),
         "epochs_run": timing.get("epochs_run"), "stopped_early": bool(timing.get("stopped_early", False)),
         "trainable": params.get("trainable", res.get("trainable")), "percent_of_base": params.get("percent_of_base"),
-        "percent_of_base_no_embedding": params.get("percent_of_base_no_embedding"),  # the paper's convention
+        # the paper's convention (of the base without embeddings); only meaningful when the embeddings stay frozen:
+        # full fine-tuning trains them, and its "% without embeddings" would exceed 100
+        "percent_of_base_no_embedding": params.get("percent_of_base_no_embedding") if policy != "full" else None,
         "frozen": params.get("frozen"), "base": params.get("base"),
         "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
         "config_key": config_key(cfg), "error": rec.get("error"),
