@@ -167,32 +167,131 @@ def plot_storage_vs_tasks(reports: dict, n_max: int = 30, ax=None):
     return ax
 
 
-def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", annotate=True, full_line=True):
+# Candidate label positions around a point (offset in points, alignment), tried in order until one is free.
+_LABEL_SPOTS = ((0, 6, "center", "bottom"), (0, -6, "center", "top"), (6, 0, "left", "center"),
+                (-6, 0, "right", "center"), (6, 7, "left", "bottom"), (-6, -7, "right", "top"),
+                (6, -7, "left", "top"), (-6, 7, "right", "bottom"), (0, 15, "center", "bottom"),
+                (0, -15, "center", "top"), (10, 14, "left", "bottom"), (-10, -14, "right", "top"),
+                (10, -14, "left", "top"), (-10, 14, "right", "bottom"), (0, 24, "center", "bottom"),
+                (0, -24, "center", "top"))
+
+
+def _obstacles(ax, marker_px: float) -> np.ndarray:
+    """Display-space boxes (x0, y0, x1, y1) a label must not cover: every marker and every drawn line."""
+    boxes = []
+    for line in ax.get_lines():
+        xy = line.get_transform().transform(np.asarray(line.get_xydata(), dtype=float))
+        xy = xy[np.isfinite(xy).all(axis=1)]
+        if not len(xy):
+            continue
+        if line.get_marker() not in (None, "None", "", " "):
+            boxes += [(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in xy]
+        if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
+            for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:]):  # a point every 2 px along each segment
+                n = int(max(abs(x1 - x0), abs(y1 - y0)) // 2) + 2
+                boxes += [(x - 1, y - 1, x + 1, y + 1) for x, y in zip(np.linspace(x0, x1, n), np.linspace(y0, y1, n))]
+    return np.array(boxes, dtype=float).reshape(-1, 4)
+
+
+def _label_points(ax, items, marker_pt: float = 4.0) -> None:
+    """Annotate points so that no label covers another label, a marker or a line, inside the axes.
+
+    items: (x, y, text, color, below) tuples; `below` tries the spots under the point first. Greedy: each
+    label takes the first free spot of _LABEL_SPOTS (else the one covering least). Call it after the axes'
+    limits are final: positions are checked in display space.
+    """
+    if not items:
+        return
+    fig = ax.figure
+    try:
+        renderer = fig.canvas.get_renderer()
+    except AttributeError:  # a backend without a renderer: fixed offsets
+        renderer = None
+    ax.autoscale_view()
+    taken = _obstacles(ax, marker_pt * fig.dpi / 72) if renderer is not None else None
+    n_lines = len(taken) if taken is not None else 0  # markers and lines; boxes after these are texts (weigh more)
+    if renderer is not None and ax.texts:  # notes already on the axes
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        taken = np.vstack([taken, [[b.x0, b.y0, b.x1, b.y1] for b in boxes]])
+    inside = ax.get_window_extent(renderer) if renderer is not None else None
+    for x, y, text, color, below in items:
+        spots = _LABEL_SPOTS if not below else (_LABEL_SPOTS[1], _LABEL_SPOTS[0]) + _LABEL_SPOTS[2:]
+        best = None  # (covered count, spot, box)
+        for spot in spots:
+            dx, dy, ha, va = spot
+            ann = ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va,
+                              fontsize=7, color=color)
+            if renderer is None:
+                break
+            box = ann.get_window_extent(renderer)
+            ann.remove()
+            fits = inside.x0 <= box.x0 and box.x1 <= inside.x1 and inside.y0 <= box.y0 and box.y1 <= inside.y1
+            hit = (taken[:, 0] < box.x1) & (taken[:, 2] > box.x0) & (taken[:, 1] < box.y1) & (taken[:, 3] > box.y0)
+            covered = int(hit[:n_lines].sum()) + 1000 * int(hit[n_lines:].sum()) + (0 if fits else 10 ** 6)
+            if best is None or covered < best[0]:
+                best = (covered, spot, box)
+            if covered == 0:
+                break
+        if renderer is None:
+            continue
+        dx, dy, ha, va = best[1]
+        ax.annotate(text, (x, y), textcoords="offset points", xytext=(dx, dy), ha=ha, va=va, fontsize=7, color=color)
+        taken = np.vstack([taken, [best[2].x0, best[2].y0, best[2].x1, best[2].y1]])
+
+
+def _floor_line(ax, floor: float, scores, label: str) -> None:
+    """The majority-class score as a dotted line; when it lies far below the scores, a note at the bottom
+    of the axes instead, so the differences between methods stay readable."""
+    scores = np.asarray(scores, dtype=float)
+    low, high = np.nanmin(scores), np.nanmax(scores)
+    if floor >= low - 1.5 * max(high - low, 2.0):
+        ax.axhline(floor, color="dimgray", linestyle=":", linewidth=1.2, label=label)
+        return
+    ax.text(0.99, 0.02, f"{label}: below this axis", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
+            color="dimgray")
+
+
+def _legend_outside(ax, **kw):
+    """The legend right of the axes, never over the data."""
+    return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
+
+
+def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", annotate=True, full_line=True,
+                    floor=None, yerr=None):
     """Score against trainable parameters per task on a log x-axis (paper Figs. 3/4).
 
     rows: a DataFrame (or list of dicts) with columns `method` (adapter | top_k | layernorm |
     head | full), `x`, `y`, and optionally `label` (e.g. "m=64", "k=3") to annotate points.
     Methods with several points (adapter sizes, top k) are joined by a line, sorted by x.
     full_line: draw full fine-tuning's score as a dashed horizontal line, the level to reach.
+    floor: the majority-class score of the same examples, drawn as a grey dotted line (None: none).
+    yerr: a column of error bars (e.g. the standard error over seeds), if there are several seeds.
+    The legend sits right of the axes; point labels are placed where they cover no other label or point.
     """
 
     df = pd.DataFrame(rows)
     ax = _axes(ax)
+    labels = []
     for method, group in df.groupby("method", sort=False):
         group = group.sort_values(x)
         style = METHOD_STYLE.get(method, dict(marker="o", label=method))
-        ax.plot(group[x], group[y], linestyle="-" if len(group) > 1 else "none", markersize=7, **style)
+        ls = "-" if len(group) > 1 else "none"
+        if yerr is not None and yerr in group:
+            ax.errorbar(group[x], group[y], yerr=group[yerr].fillna(0), linestyle=ls, markersize=7, capsize=2, **style)
+        else:
+            ax.plot(group[x], group[y], linestyle=ls, markersize=7, **style)
         if method == "full" and full_line:
             ax.axhline(group[y].max(), color=style["color"], linestyle="--", linewidth=0.8)
         if annotate and "label" in group:
-            for _, row in group.iterrows():
-                if isinstance(row["label"], str) and row["label"]:
-                    ax.annotate(row["label"], (row[x], row[y]), textcoords="offset points", xytext=(4, 4),
-                                fontsize=7, color=style.get("color", "black"))
+            labels += [(row[x], row[y], row["label"], style.get("color", "black"), method == "top_k")
+                       for _, row in group.iterrows() if isinstance(row["label"], str) and row["label"]]
+    if floor is not None:
+        _floor_line(ax, floor, df[y], f"majority class ({floor:.1f})")
     ax.set_xscale("log")
     ax.set_xlabel("trainable parameters per task (log scale)")
     ax.set_ylabel(ylabel)
-    ax.legend()
+    _legend_outside(ax)
+    _label_points(ax, labels)
     return ax
 
 
@@ -229,39 +328,66 @@ def _metric_label(table: pd.DataFrame, task: str) -> str:
     return f"{task_label(task)} dev {metric} (%)"
 
 
-def plot_size_curve(table: pd.DataFrame, ax=None):
+def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
     """Dev score vs trained parameters per task (log x): adapter sizes, top-k layers, LayerNorm, full.
 
-    One panel per task when `ax` is None; returns the list of axes.
+    One panel per task when `ax` is None; returns the list of axes. Error bars: the standard error
+    over seeds where there are several. floors: {task: majority-class dev score} drawn as a dotted line;
+    "auto" computes it from the task's whole dev split (adapterlib.data.majority_floor), None draws none.
+    The legend sits right of the last panel; point labels avoid each other and the markers.
     """
     tasks = task_order(table["task"])
     if ax is None:
-        _, axes = plt.subplots(1, len(tasks), figsize=(5.2 * len(tasks), 3.8), squeeze=False)
+        _, axes = plt.subplots(1, len(tasks), figsize=(4.6 * len(tasks) + 1.6, 3.8), squeeze=False)
         axes = list(axes[0])
     else:
         axes = [ax] * len(tasks)
-    style = {"adapters": ("o-", "m={:g}", "adapter_size"), "top-k fine-tuning": ("s-", "k={:g}", "top_k"),
-             "LayerNorm only": ("D", None, None), "head only": ("v", None, None), "full fine-tuning": ("*", None, None)}
+    style = {"adapters": ("adapter", "m={:g}", "adapter_size"), "top-k fine-tuning": ("top_k", "k={:g}", "top_k"),
+             "LayerNorm only": ("layernorm", None, None), "head only": ("head", None, None),
+             "full fine-tuning": ("full", None, None)}
+    if floors == "auto":
+        floors = {}
+        for task in tasks:
+            try:
+                from .data import get_task, majority_floor
+
+                spec = get_task(task)
+                floors[task] = majority_floor(spec, next(iter(spec.dev_files)))[spec.metric]
+            except Exception:  # no data at hand: no floor line
+                pass
+    floors = floors or {}
     for task, a in zip(tasks, axes):
         rows = table[table["task"] == task]
-        for method, (fmt, note, column) in style.items():
+        labels = []
+        for method, (policy, note, column) in style.items():
             part = rows[rows["method"] == method].sort_values("trainable")
             if part.empty:
                 continue
-            label = method if len(tasks) == 1 or a is not axes[0] or ax is None else f"{task_label(task)} {method}"
-            line = a.errorbar(part["trainable"], part["dev_mean"], yerr=part["dev_sem"].fillna(0), fmt=fmt,
-                              capsize=2, markersize=9 if fmt == "*" else 5, label=label)
-            if method == "full fine-tuning":
-                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=line[0].get_color())
-            for x, y, v in zip(part["trainable"], part["dev_mean"], part[column] if column else []):
-                a.annotate(note.format(v), (x, y), textcoords="offset points", ha="center", fontsize=7,
-                           xytext=(0, 6) if method == "adapters" else (0, -12))
+            look = dict(METHOD_STYLE[policy])
+            look["label"] = method if len(tasks) == 1 or ax is None else f"{task_label(task)} {method}"
+            a.errorbar(part["trainable"], part["dev_mean"], yerr=part["dev_sem"].fillna(0),
+                       linestyle="-" if len(part) > 1 else "none", capsize=2,
+                       markersize=9 if policy == "full" else 5, **look)
+            if policy == "full":
+                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=look["color"])
+            if column:
+                labels += [(x, y, note.format(v), look["color"], policy == "top_k")
+                           for x, y, v in zip(part["trainable"], part["dev_mean"], part[column])]
+        if task in floors:
+            _floor_line(a, floors[task], rows["dev_mean"], f"majority class ({floors[task]:.1f})"
+                        if len(tasks) == 1 else f"{task_label(task)} majority class ({floors[task]:.1f})")
         a.set_xscale("log")
         a.set_xlabel("trained parameters per task (log scale)")
         a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else "dev score (%)")
         a.set_title(f"{task_label(task)}: score vs trained parameters")
         a.grid(alpha=0.3)
-        a.legend(fontsize=8)
+        _label_points(a, labels, marker_pt=3.0)
+    merged = {}  # one legend, right of the last panel, with every panel's entries
+    for a in dict.fromkeys(axes):
+        for handle, label in zip(*a.get_legend_handles_labels()):
+            merged.setdefault(label, handle)
+    axes[-1].legend(merged.values(), merged.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
+                    fontsize=8)
     return axes
 
 

@@ -6,6 +6,7 @@ import math
 
 import pytest
 
+from adapterlib.course.findings import MARGIN
 from nbtools import run_notebook
 
 
@@ -16,6 +17,9 @@ def test_01_adapter_anatomy(tmp_path):
     diffs = {float(k): v for k, v in r["logit_diff_by_std"].items()}
     assert 0.0 < diffs[1e-2] < 1e-2                               # paper init: near-identity
     assert diffs[1.0] > diffs[1e-2] > diffs[1e-3]
+    cls = {float(k): v for k, v in r["cls_change_by_std"].items()}  # the library probe, shared with the slider
+    assert cls[0.0] == 0.0 and 0.0 < cls[1e-3] < cls[1e-2] < 0.1 < cls[1.0]
+    assert r["probe_shared"] is True and r["explorer_std"] == pytest.approx(1e-2)
     minilm = r["minilm"]                                          # bundled MiniLM, d=384, L=6, m=64
     assert minilm["adapter"] == 2 * 6 * (2 * 64 * 384 + 384 + 64) == 595_200
     assert minilm["layernorm"] == (2 * 6 + 1) * 2 * 384 == 9_984
@@ -70,6 +74,10 @@ def test_03_adapter_size_vs_parameters(tmp_path):
     assert live[("layernorm", "")]["trainable"] == 9_984 + 770
     for row in r["live"]:
         assert math.isfinite(row["train_loss"]) and 0.0 <= row["dev_score"] <= 100.0
+        assert row["floor"] == r["majority_baseline"]                # the same 64 dev examples
+        assert row["learned"] == (row["dev_score"] - row["floor"] > MARGIN)
+        assert row["learned"] or "3 steps only" in row["why_not"]    # smoke: the reason is stated
+    assert len(r["run_ids"]) == 3 and all(i.startswith("sst2-") for i in r["run_ids"])
     # "full results" reads the committed size_cpu records: its text is generated from the same curve
     from adapterlib.sweeps.aggregate import RESULTS_DIR, load_study, size_curve
     if (RESULTS_DIR / "size_cpu" / "runs").is_dir():
@@ -120,3 +128,25 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
     assert scores[stds.index(1.0)] < min(small)                  # the paper's shape: large stds degrade
     named = [s for std, s in zip(stds, scores) if std == 0 or std > 1e-2] + [min(small), max(small)]
     assert all(f"{s:.1f}" in r["summary"] for s in named)        # the summary is generated from these scores
+
+
+@pytest.mark.course_scale
+def test_03_course_scale_every_live_run_beats_its_floor(tmp_path):
+    """Notebook 03 at preset course: each method it trains learns SST-2 (beats the majority class of the dev
+    set by more than MARGIN), and the m=64 adapter and full fine-tuning are the runs notebooks 02 and 04 train."""
+    from adapterlib import TrainConfig
+    from adapterlib.course import train_scale
+    from adapterlib.train import run_id
+
+    r = run_notebook("03", tmp_path, preset="course")
+    assert r["preset"] == "course" and r["task"] == "sst2"
+    assert r["majority_baseline"] == pytest.approx(50.92, abs=0.01)  # SST-2 dev: 444 of 872 positive
+    live = {(row["method"], row["label"]): row for row in r["live"]}
+    assert set(live) == {("adapter", "m=8"), ("adapter", "m=64"), ("adapter", "m=256"), ("top_k", "k=1"),
+                         ("layernorm", ""), ("full", "")}
+    for row in r["live"]:
+        assert row["floor"] == r["majority_baseline"]
+        assert row["learned"] and row["dev_score"] - row["floor"] > MARGIN, row
+    shared = [run_id(TrainConfig(task="sst2", policy=policy, lr=lr, seed=0, model=None, glue_dir=None,
+                                 **train_scale("course"))) for policy, lr in (("adapter", 1e-3), ("full", 1e-4))]
+    assert set(shared) <= set(r["run_ids"])

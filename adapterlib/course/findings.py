@@ -205,6 +205,219 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
 
 # --- notebook 03 (size vs parameters) -----------------------------------------------------------
 
+# Notebook 03's live comparison: one row per run record, each read against its majority-class floor.
+
+def run_label(rec: dict) -> str:
+    """The point label of a run in a size plot: "m=64", "k=1", or "" (LayerNorm, head, full)."""
+    cfg = rec["config"]
+    return {"adapter": f"m={cfg['adapter_size']}", "top_k": f"k={cfg.get('top_k')}"}.get(rec["policy"], "")
+
+
+def why_not_learned(rec: dict) -> str:
+    """The known reason a run stayed at its majority-class floor, from its own settings."""
+    cfg, steps = rec["config"], rec.get("timing", {}).get("steps") or rec["history"][-1].get("step")
+    if cfg.get("max_steps") and cfg["max_steps"] < 50:
+        return f"it trained {steps} steps only (preset smoke checks that the code runs, not that it learns)"
+    return (f"{steps} steps at the one learning rate used for this method ({cfg['lr']:g}) did not move it off the "
+            "majority class; the paper picks every method's learning rate from a sweep, this run does not")
+
+
+def live_table(records):
+    """One row per run record of a score-vs-parameters comparison (notebook 03): method, point label, lr,
+    trained parameters, dev score, the majority-class floor of the same dev examples, learned (more than
+    MARGIN points above it), why_not (when it did not), final train loss, wall time and whether the record
+    was reused from an earlier notebook."""
+    import pandas as pd
+
+    rows = []
+    for rec in records:
+        check = verdict(rec)
+        rows.append(dict(method=rec["policy"], label=run_label(rec), lr=rec["config"]["lr"],
+                         trainable=int(rec["params"]["trainable"]), dev_score=round(check.score, 2),
+                         floor=round(check.floor, 2), learned=check.learned,
+                         why_not="" if check.learned else why_not_learned(rec),
+                         train_loss=round(float(rec["history"][-1]["train_loss"]), 4),
+                         wall_s=round(float(rec["timing"]["wall_s"]), 1), reused=bool(rec.get("reused", False))))
+    return pd.DataFrame(rows)
+
+
+def _size_pct(n: float, of: float) -> str:
+    return f"{100 * n / of:.2g}%"
+
+
+def _size_who(row) -> str:
+    return {"adapter": f"adapters ({row['label']})", "top_k": f"top-k fine-tuning ({row['label']})",
+            "layernorm": "LayerNorm only", "head": "head only", "full": "full fine-tuning"}.get(row["method"], row["method"])
+
+
+def live_findings(live, task: str, metric: str) -> list[str]:
+    """Markdown bullet lines on a live comparison (a `live_table`): each run against its floor, then
+    adapters, top-k and LayerNorm-only against full fine-tuning, generated from the numbers."""
+    from ..data import get_task
+
+    spec = get_task(task)
+    lines = []
+    learned = live[live["learned"]]
+    if len(learned):
+        low = learned.loc[(learned["dev_score"] - learned["floor"]).idxmin()]
+        lines.append(f"- **Above chance**: {'all' if len(learned) == len(live) else f'{len(learned)} of the'} {len(live)} runs "
+                     "beat the majority class of the "
+                     f"{spec.display} dev examples ({live['floor'].iloc[0]:.1f} {metric}); the closest, {_size_who(low)}, by "
+                     f"{low['dev_score'] - low['floor']:.1f} points.")
+    for _, row in live[~live["learned"]].iterrows():
+        lines.append(f"- **{_size_who(row)}** scores {row['dev_score']:.1f}, at or below the majority class "
+                     f"({row['floor']:.1f}): it has not learned the task; {row['why_not']}.")
+    full = live[live["method"] == "full"]
+    if len(full) and len(learned):
+        f = full.iloc[0]
+        ad = live[(live["method"] == "adapter") & live["learned"]].sort_values("trainable")
+        if len(ad):
+            gaps = ad["dev_score"] - f["dev_score"]
+            best = ad.loc[ad["dev_score"].idxmax()]
+            lines.append(f"- **Adapters** (sizes {', '.join(ad['label'].str[2:])}) score {ad['dev_score'].min():.1f} to "
+                         f"{ad['dev_score'].max():.1f} against full fine-tuning's {f['dev_score']:.1f} "
+                         f"({gaps.min():+.1f} to {gaps.max():+.1f} points) while training "
+                         f"{_size_pct(ad['trainable'].min(), f['trainable'])} to {_size_pct(ad['trainable'].max(), f['trainable'])} "
+                         f"of its parameters; the best is {_size_who(best)}.")
+        for _, row in live[live["method"].isin(["top_k", "layernorm", "head"]) & live["learned"]].iterrows():
+            smaller = ad[(ad["trainable"] < row["trainable"])] if len(ad) else ad
+            text = (f"- **{_size_who(row)}** ({row['trainable']:,} parameters, {_size_pct(row['trainable'], f['trainable'])} of "
+                    f"full) scores {row['dev_score']:.1f}, {row['dev_score'] - f['dev_score']:+.1f} points from full "
+                    "fine-tuning")
+            if row["method"] == "top_k" and len(smaller):
+                text += (f"; {int((smaller['dev_score'] > row['dev_score']).sum())} of the {len(smaller)} adapter sizes "
+                         "that train fewer parameters score higher")
+            lines.append(text + ".")
+    return lines
+
+
+def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
+    """Markdown bullet lines, one per task, on a stored size study (`sweeps.aggregate.size_curve`): full
+    fine-tuning, the adapter size chosen on validation, top-1 against smaller adapters, LayerNorm-only,
+    and the runs that stayed at the majority-class score, with why; then the paper's MNLI-m points
+    (`paper`: the fig4_mnli_points table, None: read from data/paper)."""
+    from ..data import get_task, majority_floor
+
+    lines = []
+    for task_name, rows in curve.groupby("task", sort=False):
+        spec = get_task(task_name)
+        floor = majority_floor(spec, next(iter(spec.dev_files)), glue_dir)[spec.metric]
+        by = {p: rows[rows["policy"] == p] for p in ("full", "adapter", "top_k", "layernorm")}
+        parts = []
+        full_score = full_n = None
+        if len(by["full"]):
+            full_score, full_n = by["full"]["dev_mean"].iloc[0], by["full"]["trainable"].iloc[0]
+            parts.append(f"full fine-tuning {full_score:.1f} ({full_n / 1e6:.1f}M parameters trained)")
+        ad = by["adapter"].sort_values("adapter_size")
+        if len(ad):
+            best = ad.loc[ad["val_mean"].idxmax()]
+            text = (f"the adapter size chosen on validation, m = {best['adapter_size']:g}, scores {best['dev_mean']:.1f} "
+                    f"with {best['trainable']:,.0f} parameters")
+            if full_n:
+                text += f" ({_size_pct(best['trainable'], full_n)} of full fine-tuning's; {best['dev_mean'] - full_score:+.1f} points)"
+                near = ad[ad["dev_mean"] >= full_score - 1]
+                text += (f"; the smallest adapter within 1 point of full fine-tuning on dev is m = {near['adapter_size'].iloc[0]:g}"
+                         if len(near) else "; no adapter size comes within 1 point of full fine-tuning on dev")
+            parts.append(text)
+        tk = by["top_k"].sort_values("top_k")
+        if len(tk) and len(ad):
+            top1 = tk.iloc[0]
+            cheaper = ad[(ad["trainable"] < top1["trainable"]) & (ad["dev_mean"] > top1["dev_mean"])]
+            parts.append(f"top-{top1['top_k']:g} fine-tuning ({top1['trainable'] / 1e6:.1f}M) scores {top1['dev_mean']:.1f}, "
+                         f"beaten by {len(cheaper)} of the {int((ad['trainable'] < top1['trainable']).sum())} smaller adapter sizes")
+        if len(by["layernorm"]) and full_n:
+            ln = by["layernorm"].iloc[0]
+            parts.append(f"LayerNorm-only ({ln['trainable']:,.0f}) scores {ln['dev_mean']:.1f}, "
+                         f"{ln['dev_mean'] - full_score:+.1f} points from full fine-tuning")
+        stuck = rows[rows["dev_mean"] - floor <= MARGIN]
+        if len(stuck):
+            names = ", ".join(f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
+                              if r.policy == "top_k" else r.method for r in stuck.itertuples())
+            parts.append(f"**not above the majority-class score ({floor:.1f})**: {names}; these runs learned nothing "
+                         "measurable at the one learning rate per method and the one seed of this study (the paper "
+                         "picks the learning rate from a sweep for every setting), so they say nothing about their size")
+        lines.append(f"- **{spec.display}** (dev {spec.metric}, one seed, lr fixed per method): " + "; ".join(parts) + ".")
+    lines.append(paper_mnli_sentence(paper))
+    return lines
+
+
+def paper_mnli_sentence(paper=None) -> str:
+    """The paper's stated Figs. 3/4 points, from data/paper/fig4_mnli_points.csv, as one bullet line."""
+    if paper is None:
+        from ..studies.paper import paper_table
+
+        paper = paper_table("fig4_mnli_points")
+    mnli = paper[paper["task"] == "MNLI-m"].set_index("method")
+    ln = paper[paper["method"] == "layernorm"].set_index("task")["drop_in_points"]
+    return (f"- Paper (BERT-base, Fig. 3/4): on MNLI-m, adapters of size 64 (~{mnli.loc['adapter', 'approx_trainable_params'] / 1e6:.0f}M "
+            f"parameters) reach {mnli.loc['adapter', 'score']:g} against {mnli.loc['full', 'score']:g} for full fine-tuning and "
+            f"{mnli.loc['top_k', 'score']:g} for the top layer alone (~{mnli.loc['top_k', 'approx_trainable_params'] / 1e6:.0f}M); "
+            f"LayerNorm-only loses ~{ln['CoLA']:g} points on CoLA and ~{ln['MNLI-m']:g} on MNLI.")
+
+
+def size_summary(arithmetic_ok: bool, large64, full_large, axis, live, task: str, train_examples: int | None,
+                 epochs: int, glue_dir=None, paper=None) -> str:
+    """Notebook 03's Summary (Markdown), generated: the arithmetic (`large64`, `full_large`: ParamReports of
+    BERT-large with adapters of size 64 and fully fine-tuned), the BERT-base parameter axis (`axis`: method,
+    setting, trainable) and the live comparison (`live`: a `live_table`)."""
+    from ..data import get_task, load_glue
+
+    spec = get_task(task)
+    ad = axis[axis["method"] == "adapter"].copy()
+    ad["m"] = ad["setting"].str[2:].astype(int)
+    top1 = int(axis.query("setting == 'k=1'")["trainable"].iloc[0])
+    ln = int(axis.query("method == 'layernorm'")["trainable"].iloc[0])
+    cheaper = ad[ad["trainable"] < top1]
+    exact = "exact" if arithmetic_ok else "not matched by our counts (see section 1)"
+    out = [f"- The paper's parameter arithmetic is {exact}: `2·L·(2md + d + m)` adapter parameters and `(2L+1)·2d` "
+           f"LayerNorm parameters, e.g. {large64.adapter:,} for BERT-large with m = 64; with the head that is "
+           f"{large64.percent_of_base_no_embedding:.1f}% of the non-embedding model per task and "
+           f"{large64.total_multiple(9):.1f}x the model for 9 tasks, against {full_large.total_multiple(9):.1f}x for "
+           "fine-tuning.",
+           f"- On the parameter axis (BERT-base) adapters span {_size_short(ad['trainable'].min())} (m = {ad['m'].min()}) to "
+           f"{_size_short(ad['trainable'].max())} (m = {ad['m'].max()}) parameters; every size up to {cheaper['m'].max()} costs "
+           f"less than fine-tuning the top layer alone ({_size_short(top1)}), and LayerNorm-only ({_size_short(ln)}) sits "
+           + ("below" if ln < ad["trainable"].min() else "above") + " the smallest adapter."]
+    if len(live):
+        total = load_glue(spec, glue_dir, val_fraction=0, splits=["train"])["train"].num_rows
+        subset = (f"{train_examples:,} of the {total:,} {spec.display} training examples" if train_examples
+                  else f"all {total:,} {spec.display} training examples (less the validation slice)")
+        out.append(f"- In the live run (MiniLM, {subset}, {epochs} epoch{'s' if epochs != 1 else ''}, one seed, one "
+                   "learning rate per method):")
+        out += ["  " + line for line in live_findings(live, task, spec.metric)]
+        out.append("- " + paper_mnli_sentence(paper)[2:] + " The paper sweeps the learning rate and epochs per "
+                   "method on BERT-base with the whole training set; with a few hundred steps and one learning rate "
+                   "per method, the learning rate decides a lot here (exercise 3).")
+    return "\n".join(out)
+
+
+def _size_short(n: float) -> str:
+    """95258 -> '95k', 2419202 -> '2.4M', 39938 -> '40k'."""
+    return f"{n / 1e6:.2g}M" if n >= 1e6 else f"{n / 1e3:.2g}k" if n >= 1e3 else f"{n:.0f}"
+
+
+# Notebook 01 (adapter anatomy, trains nothing): its Summary, generated from its computed counts and drifts.
+
+def anatomy_summary(adapters, full, drift: dict, size: int, n_tasks: int = 9) -> str:
+    """Notebook 01's Summary (Markdown). `adapters`, `full`: ParamReports of one model with adapters and fully
+    fine-tuned; `drift`: {std: mean [CLS] relative change at init} with 0, 1e-3 and 1e-2 (InitDriftProbe)."""
+    def pct(v):
+        return f"{100 * v:.2g}%"
+
+    exact = "exactly" if drift[0.0] == 0.0 else f"up to {pct(drift[0.0])} (expected exactly 0)"
+    return "\n".join([
+        f"- Fine-tuning stores a full model per task; adapters store the backbone once plus a small trained set per "
+        f"task (BERT-base, m={size}: ~{_size_short(adapters.trainable)} parameters, "
+        f"{adapters.total_multiple(n_tasks):.1f}x the base for {n_tasks} tasks instead of {full.total_multiple(n_tasks):.1f}x).",
+        "- The adapter is `h + W_up f(W_down h + b_down) + b_up` with `2md + d + m` parameters, placed twice per "
+        "layer after each sub-layer's output projection, before the residual add and LayerNorm.",
+        f"- With a near-zero init the network with adapters computes what the pre-trained network computes: {exact} "
+        f"at std 0; the [CLS] representation moves by ~{pct(drift[1e-3])} at the official code's 1e-3 and "
+        f"~{pct(drift[1e-2])} at the paper's 1e-2 (growing with std²); notebook 02 measures the whole curve and what "
+        "it does to training.",
+        "- Per task the paper trains adapters + all LayerNorms + the head; everything else is frozen and shared.",
+    ])
+
 
 # --- notebook 04 (GLUE reproduction) ------------------------------------------------------------
 
