@@ -362,7 +362,8 @@ class StudyExplorer:
             if self.budget.value < self.budget.options[-1][1]:  # shade what the budget excludes, if anything
                 ax.axvspan(self.budget.value * 1.05, ax.get_xlim()[1], color="grey", alpha=0.15, lw=0,
                            label="over the budget")
-                ax.legend(fontsize=7)
+                ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # outside,
+                # as plot_size_curve places it: never over the data
             return fig
         fig, ax = plt.subplots(figsize=(5.0, 4.2))
         if self.task.value in self.ablations:
