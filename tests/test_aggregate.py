@@ -173,7 +173,7 @@ def test_size_and_init_curves_and_plots():
     assert [a.get_title() for a in axes] == ["CoLA", "RTE"]
     assert all(a.get_xscale() == "log" and "init std" in a.get_xlabel() for a in axes)
     labels = [t.get_text() for t in axes[-1].get_legend().get_texts()]
-    assert labels == ["init: paper (1e-2)", "init: official code (1e-3)", "adapters (dev score) ± s.e.m. over seeds"]
+    assert labels == ["adapters (dev score) ± s.e.m. over seeds", "init: paper (1e-2)", "init: official code (1e-3)"]
     assert "majority class" in axes[0].get_legend_handles_labels()[1]  # CoLA's floor; RTE got none
 
 
