@@ -105,6 +105,28 @@ def test_notebook_parameters_are_documented(prefix):
 
 
 @pytest.mark.course_scale
+def test_03_course_scale_every_live_run_beats_its_floor(tmp_path):
+    """Notebook 03 at preset course: each method it trains learns SST-2 (beats the majority class of the dev
+    set by more than MARGIN), and the m=64 adapter and full fine-tuning are the runs notebooks 02 and 04 train."""
+    from adapterlib import TrainConfig
+    from adapterlib.course import train_scale
+    from adapterlib.train import run_id
+
+    r = run_notebook("03", tmp_path, preset="course")
+    assert r["preset"] == "course" and r["task"] == "sst2"
+    assert r["majority_baseline"] == pytest.approx(50.92, abs=0.01)  # SST-2 dev: 444 of 872 positive
+    live = {(row["method"], row["label"]): row for row in r["live"]}
+    assert set(live) == {("adapter", "m=8"), ("adapter", "m=64"), ("adapter", "m=256"), ("top_k", "k=1"),
+                         ("layernorm", ""), ("full", "")}
+    for row in r["live"]:
+        assert row["floor"] == r["majority_baseline"]
+        assert row["learned"] and row["dev_score"] - row["floor"] > MARGIN, row
+    shared = [run_id(TrainConfig(task="sst2", policy=policy, lr=lr, seed=0, model=None, glue_dir=None,
+                                 **train_scale("course"))) for policy, lr in (("adapter", 1e-3), ("full", 1e-4))]
+    assert set(shared) <= set(r["run_ids"])
+
+
+@pytest.mark.course_scale
 def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
     """At preset course every init std in the paper's robust range beats the majority class; a run that does not
     (std 0, or a std above 1e-2) is recorded as not learned with the reason the notebook states."""
@@ -128,25 +150,3 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
     assert scores[stds.index(1.0)] < min(small)                  # the paper's shape: large stds degrade
     named = [s for std, s in zip(stds, scores) if std == 0 or std > 1e-2] + [min(small), max(small)]
     assert all(f"{s:.1f}" in r["summary"] for s in named)        # the summary is generated from these scores
-
-
-@pytest.mark.course_scale
-def test_03_course_scale_every_live_run_beats_its_floor(tmp_path):
-    """Notebook 03 at preset course: each method it trains learns SST-2 (beats the majority class of the dev
-    set by more than MARGIN), and the m=64 adapter and full fine-tuning are the runs notebooks 02 and 04 train."""
-    from adapterlib import TrainConfig
-    from adapterlib.course import train_scale
-    from adapterlib.train import run_id
-
-    r = run_notebook("03", tmp_path, preset="course")
-    assert r["preset"] == "course" and r["task"] == "sst2"
-    assert r["majority_baseline"] == pytest.approx(50.92, abs=0.01)  # SST-2 dev: 444 of 872 positive
-    live = {(row["method"], row["label"]): row for row in r["live"]}
-    assert set(live) == {("adapter", "m=8"), ("adapter", "m=64"), ("adapter", "m=256"), ("top_k", "k=1"),
-                         ("layernorm", ""), ("full", "")}
-    for row in r["live"]:
-        assert row["floor"] == r["majority_baseline"]
-        assert row["learned"] and row["dev_score"] - row["floor"] > MARGIN, row
-    shared = [run_id(TrainConfig(task="sst2", policy=policy, lr=lr, seed=0, model=None, glue_dir=None,
-                                 **train_scale("course"))) for policy, lr in (("adapter", 1e-3), ("full", 1e-4))]
-    assert set(shared) <= set(r["run_ids"])

@@ -291,6 +291,29 @@ def test_notebook_04_with_sweep_results(tmp_path):
 
 
 @pytest.mark.course_scale
+def test_notebook_04_course_scale(tmp_path):
+    """Notebook 04 at preset course: the live SST-2 runs beat their floor; every sweep result beats its floor
+    or the findings say it does not, and why as far as the records show."""
+    from nbtools import run_notebook
+
+    from adapterlib.course import train_scale
+    from adapterlib.data import majority_floor
+
+    r = run_notebook("04", tmp_path, preset="course")
+    assert r["preset"] == "course" and r["task"] == "sst2"
+    floor = majority_floor("sst2", "dev", GLUE, train_scale("course")["max_eval_examples"])["accuracy"]
+    assert r["majority"] == pytest.approx(floor) and 50 < floor < 52  # all 872 dev sentences, 444 positive
+    assert {c["method"] for c in r["live_checks"]} == {"adapters (64)", "full fine-tuning"}
+    for c in r["live_checks"]:
+        assert c["learned"] and c["dev"] > c["floor"] + 10, c  # SST-2 at course scale learns, clearly
+    live = r["conclusions"][:r["conclusions"].index(next(x for x in r["conclusions"] if x.startswith("- **Sweep")))]
+    assert live[0].startswith("- **Live run, SST-2** (course preset, 3000 training examples")
+    assert sum("points above the majority class" in x for x in live) == 2 and not any("not learned" in x for x in live)
+    if r["sweep_available"]:
+        assert_floor_explained(r)
+
+
+@pytest.mark.course_scale
 def test_notebook_05_course_scale(tmp_path):
     """Notebook 05 at preset course: the SST-2 adapters it ablates beat their majority floor on all 872 dev
     sentences, and the findings say so; the ablation scores the same examples."""
@@ -319,26 +342,3 @@ def test_notebook_06_course_scale(tmp_path):
     assert r["learned"]["SST-2"] is True  # SST-2 learns in well under a minute on this scale
     assert_tasks_against_floors(r, n_dev=500)
     assert r["unchanged_after_later_tasks"] is True and r["fresh_reload_identical"] is True
-
-
-@pytest.mark.course_scale
-def test_notebook_04_course_scale(tmp_path):
-    """Notebook 04 at preset course: the live SST-2 runs beat their floor; every sweep result beats its floor
-    or the findings say it does not, and why as far as the records show."""
-    from nbtools import run_notebook
-
-    from adapterlib.course import train_scale
-    from adapterlib.data import majority_floor
-
-    r = run_notebook("04", tmp_path, preset="course")
-    assert r["preset"] == "course" and r["task"] == "sst2"
-    floor = majority_floor("sst2", "dev", GLUE, train_scale("course")["max_eval_examples"])["accuracy"]
-    assert r["majority"] == pytest.approx(floor) and 50 < floor < 52  # all 872 dev sentences, 444 positive
-    assert {c["method"] for c in r["live_checks"]} == {"adapters (64)", "full fine-tuning"}
-    for c in r["live_checks"]:
-        assert c["learned"] and c["dev"] > c["floor"] + 10, c  # SST-2 at course scale learns, clearly
-    live = r["conclusions"][:r["conclusions"].index(next(x for x in r["conclusions"] if x.startswith("- **Sweep")))]
-    assert live[0].startswith("- **Live run, SST-2** (course preset, 3000 training examples")
-    assert sum("points above the majority class" in x for x in live) == 2 and not any("not learned" in x for x in live)
-    if r["sweep_available"]:
-        assert_floor_explained(r)

@@ -166,7 +166,7 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
         for s in sorted(x for x in checks if x > ROBUST_MAX):
             c = checks[s]
             where = (f"{small[best].score - c.score:.1f} points below the best small std ({std_text(best)})"
-                     if c.score < small[best].score else f"no lower than the small stds")
+                     if c.score < small[best].score else "no lower than the small stds")
             state = "still above the majority class" if c.learned else "**at or below the majority class: not learned**"
             lines.append(f"Std {std_text(s)}: {c.score:.1f}, {where}, {state}"
                          + ("." if c.learned else f" ({init_why_not(s, drift)})."))
