@@ -445,10 +445,18 @@ def glue_live_table(records):
     return table
 
 
-def class_frequency_loss(task, glue_dir=None) -> float | None:
-    """Cross-entropy of always predicting train.tsv's class frequencies (None for regression): the loss a
-    classifier that learned nothing but the label balance reaches (ln 2 = 0.693 for two balanced classes)."""
+def frequency_loss(counts) -> float:
+    """Cross-entropy (nats) of always predicting the class frequencies `counts` (counts or probabilities):
+    the loss a classifier that learned nothing but the label balance reaches (ln 2 = 0.693 for two balanced
+    classes)."""
     import math
+
+    n = sum(counts)
+    return -sum(k / n * math.log(k / n) for k in counts if k > 0)
+
+
+def class_frequency_loss(task, glue_dir=None) -> float | None:
+    """frequency_loss of train.tsv's labels (None for regression)."""
     from collections import Counter
 
     from ..data import get_task, load_glue
@@ -456,9 +464,7 @@ def class_frequency_loss(task, glue_dir=None) -> float | None:
     spec = get_task(task)
     if spec.num_labels < 2:
         return None
-    counts = Counter(load_glue(spec, glue_dir, splits=["train"])["train"]["label"])
-    n = sum(counts.values())
-    return -sum(k / n * math.log(k / n) for k in counts.values())
+    return frequency_loss(Counter(load_glue(spec, glue_dir, splits=["train"])["train"]["label"]).values())
 
 
 def fit_text(records, glue_dir=None) -> str | None:
@@ -604,8 +610,7 @@ def why_not_text(method: str, records, glue_dir=None) -> str:
     """Why a method does not beat its floor, as far as its run records show."""
     parts = [fit_text(records, glue_dir)] if records else []
     if method.startswith("adapters") and records:
-        cfg = records[0]["config"]
-        if cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler"):
+        if _frozen_pooler(records[0]):
             parts.append("the classifier reads " + pooler_evidence(records[0]["task"]))
     parts = [p for p in parts if p]
     return "; ".join(parts) if parts else "the records hold no training history to say why"
@@ -870,15 +875,13 @@ def _why_differs(n_layers: int, frozen_pooler: bool) -> str:
 
 
 def _prior_loss(rec: dict, split: str = "validation") -> float | None:
-    """Cross-entropy (nats) of always predicting the class frequencies of a binary task's `split`:
-    the training loss of a classifier that has found no signal."""
-    import math
-
+    """frequency_loss of a binary task's `split`, from the majority-class accuracy its record carries (no data
+    read): the training loss of a classifier that has found no signal."""
     p = rec.get("majority", {}).get(split, {}).get("accuracy")
     if p is None:
         return None
     p = p / 100
-    return -(p * math.log(p) + (1 - p) * math.log(1 - p)) if 0 < p < 1 else None
+    return frequency_loss([p, 1 - p]) if 0 < p < 1 else None
 
 
 def why_at_floor(rec: dict) -> str:
@@ -905,15 +908,15 @@ def why_at_floor(rec: dict) -> str:
 def pilot_head_evidence(folder=None) -> str | None:
     """One sentence from the pilot_v2 run records (if present): CoLA adapters reading the frozen pooler vs the
     token mean, best validation MCC and epochs run. None when the records are not there."""
-    import json
+    from ..paths import RESULTS_DIR
+    from ..records import load_records
 
-    from ..paths import project_root
-
-    folder = Path(folder) if folder else project_root() / "data" / "results" / "pilot_v2" / "runs"
+    folder = Path(folder) if folder else RESULTS_DIR / "pilot_v2" / "runs"
     found = {}
-    for path in sorted(folder.glob("cola-adapter-*.json")) if folder.is_dir() else []:
-        rec = json.loads(path.read_text())
+    for rec in load_records(folder) if folder.is_dir() else []:  # valid records only
         cfg = rec["config"]
+        if rec.get("task") != "cola" or rec.get("policy") != "adapter":
+            continue
         kind = "mean" if cfg.get("head_input") == "mean" else "pooler" if not cfg.get("train_pooler") else None
         if kind and rec.get("status") == "ok" and cfg["adapter_size"] == 64:
             found.setdefault(cfg["lr"], {})[kind] = rec  # stage 1: both head inputs at one learning rate
