@@ -1,4 +1,5 @@
 """Sweeps: file validation, run expansion, CPU planning, and real runs on a LocalCluster (tiny model)."""
+import hashlib
 import json
 import os
 import signal
@@ -94,6 +95,9 @@ BASE = {"name": "t", "grid": {"task": ["rte"], "lr": [1e-3]}}
     ({"select_then_seeds": {"by": ["taks"], "seeds": [1]}}, "needs `by:`"),
     ({"mode": "papermill"}, "mode papermill needs `notebook:`"),
     ({"mode": "slurm"}, "mode must be api or papermill"),
+    ({"reuse": "pilot_v2"}, "reuse must be a non-empty list of other studies' names"),
+    ({"reuse": ["t"]}, "reuse must be a non-empty list of other studies' names"),
+    ({"reuse": ["../x"]}, "reuse must be a non-empty list of other studies' names"),
 ])
 def test_invalid_sweep_files_fail_before_running_with_one_line(tmp_path, capsys, change, message):
     path = write_yaml(tmp_path, {**BASE, **change})
@@ -220,6 +224,40 @@ def test_retry_failed_reruns_only_failed_runs(smoke_study, capsys):
     assert failed[0].stat().st_mtime_ns != stamp
 
 
+def test_reuse_copies_ok_records_of_the_same_runs_from_another_study(smoke_study, tiny_model_dir, tiny_glue_dir,
+                                                                      capsys, monkeypatch):
+    """`reuse: [study]`: a run with an ok record of the same id in that study is copied (plus reused_from),
+    not rerun; a failed one is not reused; status counts the copies as finished but not in CPU time."""
+    study, _ = smoke_study
+    data = yaml.safe_load((SWEEPS / "smoke.yaml").read_text())
+    data.update(name="reuser", reuse=[study.name])
+    data["runs"] = [{"policy": "top_k", "top_k": 5, "lr": 1e-3}]   # failed in the source study: not reused
+    path = write_yaml(study.parent, data, "reuser.yaml")
+    folder = study.parent / "reuser"
+    spec = load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
+    failing = [r for r in expand(spec) if r.fields["policy"] == "top_k"][0]
+    assert sweep.reuse_source(spec, failing, folder) is None
+    assert "(to be copied from study)" in sweep.describe_plan(spec, folder)
+    spec.runs = []  # without the failing run everything is in the source study: nothing to train
+    monkeypatch.setattr(executor.DaskPool, "get", lambda self: pytest.fail("every run is reused"))
+    counts = sweep.run_sweep(spec, folder, progress=False)
+    assert (counts["ok"], counts["failed"], counts["reused"]) == (0, 0, 5) and counts["skipped"] == 5
+    source, copies = records_in(study), records_in(folder)
+    assert len(copies) == 5 and set(copies) < set(source)
+    for name, rec in copies.items():
+        digest = rec.pop("reused_from")
+        assert rec == source[name] and digest["study"] == study.name
+        assert digest["sha256"] == hashlib.sha256((study / "runs" / f"{name}.json").read_bytes()).hexdigest()
+    log = [json.loads(line) for line in (folder / "sweep_log.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["start", "reused", "reused", "end"]  # the grid's runs, then the seeds'
+    assert {**log[1]["runs"], **log[2]["runs"]} == dict.fromkeys(copies, study.name)
+    progress = sweep.study_progress(spec, folder)
+    assert (progress["finished"], progress["reused"], progress["wall_h"], progress["cpu_h"]) == (5, 5, 0, 0)
+    assert "reused 3 finished runs of study" in capsys.readouterr().out  # the grid; then 2 seed runs
+    counts = sweep.run_sweep(spec, folder, progress=False)   # a second run: nothing left to copy
+    assert counts["reused"] == 0 and counts["skipped"] == 5
+
+
 def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):
     study, _ = smoke_study
     assert main(["aggregate", str(study), "--out-dir", str(tmp_path)]) == 0
@@ -268,6 +306,8 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
     assert sweep.study_progress(clean, study)["tasks_complete"] == ["rte"]  # the same runs without the failing one
     assert progress["wall_h"] == pytest.approx(sum(r["timing"]["wall_s"] for r in recs.values()
                                                    if "timing" in r) / 3600)
+    assert progress["cpu_h"] == pytest.approx(sum(r["timing"]["wall_s"] * r.get("machine", {}).get("torch_threads", 1)
+                                                  for r in recs.values() if "timing" in r) / 3600)
     walls = [r["timing"]["wall_s"] / 60 for r in recs.values() if r.get("timing", {}).get("wall_s")]
     rte = progress["by_task"]["rte"]
     assert (rte["finished"], rte["failed"], rte["planned"], rte["left_h"]) == (6, 1, 6, 0)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import statistics
@@ -197,6 +198,40 @@ def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, 
     return counts
 
 
+def reuse_source(spec: SweepSpec, run: Run, folder: Path) -> tuple[str, Path, dict] | None:
+    """(study, record file, record) of the first `reuse:` study holding an ok, not itself reused, record
+    of `run` (same run id); None if there is none."""
+    for study in spec.reuse:
+        source = folder.parent / study / "runs" / f"{run.run_id}.json"
+        record = read_record_file(source)[0] if source.is_file() else None
+        if record is not None and record.get("status") == "ok" and not record.get("reused_from"):
+            return study, source, record
+    return None
+
+
+def reuse_records(spec: SweepSpec, runs: list[Run], folder: Path) -> list[tuple[str, str]]:
+    """`reuse:` copy each unfinished run's ok record from the first listed study that has one.
+
+    A run id is a hash of the whole TrainConfig (seed included), so a record with the same id in another
+    study is the same run. The copy is that record plus `reused_from` (the study and the sha256 of the
+    source file); `status` leaves its wall time out of this study's CPU time (the source study paid
+    it). Returns (run_id, study) for every copy. Call it under the study lock."""
+    from ..records import write_json_atomic
+    runs_dir, copied = folder / "runs", []
+    for run in runs:
+        if (runs_dir / f"{run.run_id}.json").exists():
+            continue
+        found = reuse_source(spec, run, folder)
+        if found:
+            study, source, record = found
+            digest = hashlib.sha256(source.read_bytes()).hexdigest()
+            write_json_atomic(runs_dir / source.name, {**record, "reused_from": {"study": study, "sha256": digest}})
+            copied.append((run.run_id, study))
+    if copied:
+        _log(folder, event="reused", runs={rid: study for rid, study in copied})
+    return copied
+
+
 def _todo(runs: list[Run], runs_dir: Path, retry_failed: bool) -> list[Run]:
     redo = ("todo", "failed") if retry_failed else ("todo",)
     return [r for r in runs if record_status(runs_dir, r) in redo]
@@ -239,10 +274,14 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
                 Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
         (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
-        print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), flush=True)
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
-        counts = {"ok": 0, "failed": 0, "skipped": 0}
+        reused = reuse_records(spec, grid, folder)
+        if reused:
+            print(f"reused {len(reused)} finished runs of {', '.join(sorted({s for _, s in reused}))} "
+                  "(same run id: same settings and seed); see sweep_log.jsonl", flush=True)
+        print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), flush=True)
+        counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused)}
         interrupted = True
         try:
             seen: set[str] = set()
@@ -260,6 +299,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
                                       "its seeds are skipped", file=sys.stderr)
                         runs = [r for r in runs if r.run_id not in seen]
                         seen.update(r.run_id for r in runs)
+                        counts["reused"] += len(reuse_records(spec, runs, folder))
                         todo = _todo(runs, runs_dir, retry_failed)
                         counts["skipped"] += len(runs) - len(todo)
                         desc = f"{task} {stage}".strip()
@@ -295,7 +335,10 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
     rows = plan(spec, output_dir)
     folder = study_folder(spec, output_dir)
     lines = [f"sweep {spec.name} ({spec.mode}): records in {folder / 'runs'}"]
-    lines += [f"  {status:<6} {run.stage:<5} {run.run_id}" for status, run in rows]
+    reuse = {run.run_id: found[0] for status, run in rows if status == "todo"
+             for found in [reuse_source(spec, run, folder)] if found}
+    lines += [f"  {status:<6} {run.stage:<5} {run.run_id}" + (f"  (to be copied from {reuse[run.run_id]})"
+                                                              if run.run_id in reuse else "") for status, run in rows]
     if spec.select_by:
         n_seed = sum(run.stage == "seeds" for _, run in rows)
         waiting = any(s == "todo" for s, r in rows if r.stage == "grid")
@@ -306,20 +349,24 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
     bad = invalid_records(folder / "runs")
     lines += [f"  invalid record (excluded; its run is rerun): {path}: {reason}" for path, reason in bad]
     counts = {s: sum(st == s for st, _ in rows) for s in ("ok", "failed", "todo")}
-    lines.append(f"{len(rows)} runs: {counts['ok']} done, {counts['failed']} failed, {counts['todo']} to run")
+    lines.append(f"{len(rows)} runs: {counts['ok']} done, {counts['failed']} failed, {counts['todo']} to run"
+                 + (f" ({len(reuse)} of them to be copied from {', '.join(spec.reuse)})" if reuse else ""))
     return "\n".join(lines)
 
 
 def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     """How far a study is: finished / planned runs and the summed wall time of its run records, for the
-    study and for each of its tasks. Planned counts the seed runs of groups still waiting for their grid
+    study and for each of its tasks; `cpu_h` weighs each run's wall time by its torch threads (the CPU
+    time a sweep's budget is counted in). Records copied from another study (`reuse:`) count as
+    finished and in `reused`, but their time belongs to the study that ran them. Planned counts the seed runs of groups still waiting for their grid
     as one per extra seed (a group whose grid runs all fail gets none). Per task, `run_min` is the
     [shortest, longest] wall time of one finished run in minutes and `left_h` the hours its unfinished
     runs would take at the mean of its finished ones (None before any has finished)."""
     rows = plan_records(spec, output_dir)
     extra = len(spec.seeds or [])
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
-    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "walls": []} for t in tasks}
+    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "walls": []}
+               for t in tasks}
     waiting: set = set()
     for status, run, record in rows:
         t = by_task[str(run.fields.get("task"))]
@@ -331,7 +378,11 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             wall = record.get("timing", {}).get("wall_s") or 0.0
             t["finished"] += 1
             t["failed"] += status == "failed"
+            if record.get("reused_from"):  # run (and paid for) by another study
+                t["reused"] += 1
+                continue
             t["wall_h"] += wall / 3600
+            t["cpu_h"] += wall * ((record.get("machine") or {}).get("torch_threads") or 1) / 3600
             t["walls"] += [wall] if wall > 0 else []
     costs = None
     for task, t in by_task.items():
@@ -346,7 +397,8 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
                 t["left_h"] = expected / (len(todo) - unknown) * (t["planned"] - t["finished"])
     # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
     unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
-    total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "wall_h")}
+    total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "wall_h", "cpu_h",
+                                                               "reused")}
     return {"name": spec.name, **total, "tasks": tasks,
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 

@@ -11,6 +11,7 @@ A sweep file (see sweeps/README.md) names a study and lists its runs:
     per_task: {sst2: {max_train_examples: 8000}}  # fields for one task's runs
     runs: [{task: rte, policy: head, lr: 1.0e-3}] # explicit extra runs
     select_then_seeds: {by: [task, policy, adapter_size], seeds: [1, 2]}
+    reuse: [pilot_v2]               # a run finished ok in one of these studies (same run id) is copied, not rerun
 
 Every error is one line naming its place in the file, raised before anything runs.
 """
@@ -29,7 +30,7 @@ import yaml
 from ..errors import AdapterlibError
 
 TOP_KEYS = ("name", "description", "mode", "notebook", "base", "grid", "variants", "per_task", "runs",
-            "select_then_seeds", "save_checkpoint", "keep_notebooks")
+            "select_then_seeds", "save_checkpoint", "keep_notebooks", "reuse")
 RESERVED_PARAMETERS = ("results_path",)  # papermill mode: set by the sweep for each run
 
 
@@ -55,6 +56,7 @@ class SweepSpec:
     runs: list = dataclasses.field(default_factory=list)
     select_by: list | None = None           # select_then_seeds.by
     seeds: list = dataclasses.field(default_factory=list)
+    reuse: list = dataclasses.field(default_factory=list)  # study names whose ok records count here (same run id)
     notebook: str | None = None
     save_checkpoint: bool = False
     keep_notebooks: bool = False
@@ -178,7 +180,20 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
     if data.get("select_then_seeds") is not None:
         at = f"{where}: select_then_seeds"
         _parse_select(spec, _mapping(data["select_then_seeds"], at), at)
+    if data.get("reuse") is not None:
+        spec.reuse = _parse_reuse(spec, data["reuse"], f"{where}: reuse")
     return spec
+
+
+def _parse_reuse(spec: SweepSpec, reuse, where: str) -> list[str]:
+    """reuse: study names (folders next to this study's) whose finished ok records count for this sweep."""
+    if spec.mode != "api":
+        raise SweepSpecError(f"{where}: only for mode api (a run id names a TrainConfig)")
+    if not isinstance(reuse, list) or not reuse or any(not isinstance(n, str) or not re.fullmatch(r"[\w.-]+", n)
+                                                       or n in (".", "..", spec.name) for n in reuse):
+        raise SweepSpecError(f"{where} must be a non-empty list of other studies' names (e.g. [pilot_v2]), "
+                             f"got {reuse!r}")
+    return list(dict.fromkeys(reuse))
 
 
 def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:

@@ -32,17 +32,22 @@ def replace_status_block(text: str, table: str) -> str:
 
 def status_markdown(paths) -> str:
     """Markdown tables of every study's progress, from its sweep file and run records (the README's
-    tables): one row per study, then one row per task of each study with the cost of its runs."""
+    tables): one row per study, then one row per task of each study with the cost of its runs.
+    Run wall time sums each run's wall clock; CPU time weighs it by the run's torch threads (2 workers
+    of 1 thread each take twice a 2-thread run's wall time for the same CPU time)."""
     from ..data import get_task
     from .driver import study_progress
     from .spec import load_spec
 
     progress = [(Path(path).name, study_progress(load_spec(path))) for path in paths]
-    lines = ["| sweep file | runs finished / planned | failed | run wall time | tasks complete |", "|---|---|---|---|---|"]
+    lines = ["| sweep file | runs finished / planned | failed | run wall time | CPU time | tasks complete |",
+             "|---|---|---|---|---|---|"]
     for name, p in progress:
         done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
-        lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']} | {p['failed']} | "
-                     f"{p['wall_h']:.2f} h | {done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
+        reused = f" ({p['reused']} reused)" if p["reused"] else ""
+        lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']}{reused} | {p['failed']} | "
+                     f"{p['wall_h']:.2f} h | {p['cpu_h']:.1f} core-h | "
+                     f"{done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
     lines += ["", "| sweep file | task | runs finished / planned | run wall time | one run | still to run (est.) |",
               "|---|---|---|---|---|---|"]
     for name, p in progress:
