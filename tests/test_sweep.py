@@ -322,7 +322,8 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
     assert progress["finished"] < progress["planned"]
     rte = progress["by_task"]["rte"]  # one grid run unfinished: estimated at the mean of the finished runs
     assert rte["planned"] == progress["planned"] and rte["planned"] - rte["finished"] >= 1
-    left = [recs[k]["timing"]["wall_s"] for k in finished if recs[k].get("timing", {}).get("wall_s")]
+    left = [recs[k]["timing"]["wall_s"] * recs[k]["machine"]["torch_threads"] for k in finished
+            if recs[k].get("timing", {}).get("wall_s")]
     assert rte["left_h"] == pytest.approx((rte["planned"] - rte["finished"]) * sum(left) / len(left) / 3600)
     table = status.status_markdown([SWEEPS / "smoke.yaml"])
     assert "| `sweeps/smoke.yaml` | RTE |" in table and table.count("\n\n") == 1
@@ -422,18 +423,31 @@ def test_cost_estimate_from_measured_per_epoch_costs(tmp_path):
     from adapterlib.sweeps.spec import Run
     runs = tmp_path / "runs"
     runs.mkdir()
-    for i, (patience, epochs_run, wall) in enumerate([(None, 3, 360.0), (None, 3, 540.0), (3, 8, 960.0)]):
+    rows = [(None, 3, 360.0, 1, "no"), (None, 3, 270.0, 2, "no"), (3, 8, 960.0, 1, "no"), (3, 8, 480.0, 1, "bf16")]
+    for i, (patience, epochs_run, wall, threads, precision) in enumerate(rows):
         (runs / f"r{i}.json").write_text(json.dumps({
             "run_id": f"r{i}", "status": "ok", "task": "rte", "policy": "adapter", "metric": "accuracy",
-            "config": {"task": "rte", "policy": "adapter", "patience": patience}, "params": {"trainable": 1},
+            "config": {"task": "rte", "policy": "adapter", "patience": patience, "mixed_precision": precision},
+            "params": {"trainable": 1}, "machine": {"torch_threads": threads},
             "selected": {"epoch": 1.0, "validation_accuracy": 50.0},
             "dev_score": 50.0, "timing": {"wall_s": wall, "epochs_run": epochs_run}}))
+    copied = json.loads((runs / "r0.json").read_text())   # a copy of another study's run: counted there
+    (runs / "r9.json").write_text(json.dumps({**copied, "run_id": "r9", "reused_from": {"study": "x", "sha256": "0"}}))
     costs = S.epoch_costs([runs])
-    assert sorted(costs[("rte", "adapter", None)]["min_per_epoch"]) == [2.0, 2.0, 3.0]
+    assert sorted(costs[("rte", "adapter", None, "no")]["core_min_per_epoch"]) == [2.0, 2.0, 3.0]  # wall x threads
+    assert costs[("rte", "adapter", None, "bf16")]["core_min_per_epoch"] == [1.0]
     plain = Run("a", {"task": "RTE", "policy": "adapter", "epochs": 3}, "grid")
     early = Run("b", {"task": "rte", "policy": "adapter", "epochs": 20, "patience": 3}, "grid")
     other = Run("c", {"task": "cola", "policy": "adapter", "epochs": 3}, "grid")
     expected, at_most, unknown = S.estimate_hours([plain, early, other], costs)
     assert unknown == 1                                   # no CoLA runs measured
-    assert expected == pytest.approx((2.0 * 3 + 2.0 * 8) / 60)    # median 2 min/epoch; 8 epochs with patience
+    assert expected == pytest.approx((2.0 * 3 + 2.0 * 8) / 60)    # median 2 core-min/epoch; 8 epochs with patience
     assert at_most == pytest.approx((2.0 * 3 + 2.0 * 20) / 60)
+    bf16 = Run("d", {"task": "rte", "policy": "adapter", "epochs": 20, "patience": 3, "mixed_precision": "bf16"})
+    fp16 = Run("e", {"task": "rte", "policy": "adapter", "epochs": 3, "mixed_precision": "fp16"})
+    assert S.estimate_hours([bf16], costs)[0] == pytest.approx(1.0 * 8 / 60)   # its own precision's cost
+    assert S.estimate_hours([fp16], costs)[0] == pytest.approx(2.0 * 3 / 60)   # never measured: full precision's
+    del costs[("rte", "adapter", None, "bf16")]
+    costs[("rte", "full", None, "no")] = {"core_min_per_epoch": [4.0], "epochs_run_with_patience": []}
+    full = Run("f", {"task": "rte", "policy": "full", "epochs": 20, "patience": 3})
+    assert S.estimate_hours([full], costs)[0] == pytest.approx(4.0 * 8 / 60)   # epochs: other early-stopped runs

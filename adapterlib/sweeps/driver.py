@@ -360,12 +360,13 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     time a sweep's budget is counted in). Records copied from another study (`reuse:`) count as
     finished and in `reused`, but their time belongs to the study that ran them. Planned counts the seed runs of groups still waiting for their grid
     as one per extra seed (a group whose grid runs all fail gets none). Per task, `run_min` is the
-    [shortest, longest] wall time of one finished run in minutes and `left_h` the hours its unfinished
-    runs would take at the mean of its finished ones (None before any has finished)."""
+    [shortest, longest] wall time of one finished run in minutes and `left_h` the core-hours its
+    unfinished runs would take at the mean of its finished ones (None before any has finished)."""
     rows = plan_records(spec, output_dir)
     extra = len(spec.seeds or [])
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
-    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "walls": []}
+    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "walls": [],
+                   "cpus": []}
                for t in tasks}
     waiting: set = set()
     for status, run, record in rows:
@@ -382,13 +383,15 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
                 t["reused"] += 1
                 continue
             t["wall_h"] += wall / 3600
-            t["cpu_h"] += wall * ((record.get("machine") or {}).get("torch_threads") or 1) / 3600
+            cpu = wall * ((record.get("machine") or {}).get("torch_threads") or 1)
+            t["cpu_h"] += cpu / 3600
             t["walls"] += [wall] if wall > 0 else []
+            t["cpus"] += [cpu] if wall > 0 else []
     costs = None
     for task, t in by_task.items():
-        walls = t.pop("walls")
+        walls, cpus = t.pop("walls"), t.pop("cpus")
         t["run_min"] = [min(walls) / 60, max(walls) / 60] if walls else None
-        t["left_h"] = (t["planned"] - t["finished"]) * sum(walls) / len(walls) / 3600 if walls else None
+        t["left_h"] = (t["planned"] - t["finished"]) * sum(cpus) / len(cpus) / 3600 if cpus else None
         todo = [r for s, r, _ in rows if s == "todo" and str(r.fields.get("task")) == task]
         if t["left_h"] is None and todo:  # nothing of this task finished yet: per-epoch costs of earlier runs
             costs = costs if costs is not None else epoch_costs(sorted(RESULTS_DIR.glob("*/runs")))
@@ -403,50 +406,65 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 
 
+def _cost_key(task, policy, max_train_examples, mixed_precision) -> tuple:
+    return (get_task(task).name, policy, max_train_examples, mixed_precision or "no")
+
+
 def epoch_costs(folders) -> dict:
-    """Measured cost of past runs, from the records under `folders`: {(task, policy, max_train_examples):
-    {"min_per_epoch": [...], "epochs_run_with_patience": [...]}}; the basis of `estimate_hours`."""
+    """Measured cost of past runs, from the records under `folders`: {(task, policy, max_train_examples,
+    mixed_precision): {"core_min_per_epoch": [...], "epochs_run_with_patience": [...]}}; the basis of
+    `estimate_hours`. A run's cost is its wall time times its torch threads (core-minutes), so runs of
+    1-thread and 2-thread sweeps compare; copies of other studies' runs (`reuse:`) count once, there."""
     costs: dict = {}
     for folder in folders:
         for rec in load_records(folder) if Path(folder).is_dir() else []:
             cfg, timing = rec.get("config") or {}, rec.get("timing") or {}
-            if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run"):
+            if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run") \
+                    or rec.get("reused_from"):
                 continue
-            key = (str(rec.get("task")), cfg.get("policy"), cfg.get("max_train_examples"))
-            c = costs.setdefault(key, {"min_per_epoch": [], "epochs_run_with_patience": []})
-            c["min_per_epoch"].append(timing["wall_s"] / 60 / timing["epochs_run"])
+            threads = (rec.get("machine") or {}).get("torch_threads") or 1
+            key = _cost_key(rec.get("task"), cfg.get("policy"), cfg.get("max_train_examples"),
+                            cfg.get("mixed_precision"))
+            c = costs.setdefault(key, {"core_min_per_epoch": [], "epochs_run_with_patience": []})
+            c["core_min_per_epoch"].append(timing["wall_s"] * threads / 60 / timing["epochs_run"])
             if cfg.get("patience"):
                 c["epochs_run_with_patience"].append(timing["epochs_run"])
     return costs
 
 
 def estimate_hours(runs: list[Run], costs: dict) -> tuple[float, float, int]:
-    """(expected hours, hours at most, runs without a basis) for `runs`, from measured per-epoch costs.
+    """(expected core-hours, core-hours at most, runs without a basis) for `runs`, from measured costs.
 
-    A run costs the median minutes per epoch of finished runs of its task, policy and training-set
-    size, times its epochs: `epochs` without early stopping; with `patience`, the median epochs such
-    runs actually ran (the plan's `epochs` is then the "at most" figure)."""
+    A run costs the median core-minutes per epoch of finished runs of its task, policy, training-set
+    size and precision (a precision never measured falls back to full precision's cost, an upper
+    bound), times its epochs: `epochs` without early stopping; with `patience`, the median epochs
+    such runs actually ran (the plan's `epochs` is then the "at most" figure)."""
     expected = at_most = 0.0
     unknown = 0
+    pooled = [e for c in costs.values() for e in c["epochs_run_with_patience"]]
     for run in runs:
         f = run.fields
-        c = costs.get((get_task(f["task"]).name, f.get("policy"), f.get("max_train_examples")))
+        key = _cost_key(f["task"], f.get("policy"), f.get("max_train_examples"), f.get("mixed_precision"))
+        c = costs.get(key) or costs.get((*key[:3], "no"))
         if not c:
             unknown += 1
             continue
-        per_epoch = statistics.median_high(c["min_per_epoch"])
-        ran = c["epochs_run_with_patience"]
+        per_epoch = statistics.median_high(c["core_min_per_epoch"])
+        ran = c["epochs_run_with_patience"] or pooled
         epochs = statistics.median_high(ran) if f.get("patience") and ran else f["epochs"]
         expected += per_epoch * min(epochs, f["epochs"]) / 60
         at_most += per_epoch * f["epochs"] / 60
     return expected, at_most, unknown
 
 
-def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path) -> str:
-    """One line: what the runs still to do should cost, from the measured records of every study."""
+def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path, cores: int | None = None) -> str:
+    """One line: what the runs still to do should cost, from the measured records of every study, in
+    core-hours and in hours of a machine with `cores` cores kept busy (default: this machine's)."""
     folders = {folder / "runs", *RESULTS_DIR.glob("*/runs")}
     expected, at_most, unknown = estimate_hours(todo, epoch_costs(sorted(folders)))
     known = len(todo) - unknown
-    line = (f"estimated cost of {spec.name}: {len(todo)} runs to run; {known} of them about {expected:.1f} h of run "
-            f"wall time ({at_most:.1f} h at most), at the per-epoch cost measured on this study's and earlier runs")
+    cores = cores or os.cpu_count() or 1
+    line = (f"estimated cost of {spec.name}: {len(todo)} runs to run; {known} of them about {expected:.1f} core-h "
+            f"({at_most:.1f} at most), {expected / cores:.1f} h on {cores} busy cores, at the per-epoch cost "
+            "measured on this study's and earlier runs")
     return line + (f"; {unknown} runs have no measured basis yet" if unknown else "")

@@ -54,7 +54,7 @@ def status_markdown(paths) -> str:
         for task, t in p["by_task"].items():
             one = f"{t['run_min'][0]:.1f}-{t['run_min'][1]:.1f} min" if t["run_min"] else "-"
             todo = t["planned"] - t["finished"]
-            left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} h" if t["left_h"] is not None
+            left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} core-h" if t["left_h"] is not None
                                             else f"{todo} runs")
             lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t['finished']} / {t['planned']} | "
                          f"{t['wall_h']:.2f} h | {one} | {left} |")
