@@ -48,7 +48,8 @@ def run_id(cfg: TrainConfig) -> str:
     digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True).encode()).hexdigest()[:8]
     size = f"-m{cfg.adapter_size}" if cfg.policy == "adapter" else f"-k{cfg.top_k}" if cfg.policy == "top_k" else ""
     recipe = (f"-{cfg.head_input}" if cfg.head_input != "pooler" else "") + ("-tp" if cfg.train_pooler else "") \
-        + (f"-es{cfg.patience}" if cfg.patience else "")
+        + (f"-es{cfg.patience}" if cfg.patience else "") \
+        + (f"-{cfg.mixed_precision}" if cfg.mixed_precision != "no" else "")
     return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}{recipe}-{digest}"
 
 

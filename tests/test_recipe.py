@@ -44,6 +44,8 @@ def test_recipe_fields_enter_the_run_id_only_when_set():
         ids.add(run_id(cfg_))
     assert len(ids) == 5
     assert run_id(al.TrainConfig(task="rte", head_input="mean", patience=3)).startswith("rte-adapter-m64-lr0.0003-s0-mean-es3-")
+    bf16 = run_id(al.TrainConfig(task="rte", head_input="mean", patience=3, mixed_precision="bf16"))
+    assert bf16.startswith("rte-adapter-m64-lr0.0003-s0-mean-es3-bf16-") and bf16 not in ids  # precision: in the id
 
 
 @pytest.mark.parametrize("bad,message", [
