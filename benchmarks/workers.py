@@ -8,9 +8,12 @@ lengths, length-grouped batches of 32, adapters m=64 and full fine-tuning, as `t
   pair   - two processes with C/2 threads each, at the same time (throughput = sum of both)
 
 and prints, per task and policy, the ratio pair / one: above 1, the sweep should use
-`--workers 2 --threads-per-run 1` on this machine. Results go to benchmarks/results/workers.json.
+`--workers 2 --threads-per-run 1` on this machine. `--precisions no,bf16` measures each precision
+(accelerate's mixed_precision, as `train --mixed-precision` runs it); `--layouts one` skips the pair.
+Results go to benchmarks/results/workers.json.
 
     flock /tmp/adapterlib-cpu.lock python benchmarks/workers.py --tasks cola,rte --steps 30
+    flock /tmp/adapterlib-cpu.lock python benchmarks/workers.py --tasks cola,mrpc,rte,stsb,sst2 --precisions no,bf16
 """
 from __future__ import annotations
 
@@ -24,20 +27,22 @@ import time
 from pathlib import Path
 
 
-def _steps_per_s(task: str, policy: str, threads: int, steps: int, warmup: int, queue) -> None:
+def _steps_per_s(task: str, policy: str, threads: int, steps: int, warmup: int, queue, precision: str = "no") -> None:
     import torch
     torch.set_num_threads(threads)
     from accelerate import Accelerator
 
     from adapterlib.config import TrainConfig
     from adapterlib.train import _load_data, _train_step, build_model, make_loader, make_optimizer
-    cfg = TrainConfig(task=task, policy=policy, lr=1e-4, max_train_examples=2000 if task == "sst2" else None)
+    cfg = TrainConfig(task=task, policy=policy, lr=1e-4, max_train_examples=2000 if task == "sst2" else None,
+                      head_input="mean", mixed_precision=precision)
     torch.manual_seed(0)
     model, tokenizer = build_model(cfg)
     data = _load_data(cfg, tokenizer)
     loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=0)
     optimizer, scheduler = make_optimizer(model, cfg, total_steps=10_000)
-    accelerator = Accelerator()
+    accelerator = Accelerator(mixed_precision=precision)
+    model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)  # as train() does
     model.train()
     batches, times = iter(loader), []
     for i in range(warmup + steps):
@@ -53,17 +58,18 @@ def _steps_per_s(task: str, policy: str, threads: int, steps: int, warmup: int, 
     queue.put({"steps": steps, "seconds": sum(times), "median_step_s": statistics.median(times)})
 
 
-def measure(task: str, policy: str, processes: int, threads: int, steps: int, warmup: int) -> dict:
+def measure(task: str, policy: str, processes: int, threads: int, steps: int, warmup: int,
+            precision: str = "no") -> dict:
     ctx = mp.get_context("spawn")
     queue = ctx.Queue()
-    procs = [ctx.Process(target=_steps_per_s, args=(task, policy, threads, steps, warmup, queue))
+    procs = [ctx.Process(target=_steps_per_s, args=(task, policy, threads, steps, warmup, queue, precision))
              for _ in range(processes)]
     for p in procs:
         p.start()
     results = [queue.get() for _ in procs]
     for p in procs:
         p.join()
-    return {"processes": processes, "threads": threads,
+    return {"processes": processes, "threads": threads, "precision": precision,
             "steps_per_s": sum(r["steps"] / r["seconds"] for r in results), "per_process": results}
 
 
@@ -73,22 +79,32 @@ def main(argv=None) -> int:
     parser.add_argument("--policies", default="adapter,full", help="comma-separated policies (default: adapter,full)")
     parser.add_argument("--steps", type=int, default=30, help="timed steps per process (default: 30)")
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps first (default: 3)")
+    parser.add_argument("--precisions", default="no", help="comma-separated: no, bf16, fp16 (default: no)")
+    parser.add_argument("--layouts", default="one,pair", help="one (1 process, all cores), pair, or both (default)")
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores to use (default: all)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "workers.json"))
     args = parser.parse_args(argv)
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     rows = []
+    layouts = args.layouts.split(",")
+    pair_threads = max(1, args.cores // 2)
     for task in args.tasks.split(","):
         for policy in args.policies.split(","):
-            one = measure(task, policy, 1, args.cores, args.steps, args.warmup)
-            pair = measure(task, policy, 2, max(1, args.cores // 2), args.steps, args.warmup)
-            row = {"task": task, "policy": policy, "one": one, "pair": pair,
-                   "ratio_pair_over_one": pair["steps_per_s"] / one["steps_per_s"]}
-            rows.append(row)
-            print(f"{task:<6} {policy:<8} one {args.cores}-thread: {one['steps_per_s']:.3f} steps/s   "
-                  f"two {max(1, args.cores // 2)}-thread: {pair['steps_per_s']:.3f} steps/s   "
-                  f"ratio {row['ratio_pair_over_one']:.2f}", flush=True)
-            _write(args, rows)  # after every row, so a stopped measurement keeps what it measured
+            for precision in args.precisions.split(","):
+                row = {"task": task, "policy": policy, "precision": precision}
+                if "one" in layouts:
+                    row["one"] = measure(task, policy, 1, args.cores, args.steps, args.warmup, precision)
+                if "pair" in layouts:
+                    row["pair"] = measure(task, policy, 2, pair_threads, args.steps, args.warmup, precision)
+                if "one" in row and "pair" in row:
+                    row["ratio_pair_over_one"] = row["pair"]["steps_per_s"] / row["one"]["steps_per_s"]
+                rows.append(row)
+                parts = [f"{task:<6} {policy:<8} {precision:<5}"]
+                parts += [f"one {args.cores}-thread: {row['one']['steps_per_s']:.3f} steps/s"] if "one" in row else []
+                parts += [f"two {pair_threads}-thread: {row['pair']['steps_per_s']:.3f} steps/s"] if "pair" in row else []
+                parts += [f"ratio {row['ratio_pair_over_one']:.2f}"] if "ratio_pair_over_one" in row else []
+                print("   ".join(parts), flush=True)
+                _write(args, rows)  # after every row, so a stopped measurement keeps what it measured
     print(f"written: {args.out}")
     return 0
 
