@@ -27,7 +27,7 @@ from ..paths import RESULTS_DIR
 from ..records import load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
-           "max_train_examples", "head_input", "train_pooler", "patience", "metric", "val_score", "dev_score",
+           "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score", "dev_score",
            "selected_epoch", "epochs_run", "stopped_early", "trainable",
            "percent_of_base", "percent_of_base_no_embedding", "frozen", "base", "wall_s", "s_per_step",
            "config_key", "error"]
@@ -74,7 +74,7 @@ def record_row(rec: dict) -> dict:
         "max_train_examples": cfg.get("max_train_examples"),
         # recipe options; records made before they existed had the legacy values (TrainConfig.LEGACY_DEFAULTS)
         "head_input": cfg.get("head_input", "pooler"), "train_pooler": bool(cfg.get("train_pooler", False)),
-        "patience": cfg.get("patience"), "metric": metric,
+        "mixed_precision": cfg.get("mixed_precision") or "no", "patience": cfg.get("patience"), "metric": metric,
         "val_score": selected.get(f"validation_{metric}", res.get("val_score")),
         "dev_score": rec.get("dev_score", res.get("dev_score")), "selected_epoch": selected.get("epoch"),
         "epochs_run": timing.get("epochs_run"), "stopped_early": bool(timing.get("stopped_early", False)),
@@ -337,10 +337,12 @@ RUN_COLUMNS = [c for c in COLUMNS if c not in ("config_key",)]
 
 def build_tables(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> dict[str, pd.DataFrame]:
     """Every table that applies to a study, by file stem: runs, best (lr and epochs chosen on
-    validation for each task, policy, size, k and init std) and summary always; glue_* when there
+    validation for each task, policy, size, k, init std, head input, pooler training and precision) and
+    summary always; glue_* when there
     are full and adapter runs; size_curve with top-k or LayerNorm-only runs; init_curve when
     adapter runs differ in init std."""
-    best = select_best(df, by=("task", "policy", "adapter_size", "top_k", "init_std", "head_input", "train_pooler"))
+    best = select_best(df, by=("task", "policy", "adapter_size", "top_k", "init_std", "head_input", "train_pooler",
+                               "mixed_precision"))
     tables = {"runs": df[RUN_COLUMNS], "best": best, "summary": study_summary(df, records, excluded)}
     policies = set(df.loc[df["status"] == "ok", "policy"])
     if {"full", "adapter"} <= policies:
