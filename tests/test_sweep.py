@@ -37,8 +37,9 @@ def records_in(folder):
 # ---------------------------------------------------------------- sweep files and expansion
 
 @pytest.mark.parametrize("name,n_runs,seeds", [("smoke", 3, [1]), ("glue_cpu", 60, [1, 2]), ("size_cpu", 34, []),
-                                               ("init_cpu", 16, []), ("ablation_cpu", 2, [])])
-def test_repository_sweep_files_are_valid(name, n_runs, seeds):
+                                               ("init_cpu", 16, []), ("ablation_cpu", 2, []),
+                                               ("glue_v2", 84, [1, 2, 3, 4])])
+def test_repository_sweep_files_are_valid(name, n_runs, seeds, tmp_path):
     spec = load_spec(SWEEPS / f"{name}.yaml")
     runs = expand(spec)
     assert spec.name == name and len(runs) == n_runs and spec.seeds == seeds
@@ -46,7 +47,19 @@ def test_repository_sweep_files_are_valid(name, n_runs, seeds):
     for run in runs:
         assert run.run_id == run_id(TrainConfig(**run.fields))
         assert run.fields["glue_dir"] is None and run.fields["model"] is None  # run ids do not depend on a machine
-    if name in ("glue_cpu", "size_cpu", "init_cpu"):
+    if name == "glue_v2":  # selection on 2 seeds on the small tasks, 1 elsewhere; 3 lrs per method and size
+        seeds = {(r.fields["task"], r.fields["seed"]) for r in runs}
+        assert seeds == {("rte", 0), ("rte", 1), ("mrpc", 0), ("mrpc", 1), ("stsb", 0), ("cola", 0), ("sst2", 0)}
+        lrs = {}
+        for r in runs:
+            lrs.setdefault((r.fields["task"], r.fields["seed"], r.fields["policy"], r.fields["adapter_size"]
+                            if r.fields["policy"] == "adapter" else None), set()).add(r.fields["lr"])
+        assert len(lrs) == 7 * 4 and all(len(v) == 3 for v in lrs.values())
+        assert all(r.fields["patience"] and r.fields["head_input"] == "mean" for r in runs)
+        # planned on an empty folder: the grid, then 4 more seeds per (task, policy) minus the seed 1 RTE and
+        # MRPC already have
+        assert sweep.study_progress(spec, tmp_path / "empty")["planned"] == 84 + 5 * 2 * 4 - 2 * 2
+    if name in ("glue_cpu", "size_cpu", "init_cpu", "glue_v2"):
         assert all(r.fields["max_train_examples"] == (8000 if r.fields["task"] == "sst2" else None) for r in runs)
 
 

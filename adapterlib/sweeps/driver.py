@@ -358,12 +358,16 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     """How far a study is: finished / planned runs and the summed wall time of its run records, for the
     study and for each of its tasks; `cpu_h` weighs each run's wall time by its torch threads (the CPU
     time a sweep's budget is counted in). Records copied from another study (`reuse:`) count as
-    finished and in `reused`, but their time belongs to the study that ran them. Planned counts the seed runs of groups still waiting for their grid
-    as one per extra seed (a group whose grid runs all fail gets none). Per task, `run_min` is the
+    finished and in `reused`, but their time belongs to the study that ran them. Planned counts the seed
+    runs of groups still waiting for their grid as one per extra seed the grid does not already have (a
+    group whose grid runs all fail gets none). Per task, `run_min` is the
     [shortest, longest] wall time of one finished run in minutes and `left_h` the core-hours its
     unfinished runs would take at the mean of its finished ones (None before any has finished)."""
     rows = plan_records(spec, output_dir)
-    extra = len(spec.seeds or [])
+    grid_seeds: dict = {}   # the seeds a group's grid already has get no extra run (e.g. seed 1 of RTE in glue_v2)
+    for _, run, _ in rows:
+        if spec.select_by and run.stage == "grid":
+            grid_seeds.setdefault(_group_key(spec, run), set()).add(run.fields.get("seed"))
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
     by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "walls": [],
                    "cpus": []}
@@ -374,7 +378,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
         t["planned"] += 1
         if spec.select_by and run.stage == "grid" and status == "todo" and _group_key(spec, run) not in waiting:
             waiting.add(_group_key(spec, run))   # a group still waiting for its grid: its seed runs are planned too
-            t["planned"] += extra
+            t["planned"] += len(set(spec.seeds or []) - grid_seeds[_group_key(spec, run)])
         if record is not None:
             wall = record.get("timing", {}).get("wall_s") or 0.0
             t["finished"] += 1
