@@ -267,3 +267,44 @@ def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
     # one seed per cell: no seed noise measured, the interval is the point
     one = aggregate.glue_gap(df[df["seed"] == 0]).set_index("method").loc["adapters (64)"]
     assert one["gap_low_95%"] == one["gap_high_95%"] == pytest.approx(((58 - 60) + (83 - 80)) / 2)
+
+
+# ---------------------------------------------------------------- the Table 1 claim, from the gap table
+
+def _gap_row(mean, lo, hi, n_seeds=3, method="adapters (8-256)"):
+    import pandas as pd
+    return pd.DataFrame([{"method": method, "baseline": "full fine-tuning", "n_tasks": 2, "tasks": "rte cola",
+                          "gap_rte": mean - 0.5, "gap_cola": mean + 0.5, "gap_mean": mean, "gap_low_95%": lo,
+                          "gap_high_95%": hi, "gap_best_of_seeds": mean + 0.3, "n_seeds_min": n_seeds}])
+
+
+def _averages(pct, pct_ne, method="adapters (8-256)"):
+    import pandas as pd
+    return pd.DataFrame({"params_per_task_percent": [pct], "params_per_task_percent_no_embedding": [pct_ne]},
+                        index=[method])
+
+
+@pytest.mark.parametrize("mean,lo,hi,n_seeds,word", [
+    (-0.2, -0.4, 0.1, 5, "**holds** on the gap"),
+    (-2.0, -3.0, -1.0, 5, "**does not hold**"),
+    (-0.3, -1.2, 0.4, 5, "**undecided**: the interval straddles -0.5 (the mean is within it)"),
+    (-0.9, -1.5, -0.2, 5, "**undecided**: the interval straddles -0.5 (the mean is beyond it)"),
+    (-0.1, -0.1, -0.1, 1, "cannot be judged without seeds"),
+])
+def test_glue_claim_verdict_reads_the_interval(mean, lo, hi, n_seeds, word):
+    from adapterlib.course.findings import glue_claim_findings
+    [text] = glue_claim_findings(_gap_row(mean, lo, hi, n_seeds), _averages(2.6, 5.5))
+    assert word in text
+    assert f"{mean:+.2f} points on average over 2 tasks" in text and "RTE " in text and "CoLA " in text
+    assert f"best of the seeds, chosen on validation): {mean + 0.3:+.2f}" in text
+    assert ("no interval" in text) == (n_seeds == 1)
+    assert "2.60% of the whole base model" in text and "5.50% of the base without" in text
+    assert "met only as a share of the whole model" in text      # 2.6 <= 4 < 5.5
+
+
+def test_glue_claim_budget_and_missing_inputs():
+    from adapterlib.course.findings import glue_claim_findings
+    assert "met on both counts" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0))[0]
+    assert "exceeded on both counts" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0))[0]
+    assert "% of the whole" not in glue_claim_findings(_gap_row(0, -0.1, 0.1), None)[0]
+    assert "Not yet" in glue_claim_findings(_gap_row(0, -0.1, 0.1, method="adapters (64)"), None)[0]

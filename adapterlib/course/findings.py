@@ -962,3 +962,58 @@ def multitask_findings(records: dict, head_input: str = "pooler") -> str:
             "is untrained (random weights), unlike BERT's. `head_input=\"mean\"` reads the token mean instead"
             + (f" ({evidence})." if evidence else "."))
     return "\n".join(lines)
+
+
+CLAIM_GAP = 0.5        # the goal of issue 14: adapters within this many points of full fine-tuning on average ...
+CLAIM_PERCENT = 4.0    # ... training at most this % of the base model's parameters per task
+
+
+def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: str = "95%",
+                        max_gap: float = CLAIM_GAP, max_percent: float = CLAIM_PERCENT) -> list[str]:
+    """Markdown bullets: does the paper's Table 1 claim hold on this base model? From `gap`
+    (aggregate.glue_gap: per-task gaps, their average, the seed-bootstrap interval, best-of-seeds) and
+    `averages` (aggregate.glue_table: % of the base trained per task, whole model and without embeddings).
+
+    The claim, as issue 14 states it: `method` (size chosen on validation) within `max_gap` points of
+    full fine-tuning on the five-task average, at no more than `max_percent`% of the base per task. The
+    verdict reads the interval, not only the mean: "holds" needs the whole interval above -max_gap,
+    "does not hold" the whole interval below it; otherwise the seeds cannot tell."""
+    import math
+
+    if gap is None or len(gap) == 0 or method not in set(gap["method"]):
+        return [f"- **Is the paper's claim reproduced?** Not yet: no {method} vs full fine-tuning gap (the study "
+                "needs both methods on the same tasks)."]
+    row = gap.set_index("method").loc[method]
+    tasks = str(row["tasks"]).split()
+    from ..data import get_task
+    per_task = ", ".join(f"{get_task(t).display} {row[f'gap_{t}']:+.1f}" for t in tasks)
+    lo, hi, mean = float(row[f"gap_low_{level}"]), float(row[f"gap_high_{level}"]), float(row["gap_mean"])
+    n_seeds = int(row["n_seeds_min"])
+    interval = (f"{level} seed-bootstrap interval {lo:+.2f} .. {hi:+.2f}" if n_seeds > 1
+                else "no interval: one seed per cell, so the seed noise is not measured")
+    pct = pct_ne = float("nan")
+    if averages is not None and method in averages.index:
+        pct = float(averages.loc[method, "params_per_task_percent"])
+        pct_ne = float(averages.loc[method, "params_per_task_percent_no_embedding"])
+    if n_seeds < 2:
+        verdict = "cannot be judged without seeds"
+    elif lo >= -max_gap:
+        verdict = f"**holds** on the gap: the whole interval lies above -{max_gap:g}"
+    elif hi < -max_gap:
+        verdict = f"**does not hold**: the whole interval lies below -{max_gap:g}"
+    else:
+        verdict = (f"**undecided**: the interval straddles -{max_gap:g} "
+                   f"({'the mean is within it' if mean >= -max_gap else 'the mean is beyond it'})")
+    budget = ""
+    if not math.isnan(pct):
+        fits = [name for name, p in (("as a share of the whole model", pct), ("without the embeddings", pct_ne))
+                if not math.isnan(p) and p <= max_percent]
+        budget = (f" It trains {pct:.2f}% of the whole base model per task and {pct_ne:.2f}% of the base without its "
+                  f"embedding tables (the paper's convention); the {max_percent:g}% budget is "
+                  + ("met on both counts" if len(fits) == 2 else f"met only {fits[0]}" if fits else "exceeded on both counts")
+                  + ".")
+    return [f"- **Is the paper's claim reproduced?** {method} minus full fine-tuning, dev, mean over seeds: "
+            f"{mean:+.2f} points on average over {len(tasks)} tasks ({interval}); per task {per_task}. "
+            f"The paper's way (best of the seeds, chosen on validation): {float(row['gap_best_of_seeds']):+.2f}. "
+            f"The claim (within {max_gap:g} points at no more than {max_percent:g}% of the parameters per task) "
+            f"{verdict}.{budget}"]
