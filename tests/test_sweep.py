@@ -269,6 +269,22 @@ def test_reuse_copies_ok_records_of_the_same_runs_from_another_study(smoke_study
     assert "reused 3 finished runs of study" in capsys.readouterr().out  # the grid; then 2 seed runs
     counts = sweep.run_sweep(spec, folder, progress=False)   # a second run: nothing left to copy
     assert counts["reused"] == 0 and counts["skipped"] == 5
+    # a copy of a copy keeps the first provenance
+    spec.name, spec.reuse = "reuser2", ["reuser"]
+    assert sweep.run_sweep(spec, study.parent / "reuser2", progress=False)["reused"] == 5
+    assert {r["reused_from"]["study"] for r in records_in(study.parent / "reuser2").values()} == {study.name}
+    # a sweep that keeps checkpoints reuses only runs whose checkpoint folder exists, and copies it
+    spec.name, spec.reuse, spec.save_checkpoint = "reuser3", [study.name], True
+    grid = expand(spec)
+    assert all(sweep.reuse_source(spec, r, study.parent / "reuser3") is None for r in grid)
+    (study / "runs" / grid[0].run_id).mkdir()
+    (study / "runs" / grid[0].run_id / "adapter.safetensors").write_bytes(b"weights")
+    try:
+        assert sweep.reuse_records(spec, grid, study.parent / "reuser3") == [(grid[0].run_id, study.name)]
+        copied = study.parent / "reuser3" / "runs" / grid[0].run_id / "adapter.safetensors"
+        assert copied.read_bytes() == b"weights"
+    finally:
+        __import__("shutil").rmtree(study / "runs" / grid[0].run_id)
 
 
 def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):

@@ -17,6 +17,7 @@ import dataclasses
 import hashlib
 import json
 import os
+import shutil
 import statistics
 import sys
 import time
@@ -199,13 +200,16 @@ def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, 
 
 
 def reuse_source(spec: SweepSpec, run: Run, folder: Path) -> tuple[str, Path, dict] | None:
-    """(study, record file, record) of the first `reuse:` study holding an ok, not itself reused, record
-    of `run` (same run id); None if there is none."""
+    """(study, record file, record) of the first `reuse:` study holding an ok record of `run` (same run
+    id) and, when this sweep keeps checkpoints, the run's checkpoint folder too; None if there is none."""
     for study in spec.reuse:
         source = folder.parent / study / "runs" / f"{run.run_id}.json"
         record = read_record_file(source)[0] if source.is_file() else None
-        if record is not None and record.get("status") == "ok" and not record.get("reused_from"):
-            return study, source, record
+        if record is None or record.get("status") != "ok":
+            continue
+        if spec.save_checkpoint and not (source.parent / run.run_id).is_dir():
+            continue
+        return study, source, record
     return None
 
 
@@ -213,9 +217,10 @@ def reuse_records(spec: SweepSpec, runs: list[Run], folder: Path) -> list[tuple[
     """`reuse:` copy each unfinished run's ok record from the first listed study that has one.
 
     A run id is a hash of the whole TrainConfig (seed included), so a record with the same id in another
-    study is the same run. The copy is that record plus `reused_from` (the study and the sha256 of the
-    source file); `status` leaves its wall time out of this study's CPU time (the source study paid
-    it). Returns (run_id, study) for every copy. Call it under the study lock."""
+    study is the same run. The copy is that record plus `reused_from` (the study that ran it and the
+    sha256 of its record file there); with `save_checkpoint` the run's checkpoint folder is copied too.
+    `status` leaves a copy's wall time out of this study's CPU time (the study that ran it paid it).
+    Returns (run_id, study that ran it) for every copy. Call it under the study lock."""
     from ..records import write_json_atomic
     runs_dir, copied = folder / "runs", []
     for run in runs:
@@ -224,9 +229,14 @@ def reuse_records(spec: SweepSpec, runs: list[Run], folder: Path) -> list[tuple[
         found = reuse_source(spec, run, folder)
         if found:
             study, source, record = found
-            digest = hashlib.sha256(source.read_bytes()).hexdigest()
-            write_json_atomic(runs_dir / source.name, {**record, "reused_from": {"study": study, "sha256": digest}})
-            copied.append((run.run_id, study))
+            if spec.save_checkpoint:  # the checkpoint first: a record without its checkpoint would count as done
+                target = runs_dir / run.run_id
+                shutil.rmtree(target, ignore_errors=True)
+                shutil.copytree(source.parent / run.run_id, target)
+            # a copy of a copy keeps the first provenance: the study that ran it, and that record's sha256
+            origin = record.get("reused_from") or {"study": study, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+            write_json_atomic(runs_dir / source.name, {**record, "reused_from": origin})
+            copied.append((run.run_id, origin["study"]))
     if copied:
         _log(folder, event="reused", runs={rid: study for rid, study in copied})
     return copied
