@@ -61,6 +61,8 @@ def test_repository_sweep_files_are_valid(name, n_runs, seeds, tmp_path):
         assert sweep.study_progress(spec, tmp_path / "empty")["planned"] == 84 + 5 * 2 * 4 - 2 * 2
     if name in ("glue_cpu", "size_cpu", "init_cpu", "glue_v2"):
         assert all(r.fields["max_train_examples"] == (8000 if r.fields["task"] == "sst2" else None) for r in runs)
+        if name == "glue_v2":
+            assert all(r.fields["val_fraction"] == (0.03 if r.fields["task"] == "sst2" else 0.1) for r in runs)
 
 
 def test_expand_grid_variants_per_task_runs_and_coercion():
