@@ -277,6 +277,9 @@ def test_notebook_04_with_sweep_results(tmp_path):
     assert "adapters (8-256) - full: ours +2.0 points, paper +0.8 points" in average
     assert "adapters (64) - full: ours +1.0 points, paper -0.5 points" in average
     assert "the paper reports adapters (8-256) at 80.0 vs full fine-tuning 80.4 with 3.6%" in average
+    claim = next(x for x in r["conclusions"] if x.startswith("- **Is the paper's claim reproduced?**"))
+    assert "adapters (8-256) minus full fine-tuning, dev, mean over seeds: +2.00 points on average over 2 tasks" in claim
+    assert "cannot be judged without seeds" in claim and "no interval: one seed per cell" in claim  # 1 seed each
     from adapterlib.data import load_glue
     from adapterlib.metrics import majority_baseline
     dev = {t: load_glue(t, GLUE, splits=["dev"])["dev"]["label"] for t in ("rte", "mrpc")}
