@@ -129,6 +129,34 @@ def test_mean_head_checkpoint_round_trip(tiny_model_dir, tiny_glue_dir, tmp_path
         al.load_adapter(fresh, tmp_path / pooled["checkpoint"])
 
 
+def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch):
+    """mixed_precision bf16 (the v2 sweeps' setting): the training forward runs under bf16 autocast (with the
+    fast path on), the trained weights and the checkpoint stay float32, and the record names the precision."""
+    from safetensors.torch import load_file
+
+    import sys
+    T = sys.modules["adapterlib.train"]  # the module (the package's `train` attribute is the function)
+    seen = []
+    real_step = T._train_step
+
+    def spy(model, batch, *args, **kwargs):
+        layer = next(m for m in model.modules() if isinstance(m, torch.nn.Linear))
+        handle = layer.register_forward_hook(lambda mod, inp, out: seen.append(out.dtype))
+        try:
+            return real_step(model, batch, *args, **kwargs)
+        finally:
+            handle.remove()
+
+    monkeypatch.setattr(T, "_train_step", spy)
+    record = al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean", mixed_precision="bf16"), output_dir=tmp_path,
+                      progress=False)
+    assert seen and set(seen) == {torch.bfloat16}
+    assert record["config"]["mixed_precision"] == "bf16" and record["run_id"].split("-")[-2] == "bf16"
+    assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in record["history"])
+    weights = load_file(next((tmp_path / record["checkpoint"]).glob("*.safetensors")))
+    assert weights and {w.dtype for w in weights.values()} == {torch.float32}
+
+
 def test_early_stopping_stops_after_patience_and_restores_the_best(tiny_model_dir, tiny_glue_dir, monkeypatch):
     """Validation scores are scripted: best at the 2nd evaluation, then 2 worse ones -> stop at the 4th."""
     import importlib
