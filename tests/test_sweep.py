@@ -305,18 +305,41 @@ def test_seeds_run_task_by_task_so_a_stopped_sweep_leaves_whole_tasks(tiny_model
             "grid": {"task": ["rte", "sst2"], "seed": [0], "lr": [1e-3, 3e-3]},
             "select_then_seeds": {"by": ["task", "policy"], "seeds": [1]}}
     path = write_yaml(tmp_path, data)
-    calls = []
-    real_stage = sweep.run_stage
+    submitted, in_flight = [], []
+    real_get = executor.DaskPool.get
 
-    def logged_stage(pool, spec, todo, *args, **kwargs):
-        calls.append((args[3], [(r.fields["task"], r.stage) for r in todo]))  # desc, what was submitted
-        return real_stage(pool, spec, todo, *args, **kwargs)
+    def recording_get(self):
+        client = real_get(self)
+        if not getattr(client, "_recorded", False):
+            real_submit = client.submit
 
-    monkeypatch.setattr(sweep, "run_stage", logged_stage)
-    args = ["sweep", str(path), "--output-dir", str(tmp_path / "study"), *tiny_args(tiny_model_dir, tiny_glue_dir)]
+            def submit(fn, job, **kwargs):
+                submitted.append((job["fields"]["task"], "seeds" if job["fields"]["seed"] else "grid"))
+                in_flight.append(sum(not f.done() for f in futures) + 1)
+                future = real_submit(fn, job, **kwargs)
+                futures.append(future)
+                return future
+
+            futures = []
+            client.submit, client._recorded = submit, True
+        return client
+
+    monkeypatch.setattr(executor.DaskPool, "get", recording_get)
+    args = ["sweep", str(path), "--output-dir", str(tmp_path / "study"), *tiny_args(tiny_model_dir, tiny_glue_dir),
+            "--workers", "1"]
     assert main(args) == 0
-    assert calls == [("rte grid", [("rte", "grid")] * 2), ("rte seeds", [("rte", "seeds")]),
-                     ("sst2 grid", [("sst2", "grid")] * 2), ("sst2 seeds", [("sst2", "seeds")])]
+    # one worker: a task's grid, then its seeds (submitted as soon as its grid finished), then the next task
+    assert submitted == [("rte", "grid")] * 2 + [("rte", "seeds")] + [("sst2", "grid")] * 2 + [("sst2", "seeds")]
+    assert max(in_flight) == 1  # never more runs in flight than workers: the queue, not dask, orders the work
+    # two workers: the second starts sst2's grid while rte's grid finishes, never idling; rte's seeds still go
+    # before the rest of sst2
+    submitted.clear(), in_flight.clear()
+    assert main([*args[:-2], "--workers", "2", "--output-dir", str(tmp_path / "study2")]) == 0
+    assert sorted(submitted) == sorted([("rte", "grid")] * 2 + [("rte", "seeds")] + [("sst2", "grid")] * 2
+                                       + [("sst2", "seeds")])
+    assert submitted[:2] == [("rte", "grid")] * 2 and submitted[-1] == ("sst2", "seeds")
+    assert submitted.index(("rte", "seeds")) < len(submitted) - 1 - submitted[::-1].index(("sst2", "grid"))
+    assert max(in_flight) == 2
     # a group whose grid is unfinished gets no seeds yet; the other task's seeds stand
     spec = load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
     runs_dir = tmp_path / "study" / "runs"

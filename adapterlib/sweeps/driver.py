@@ -170,6 +170,181 @@ def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None, lock: s
             "keep_notebooks": spec.keep_notebooks, "lock": lock}
 
 
+def _result(future, spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None, lock: str | None) -> dict:
+    try:
+        return future.result()
+    except Exception as exc:  # the worker process died (KilledWorker) or could not run the task
+        from ..records import write_json_atomic
+        result = failed_record(_job(spec, run, runs_dir, threads, lock), exc)
+        write_json_atomic(runs_dir / f"{run.run_id}.json", result)
+        return result
+
+
+def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, threads: int | None,
+              retry_failed: bool = False, progress: bool = True, lock: str | None = None) -> dict:
+    """Train every unfinished run of `grid`, then (select_then_seeds) the seeds of each group once its
+    grid runs have finished; returns counts (ok, failed, skipped, reused).
+
+    Order of work: task by task (the order of `task_blocks`), each task's grid before its seeds, and a
+    task's seeds before the next task's grid. The driver keeps only as many runs in flight as the cluster
+    has worker threads and submits the next by that order whenever one finishes, so a worker never idles
+    while the tail of one stage finishes (it starts the next task's grid), and a sweep stopped part-way
+    leaves whole tasks finished, up to the runs that were in flight."""
+    from dask.distributed import wait
+    from tqdm.auto import tqdm
+    runs_dir = folder / "runs"
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": 0}
+    blocks = task_blocks(spec, grid)
+    rank = {task: i for i, (task, _) in enumerate(blocks)}
+    queue: list[tuple[int, int, int, Run]] = []   # (task rank, 0 grid / 1 seeds, position, run)
+    seen: set[str] = set()
+    told: set = set()
+
+    def enqueue(runs: list[Run], stage: int) -> int:
+        runs = [r for r in runs if r.run_id not in seen]
+        seen.update(r.run_id for r in runs)
+        counts["reused"] += len(reuse_records(spec, runs, folder))
+        todo = _todo(runs, runs_dir, retry_failed)
+        counts["skipped"] += len(runs) - len(todo)
+        for run in todo:
+            task = str(run.fields.get("task")) if len(blocks) > 1 else ""
+            queue.append((rank.get(task, len(blocks)), stage, len(queue), run))
+        queue.sort(key=lambda item: item[:3])
+        return len(todo)
+
+    def plan_seeds() -> int:
+        runs, no_success = seed_plan(spec, grid, runs_dir)
+        for key in [k for k in no_success if k not in told]:
+            told.add(key)
+            print(f"select_then_seeds: no successful grid run for {describe_group(spec, key)}; "
+                  "its seeds are skipped", file=sys.stderr)
+        return enqueue(runs, 1)
+
+    total = enqueue(grid, 0) + plan_seeds()
+    running: dict = {}
+    with tqdm(total=total, desc=f"{spec.name} runs", disable=not progress, file=sys.stderr) as bar:
+        while queue or running:
+            if queue:
+                client = pool.get()
+                capacity = pool.workers or max(1, sum(client.nthreads().values()))
+                while queue and len(running) < capacity:
+                    run = queue.pop(0)[3]
+                    future = client.submit(execute_run, _job(spec, run, runs_dir, threads, lock),
+                                           key=f"run-{run.run_id}", pure=False)
+                    running[future] = run
+            done = wait(list(running), return_when="FIRST_COMPLETED").done
+            for future in done:
+                run = running.pop(future)
+                result = _result(future, spec, run, runs_dir, threads, lock)
+                counts[result["status"]] += 1
+                if result["status"] == "failed":
+                    bar.write(f"failed: {run.run_id}: {str(result['error']).splitlines()[0][:300]}", file=sys.stderr)
+                bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
+                bar.update()
+            if spec.select_by and done:
+                added = plan_seeds()  # groups whose grid just finished get their seeds now
+                if added:
+                    bar.total += added
+                    bar.refresh()
+    return counts
+
+
+def describe_group(spec: SweepSpec, key: tuple) -> str:
+    return ", ".join(f"{k}={v}" for k, v in zip(spec.select_by or (), key))
+
+
+def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]:
+    """The order of work: one block per task (in grid order) when seeds are chosen per task, else one block."""
+    if "task" not in (spec.select_by or ()):
+        return [("", grid)]
+    blocks: dict[str, list[Run]] = {}
+    for run in grid:
+        blocks.setdefault(str(run.fields.get("task")), []).append(run)
+    return list(blocks.items())
+
+
+def read_record(runs_dir: Path, run: Run) -> dict | None:
+    """The run's record, or None while it is unfinished (also for a garbled or invalid file, which
+    `invalid_records` reports and a sweep reruns)."""
+    path = runs_dir / f"{run.run_id}.json"
+    if not path.exists():
+        return None
+    return read_record_file(path)[0]
+
+
+def invalid_records(runs_dir: Path) -> list[tuple[str, str]]:
+    """(path, reason) of every garbled or invalid record file in `runs_dir` (left out everywhere)."""
+    bad: list = []
+    if Path(runs_dir).is_dir():
+        load_records(runs_dir, bad)
+    return bad
+
+
+def report_invalid(bad, file=None) -> None:
+    for path, reason in bad:
+        print(f"warning: invalid run record excluded: {path}: {reason}", file=file or sys.stderr)
+
+
+def record_status(runs_dir: Path, run: Run, record: dict | None = None) -> str:
+    """"ok" / "failed" for a finished run, "todo" otherwise (also for an unreadable file)."""
+    record = read_record(runs_dir, run) if record is None else record
+    return "todo" if record is None else record.get("status", "ok")
+
+
+@contextlib.contextmanager
+def study_lock(folder: Path):
+    """One driver per study at a time: an OS lock (flock, through `filelock`) on <study>/.sweep.lock,
+    held for the driver's lifetime. The kernel releases it when the process ends, even on kill -9;
+    the file itself stays (its existence means nothing), so no driver can remove another's lock."""
+    import inspect
+
+    import filelock
+    check_folder(folder, "study folder")
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / ".sweep.lock"
+    # native locks only: never filelock's soft fallback (a lock file whose existence is the lock)
+    options = {"preserve_lock_file": True} if "preserve_lock_file" in inspect.signature(filelock.FileLock).parameters else {}
+    lock = filelock.FileLock(str(path), timeout=0, thread_local=False, **options)
+    try:
+        lock.acquire()
+    except filelock.Timeout:
+        raise SweepError(f"another sweep is running on {folder} (it holds the lock on {path}); "
+                         "wait for it or stop it") from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def check_folder(folder: Path, what: str) -> None:
+    """A folder that is to be created or written: a clear error if it (or a parent) is a file."""
+    problem = folder_problem(folder)
+    if problem:
+        raise SweepError(f"{what} {folder}: {problem}")
+
+
+def check_lock_path(lock: str | None) -> None:
+    """--lock FILE: its folder must exist and be writable, and FILE (if it exists) a writable file."""
+    if not lock:
+        return
+    path = Path(lock).expanduser()
+    if path.exists():
+        if not path.is_file():
+            raise SweepError(f"--lock {lock}: not a file")
+        if not os.access(path, os.W_OK):
+            raise SweepError(f"--lock {lock}: file is not writable")
+    elif not path.parent.is_dir():
+        raise SweepError(f"--lock {lock}: folder {path.parent} does not exist")
+    elif not os.access(path.parent, os.W_OK | os.X_OK):
+        raise SweepError(f"--lock {lock}: folder {path.parent} is not writable")
+
+
+def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None, lock: str | None = None) -> dict:
+    return {"run_id": run.run_id, "mode": spec.mode, "fields": run.fields, "runs_dir": str(runs_dir),
+            "threads": threads, "save_checkpoint": spec.save_checkpoint, "notebook": spec.notebook,
+            "keep_notebooks": spec.keep_notebooks, "lock": lock}
+
+
 def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, threads: int | None,
               progress: bool = True, desc: str = "runs", lock: str | None = None) -> dict:
     """Submit `todo` to the cluster and wait, counting ok / failed; returns the counts."""
@@ -294,27 +469,9 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
         counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused)}
         interrupted = True
         try:
-            seen: set[str] = set()
-            told: set = set()
             with DaskPool(workers, scheduler, dashboard) as pool:
-                for task, block in task_blocks(spec, grid):
-                    for stage in ("grid", "seeds"):
-                        if stage == "grid":
-                            runs = block
-                        else:
-                            runs, no_success = seed_plan(spec, grid, runs_dir)
-                            for key in [k for k in no_success if k not in told]:
-                                told.add(key)
-                                print(f"select_then_seeds: no successful grid run for {describe_group(spec, key)}; "
-                                      "its seeds are skipped", file=sys.stderr)
-                        runs = [r for r in runs if r.run_id not in seen]
-                        seen.update(r.run_id for r in runs)
-                        counts["reused"] += len(reuse_records(spec, runs, folder))
-                        todo = _todo(runs, runs_dir, retry_failed)
-                        counts["skipped"] += len(runs) - len(todo)
-                        desc = f"{task} {stage}".strip()
-                        for key, n in run_stage(pool, spec, todo, runs_dir, threads, progress, desc, lock).items():
-                            counts[key] += n
+                for key, n in run_queue(pool, spec, grid, folder, threads, retry_failed, progress, lock).items():
+                    counts[key] += n
             interrupted = False
         finally:
             _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted, **counts)
