@@ -134,6 +134,9 @@ def test_glue_table_methods_tasks_average_and_params():
     sem = aggregate.glue_table(df, "dev_sem")
     assert sem.loc["adapters (64)", "average"] == pytest.approx(math.sqrt(2 * (2 / math.sqrt(3)) ** 2) / 2)
     assert aggregate.glue_table(df, "n_seeds").loc["adapters (64)", "RTE"] == 3
+    one_seed = aggregate.records_frame([r for r in glue_records()
+                                        if not (r["task"] == "rte" and r["policy"] == "adapter" and r["seed"] > 0)])
+    assert math.isnan(aggregate.glue_table(one_seed, "dev_sem").loc["adapters (64)", "average"])  # RTE: 1 seed
 
 
 def test_glue_table_average_needs_every_task():

@@ -218,8 +218,8 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     """Table 1 analog: methods x tasks of `value` (dev_mean; or dev_sem, dev_best_of_seeds, val_mean, n_seeds,
     lr, adapter_size).
 
-    "average" is the mean over tasks (for dev_sem: the s.e.m. of that mean); it is NaN unless the
-    method has every task. Parameter columns: trainable_per_task (mean over tasks),
+    "average" is the mean over tasks (for dev_sem: the s.e.m. of that mean, NaN unless every task has
+    2 seeds or more); it is NaN unless the method has every task. Parameter columns: trainable_per_task (mean over tasks),
     params_per_task_percent (of the base model), params_per_task_percent_no_embedding (of the base without
     embeddings: the paper's convention, its "3.6%" and "2.1%"), total_params_multiple = (frozen + sum over tasks
     of trainable) / base, i.e. the storage for all n_tasks relative to one pre-trained model.
@@ -231,8 +231,8 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     wide = long.pivot(index="method", columns="task", values=value).reindex(columns=tasks)
     wide = wide.reindex([m for m in GLUE_METHODS if m in set(long["method"])])
     complete = wide.notna().all(axis=1)
-    if value == "dev_sem":
-        wide["average"] = np.sqrt((wide[tasks] ** 2).sum(axis=1, min_count=1)) / len(tasks)
+    if value == "dev_sem":  # NaN when a task has one seed (no s.e.m.): a sum without it would look too precise
+        wide["average"] = np.sqrt((wide[tasks] ** 2).sum(axis=1, min_count=len(tasks))) / len(tasks)
     elif value in ("dev_mean", "val_mean", "dev_best_of_seeds"):
         wide["average"] = wide[tasks].mean(axis=1)
     else:
