@@ -281,7 +281,8 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
     ("gap_mean"), the average gap of the paper's way of reporting (best of seeds chosen on validation,
     "gap_best_of_seeds"), and a `level` interval for the average gap: every bootstrap sample redraws, for
     each task and each of the two methods, its seeds with replacement, and averages the per-task gaps.
-    With one seed per cell the interval is a point (no seed noise measured): n_seeds_min says so.
+    When a cell has one seed its seed noise is not measured, so there is no interval (NaN; n_seeds_min = 1):
+    resampling the other cells alone would draw it too narrow.
     """
     long = glue_selection(df)
     if long.empty or baseline not in set(long["method"]):
@@ -305,6 +306,8 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
             boot += rng.choice(a, (n_boot, len(a))).mean(axis=1) - rng.choice(b, (n_boot, len(b))).mean(axis=1)
         boot /= len(tasks)
         lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
+        if min(min(len(scores[(method, t)]), len(scores[(baseline, t)])) for t in tasks) < 2:
+            lo = hi = float("nan")
         rows.append({"method": method, "baseline": baseline, "n_tasks": len(tasks), "tasks": " ".join(tasks),
                      **{f"gap_{t}": g for t, g in gaps.items()}, "gap_mean": float(np.mean(list(gaps.values()))),
                      f"gap_low_{level:.0%}": float(lo), f"gap_high_{level:.0%}": float(hi),
