@@ -788,12 +788,16 @@ def _study_setup(spec, record: dict | None) -> str:
     if record is None:
         return f"{spec.display} (run record not found)"
     cfg, sizes = record["config"], record["splits"]["sizes"]
-    data = (f"all of train.tsv ({sizes['train']:,} sentences after the 10% validation hold-out)"
-            if not cfg.get("max_train_examples") else f"a seeded {sizes['train']:,}-example subset of train.tsv")
+    data = (f"all of train.tsv ({sizes['train']:,} sentences after the {cfg.get('val_fraction', 0.1):.0%} validation "
+            "hold-out)" if not cfg.get("max_train_examples") else f"a seeded {sizes['train']:,}-example subset of train.tsv")
+    ran = (record.get("timing") or {}).get("epochs_run")
+    chosen = (record.get("selected") or {}).get("epoch")
+    epochs = (f"{ran} of at most {cfg['epochs']} epochs (early stopping; validation chose epoch {chosen:g})"
+              if cfg.get("patience") and ran and chosen is not None else f"{cfg['epochs']} epochs")
     head = ("the classifier reads [CLS] through the frozen, untrained pooler" if cfg.get("head_input", "pooler") == "pooler"
             and not cfg.get("train_pooler") else f"head input {cfg.get('head_input')}"
             + (", pooler trained" if cfg.get("train_pooler") else ""))
-    return (f"{spec.display}: adapters of size {cfg['adapter_size']} trained on {data}, {cfg['epochs']} epochs, "
+    return (f"{spec.display}: adapters of size {cfg['adapter_size']} trained on {data}, {epochs}, "
             f"lr {cfg['lr']:g}, seed {cfg['seed']}; {head}")
 
 
