@@ -330,7 +330,8 @@ def cmd_sweep(args) -> int:
         print("interrupted: finished runs are saved; run the same command again to resume", file=sys.stderr)
         return 130
     print(f"{spec.name}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done "
-          f"({counts['reused']} of them reused from another study) ({counts['wall_s']:.0f} s = {counts['wall_s'] / 3600:.2f} h measured); records in {counts['folder']}/runs")
+          f"({counts['reused']} of them reused from another study); measured: {counts['wall_s'] / 3600:.2f} h of wall "
+          f"time, {counts['cpu_s'] / 3600:.2f} core-h of CPU time in the runs trained now; records in {counts['folder']}/runs")
     return 1 if counts["failed"] else 0
 
 

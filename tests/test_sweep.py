@@ -199,6 +199,8 @@ def test_sweep_records_failures_and_runs_seeds_at_the_selected_setting(smoke_stu
     assert seeded == {("full", 1e-4), ("adapter", best.loc["adapter", "lr"])}
     log = [json.loads(line) for line in (study / "sweep_log.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log] == ["start", "end"] and log[1]["ok"] == 5 and log[1]["failed"] == 1
+    assert log[1]["cpu_s"] == pytest.approx(sum(r["timing"]["wall_s"] * r["machine"]["torch_threads"]
+                                               for r in recs.values()), abs=0.2)  # the CPU time of the runs trained
     assert (study / "sweep.yaml").read_text().startswith("name: smoke")
     with sweep.study_lock(study):  # the driver's OS lock ended with it (the lock file itself may stay)
         pass

@@ -183,7 +183,8 @@ def _result(future, spec: SweepSpec, run: Run, runs_dir: Path, threads: int | No
 def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, threads: int | None,
               retry_failed: bool = False, progress: bool = True, lock: str | None = None) -> dict:
     """Train every unfinished run of `grid`, then (select_then_seeds) the seeds of each group once its
-    grid runs have finished; returns counts (ok, failed, skipped, reused).
+    grid runs have finished; returns counts (ok, failed, skipped, reused, and cpu_s: the CPU time of the
+    runs trained now, wall time x torch threads).
 
     Order of work: task by task (the order of `task_blocks`), each task's grid before its seeds, and a
     task's seeds before the next task's grid. The driver keeps only as many runs in flight as the cluster
@@ -193,7 +194,7 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
     from dask.distributed import wait
     from tqdm.auto import tqdm
     runs_dir = folder / "runs"
-    counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": 0}
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": 0, "cpu_s": 0.0}
     blocks = task_blocks(spec, grid)
     rank = {task: i for i, (task, _) in enumerate(blocks)}
     queue: list[tuple[int, int, int, Run]] = []   # (task rank, 0 grid / 1 seeds, position, run)
@@ -237,6 +238,7 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
                 run = running.pop(future)
                 result = _result(future, spec, run, runs_dir, threads, lock)
                 counts[result["status"]] += 1
+                counts["cpu_s"] += result.get("cpu_s") or 0.0
                 if result["status"] == "failed":
                     bar.write(f"failed: {run.run_id}: {str(result['error']).splitlines()[0][:300]}", file=sys.stderr)
                 bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
@@ -466,7 +468,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             print(f"reused {len(reused)} finished runs of {', '.join(sorted({s for _, s in reused}))} "
                   "(same run id: same settings and seed); see sweep_log.jsonl", flush=True)
         print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), flush=True)
-        counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused)}
+        counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused), "cpu_s": 0.0}
         interrupted = True
         try:
             with DaskPool(workers, scheduler, dashboard) as pool:
@@ -474,7 +476,8 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
                     counts[key] += n
             interrupted = False
         finally:
-            _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted, **counts)
+            _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted,
+                 **{**counts, "cpu_s": round(counts["cpu_s"], 1)})
     return {**counts, "wall_s": time.time() - start, "folder": str(folder)}
 
 
