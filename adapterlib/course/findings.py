@@ -329,14 +329,21 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
             ln = by["layernorm"].iloc[0]
             parts.append(f"LayerNorm-only ({ln['trainable']:,.0f}) scores {ln['dev_mean']:.1f}, "
                          f"{ln['dev_mean'] - full_score:+.1f} points from full fine-tuning")
+        lrs, seeds = int(rows["n_candidates"].max()), int(rows["n_seeds"].min())
+        tuning = ("the one learning rate per method" if lrs == 1 else
+                  f"the best of up to {lrs} learning rates, chosen on validation,")
+        seeding = "the one seed" if seeds == 1 else f"{seeds} seeds or more"
         stuck = rows[rows["dev_mean"] - floor <= MARGIN]
         if len(stuck):
             names = ", ".join(f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
                               if r.policy == "top_k" else r.method for r in stuck.itertuples())
             parts.append(f"**not above the majority-class score ({floor:.1f})**: {names}; these runs learned nothing "
-                         "measurable at the one learning rate per method and the one seed of this study (the paper "
-                         "picks the learning rate from a sweep for every setting), so they say nothing about their size")
-        lines.append(f"- **{spec.display}** (dev {spec.metric}, one seed, lr fixed per method): " + "; ".join(parts) + ".")
+                         f"measurable at {tuning} and {seeding} of this study"
+                         + (" (the paper picks the learning rate from a sweep for every setting), so they say nothing "
+                            "about their size" if lrs == 1 else ""))
+        header = ("one seed" if seeds == 1 else f"mean of {seeds} seeds") + (
+            ", lr fixed per method" if lrs == 1 else f", the best of up to {lrs} lrs per point on validation")
+        lines.append(f"- **{spec.display}** (dev {spec.metric}, {header}): " + "; ".join(parts) + ".")
     lines.append(paper_mnli_sentence(paper))
     return lines
 
