@@ -29,3 +29,21 @@ def test_size_findings_say_how_many_seeds_and_lrs_each_point_had():
     glue = load_study("glue_cpu")                                             # 3 lrs per point, 3 seeds chosen
     many = size_study_findings(size_curve(glue[glue["task"] == "cola"]))
     assert many[0].startswith("- **CoLA** (dev mcc, mean of 3 seeds, the best of up to 3 lrs per point on validation)")
+
+
+def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
+    import pandas as pd
+
+    from adapterlib.course.findings import init_findings
+    from adapterlib.sweeps.aggregate import init_curve, load_study
+    curve = init_curve(load_study("init_cpu"))
+    drift = {1e-3: 0.001, 1e-2: 0.1, 1.0: 50.0}
+    from adapterlib.records import load_records
+    from adapterlib.paths import RESULTS_DIR
+    rec = next(r for r in load_records(RESULTS_DIR / "init_cpu" / "runs") if r["task"] == "cola")
+    text = init_findings([rec], [1e-3], drift, curve, {"cola": 0.0, "sst2": 50.9})
+    assert "The stored reproduction study (`init_cpu`): CoLA (mcc)" in text and "±" not in text   # one seed
+    three = curve.assign(dev_sem=1.25, n_seeds=3)
+    text = init_findings([rec], [1e-3], drift, three, {"cola": 0.0, "sst2": 50.9}, study="init_v2")
+    assert "The stored reproduction study (`init_v2`, mean of 3 seeds per std, ± s.e.m.): CoLA (mcc)" in text
+    assert text.count("± 1.2 at") == 4   # the two stds above the robust range, on both tasks

@@ -136,9 +136,11 @@ def init_floor_table(records, stds, drift: dict | None = None):
     return table
 
 
-def init_findings(records, stds, drift: dict, study_curve=None, study_floors: dict | None = None) -> str:
+def init_findings(records, stds, drift: dict, study_curve=None, study_floors: dict | None = None,
+                  study: str = "init_cpu") -> str:
     """notebook 02's summary, as Markdown bullets, from its numbers: drift at init, the trained scores against
-    their floors and the robust range, and (when present) the stored reproduction study."""
+    their floors and the robust range, and (when present) the stored reproduction study `study` (its
+    `aggregate.init_curve`: with several seeds per std, each score is their mean, +- its s.e.m.)."""
     checks = {s: verdict(rec, f"std {std_text(s)}") for s, rec in zip(stds, records)}
     metric, floor = next(iter(checks.values())).metric, next(iter(checks.values())).floor
     lines = []
@@ -181,22 +183,27 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
     if study_curve is not None and len(study_curve):
         from ..data import task_label
 
+        import math
+
         parts = []
+        seeds = int(study_curve["n_seeds"].min())
         for task in dict.fromkeys(study_curve["task"]):
             rows = study_curve[study_curve["task"] == task].sort_values("init_std")
             m, f = rows["metric"].iloc[0], (study_floors or {}).get(task)
             inside = rows[rows["init_std"] <= ROBUST_MAX]
             text = (f"{task_label(task)} ({m}): {inside['dev_mean'].min():.1f} … {inside['dev_mean'].max():.1f} for stds "
                     f"{std_text(inside['init_std'].min())} … {std_text(inside['init_std'].max())}; "
-                    + ", ".join(f"{v:.1f} at {std_text(s)}" for s, v in zip(rows["init_std"], rows["dev_mean"])
+                    + ", ".join(f"{v:.1f}" + (f" ± {e:.1f}" if not math.isnan(e) else "") + f" at {std_text(s)}"
+                                for s, v, e in zip(rows["init_std"], rows["dev_mean"], rows["dev_sem"])
                                 if s > ROBUST_MAX))
             if f is not None:
                 at_floor = [std_text(s) for s, v in zip(rows["init_std"], rows["dev_mean"]) if v - f <= MARGIN]
                 text += (f"; at the majority class ({f:.1f}) at std {', '.join(at_floor)}" if at_floor
                          else f"; every std beats the majority class ({f:.1f})")
             parts.append(text)
-        seeds = int(study_curve["n_seeds"].min())
-        lines.append("The stored reproduction study (`init_cpu`): " + ". ".join(parts) + "."
+        lines.append(f"The stored reproduction study (`{study}`"
+                     + (f", mean of {seeds} seeds per std, ± s.e.m." if seeds > 1 else "")
+                     + "): " + ". ".join(parts) + "."
                      + (" With one seed per std, a single run at the majority class inside the robust range is as "
                         "likely an unlucky run as an effect; more seeds would tell." if seeds == 1 else ""))
     return "\n".join(f"- {line}" for line in lines)
