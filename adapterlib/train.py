@@ -17,6 +17,7 @@ from pathlib import Path
 
 import torch
 from accelerate import Accelerator
+from accelerate.state import AcceleratorState
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
@@ -199,6 +200,10 @@ def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True) -> dict:
     """
     spec = get_task(cfg.task)
     data = _load_data(cfg, tokenizer)
+    # accelerate keeps one process-wide state and refuses a second precision in the same process (a sweep
+    # worker trains fp32 and bf16 runs one after the other); start from a fresh state, as transformers'
+    # TrainingArguments does for every Trainer
+    AcceleratorState._reset_state(reset_partial_state=True)
     accelerator = Accelerator(mixed_precision=cfg.mixed_precision)
     train_loader = make_loader(data["train"], tokenizer, cfg.batch_size, shuffle=True, seed=cfg.seed)
     val_loader = make_loader(data["validation"], tokenizer, 128, shuffle=False)

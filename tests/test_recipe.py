@@ -147,6 +147,8 @@ def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue
         finally:
             handle.remove()
 
+    al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean"), progress=False)  # fp32 first, in the same process:
+    # accelerate's process-wide state must not pin the precision (a sweep worker runs both kinds one after the other)
     monkeypatch.setattr(T, "_train_step", spy)
     record = al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean", mixed_precision="bf16"), output_dir=tmp_path,
                       progress=False)
@@ -155,6 +157,10 @@ def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in record["history"])
     weights = load_file(next((tmp_path / record["checkpoint"]).glob("*.safetensors")))
     assert weights and {w.dtype for w in weights.values()} == {torch.float32}
+    seen.clear()
+    monkeypatch.setattr(T, "_train_step", spy)
+    al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean"), progress=False)   # and back to fp32
+    assert seen and set(seen) == {torch.float32}
 
 
 def test_early_stopping_stops_after_patience_and_restores_the_best(tiny_model_dir, tiny_glue_dir, monkeypatch):
