@@ -83,7 +83,12 @@ def main(argv=None) -> int:
     parser.add_argument("--layouts", default="one,pair", help="one (1 process, all cores), pair, or both (default)")
     parser.add_argument("--cores", type=int, default=os.cpu_count(), help="cores to use (default: all)")
     parser.add_argument("--out", default=str(Path(__file__).parent / "results" / "workers.json"))
+    parser.add_argument("--table", nargs="+", metavar="JSON",
+                        help="print the markdown table of these result files (nothing is measured)")
     args = parser.parse_args(argv)
+    if args.table:
+        print(markdown_table([json.loads(Path(p).read_text()) for p in args.table]))
+        return 0
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     rows = []
     layouts = args.layouts.split(",")
@@ -107,6 +112,31 @@ def main(argv=None) -> int:
                 _write(args, rows)  # after every row, so a stopped measurement keeps what it measured
     print(f"written: {args.out}")
     return 0
+
+
+def markdown_table(results: list[dict]) -> str:
+    """One row per task and policy: steps/s of one C-thread process and of two C/2-thread processes per
+    precision, the pair / one ratio, and bf16 / fp32 for one process where both were measured."""
+    cells: dict = {}
+    for result in results:
+        for row in result["rows"]:
+            c = cells.setdefault((row["task"], row["policy"]), {})
+            for layout in ("one", "pair"):
+                if layout in row:
+                    c[(layout, row.get("precision", "no"))] = row[layout]["steps_per_s"]
+    names = {"cola": "CoLA", "mrpc": "MRPC", "rte": "RTE", "stsb": "STS-B", "sst2": "SST-2"}
+    lines = ["| task | policy | bf16: one 2-thread | bf16: two 1-thread | two / one | fp32: one 2-thread | bf16 / fp32 |",
+             "|---|---|---|---|---|---|---|"]
+
+    def f(v, unit=" steps/s"):
+        return "-" if v is None else f"{v:.2f}{unit}"
+
+    for (task, policy), c in cells.items():
+        one, pair, fp32 = c.get(("one", "bf16")), c.get(("pair", "bf16")), c.get(("one", "no"))
+        lines.append(f"| {names.get(task, task)} | {policy} | {f(one)} | {f(pair)} | "
+                     f"{f(pair / one if one and pair else None, '')} | {f(fp32)} | "
+                     f"{f(one / fp32 if one and fp32 else None, '')} |")
+    return "\n".join(lines)
 
 
 def _write(args, rows) -> None:

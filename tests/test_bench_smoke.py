@@ -50,3 +50,16 @@ def test_readme_shows_the_committed_measurement():
     results = json.loads((ROOT / "benchmarks" / "results" / "latest.json").read_text())
     assert results["tiny"] is False
     assert bench.format_markdown(results) in (ROOT / "benchmarks" / "README.md").read_text()
+
+
+def test_workers_table_in_the_benchmarks_readme_is_printed_from_the_committed_results():
+    files = [ROOT / "benchmarks" / "results" / n for n in ("workers_bf16.json", "workers_fp32_one.json")]
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "workers.py"), "--table", *map(str, files)],
+                         capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stderr[-2000:]
+    table = run.stdout.strip()
+    assert table in (ROOT / "benchmarks" / "README.md").read_text()
+    rows = {(r["task"], r["policy"]): r for r in json.loads(files[0].read_text())["rows"]}
+    rte = rows[("rte", "adapter")]
+    assert f"| RTE | adapter | {rte['one']['steps_per_s']:.2f} steps/s | {rte['pair']['steps_per_s']:.2f} steps/s | " \
+           f"{rte['pair']['steps_per_s'] / rte['one']['steps_per_s']:.2f} |" in table
