@@ -88,6 +88,12 @@ def machine() -> dict:
     return info
 
 
+def cpu_seconds(record: dict) -> float:
+    """A run's CPU time: its wall time times the torch threads it ran with (0 when it has no timing)."""
+    wall = (record.get("timing") or {}).get("wall_s") or 0.0
+    return wall * ((record.get("machine") or {}).get("torch_threads") or 1)
+
+
 def provenance() -> dict:
     """Where and when a record was made: library versions, git revision, machine, UTC time (every record)."""
     return {"versions": versions(), "git": git_revision(), "machine": machine(),

@@ -28,7 +28,7 @@ import yaml
 from ..data import get_task
 from ..paths import RESULTS_DIR, folder_problem
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
-from ..records import load_records, read_record_file, remove_abandoned_temp_files
+from ..records import cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files
 from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 
@@ -251,131 +251,6 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
     return counts
 
 
-def describe_group(spec: SweepSpec, key: tuple) -> str:
-    return ", ".join(f"{k}={v}" for k, v in zip(spec.select_by or (), key))
-
-
-def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]:
-    """The order of work: one block per task (in grid order) when seeds are chosen per task, else one block."""
-    if "task" not in (spec.select_by or ()):
-        return [("", grid)]
-    blocks: dict[str, list[Run]] = {}
-    for run in grid:
-        blocks.setdefault(str(run.fields.get("task")), []).append(run)
-    return list(blocks.items())
-
-
-def read_record(runs_dir: Path, run: Run) -> dict | None:
-    """The run's record, or None while it is unfinished (also for a garbled or invalid file, which
-    `invalid_records` reports and a sweep reruns)."""
-    path = runs_dir / f"{run.run_id}.json"
-    if not path.exists():
-        return None
-    return read_record_file(path)[0]
-
-
-def invalid_records(runs_dir: Path) -> list[tuple[str, str]]:
-    """(path, reason) of every garbled or invalid record file in `runs_dir` (left out everywhere)."""
-    bad: list = []
-    if Path(runs_dir).is_dir():
-        load_records(runs_dir, bad)
-    return bad
-
-
-def report_invalid(bad, file=None) -> None:
-    for path, reason in bad:
-        print(f"warning: invalid run record excluded: {path}: {reason}", file=file or sys.stderr)
-
-
-def record_status(runs_dir: Path, run: Run, record: dict | None = None) -> str:
-    """"ok" / "failed" for a finished run, "todo" otherwise (also for an unreadable file)."""
-    record = read_record(runs_dir, run) if record is None else record
-    return "todo" if record is None else record.get("status", "ok")
-
-
-@contextlib.contextmanager
-def study_lock(folder: Path):
-    """One driver per study at a time: an OS lock (flock, through `filelock`) on <study>/.sweep.lock,
-    held for the driver's lifetime. The kernel releases it when the process ends, even on kill -9;
-    the file itself stays (its existence means nothing), so no driver can remove another's lock."""
-    import inspect
-
-    import filelock
-    check_folder(folder, "study folder")
-    folder.mkdir(parents=True, exist_ok=True)
-    path = folder / ".sweep.lock"
-    # native locks only: never filelock's soft fallback (a lock file whose existence is the lock)
-    options = {"preserve_lock_file": True} if "preserve_lock_file" in inspect.signature(filelock.FileLock).parameters else {}
-    lock = filelock.FileLock(str(path), timeout=0, thread_local=False, **options)
-    try:
-        lock.acquire()
-    except filelock.Timeout:
-        raise SweepError(f"another sweep is running on {folder} (it holds the lock on {path}); "
-                         "wait for it or stop it") from None
-    try:
-        yield
-    finally:
-        lock.release()
-
-
-def check_folder(folder: Path, what: str) -> None:
-    """A folder that is to be created or written: a clear error if it (or a parent) is a file."""
-    problem = folder_problem(folder)
-    if problem:
-        raise SweepError(f"{what} {folder}: {problem}")
-
-
-def check_lock_path(lock: str | None) -> None:
-    """--lock FILE: its folder must exist and be writable, and FILE (if it exists) a writable file."""
-    if not lock:
-        return
-    path = Path(lock).expanduser()
-    if path.exists():
-        if not path.is_file():
-            raise SweepError(f"--lock {lock}: not a file")
-        if not os.access(path, os.W_OK):
-            raise SweepError(f"--lock {lock}: file is not writable")
-    elif not path.parent.is_dir():
-        raise SweepError(f"--lock {lock}: folder {path.parent} does not exist")
-    elif not os.access(path.parent, os.W_OK | os.X_OK):
-        raise SweepError(f"--lock {lock}: folder {path.parent} is not writable")
-
-
-def _job(spec: SweepSpec, run: Run, runs_dir: Path, threads: int | None, lock: str | None = None) -> dict:
-    return {"run_id": run.run_id, "mode": spec.mode, "fields": run.fields, "runs_dir": str(runs_dir),
-            "threads": threads, "save_checkpoint": spec.save_checkpoint, "notebook": spec.notebook,
-            "keep_notebooks": spec.keep_notebooks, "lock": lock}
-
-
-def run_stage(pool: DaskPool, spec: SweepSpec, todo: list[Run], runs_dir: Path, threads: int | None,
-              progress: bool = True, desc: str = "runs", lock: str | None = None) -> dict:
-    """Submit `todo` to the cluster and wait, counting ok / failed; returns the counts."""
-    from dask.distributed import as_completed
-    from tqdm.auto import tqdm
-    counts = {"ok": 0, "failed": 0}
-    if not todo:
-        return counts
-    client = pool.get()
-    futures = {client.submit(execute_run, _job(spec, run, runs_dir, threads, lock), key=f"run-{run.run_id}",
-                             pure=False): run for run in todo}
-    with tqdm(total=len(todo), desc=f"{spec.name} {desc}", disable=not progress, file=sys.stderr) as bar:
-        for future in as_completed(futures):
-            run = futures[future]
-            try:
-                result = future.result()
-            except Exception as exc:  # the worker process died (KilledWorker) or could not run the task
-                job = _job(spec, run, runs_dir, threads, lock)
-                from ..records import write_json_atomic
-                result = failed_record(job, exc)
-                write_json_atomic(runs_dir / f"{run.run_id}.json", result)
-            counts[result["status"]] += 1
-            if result["status"] == "failed":
-                bar.write(f"failed: {run.run_id}: {str(result['error']).splitlines()[0][:300]}", file=sys.stderr)
-            bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
-            bar.update()
-    return counts
-
-
 def reuse_source(spec: SweepSpec, run: Run, folder: Path) -> tuple[str, Path, dict] | None:
     """(study, record file, record) of the first `reuse:` study holding an ok record of `run` (same run
     id) and, when this sweep keeps checkpoints, the run's checkpoint folder too; None if there is none."""
@@ -557,7 +432,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
                 t["reused"] += 1
                 continue
             t["wall_h"] += wall / 3600
-            cpu = wall * ((record.get("machine") or {}).get("torch_threads") or 1)
+            cpu = cpu_seconds(record)
             t["cpu_h"] += cpu / 3600
             t["walls"] += [wall] if wall > 0 else []
             t["cpus"] += [cpu] if wall > 0 else []
@@ -596,11 +471,10 @@ def epoch_costs(folders) -> dict:
             if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run") \
                     or rec.get("reused_from"):
                 continue
-            threads = (rec.get("machine") or {}).get("torch_threads") or 1
             key = _cost_key(rec.get("task"), cfg.get("policy"), cfg.get("max_train_examples"),
                             cfg.get("mixed_precision"))
             c = costs.setdefault(key, {"core_min_per_epoch": [], "epochs_run_with_patience": []})
-            c["core_min_per_epoch"].append(timing["wall_s"] * threads / 60 / timing["epochs_run"])
+            c["core_min_per_epoch"].append(cpu_seconds(rec) / 60 / timing["epochs_run"])
             if cfg.get("patience"):
                 c["epochs_run_with_patience"].append(timing["epochs_run"])
     return costs

@@ -182,6 +182,5 @@ def failed_record(job: dict, exc: BaseException, wall_s: float | None = None) ->
 def summary(record: dict) -> dict:
     """What the driver prints and counts: id, status, error or scores, and the run's CPU time (its wall
     time times its torch threads, in seconds)."""
-    wall = (record.get("timing") or {}).get("wall_s") or 0.0
-    threads = (record.get("machine") or {}).get("torch_threads") or 1
-    return {**{k: record.get(k) for k in ("run_id", "status", "error", "dev_score", "metric")}, "cpu_s": wall * threads}
+    return {**{k: record.get(k) for k in ("run_id", "status", "error", "dev_score", "metric")},
+            "cpu_s": records.cpu_seconds(record)}
