@@ -15,7 +15,9 @@ def test_study_setup_says_what_each_run_trained_from_its_record():
     v2 = record(epochs=20, patience=3, head_input="mean", val_fraction=0.03, max_train_examples=8000)
     v2.update(timing={"epochs_run": 11}, selected={"epoch": 8.0})
     text = study_setup({"sst2": (None, v2)})
-    assert "a seeded 7,696-example subset of train.tsv" in text and "head input mean" in text
+    assert "a seeded 7,696-example subset of train.tsv" in text
+    assert "the classifier reads the mean of the last hidden states over the real tokens (no pooler" in text
+    assert "autocast" not in text and "seed 0, bf16 autocast; " in study_setup({"cola": (None, record(mixed_precision="bf16"))})
     assert "11 of at most 20 epochs (early stopping; validation chose epoch 8)" in text
     assert "after the 3% validation hold-out" in study_setup({"cola": (None, record(val_fraction=0.03))})
 
@@ -47,3 +49,30 @@ def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
     text = init_findings([rec], [1e-3], drift, three, {"cola": 0.0, "sst2": 50.9}, study="init_v2")
     assert "The stored reproduction study (`init_v2`, mean of 3 seeds per std, ± s.e.m.): CoLA (mcc)" in text
     assert text.count("± 1.2 at") == 4   # the two stds above the robust range, on both tasks
+    assert "(lr 0.001)" in text and "at least one seed" not in text
+    cola_small = (three["task"] == "cola") & (three["init_std"] == 1e-4)
+    hidden = three.assign(dev_mean=three["dev_mean"].where(~cola_small, 20.0),
+                          dev_min=three["dev_mean"].where(~cola_small, 0.0))   # CoLA floor: MCC 0
+    text = init_findings([rec], [1e-3], drift, hidden, {"cola": 0.0, "sst2": 50.9}, study="init_v2")
+    assert "; at std 1e-4 the mean beats it but at least one seed stays at the majority class" in text
+
+
+def test_fit_text_reads_the_kept_epoch_under_early_stopping():
+    from adapterlib.course.findings import fit_text
+
+    def run(loss_at, chosen, last, patience=3):
+        rec = record(epochs=20, patience=patience)
+        rec.update(task="cola", selected={"epoch": float(chosen)},
+                   history=[{"epoch": float(e), "train_loss": loss_at(e)} for e in range(1, last + 1)])
+        return rec
+
+    one = fit_text([run(lambda e: 0.7 - 0.05 * e, chosen=4, last=7)])
+    assert one.startswith("the mean training loss up to the epoch validation chose (epoch 4; stopped after 7 of at "
+                          "most 20) is 0.500")   # the kept epoch's loss, not the last epoch's 0.35
+    assert "it fit the training set somewhat" in one
+    two = fit_text([run(lambda e: 0.62, chosen=1, last=4), run(lambda e: 0.60, chosen=2, last=5)])
+    assert two.startswith("averaged over 2 seeds, the mean training loss up to the epoch validation chose "
+                          "(epoch 1-2; stopped after 4-5 of at most 20) is 0.610")
+    assert "did not fit the training set either" in two   # CoLA's class-frequency loss is 0.608 (bundled train.tsv)
+    fixed = fit_text([run(lambda e: 0.5, chosen=2, last=3, patience=None)])
+    assert fixed.startswith("training loss after 3 epoch(s) is 0.500")

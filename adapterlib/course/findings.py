@@ -200,6 +200,15 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
                 at_floor = [std_text(s) for s, v in zip(rows["init_std"], rows["dev_mean"]) if v - f <= MARGIN]
                 text += (f"; at the majority class ({f:.1f}) at std {', '.join(at_floor)}" if at_floor
                          else f"; every std beats the majority class ({f:.1f})")
+                if seeds > 1 and "dev_min" in rows:  # a mean above the floor can hide a seed that learned nothing
+                    hidden = [std_text(s) for s, v, lo in zip(rows["init_std"], rows["dev_mean"], rows["dev_min"])
+                              if v - f > MARGIN and lo - f <= MARGIN]
+                    if hidden:
+                        text += (f"; at std {', '.join(hidden)} the mean beats it but at least one seed stays at the "
+                                 "majority class")
+            lrs = sorted(set(rows["lr"])) if "lr" in rows else []
+            if lrs:
+                text += f" (lr {', '.join(f'{x:g}' for x in lrs)})"
             parts.append(text)
         lines.append(f"The stored reproduction study (`{study}`"
                      + (f", mean of {seeds} seeds per std, ± s.e.m." if seeds > 1 else "")
@@ -482,16 +491,33 @@ def class_frequency_loss(task, glue_dir=None) -> float | None:
 
 
 def fit_text(records, glue_dir=None) -> str | None:
-    """What the run records say about fitting the training set: the last-epoch training loss (mean over
-    the records) against the class-frequency loss of the task. None when the records have no history."""
-    losses = [r["history"][-1]["train_loss"] for r in records if r.get("history")]
-    if not losses:
+    """What the run records say about fitting the training set: the mean training loss over the steps up to
+    the weights each run kept (with early stopping the epoch validation chose, else the last; mean over the
+    records) against the class-frequency loss of the task. None when the records have no history."""
+    with_history = [r for r in records if r.get("history")]
+    if not with_history:
         return None
-    loss = sum(losses) / len(losses)
+    over = f"the {len(with_history)} seeds' mean " if len(with_history) > 1 else ""
     guess = class_frequency_loss(records[0]["task"], glue_dir)
-    epochs = max(r["history"][-1].get("epoch", 0) for r in records if r.get("history"))
-    over = f"the {len(losses)} seeds' mean " if len(losses) > 1 else ""
-    head = f"{over}training loss after {epochs:g} epoch(s) is {loss:.3f}"
+    if any(r["config"].get("patience") for r in with_history):
+        def kept(r):  # the history entry of the weights the run kept
+            chosen = (r.get("selected") or {}).get("epoch")
+            return next((h for h in r["history"] if chosen is not None and h.get("epoch") == chosen), r["history"][-1])
+
+        def span(values):
+            values = sorted(set(values))
+            return f"{values[0]:g}" if len(values) == 1 else f"{values[0]:g}-{values[-1]:g}"
+
+        loss = sum(kept(r)["train_loss"] for r in with_history) / len(with_history)
+        seeds = f"averaged over {len(with_history)} seeds, " if len(with_history) > 1 else ""
+        head = (f"{seeds}the mean training loss up to the epoch validation chose (epoch "
+                f"{span(kept(r).get('epoch', 0) for r in with_history)}; stopped after "
+                f"{span(r['history'][-1].get('epoch', 0) for r in with_history)} of at most "
+                f"{with_history[0]['config']['epochs']:g}) is {loss:.3f}")
+    else:
+        loss = sum(r["history"][-1]["train_loss"] for r in with_history) / len(with_history)
+        epochs = max(r["history"][-1].get("epoch", 0) for r in with_history)
+        head = f"{over}training loss after {epochs:g} epoch(s) is {loss:.3f}"
     if guess is None:
         return head
     if loss > 0.95 * guess:
@@ -665,6 +691,9 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
         lines.append(f"- **Sweep, {tspec.display}** (dev {metric}, majority class {floor:.1f}"
                      f"{'; runs still to come, best so far' if running else ''}): " + "; ".join(parts) + ".")
         lines += notes + ([pooler] if pooler else [])
+    configs = [c["records"][0]["config"] for c in checks if c["records"]]
+    if configs and all(cfg.get("head_input") == "mean" for cfg in configs):
+        lines.append(f"- {mean_head_differs()} Both methods read it, so the comparison stays like for like.")
     t1 = table1.set_index("method")
     methods = [m for m in ("adapters (8-256)", "adapters (64)", "full fine-tuning") if m in averages.index]
     task_cols = [c for c in averages.columns if c in TABLE1_COLUMNS.values()]  # the task columns, in table order
@@ -808,11 +837,19 @@ def _study_setup(spec, record: dict | None) -> str:
     chosen = (record.get("selected") or {}).get("epoch")
     epochs = (f"{ran} of at most {cfg['epochs']} epochs (early stopping; validation chose epoch {chosen:g})"
               if cfg.get("patience") and ran and chosen is not None else f"{cfg['epochs']} epochs")
-    head = ("the classifier reads [CLS] through the frozen, untrained pooler" if cfg.get("head_input", "pooler") == "pooler"
-            and not cfg.get("train_pooler") else f"head input {cfg.get('head_input')}"
-            + (", pooler trained" if cfg.get("train_pooler") else ""))
+    precision = "" if cfg.get("mixed_precision", "no") in ("no", None) else f", {cfg['mixed_precision']} autocast"
     return (f"{spec.display}: adapters of size {cfg['adapter_size']} trained on {data}, {epochs}, "
-            f"lr {cfg['lr']:g}, seed {cfg['seed']}; {head}")
+            f"lr {cfg['lr']:g}, seed {cfg['seed']}{precision}; {head_text(cfg)}")
+
+
+def head_text(cfg: dict) -> str:
+    """What the classifier of a run with config `cfg` reads, in words."""
+    if cfg.get("head_input", "pooler") == "mean":
+        return ("the classifier reads the mean of the last hidden states over the real tokens (no pooler; MiniLM "
+                "was pre-trained with mean pooling)")
+    if cfg.get("train_pooler"):
+        return "the classifier reads [CLS] through MiniLM's untrained pooler, which trains with the adapters"
+    return "the classifier reads [CLS] through the frozen, untrained pooler"
 
 
 def study_setup(study: dict) -> str:
@@ -952,6 +989,18 @@ def pilot_head_evidence(folder=None) -> str | None:
                if first else ""))
 
 
+def mean_head_differs() -> str:
+    """Markdown: why a study whose classifier reads the token mean differs from the paper here, with the pilot's
+    evidence when its records are present."""
+    evidence = pilot_head_evidence()
+    return ("**Where this differs from the paper**: the classifier reads the mean of the last hidden states over "
+            "the real tokens (`head_input=\"mean\"`), not [CLS] through BERT's pooler as in the paper. The paper's "
+            "pooler was pre-trained (next-sentence prediction); the bundled MiniLM was pre-trained with mean pooling "
+            "and its pooler is untrained (random weights, zero bias), so with the paper's head a frozen base feeds "
+            "the classifier a random projection of a [CLS] vector that was never trained as a summary"
+            + (f"; {evidence}." if evidence else "."))
+
+
 def multitask_findings(records: dict, head_input: str = "pooler") -> str:
     """Markdown: every task trained on the shared model against its majority-class floor (from the records),
     why a task did not learn (from its record), and where the head differs from the paper's."""
@@ -967,13 +1016,7 @@ def multitask_findings(records: dict, head_input: str = "pooler") -> str:
                     "; the checks in section 3 below (isolation, reloading) hold for every task either way."))
     evidence = pilot_head_evidence()
     if head_input == "mean":
-        lines.append(
-            "- **Where this differs from the paper**: the classifier reads the mean of the last hidden states over "
-            "the real tokens (`head_input=\"mean\"`), not [CLS] through BERT's pooler as in the paper. The paper's "
-            "pooler was pre-trained (next-sentence prediction); the bundled MiniLM was pre-trained with mean pooling "
-            "and its pooler is untrained (random weights, zero bias), so with the paper's head a frozen base feeds "
-            "the classifier a random projection of a [CLS] vector that was never trained as a summary"
-            + (f"; {evidence}." if evidence else "."))
+        lines.append(f"- {mean_head_differs()}")
     else:
         lines.append(
             "- **Head**: the classifier reads [CLS] through the frozen pooler, as in the paper; but MiniLM's pooler "

@@ -248,10 +248,12 @@ def load_span_ablations(study: str = "ablation_cpu") -> dict[str, pd.DataFrame]:
 
 
 def budget_table(curve: pd.DataFrame, task: str, budget: float) -> pd.DataFrame:
-    """Per method, the best stored result that trains at most `budget` parameters per task.
+    """Per method, the setting chosen on validation among those that train at most `budget` parameters per
+    task, and its dev score (dev never chooses).
 
-    `curve` is `aggregate.size_curve(...)`. Rows: every method of the task; a method with no
-    setting under the budget has NaN scores. "vs full" is the dev score minus full fine-tuning's.
+    `curve` is `aggregate.size_curve(...)` (each point already at its lr chosen on validation). Rows: every
+    method of the task; a method with no setting under the budget has NaN scores. "vs full" is the dev score
+    minus full fine-tuning's.
     """
     rows = curve[curve["task"] == task]
     full = rows.loc[rows["policy"] == "full", "dev_mean"]
@@ -259,7 +261,7 @@ def budget_table(curve: pd.DataFrame, task: str, budget: float) -> pd.DataFrame:
     out = []
     for method, part in rows.groupby("method", sort=False):
         within = part[part["trainable"] <= budget]
-        best = within.loc[within["dev_mean"].idxmax()] if len(within) else None
+        best = within.loc[within["val_mean"].idxmax()] if len(within) else None
         setting = "" if best is None else (f"m={best['adapter_size']:g}" if best["policy"] == "adapter" else
                                            f"k={best['top_k']:g}" if best["policy"] == "top_k" else "-")
         out.append({"method": method, "best setting": setting if best is not None else "none within budget",
@@ -333,8 +335,8 @@ class StudyExplorer:
         self.span.layout.display = None if not size_view else "none"
         if size_view:
             self.table = budget_table(self.curve, self.task.value, self.budget.value)
-            caption = (f"<b>{self.task.label}</b>: the best dev score each method reaches training at most "
-                       f"<b>{self.budget.value:,}</b> parameters per task (settings chosen on validation).")
+            caption = (f"<b>{self.task.label}</b>: the dev score of each method's setting chosen on validation among "
+                       f"those training at most <b>{self.budget.value:,}</b> parameters per task.")
             html = self.table.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}",
                                       formatters={"trained parameters": lambda v: "-" if pd.isna(v) else f"{v:,.0f}"})
         elif self.task.value not in self.ablations:

@@ -165,6 +165,7 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
     Returns one row per group: the group keys, the chosen lr and epochs (the maximum, with early stopping),
     n_candidates (settings compared), selected_epoch_mean and epochs_run_mean (over the seeds: the epoch
     validation chose and the epochs trained), n_seeds, val_mean, dev_mean, dev_sem (s.e.m. over seeds, NaN for one seed),
+    dev_min (the worst seed's dev score),
     dev_best_of_seeds (the dev score of the seed with the best validation score: how the paper reports,
     "best of 5 seeds chosen on validation"), trainable, percent_of_base, percent_of_base_no_embedding (the
     paper's convention: of the base without its embedding tables), frozen, base, metric, run_id (of the
@@ -184,7 +185,8 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
                      "lr": top["lr"], "epochs": top["epochs"], "n_candidates": group["config_key"].nunique(),
                      "selected_epoch_mean": best["selected_epoch"].mean(), "epochs_run_mean": best["epochs_run"].mean(),
                      "n_seeds": len(best), "val_mean": best["val_score"].mean(), "dev_mean": best["dev_score"].mean(),
-                     "dev_sem": _sem(best["dev_score"]), "dev_best_of_seeds": _best_of_seeds(best),
+                     "dev_sem": _sem(best["dev_score"]), "dev_min": best["dev_score"].min(),
+                     "dev_best_of_seeds": _best_of_seeds(best),
                      "trainable": best["trainable"].mean(), "percent_of_base": best["percent_of_base"].mean(),
                      "percent_of_base_no_embedding": best["percent_of_base_no_embedding"].mean(),
                      "frozen": best["frozen"].mean(),
