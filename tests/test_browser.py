@@ -1,7 +1,7 @@
 """The course's widgets in a real browser: JupyterLab on 127.0.0.1, headless Chromium driven by Playwright.
 
 A temporary folder gets a copy of notebook 01 and a cut of notebook 03 (its setup cells, the cell that
-loads the size_cpu study and the study-explorer cells); JupyterLab serves it with a token on a free port,
+loads notebook 03's size study and the study-explorer cells); JupyterLab serves it with a token on a free port,
 with ADAPTERLIB_PRESET=smoke in the kernels' environment. Chromium opens each notebook, runs every cell
 from JupyterLab's Run menu, then moves the explorers' sliders with the keyboard and checks that the
 table rendered in the page changes.
@@ -53,13 +53,22 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _notebook_03_study() -> str:
+    """The stored size study notebook 03 reads (its `study` parameter)."""
+    import re
+
+    nb = nbformat.read(NOTEBOOKS / "03_adapter_size_vs_parameters.ipynb", 4)
+    params = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    return re.search(r'^study = "([^"]+)"', params.source, re.M).group(1)
+
+
 def _study_cut(dest: Path) -> None:
     """Notebook 03 reduced to what its study explorer needs: nothing is trained."""
     nb = nbformat.read(NOTEBOOKS / "03_adapter_size_vs_parameters.ipynb", 4)
     params = next(i for i, c in enumerate(nb.cells) if "parameters" in c.metadata.get("tags", []))
     keep = [c for c in nb.cells[: params + 2] if c.cell_type == "code"]  # imports, parameters, preset
     keep += [c for c in nb.cells[params + 2:] if c.cell_type == "code"
-             and ('load_study("size_cpu")' in c.source or "study_explorer" in c.source)]
+             and ("load_study(study)" in c.source or "study_explorer" in c.source)]
     assert sum("StudyExplorer(" in c.source for c in keep) == 1, "notebook 03 has no study-explorer cell"
     cut = copy.deepcopy(nb)
     cut.cells = [copy.deepcopy(c) for c in keep]
@@ -214,11 +223,11 @@ def test_study_explorer_sliders_change_the_rendered_table(browser, lab, tmp_path
         view = explorer.locator(".adapterlib-view")
         view.locator("table").wait_for()
         before = view.inner_text()
-        assert "best dev score each method reaches" in before
+        assert "setting chosen on validation among those training at most" in before
         assert "full fine-tuning" in before and "none within budget" not in before
         # the budget slider starts at the largest budget (full fine-tuning): two steps left excludes it
         from adapterlib.sweeps.aggregate import load_study, size_curve
-        budgets = sorted(set(int(n) for n in size_curve(load_study("size_cpu"))["trainable"]))
+        budgets = sorted(set(int(n) for n in size_curve(load_study(_notebook_03_study()))["trainable"]))
         _press(page, explorer.locator(".widget-hslider .noUi-handle").first, "ArrowLeft", 2)
         after = _wait_for_text(view, f"at most {budgets[-3]:,} parameters", "none within budget", before=before)
         assert "full fine-tuning" in after

@@ -78,10 +78,10 @@ def test_03_adapter_size_vs_parameters(tmp_path):
         assert row["learned"] == (row["dev_score"] - row["floor"] > MARGIN)
         assert row["learned"] or "3 steps only" in row["why_not"]    # smoke: the reason is stated
     assert len(r["run_ids"]) == 3 and all(i.startswith("sst2-") for i in r["run_ids"])
-    # "full results" reads the committed size_cpu records: its text is generated from the same curve
+    # "full results" reads the committed size study (the notebook's `study`): its text is generated from the same curve
     from adapterlib.sweeps.aggregate import RESULTS_DIR, load_study, size_curve
-    if (RESULTS_DIR / "size_cpu" / "runs").is_dir():
-        curve = size_curve(load_study("size_cpu"))
+    if (RESULTS_DIR / r["study"] / "runs").is_dir():
+        curve = size_curve(load_study(r["study"]))
         findings = r["size_study_findings"]
         for task, label in (("cola", "CoLA"), ("sst2", "SST-2")):
             line = next(x for x in findings if x.startswith(f"- **{label}**"))
