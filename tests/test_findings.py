@@ -44,12 +44,12 @@ def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
     from adapterlib.paths import RESULTS_DIR
     rec = next(r for r in load_records(RESULTS_DIR / "init_cpu" / "runs") if r["task"] == "cola")
     text = init_findings([rec], [1e-3], drift, curve, {"cola": 0.0, "sst2": 50.9})
-    assert "The stored reproduction study (`init_cpu`): CoLA (mcc)" in text and "±" not in text   # one seed
+    assert "The stored reproduction study (`init_cpu`): CoLA (mcc, lr 0.001)" in text and "±" not in text   # one seed
     three = curve.assign(dev_sem=1.25, n_seeds=3)
     text = init_findings([rec], [1e-3], drift, three, {"cola": 0.0, "sst2": 50.9}, study="init_v2")
-    assert "The stored reproduction study (`init_v2`, mean of 3 seeds per std, ± s.e.m.): CoLA (mcc)" in text
+    assert "The stored reproduction study (`init_v2`, mean of 3 seeds per std, ± s.e.m.): CoLA (mcc, lr 0.001)" in text
     assert text.count("± 1.2 at") == 4   # the two stds above the robust range, on both tasks
-    assert "(lr 0.001)" in text and "at least one seed" not in text
+    assert "at least one seed" not in text
     cola_small = (three["task"] == "cola") & (three["init_std"] == 1e-4)
     hidden = three.assign(dev_mean=three["dev_mean"].where(~cola_small, 20.0),
                           dev_min=three["dev_mean"].where(~cola_small, 0.0))   # CoLA floor: MCC 0

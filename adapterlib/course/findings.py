@@ -191,7 +191,9 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
             rows = study_curve[study_curve["task"] == task].sort_values("init_std")
             m, f = rows["metric"].iloc[0], (study_floors or {}).get(task)
             inside = rows[rows["init_std"] <= ROBUST_MAX]
-            text = (f"{task_label(task)} ({m}): {inside['dev_mean'].min():.1f} … {inside['dev_mean'].max():.1f} for stds "
+            lrs = sorted(set(rows["lr"])) if "lr" in rows else []
+            lr = f", lr {', '.join(f'{x:g}' for x in lrs)}" if lrs else ""
+            text = (f"{task_label(task)} ({m}{lr}): {inside['dev_mean'].min():.1f} … {inside['dev_mean'].max():.1f} for stds "
                     f"{std_text(inside['init_std'].min())} … {std_text(inside['init_std'].max())}; "
                     + ", ".join(f"{v:.1f}" + (f" ± {e:.1f}" if not math.isnan(e) else "") + f" at {std_text(s)}"
                                 for s, v, e in zip(rows["init_std"], rows["dev_mean"], rows["dev_sem"])
@@ -206,9 +208,6 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
                     if hidden:
                         text += (f"; at std {', '.join(hidden)} the mean beats it but at least one seed stays at the "
                                  "majority class")
-            lrs = sorted(set(rows["lr"])) if "lr" in rows else []
-            if lrs:
-                text += f" (lr {', '.join(f'{x:g}' for x in lrs)})"
             parts.append(text)
         lines.append(f"The stored reproduction study (`{study}`"
                      + (f", mean of {seeds} seeds per std, ± s.e.m." if seeds > 1 else "")
