@@ -68,3 +68,15 @@ def test_lr_size_precision_and_epochs_rules():
     rows = stage1() + stage2()
     rows[0] = {**rows[0], "epochs_run": 20, "stopped": False, "stopped_early": False}
     assert decide(pd.DataFrame(rows))["A"]["decision"].startswith("raise the maximum")
+
+
+def test_pilot_cli_explains_itself_and_fails_clearly(tmp_path, capsys):
+    import pytest
+
+    from adapterlib.sweeps.pilot import main
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0 and "pre-registered rules" in capsys.readouterr().out
+    with pytest.raises(SystemExit) as e:
+        main([str(tmp_path)])
+    assert e.value.code == 2 and "no run records" in capsys.readouterr().err

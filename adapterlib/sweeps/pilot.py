@@ -113,9 +113,22 @@ def decision_text(decisions: dict) -> str:
 
 
 def main(argv=None) -> int:
+    import argparse
+
     from .aggregate import load_study
-    argv = sys.argv[1:] if argv is None else argv
-    print(decision_text(decide(load_study(argv[0] if argv else "pilot_v2"))))
+    parser = argparse.ArgumentParser(
+        prog="python -m adapterlib.sweeps.pilot", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Apply the v2 pilot's pre-registered rules (sweeps/pilot_v2.yaml) to its run records and "
+                    "print each decision with its evidence (validation scores only).",
+        epilog=__doc__.split("\n\n", 1)[1])
+    parser.add_argument("study", nargs="?", default="pilot_v2",
+                        help="study name under data/results/ or a folder of run records (default: pilot_v2)")
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    try:
+        runs = load_study(args.study)
+    except FileNotFoundError as e:
+        parser.exit(2, f"error: {e}\n")
+    print(decision_text(decide(runs)))
     return 0
 
 
