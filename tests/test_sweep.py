@@ -38,12 +38,13 @@ def records_in(folder):
 
 @pytest.mark.parametrize("name,n_runs,seeds", [("smoke", 3, [1]), ("glue_cpu", 60, [1, 2]), ("size_cpu", 34, []),
                                                ("init_cpu", 16, []), ("ablation_cpu", 2, []),
-                                               ("glue_v2", 84, [1, 2, 3, 4])])
+                                               ("glue_v2", 84, [1, 2, 3, 4]), ("size_v2", 76, []),
+                                               ("init_v2", 48, []), ("ablation_v2", 2, [])])
 def test_repository_sweep_files_are_valid(name, n_runs, seeds, tmp_path):
     spec = load_spec(SWEEPS / f"{name}.yaml")
     runs = expand(spec)
     assert spec.name == name and len(runs) == n_runs and spec.seeds == seeds
-    assert spec.save_checkpoint == (name == "ablation_cpu")  # checkpoints only where a study needs them
+    assert spec.save_checkpoint == name.startswith("ablation")  # checkpoints only where a study needs them
     for run in runs:
         assert run.run_id == run_id(TrainConfig(**run.fields))
         assert run.fields["glue_dir"] is None and run.fields["model"] is None  # run ids do not depend on a machine
@@ -59,9 +60,19 @@ def test_repository_sweep_files_are_valid(name, n_runs, seeds, tmp_path):
         # planned on an empty folder: the grid, then 4 more seeds per (task, policy) minus the seed 1 RTE and
         # MRPC already have
         assert sweep.study_progress(spec, tmp_path / "empty")["planned"] == 84 + 5 * 2 * 4 - 2 * 2
-    if name in ("glue_cpu", "size_cpu", "init_cpu", "glue_v2"):
+    if name.endswith("_v2") and name != "pilot_v2":  # one recipe for the whole v2 programme
+        recipe = {"epochs": 20, "patience": 3, "batch_size": 32, "max_length": 128, "head_input": "mean"}
+        assert all({k: r.fields[k] for k in recipe} == recipe for r in runs)
+        assert len({r.fields["mixed_precision"] for r in runs}) == 1
+    if name in ("size_v2", "init_v2"):  # the settings they share with glue_v2 have its run ids, so they are copied
+        glue = {r.run_id for r in expand(load_spec(SWEEPS / "glue_v2.yaml"))}
+        shared = {r.run_id for r in runs} & glue
+        assert len(shared) == (2 * (3 + 3 * 3) if name == "size_v2" else 2)  # full + 3 sizes x 3 lrs; std 1e-2 seed 0
+    if name == "init_v2":
+        assert {r.fields["init_std"] for r in runs} == {1e-7, 1e-6, 1e-5, 1e-4, 1e-3, None, 0.1, 1.0}
+    if name in ("glue_cpu", "size_cpu", "init_cpu", "glue_v2", "size_v2", "init_v2", "ablation_v2"):
         assert all(r.fields["max_train_examples"] == (8000 if r.fields["task"] == "sst2" else None) for r in runs)
-        if name == "glue_v2":
+        if name.endswith("_v2"):
             assert all(r.fields["val_fraction"] == (0.03 if r.fields["task"] == "sst2" else 0.1) for r in runs)
 
 
