@@ -1,0 +1,12 @@
+#!/usr/bin/env bash
+# The v2 programme (issue 14) in its order, each sweep resuming where it stopped: kill it at any moment and
+# run it again. Holds the CPU lock for its lifetime; two 1-thread workers (benchmarks/README.md).
+#   nohup bash sweeps/run_v2.sh > v2.log 2>&1 &        # from the project root
+# Then, for the heat maps: python sweeps/layer_ablation.py data/results/ablation_v2
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
+exec flock "${ADAPTERLIB_LOCK:-/tmp/adapterlib-cpu.lock}" bash -c '
+  for study in glue_v2 size_v2 init_v2 ablation_v2; do
+    python -m adapterlib sweep "sweeps/$study.yaml" --workers 2 --threads-per-run 1 --quiet
+  done'
