@@ -496,7 +496,6 @@ def fit_text(records, glue_dir=None) -> str | None:
     with_history = [r for r in records if r.get("history")]
     if not with_history:
         return None
-    over = f"the {len(with_history)} seeds' mean " if len(with_history) > 1 else ""
     guess = class_frequency_loss(records[0]["task"], glue_dir)
     if any(r["config"].get("patience") for r in with_history):
         def kept(r):  # the history entry of the weights the run kept
@@ -516,6 +515,7 @@ def fit_text(records, glue_dir=None) -> str | None:
     else:
         loss = sum(r["history"][-1]["train_loss"] for r in with_history) / len(with_history)
         epochs = max(r["history"][-1].get("epoch", 0) for r in with_history)
+        over = f"the {len(with_history)} seeds' mean " if len(with_history) > 1 else ""
         head = f"{over}training loss after {epochs:g} epoch(s) is {loss:.3f}"
     if guess is None:
         return head
@@ -1013,10 +1013,10 @@ def multitask_findings(records: dict, head_input: str = "pooler") -> str:
     lines.append(f"- **{n_ok} of {len(checks)} tasks** beat their majority-class floor by more than {MARGIN:g} point"
                  + (": every task on the shared model learned something." if n_ok == len(checks) else
                     "; the checks in section 3 below (isolation, reloading) hold for every task either way."))
-    evidence = pilot_head_evidence()
     if head_input == "mean":
         lines.append(f"- {mean_head_differs()}")
     else:
+        evidence = pilot_head_evidence()
         lines.append(
             "- **Head**: the classifier reads [CLS] through the frozen pooler, as in the paper; but MiniLM's pooler "
             "is untrained (random weights), unlike BERT's. `head_input=\"mean\"` reads the token mean instead"
