@@ -1,4 +1,4 @@
-"""The command line, all of it: `python -m adapterlib {train,evaluate,course,sweep,aggregate,status} --help`.
+"""The command line, all of it: `python -m adapterlib {train,evaluate,course,sweep,aggregate,status,pilot} --help`.
 
 Every parser is built here from argparse alone (train's from TrainConfig's fields), so `--help` imports
 nothing heavy; each command's handler imports the library code it runs when it runs.
@@ -259,6 +259,13 @@ def cmd_course(args) -> int:
     return 0 if all(r.ok for r in results) else 1
 
 
+def _pilot_rules() -> str:
+    """The pilot's rules, as adapterlib/sweeps/pilot.py's docstring states them (read without importing pandas)."""
+    import ast
+    doc = ast.get_docstring(ast.parse((Path(__file__).parent / "sweeps" / "pilot.py").read_text()))
+    return "examples and rules (sweeps/pilot_v2.yaml):\n" + doc.split("\n\n", 1)[1]
+
+
 SWEEP_EPILOG = """examples:
   python -m adapterlib sweep sweeps/smoke.yaml --dry-run           # list runs and which are done
   python -m adapterlib sweep sweeps/glue_cpu.yaml --lock /tmp/adapterlib-cpu.lock   # shared machine
@@ -310,6 +317,14 @@ def _add_sweeps(sub) -> None:
     st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
                     f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")
     st.set_defaults(func=cmd_status)
+
+    pi = sub.add_parser("pilot", help="the v2 pilot's decisions (epochs, head input, lr x size, precision) from its records",
+                        description="Apply the v2 pilot's pre-registered rules (sweeps/pilot_v2.yaml) to its run records "
+                        "and print each decision with its evidence (validation scores only).",
+                        epilog=_pilot_rules(), formatter_class=argparse.RawDescriptionHelpFormatter)
+    pi.add_argument("study", nargs="?", default="pilot_v2",
+                    help="study name under data/results/ or a folder of run records (default: pilot_v2)")
+    pi.set_defaults(func=cmd_pilot)
 
 
 def cmd_sweep(args) -> int:
@@ -368,6 +383,14 @@ def cmd_aggregate(args) -> int:
             print(f"{g['method']} - {g['baseline']}: average gap {g['gap_mean']:+.2f} over {g['n_tasks']} tasks "
                   f"(95% seed bootstrap {g['gap_low_95%']:+.2f} .. {g['gap_high_95%']:+.2f}, at least "
                   f"{g['n_seeds_min']} seed(s) per cell); best of seeds on validation {g['gap_best_of_seeds']:+.2f}")
+    return 0
+
+
+def cmd_pilot(args) -> int:
+    from .sweeps.aggregate import load_study
+    from .sweeps.pilot import decide, decision_text
+
+    print(decision_text(decide(load_study(args.study))))
     return 0
 
 

@@ -73,10 +73,17 @@ def test_lr_size_precision_and_epochs_rules():
 def test_pilot_cli_explains_itself_and_fails_clearly(tmp_path, capsys):
     import pytest
 
-    from adapterlib.sweeps.pilot import main
+    from adapterlib.cli import main
     with pytest.raises(SystemExit) as e:
-        main(["--help"])
-    assert e.value.code == 0 and "pre-registered rules" in capsys.readouterr().out
-    with pytest.raises(SystemExit) as e:
-        main([str(tmp_path)])
-    assert e.value.code == 2 and "no run records" in capsys.readouterr().err
+        main(["pilot", "--help"])
+    out = capsys.readouterr().out
+    assert e.value.code == 0 and "pre-registered rules" in out and "D  precision:" in out  # the rules, in --help
+    assert main(["pilot", str(tmp_path)]) == 2 and "no run records" in capsys.readouterr().err
+
+
+def test_pilot_module_runs_the_cli_command():
+    """`python -m adapterlib.sweeps.pilot` (the name the pilot's sweep file quotes) is the same command."""
+    import subprocess
+    import sys
+    done = subprocess.run([sys.executable, "-m", "adapterlib.sweeps.pilot", "--help"], capture_output=True, text=True)
+    assert done.returncode == 0 and "usage: python -m adapterlib pilot" in done.stdout, done.stderr

@@ -1,8 +1,8 @@
 """The v2 pilot's decision (sweeps/pilot_v2.yaml), computed from its run records by the rules the sweep
 file wrote down before the results were in. Validation scores only; the GLUE dev set is never read here.
 
-    python -m adapterlib.sweeps.pilot            # data/results/pilot_v2
-    python -m adapterlib.sweeps.pilot STUDY_DIR
+    python -m adapterlib pilot            # data/results/pilot_v2
+    python -m adapterlib pilot STUDY_DIR
 
     A  epochs:      keep 20 at most with patience 3 unless a run reached epoch 20 without stopping
     B  head input:  the same for both methods: the input with the better mean validation score over the
@@ -112,25 +112,6 @@ def decision_text(decisions: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    import argparse
-
-    from .aggregate import load_study
-    parser = argparse.ArgumentParser(
-        prog="python -m adapterlib.sweeps.pilot", formatter_class=argparse.RawDescriptionHelpFormatter,
-        description="Apply the v2 pilot's pre-registered rules (sweeps/pilot_v2.yaml) to its run records and "
-                    "print each decision with its evidence (validation scores only).",
-        epilog=__doc__.split("\n\n", 1)[1])
-    parser.add_argument("study", nargs="?", default="pilot_v2",
-                        help="study name under data/results/ or a folder of run records (default: pilot_v2)")
-    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
-    try:
-        runs = load_study(args.study)
-    except FileNotFoundError as e:
-        parser.exit(2, f"error: {e}\n")
-    print(decision_text(decide(runs)))
-    return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
+if __name__ == "__main__":  # the same command as `python -m adapterlib pilot` (adapterlib.cli parses it)
+    from ..cli import main
+    raise SystemExit(main(["pilot", *sys.argv[1:]]))
