@@ -79,11 +79,3 @@ def test_pilot_cli_explains_itself_and_fails_clearly(tmp_path, capsys):
     out = capsys.readouterr().out
     assert e.value.code == 0 and "pre-registered rules" in out and "D  precision:" in out  # the rules, in --help
     assert main(["pilot", str(tmp_path)]) == 2 and "no run records" in capsys.readouterr().err
-
-
-def test_pilot_module_runs_the_cli_command():
-    """`python -m adapterlib.sweeps.pilot` (the name the pilot's sweep file quotes) is the same command."""
-    import subprocess
-    import sys
-    done = subprocess.run([sys.executable, "-m", "adapterlib.sweeps.pilot", "--help"], capture_output=True, text=True)
-    assert done.returncode == 0 and "usage: python -m adapterlib pilot" in done.stdout, done.stderr

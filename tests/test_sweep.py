@@ -410,22 +410,32 @@ def test_readme_status_table_matches_the_committed_records():
         "README is stale: python -m adapterlib status --update README.md"
 
 
-def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
-    """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest
-    (and gets the per-run CPU lock the killed workers held)."""
-    data = {"name": "killme", "base": {"task": "rte", "epochs": 2, "batch_size": 16, "max_length": 32},
+def _six_run_sweep(name, tmp_path, tiny_model_dir, tiny_glue_dir):
+    """A tiny six-run sweep's driver command, its environment, records folder and run ids."""
+    data = {"name": name, "base": {"task": "rte", "epochs": 2, "batch_size": 16, "max_length": 32},
             "grid": {"seed": [0, 1, 2, 3, 4, 5], "lr": [1e-3]}}
     path = write_yaml(tmp_path, data)
     tiny = {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)}
     expected = {r.run_id for r in expand(load_spec(path, tiny))}
     cmd = [sys.executable, "-m", "adapterlib", "sweep", str(path), "--output-dir", str(tmp_path / "study"),
            *tiny_args(tiny_model_dir, tiny_glue_dir), "--workers", "1", "--lock", str(tmp_path / "cpu.lock")]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    driver = subprocess.Popen(cmd, cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    runs, deadline = tmp_path / "study" / "runs", time.time() + 90
+    return cmd, {**os.environ, "PYTHONPATH": str(REPO)}, tmp_path / "study" / "runs", expected
+
+
+def _start_until_first_record(cmd, env, runs, **popen):
+    driver = subprocess.Popen(cmd, cwd=REPO, env=env, **{"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL,
+                                                         **popen})
+    deadline = time.time() + 90
     while not list(runs.glob("*.json")) and time.time() < deadline and driver.poll() is None:
         time.sleep(0.05)
-    first = {p.name: p.read_text() for p in runs.glob("*.json")}
+    return driver, {p.name: p.read_text() for p in runs.glob("*.json")}
+
+
+def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
+    """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest
+    (and gets the per-run CPU lock the killed workers held)."""
+    cmd, env, runs, expected = _six_run_sweep("killme", tmp_path, tiny_model_dir, tiny_glue_dir)
+    driver, first = _start_until_first_record(cmd, env, runs)
     driver.send_signal(signal.SIGKILL)
     driver.wait()
     assert first and len(first) < len(expected), "the sweep should have been killed midway"
@@ -440,6 +450,20 @@ def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_g
     assert set(recs) == expected and all(r["status"] == "ok" and r["run_id"] == k for k, r in recs.items())
     assert all((runs / name).read_text() == text for name, text in first.items())  # finished runs kept as they were
     assert not list(runs.glob(".*"))
+
+
+def test_sigterm_stops_the_sweep_as_ctrl_c_does_and_logs_its_end(tiny_model_dir, tiny_glue_dir, tmp_path):
+    """`kill` (SIGTERM: a session's or a cluster job's end) leaves the study's log an "end" line marked
+    interrupted, exit code 130 and the resume hint; finished records are kept as they were."""
+    cmd, env, runs, expected = _six_run_sweep("termme", tmp_path, tiny_model_dir, tiny_glue_dir)
+    driver, first = _start_until_first_record(cmd, env, runs, stderr=subprocess.PIPE, text=True)
+    driver.send_signal(signal.SIGTERM)
+    _, err = driver.communicate(timeout=60)
+    assert first and len(first) < len(expected), "the sweep should have been stopped midway"
+    assert driver.returncode == 130 and "run the same command again to resume" in err, err[-2000:]
+    log = [json.loads(line) for line in (tmp_path / "study" / "sweep_log.jsonl").read_text().splitlines()]
+    assert [e["event"] for e in log] == ["start", "end"] and log[-1]["interrupted"] is True
+    assert all((runs / name).read_text() == text for name, text in first.items())
 
 
 NOTEBOOK_CELLS = [

@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import statistics
 import sys
 import time
@@ -304,6 +305,23 @@ def _log(folder: Path, **event) -> None:
         f.write(json.dumps({"time": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **event}) + "\n")
 
 
+@contextlib.contextmanager
+def sigterm_interrupts():
+    """SIGTERM (`kill`, a cluster's job limit, the end of a session) raises KeyboardInterrupt in the driver,
+    as Ctrl-C does, so the study's log gets its "end" line and finished records stay as they are."""
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: leave the handler alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def study_folder(spec: SweepSpec, output_dir=None) -> Path:
     from .aggregate import RESULTS_DIR
     return Path(output_dir) if output_dir else RESULTS_DIR / spec.name
@@ -327,7 +345,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
     check_folder(runs_dir, "records folder")
     grid = expand(spec)
     start = time.time()
-    with study_lock(folder):
+    with study_lock(folder), sigterm_interrupts():
         runs_dir.mkdir(parents=True, exist_ok=True)
         # half-written records of a killed sweep; only under the lock, never a live writer's (records.py)
         remove_abandoned_temp_files(runs_dir)

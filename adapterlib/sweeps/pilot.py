@@ -13,8 +13,6 @@ file wrote down before the results were in. Validation scores only; the GLUE dev
 """
 from __future__ import annotations
 
-import sys
-
 import pandas as pd
 
 BF16_TOLERANCE = 3.0     # validation points (about one standard error of MCC on CoLA's 855 sentences)
@@ -110,8 +108,3 @@ def decision_text(decisions: dict) -> str:
         lines.append(f"{key}. {names[key]}: {d['decision'] or 'not decided yet (its runs have not all finished)'}")
         lines += [f"   - {e}" for e in d["evidence"]]
     return "\n".join(lines)
-
-
-if __name__ == "__main__":  # the same command as `python -m adapterlib pilot` (adapterlib.cli parses it)
-    from ..cli import main
-    raise SystemExit(main(["pilot", *sys.argv[1:]]))
