@@ -2,7 +2,9 @@
 
 For every run record in a study that kept its adapter checkpoint (sweeps/ablation_cpu.yaml has
 `save_checkpoint: true`), load the base model and the checkpoint, remove the adapters from every
-contiguous span of layers at inference (no retraining) and score the GLUE dev set. Writes
+contiguous span of layers at inference (no retraining) and score the GLUE dev set, at the run's own
+max_length and under its own precision (a bf16 run is scored under bf16 autocast, as `train` scored it),
+so the "nothing removed" score is the record's dev score; the script prints both. Writes
 <study>/layer_ablation/layer_ablation_<task>.csv and a heat map PNG next to it.
 
     python sweeps/layer_ablation.py data/results/ablation_cpu
@@ -10,18 +12,29 @@ contiguous span of layers at inference (no retraining) and score the GLUE dev se
 from __future__ import annotations
 
 import argparse
+import contextlib
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import torch  # noqa: E402
 
 from adapterlib import load_adapter, load_base_model  # noqa: E402
 from adapterlib.plots import plot_span_heatmap  # noqa: E402
 from adapterlib.studies.ablation import span_ablation  # noqa: E402
 from adapterlib.data import get_task  # noqa: E402
 from adapterlib.records import load_records  # noqa: E402
+
+
+AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def scored_as_trained(config: dict):
+    """The autocast the run's own evaluation ran under (none for full precision)."""
+    dtype = AUTOCAST.get(config.get("mixed_precision") or "no")
+    return torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
 
 
 def main(argv=None) -> int:
@@ -39,7 +52,10 @@ def main(argv=None) -> int:
         spec = get_task(record["task"])
         model, tokenizer = load_base_model(record["config"]["model"], num_labels=spec.num_labels)
         load_adapter(model, ckpt)
-        df = span_ablation(model, tokenizer, spec, split="dev", glue_dir=args.glue_dir or record["config"]["glue_dir"])
+        cfg = record["config"]
+        with scored_as_trained(cfg):
+            df = span_ablation(model, tokenizer, spec, split="dev", glue_dir=args.glue_dir or cfg["glue_dir"],
+                               max_length=cfg.get("max_length") or 128)
         df.insert(0, "run_id", record["run_id"])
         df.to_csv(out / f"layer_ablation_{spec.name}.csv", index=False, float_format="%.4f")
         fig, ax = plt.subplots(figsize=(4.5, 3.8))
@@ -48,7 +64,8 @@ def main(argv=None) -> int:
         fig.tight_layout()
         fig.savefig(out / f"layer_ablation_{spec.name}.png", dpi=80)
         plt.close(fig)
-        print(f"{spec.display}: {len(df)} rows -> {out / f'layer_ablation_{spec.name}.csv'}")
+        print(f"{spec.display}: {len(df)} rows -> {out / f'layer_ablation_{spec.name}.csv'}; nothing removed: dev "
+              f"{spec.metric} {df['score'].iloc[0]:.2f} (the run record's dev score: {record.get('dev_score', float('nan')):.2f})")
     return 0
 
 

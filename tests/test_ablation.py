@@ -88,3 +88,37 @@ def test_matrix_summary_and_plot(make_tiny, sst2_dir, word_tokenizer):
 def test_needs_adapters(make_tiny, sst2_dir, word_tokenizer):
     with pytest.raises(ValueError, match="no adapters"):
         span_ablation(make_tiny(), word_tokenizer, "sst2", glue_dir=sst2_dir)
+
+
+@pytest.mark.parametrize("precision", ["no", "bf16"])
+def test_layer_ablation_script_scores_as_the_run_was_scored(tiny_model_dir, sst2_dir, tmp_path, precision, capsys):
+    """sweeps/layer_ablation.py on a study folder: the "nothing removed" row is the record's dev score (the run's
+    own max_length and precision: a bf16 run is scored under bf16 autocast), and every span gets a row."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    import pandas as pd
+
+    import adapterlib as al
+    config = al.TrainConfig(task="sst2", model=str(tiny_model_dir), glue_dir=str(sst2_dir), batch_size=8, epochs=2,
+                            lr=1e-2, max_length=24, adapter_size=4, head_input="mean", mixed_precision=precision)
+    record = al.train(config, output_dir=tmp_path / "study" / "runs", progress=False, save_checkpoint=True)
+    assert json.loads((tmp_path / "study" / "runs" / f"{record['run_id']}.json").read_text())["checkpoint"]
+    path = Path(__file__).resolve().parents[1] / "sweeps" / "layer_ablation.py"
+    spec = importlib.util.spec_from_file_location("layer_ablation_script", path)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main([str(tmp_path / "study")]) == 0
+    df = pd.read_csv(tmp_path / "study" / "layer_ablation" / "layer_ablation_sst2.csv")
+    assert df["removed"].iloc[0] == "none" and len(df) == 1 + len(spans(2))
+    assert df["score"].iloc[0] == pytest.approx(record["dev_score"], abs=1e-3)
+    # the same batches as train scored, under the same precision: equal to rounding (bf16 vs fp32 differ by ~1e-5,
+    # below the CSV's 4 decimals, so the unrounded loss is compared)
+    model, tokenizer = al.load_base_model(str(tiny_model_dir), num_labels=2)
+    al.load_adapter(model, tmp_path / "study" / "runs" / record["checkpoint"])
+    with script.scored_as_trained(record["config"]):
+        again = span_ablation(model, tokenizer, "sst2", glue_dir=sst2_dir, max_length=24)
+    assert again["loss"].iloc[0] == pytest.approx(record["dev"]["dev"]["loss"], rel=1e-6)
+    assert f"the run record's dev score: {record['dev_score']:.2f}" in capsys.readouterr().out
+    assert (tmp_path / "study" / "layer_ablation" / "layer_ablation_sst2.png").is_file()
