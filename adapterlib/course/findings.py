@@ -684,8 +684,11 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
                 if m.startswith("adapters") and cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler"):
                     pooler = f"  - *What the adapters' classifier reads*: {pooler_evidence(tspec.name)}."
         if {"full fine-tuning", "adapters (64)"} <= set(g.index):
-            parts.append(f"gap adapters (64) - full: ours {gap(g.loc['adapters (64)', 'dev_mean'], g.loc['full fine-tuning', 'dev_mean'])}, "
-                         f"paper {gap(g.loc['adapters (64)', 'paper (test)'], g.loc['full fine-tuning', 'paper (test)'])}")
+            seeds = {m: int(g.loc[m, "n_seeds"]) for m in ("adapters (64)", "full fine-tuning")} if "n_seeds" in g else {}
+            uneven = (f" (a mean over {seeds['adapters (64)']} seed(s) against one over {seeds['full fine-tuning']})"
+                      if len(set(seeds.values())) > 1 else "")
+            parts.append(f"gap adapters (64) - full: ours {gap(g.loc['adapters (64)', 'dev_mean'], g.loc['full fine-tuning', 'dev_mean'])}"
+                         f"{uneven}, paper {gap(g.loc['adapters (64)', 'paper (test)'], g.loc['full fine-tuning', 'paper (test)'])}")
         running = progress is not None and tspec.name not in progress["tasks_complete"]
         lines.append(f"- **Sweep, {tspec.display}** (dev {metric}, majority class {floor:.1f}"
                      f"{'; runs still to come, best so far' if running else ''}): " + "; ".join(parts) + ".")
