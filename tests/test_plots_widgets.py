@@ -91,6 +91,33 @@ def test_storage_table_reproduces_table1_budget():
     assert table.loc["full fine-tuning", "trained per task"] == param_report(full).trainable
 
 
+def test_cost_table_counts_minilm_as_the_v2_studies_build_it():
+    """head_input="mean" counts MiniLM without its pooler, as TrainConfig(head_input="mean") builds it: the
+    counts equal a committed pilot record's, and the paper's numbers stay on the BERT-large rows only."""
+    import json
+
+    from adapterlib.course.costs import cost_table
+    from adapterlib.sweeps.aggregate import RESULTS_DIR
+    pooled = cost_table(("minilm",), sizes=(64,), paper=False).set_index("method")
+    table = cost_table(("bert-large", "minilm"), sizes=(64,), head_input={"minilm": "mean"})
+    mean = table[table["model"] == "minilm"].set_index("method")
+    assert (mean["head input"] == "mean").all() and (table[table["model"] == "bert-large"]["head input"] == "pooler").all()
+    pooler = 384 * 384 + 384
+    assert mean.loc["full fine-tuning", "trained per task"] == pooled.loc["full fine-tuning", "trained per task"] - pooler
+    assert mean.loc["adapters (64)", "trained per task"] == pooled.loc["adapters (64)", "trained per task"]
+    assert mean["paper: % per task"].isna().all()
+    assert table[table["model"] == "bert-large"]["paper: % per task"].notna().any()
+    checked = set()
+    for path in (RESULTS_DIR / "pilot_v2" / "runs").glob("cola-*-s0-mean-es3-bf16-*.json"):  # built by train()
+        rec = json.loads(path.read_text())
+        method = "full fine-tuning" if rec["policy"] == "full" else f"adapters ({rec['config']['adapter_size']})"
+        if method in mean.index:
+            assert mean.loc[method, "trained per task"] == rec["params"]["trainable"], path.name
+            assert mean.loc[method, "% of base"] == pytest.approx(rec["params"]["percent_of_base"], abs=1e-3)
+            checked.add(method)
+    assert checked == {"full fine-tuning", "adapters (64)"}
+
+
 def test_explorer_updates_on_widget_changes():
     explorer = ParamExplorer(model="bert-base", size=64, n_tasks=9)
     assert explorer.table.loc["trainable per task", "parameters"] == 2_379_264 + 38_400 + 1538
