@@ -76,3 +76,29 @@ def test_fit_text_reads_the_kept_epoch_under_early_stopping():
     assert "did not fit the training set either" in two   # CoLA's class-frequency loss is 0.608 (bundled train.tsv)
     fixed = fit_text([run(lambda e: 0.5, chosen=2, last=3, patience=None)])
     assert fixed.startswith("training loss after 3 epoch(s) is 0.500")
+
+
+def test_study_recipe_is_read_from_the_records():
+    """The recipe a notebook prints beside a stored study: every item from the committed records."""
+    import pandas as pd
+
+    from adapterlib.course.recipe import study_recipe
+    from adapterlib.sweeps.aggregate import load_study
+
+    glue = study_recipe(load_study("glue_cpu"), "glue_cpu")
+    assert glue.startswith("**How `glue_cpu` trained** (read from its 100 finished run records):")
+    assert "- **Full fine-tuning**: lr 2e-5, 5e-5, 1e-4.\n" in glue
+    assert "- **Adapters**: m=8: lr 3e-4, 1e-3, 3e-3; m=64: lr 3e-4, 1e-3, 3e-3; m=256: lr 3e-4, 1e-3, 3e-3.\n" in glue
+    assert ("SST-2: a seeded 10% of train.tsv held out for validation, training on a seeded 8,000-example subset of "
+            "the rest of train.tsv") in glue
+    assert "- **Seeds**: seeds 0-2; 20 settings with 3 seeds, 40 settings with 1 seed" in glue
+    assert "- **Epochs**: 3 epochs;" in glue
+    assert ("- **Classifier**: adapters: the classifier reads [CLS] through the frozen, untrained pooler; full "
+            "fine-tuning: the classifier reads [CLS] through MiniLM's pooler, untrained at the start") in glue
+    assert "- **Precision**: full precision (fp32); batch 32, at most 128 tokens per example." in glue
+    pilot = study_recipe(load_study("pilot_v2"), "pilot_v2")
+    assert ("up to 20 epochs with early stopping on validation (patience 3); runs stopped after 5-15 epochs" in pilot
+            and "bf16 autocast and full precision (fp32)" in pilot and "m=8: lr 3e-3, 0.01;" in pilot)
+    init = study_recipe(load_study("init_cpu"))
+    assert "init std 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1." in init and "**How the stored study trained**" in init
+    assert "no finished run records yet" in study_recipe(pd.DataFrame({"status": ["failed"], "task": ["rte"]}))

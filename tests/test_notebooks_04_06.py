@@ -401,6 +401,8 @@ def test_notebook_04_with_a_v2_shaped_study(tmp_path):
     assert sum(x.startswith("- **Where this differs from the paper**: the classifier reads the mean") and
                x.endswith("Both methods read it, so the comparison stays like for like.") for x in r["conclusions"]) == 1
     assert not any("*What the adapters' classifier reads*" in x for x in r["conclusions"])   # no pooler here
+    shown = (tmp_path / "04_out.ipynb").read_text()  # the study's recipe, printed from its records
+    assert "**How `study` trained** (read from its" in shown and "up to 20 epochs with early stopping" in shown
     rte = next(x for x in r["conclusions"] if x.startswith("- **Sweep, RTE**"))
     assert "gap adapters (64) - full: ours" in rte and "(a mean over 2 seed(s) against one over 5)" in rte
     claim = next(x for x in r["conclusions"] if x.startswith("- **Is the paper's claim reproduced?**"))

@@ -31,6 +31,9 @@ COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_
            "selected_epoch", "epochs_run", "stopped_early", "trainable",
            "percent_of_base", "percent_of_base_no_embedding", "frozen", "base", "wall_s", "s_per_step",
            "config_key", "error"]
+# Recipe settings every run record's config has (records older than a field: its value then), kept in the
+# records frame beside COLUMNS but not written to runs.csv.
+RECIPE_DEFAULTS = {"val_fraction": 0.1, "batch_size": 32, "max_length": 128}
 METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
                 "layernorm": "LayerNorm only", "head": "head only"}
 FLOAT_FORMAT = "%.6g"  # every CSV number: 6 significant digits, so the output is byte-for-byte reproducible
@@ -85,6 +88,8 @@ def record_row(rec: dict) -> dict:
         "frozen": params.get("frozen"), "base": params.get("base"),
         "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
         "config_key": config_key(cfg), "error": rec.get("error"),
+        # the rest of the recipe, for describing a study (course.study_recipe); not in the runs table
+        **{k: cfg.get(k, RECIPE_DEFAULTS[k]) for k in RECIPE_DEFAULTS},
     }
     if "results" in rec:  # papermill mode: keep every scalar the notebook recorded
         row.update({f"result_{k}": v for k, v in res.items() if isinstance(v, (int, float, str, bool))})
