@@ -544,3 +544,21 @@ def test_cost_estimate_from_measured_per_epoch_costs(tmp_path):
     costs[("rte", "full", None, "no")] = {"core_min_per_epoch": [4.0], "epochs_run_with_patience": []}
     full = Run("f", {"task": "rte", "policy": "full", "epochs": 20, "patience": 3})
     assert S.estimate_hours([full], costs)[0] == pytest.approx(4.0 * 8 / 60)   # epochs: other early-stopped runs
+
+
+@pytest.mark.parametrize("code,studies", [(0, 4), (1, 4), (130, 1), (143, 1)])
+def test_run_v2_goes_on_after_failed_runs_and_stops_when_interrupted(tmp_path, code, studies):
+    """sweeps/run_v2.sh runs the four v2 studies in order; a study with failed runs (exit 1) does not stop the
+    programme, an interrupted sweep (Ctrl-C / SIGTERM: 130, killed: 143) does (a fake `python` records calls)."""
+    calls = tmp_path / "calls"
+    fake = tmp_path / "bin" / "python"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\nexit {code}\n')
+    fake.chmod(0o755)
+    env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "ADAPTERLIB_LOCK": str(tmp_path / "lock")}
+    done = subprocess.run(["bash", str(REPO / "sweeps" / "run_v2.sh")], env=env, capture_output=True, text=True,
+                          timeout=60)
+    lines = calls.read_text().splitlines()
+    assert done.returncode == (code if code > 1 else 0), done.stderr
+    assert [line.split()[3] for line in lines] == [f"sweeps/{s}.yaml" for s in
+                                                   ("glue_v2", "size_v2", "init_v2", "ablation_v2")][:studies]
