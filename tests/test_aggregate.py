@@ -267,12 +267,16 @@ def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
     lo, hi = gap["gap_low_95%"], gap["gap_high_95%"]
     # the extremes a resample can reach: RTE (58-62) .. (61-60), MRPC (81-84) .. (83-80), averaged
     assert -3.5 <= lo < gap["gap_mean"] < hi <= 2.0 and gap["n_seeds_min"] == 2
+    # each task's own interval, within what its resamples can reach: RTE -4 .. +1, MRPC -3 .. +3
+    assert -4 <= gap["gap_rte_low_95%"] < -1.5 < gap["gap_rte_high_95%"] <= 1
+    assert -3 <= gap["gap_mrpc_low_95%"] < 0 < gap["gap_mrpc_high_95%"] <= 3
     # a cell with one seed: its seed noise is not measured, so there is no interval (NaN), only the mean
     one = aggregate.glue_gap(df[df["seed"] == 0]).set_index("method").loc["adapters (64)"]
     assert math.isnan(one["gap_low_95%"]) and math.isnan(one["gap_high_95%"]) and one["n_seeds_min"] == 1
     assert one["gap_mean"] == pytest.approx(((58 - 60) + (83 - 80)) / 2)
     mixed = aggregate.glue_gap(df[(df["seed"] == 0) | (df["task"] == "rte")]).set_index("method").loc["adapters (64)"]
     assert math.isnan(mixed["gap_low_95%"]) and mixed["n_seeds_min"] == 1   # MRPC has one seed
+    assert math.isnan(mixed["gap_mrpc_low_95%"]) and not math.isnan(mixed["gap_rte_low_95%"])  # RTE has two
 
 
 # ---------------------------------------------------------------- the Table 1 claim, from the gap table
@@ -304,6 +308,10 @@ def test_glue_claim_verdict_reads_the_interval(mean, lo, hi, n_seeds, word):
     assert f"{mean:+.2f} points on average over 2 tasks" in text and "RTE " in text and "CoLA " in text
     assert f"best of the seeds, chosen on validation): {mean + 0.3:+.2f}" in text
     assert ("no interval" in text) == (n_seeds == 1)
+    [with_tasks] = glue_claim_findings(_gap_row(mean, lo, hi, n_seeds).assign(**{
+        "gap_rte_low_95%": mean - 1.5, "gap_rte_high_95%": mean + 0.5, "gap_cola_low_95%": float("nan"),
+        "gap_cola_high_95%": float("nan")}), _averages(2.6, 5.5))
+    assert f"RTE {mean - 0.5:+.1f} ({mean - 1.5:+.1f} .. {mean + 0.5:+.1f}), CoLA {mean + 0.5:+.1f} (each" in with_tasks
     assert "2.60% of the whole base model" in text and "5.50% of the base without" in text
     assert "met only as a share of the whole model" in text      # 2.6 <= 4 < 5.5
 

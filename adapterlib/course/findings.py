@@ -1049,7 +1049,12 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
     row = gap.set_index("method").loc[method]
     tasks = str(row["tasks"]).split()
     from ..data import get_task
-    per_task = ", ".join(f"{get_task(t).display} {row[f'gap_{t}']:+.1f}" for t in tasks)
+
+    def task_gap(t):
+        lo_t, hi_t = row.get(f"gap_{t}_low_{level}", math.nan), row.get(f"gap_{t}_high_{level}", math.nan)
+        within = "" if math.isnan(lo_t) else f" ({lo_t:+.1f} .. {hi_t:+.1f})"
+        return f"{get_task(t).display} {row[f'gap_{t}']:+.1f}{within}"
+    per_task = ", ".join(task_gap(t) for t in tasks)
     lo, hi, mean = float(row[f"gap_low_{level}"]), float(row[f"gap_high_{level}"]), float(row["gap_mean"])
     n_seeds = int(row["n_seeds_min"])
     interval = (f"{level} seed-bootstrap interval {lo:+.2f} .. {hi:+.2f}" if n_seeds > 1
@@ -1076,7 +1081,8 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
                   + ("met on both counts" if len(fits) == 2 else f"met only {fits[0]}" if fits else "exceeded on both counts")
                   + ".")
     return [f"- **Is the paper's claim reproduced?** {method} minus full fine-tuning, dev, mean over seeds: "
-            f"{mean:+.2f} points on average over {len(tasks)} tasks ({interval}); per task {per_task}. "
+            f"{mean:+.2f} points on average over {len(tasks)} tasks ({interval}); per task {per_task}"
+            + (f" (each task's {level} interval in brackets)" if "(" in per_task else "") + ". "
             f"The paper's way (best of the seeds, chosen on validation): {float(row['gap_best_of_seeds']):+.2f}. "
             f"The claim (within {max_gap:g} points at no more than {max_percent:g}% of the parameters per task) "
             f"{verdict}.{budget}"]

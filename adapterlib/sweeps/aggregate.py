@@ -290,6 +290,7 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
     ("gap_mean"), the average gap of the paper's way of reporting (best of seeds chosen on validation,
     "gap_best_of_seeds"), and a `level` interval for the average gap: every bootstrap sample redraws, for
     each task and each of the two methods, its seeds with replacement, and averages the per-task gaps.
+    The same draws give each task's own interval (gap_<task>_low_95% / _high_95%, the last columns).
     When a cell has one seed its seed noise is not measured, so there is no interval (NaN; n_seeds_min = 1):
     resampling the other cells alone would draw it too narrow.
     """
@@ -309,10 +310,14 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
             continue
         gaps = {t: scores[(method, t)].mean() - scores[(baseline, t)].mean() for t in tasks}
         best = long.set_index(["method", "task"])["dev_best_of_seeds"]
-        boot = np.zeros(n_boot)
+        boot, per_task = np.zeros(n_boot), {}
         for t in tasks:
             a, b = scores[(method, t)], scores[(baseline, t)]
-            boot += rng.choice(a, (n_boot, len(a))).mean(axis=1) - rng.choice(b, (n_boot, len(b))).mean(axis=1)
+            draws = rng.choice(a, (n_boot, len(a))).mean(axis=1) - rng.choice(b, (n_boot, len(b))).mean(axis=1)
+            boot += draws
+            # the task's own interval, from the same draws; none where a cell has one seed
+            per_task[t] = (np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]) if min(len(a), len(b)) > 1
+                           else (float("nan"), float("nan")))
         boot /= len(tasks)
         lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
         if min(min(len(scores[(method, t)]), len(scores[(baseline, t)])) for t in tasks) < 2:
@@ -322,7 +327,9 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
                      f"gap_low_{level:.0%}": float(lo), f"gap_high_{level:.0%}": float(hi),
                      "gap_best_of_seeds": float(np.mean([best[(method, t)] - best[(baseline, t)] for t in tasks])),
                      "n_seeds_min": int(min(min(len(scores[(method, t)]), len(scores[(baseline, t)])) for t in tasks)),
-                     "n_boot": n_boot, "bootstrap_seed": seed})
+                     "n_boot": n_boot, "bootstrap_seed": seed,
+                     **{f"gap_{t}_{side}_{level:.0%}": float(per_task[t][i]) for t in tasks
+                        for i, side in enumerate(("low", "high"))}})
     return pd.DataFrame(rows)
 
 
