@@ -37,6 +37,70 @@ def _group_key(spec: SweepSpec, run: Run) -> tuple:
     return tuple(str(run.fields.get(k)) for k in spec.select_by)
 
 
+def _axis(run: Run) -> str:
+    """A run's setting apart from lr and seed: the runs of one lr grid share it."""
+    return json.dumps({k: v for k, v in run.fields.items() if k not in ("lr", "seed")}, sort_keys=True, default=str)
+
+
+def _past(lr: float, neighbour: float) -> float:
+    """One grid step past `lr` away from `neighbour` (the same ratio), to two significant digits."""
+    return float(f"{lr * lr / neighbour:.2g}")
+
+
+def edge_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
+    """extend_edges: the runs that carry a grid one lr past its edge where the validation winner sits on it.
+
+    For every group of `extend_edges.by` whose runs (grid and extensions so far) have all finished, the
+    best setting on validation (aggregate.select_best, as select_then_seeds chooses) is found; when its lr
+    is the largest (smallest) of the lrs tried at that setting, the lr one step above (below) it, at the
+    ratio of the last step, is added for the seeds the winner has, up to `steps` lrs past the grid's
+    edge on each side. Groups with an unfinished run, no ok run, or one lr get nothing. Deterministic
+    in the records, so a resumed sweep plans the same runs."""
+    from .aggregate import records_frame, select_best
+    if not spec.extend_steps:
+        return []
+    original: dict[str, set] = {}
+    for run in grid:
+        original.setdefault(_axis(run), set()).add(run.fields["lr"])
+    runs, out = list(grid), []
+    known = {r.run_id for r in runs}
+    while True:
+        groups: dict[tuple, list[Run]] = {}
+        for run in runs:
+            groups.setdefault(tuple(str(run.fields.get(k)) for k in spec.extend_by), []).append(run)
+        added = []
+        for members in groups.values():
+            recs = [read_record(runs_dir, r) for r in members]
+            ok = [rec for rec in recs if rec is not None and rec.get("status") == "ok"]
+            if any(rec is None for rec in recs) or not ok:
+                continue
+            by_id = {r.run_id: r for r in members}
+            best = by_id[select_best(records_frame(ok), by=spec.extend_by)["run_id"].iloc[0]]
+            axis = [r for r in members if _axis(r) == _axis(best)]
+            lrs, lr, grid_lrs = sorted({r.fields["lr"] for r in axis}), best.fields["lr"], original[_axis(best)]
+            if len(lrs) < 2 or lrs[0] < lr < lrs[-1]:
+                continue
+            up = lr == lrs[-1]
+            beyond = [x for x in lrs if (x > max(grid_lrs) if up else x < min(grid_lrs))]
+            if len(beyond) >= spec.extend_steps:
+                continue
+            new_lr = _past(lr, lrs[-2] if up else lrs[1])
+            for seed in sorted({r.fields["seed"] for r in axis if r.fields["lr"] == lr}):
+                run = make_run(spec, {**best.fields, "lr": new_lr, "seed": seed}, stage="edge")
+                if run.run_id not in known:
+                    known.add(run.run_id)
+                    added.append(run)
+        if not added:
+            return out
+        out += added
+        runs += added
+
+
+def extended_grid(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
+    """The grid with the lrs extend_edges has added so far (see edge_runs)."""
+    return grid + edge_runs(spec, grid, runs_dir)
+
+
 def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Run], list[tuple]]:
     """select_then_seeds: (extra seed runs, groups without a successful grid run).
 
@@ -46,6 +110,7 @@ def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Ru
     from .aggregate import records_frame, select_best
     if not spec.select_by:
         return [], []
+    grid = extended_grid(spec, grid, runs_dir)   # a group waits for the lrs added past its grid's edge
     groups: dict[tuple, list[Run]] = {}
     for run in grid:
         groups.setdefault(_group_key(spec, run), []).append(run)
@@ -215,12 +280,13 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
         return len(todo)
 
     def plan_seeds() -> int:
+        extra = enqueue(edge_runs(spec, grid, runs_dir), 0)  # an lr past the grid's edge comes before the seeds
         runs, no_success = seed_plan(spec, grid, runs_dir)
         for key in [k for k in no_success if k not in told]:
             told.add(key)
             print(f"select_then_seeds: no successful grid run for {describe_group(spec, key)}; "
                   "its seeds are skipped", file=sys.stderr)
-        return enqueue(runs, 1)
+        return extra + enqueue(runs, 1)
 
     total = enqueue(grid, 0) + plan_seeds()
     running: dict = {}
@@ -244,8 +310,8 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
                     bar.write(f"failed: {run.run_id}: {str(result['error']).splitlines()[0][:300]}", file=sys.stderr)
                 bar.set_postfix(ok=counts["ok"], failed=counts["failed"])
                 bar.update()
-            if spec.select_by and done:
-                added = plan_seeds()  # groups whose grid just finished get their seeds now
+            if (spec.select_by or spec.extend_steps) and done:
+                added = plan_seeds()  # groups whose grid just finished get their edge lrs or their seeds now
                 if added:
                     bar.total += added
                     bar.refresh()
@@ -379,7 +445,7 @@ def plan_records(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run, dict 
     finished groups; each record is read once."""
     runs_dir = study_folder(spec, output_dir) / "runs"
     grid = expand(spec)
-    runs = grid + seed_runs(spec, grid, runs_dir)
+    runs = extended_grid(spec, grid, runs_dir) + seed_runs(spec, grid, runs_dir)
     return [(record_status(runs_dir, r, rec), r, rec) for r in runs for rec in [read_record(runs_dir, r)]]
 
 
@@ -402,9 +468,13 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
              for found in [reuse_source(spec, run, folder)] if found}
     lines += [f"  {status:<6} {run.stage:<5} {run.run_id}" + (f"  (to be copied from {reuse[run.run_id]})"
                                                               if run.run_id in reuse else "") for status, run in rows]
+    if spec.extend_steps:
+        lines.append(f"extend_edges (where the validation winner per {', '.join(spec.extend_by)} sits on the edge of "
+                     f"its lr grid, up to {spec.extend_steps} lr(s) past it): "
+                     f"{sum(run.stage == 'edge' for _, run in rows)} runs so far")
     if spec.select_by:
         n_seed = sum(run.stage == "seeds" for _, run in rows)
-        waiting = any(s == "todo" for s, r in rows if r.stage == "grid")
+        waiting = any(s == "todo" for s, r in rows if r.stage != "seeds")
         lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation, seeds {spec.seeds}): "
                      + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"
                                            if waiting else ""))
@@ -421,25 +491,40 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     """How far a study is: finished / planned runs and the summed wall time of its run records, for the
     study and for each of its tasks; `cpu_h` weighs each run's wall time by its torch threads (the CPU
     time a sweep's budget is counted in). Records copied from another study (`reuse:`) count as
-    finished and in `reused`, but their time belongs to the study that ran them. Planned counts the seed
+    finished and in `reused`, but their time belongs to the study that ran them. Records of runs the plan no
+    longer has (`off_plan`: seeds of a setting that an lr past the grid's edge beat) count in the time, not
+    in finished. Planned counts the seed
     runs of groups still waiting for their grid as one per extra seed the grid does not already have (a
     group whose grid runs all fail gets none). Per task, `run_min` is the
     [shortest, longest] wall time of one finished run in minutes and `left_h` the core-hours its
     unfinished runs would take at the mean of its finished ones (None before any has finished)."""
     rows = plan_records(spec, output_dir)
+    runs_dir = study_folder(spec, output_dir) / "runs"
+    planned_ids = {run.run_id for _, run, _ in rows}
+    # records of runs the plan no longer has (seeds of a winner that an lr past the grid's edge replaced):
+    # not finished work of the plan, but paid for, so their time counts
+    off_plan = [r for r in (load_records(runs_dir) if runs_dir.is_dir() else []) if r["run_id"] not in planned_ids]
     grid_seeds: dict = {}   # the seeds a group's grid already has get no extra run (e.g. seed 1 of RTE in glue_v2)
     for _, run, _ in rows:
-        if spec.select_by and run.stage == "grid":
+        if spec.select_by and run.stage != "seeds":
             grid_seeds.setdefault(_group_key(spec, run), set()).add(run.fields.get("seed"))
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
-    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "walls": [],
-                   "cpus": []}
+    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "off_plan": 0,
+                   "walls": [], "cpus": []}
                for t in tasks}
+    for record in off_plan:
+        t = by_task.get(str((record.get("config") or {}).get("task", record.get("task"))))
+        wall = record.get("timing", {}).get("wall_s") or 0.0
+        if t is None or record.get("reused_from") or wall <= 0:
+            continue
+        t["off_plan"] += 1
+        t["wall_h"] += wall / 3600
+        t["cpu_h"] += cpu_seconds(record) / 3600
     waiting: set = set()
     for status, run, record in rows:
         t = by_task[str(run.fields.get("task"))]
         t["planned"] += 1
-        if spec.select_by and run.stage == "grid" and status == "todo" and _group_key(spec, run) not in waiting:
+        if spec.select_by and run.stage != "seeds" and status == "todo" and _group_key(spec, run) not in waiting:
             waiting.add(_group_key(spec, run))   # a group still waiting for its grid: its seed runs are planned too
             t["planned"] += len(set(spec.seeds or []) - grid_seeds[_group_key(spec, run)])
         if record is not None:
@@ -468,7 +553,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
     unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
     total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "wall_h", "cpu_h",
-                                                               "reused")}
+                                                               "reused", "off_plan")}
     return {"name": spec.name, **total, "tasks": tasks,
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 

@@ -11,6 +11,7 @@ A sweep file (see sweeps/README.md) names a study and lists its runs:
     per_task: {sst2: {max_train_examples: 8000}}  # fields for one task's runs
     runs: [{task: rte, policy: head, lr: 1.0e-3}] # explicit extra runs
     select_then_seeds: {by: [task, policy, adapter_size], seeds: [1, 2]}
+    extend_edges: {by: [task, policy], steps: 1}  # a winner on its lr grid's edge gets one more lr past it
     reuse: [pilot_v2]               # a run finished ok in one of these studies (same run id) is copied, not rerun
 
 Every error is one line naming its place in the file, raised before anything runs.
@@ -30,7 +31,7 @@ import yaml
 from ..errors import AdapterlibError
 
 TOP_KEYS = ("name", "description", "mode", "notebook", "base", "grid", "variants", "per_task", "runs",
-            "select_then_seeds", "save_checkpoint", "keep_notebooks", "reuse")
+            "select_then_seeds", "extend_edges", "save_checkpoint", "keep_notebooks", "reuse")
 RESERVED_PARAMETERS = ("results_path",)  # papermill mode: set by the sweep for each run
 
 
@@ -42,7 +43,7 @@ class SweepSpecError(AdapterlibError, ValueError):
 class Run:
     run_id: str
     fields: dict                  # TrainConfig fields (api) or notebook parameters (papermill)
-    stage: str = "grid"           # "grid" or "seeds"
+    stage: str = "grid"           # "grid", "edge" (extend_edges) or "seeds"
 
 
 @dataclasses.dataclass
@@ -56,6 +57,8 @@ class SweepSpec:
     runs: list = dataclasses.field(default_factory=list)
     select_by: list | None = None           # select_then_seeds.by
     seeds: list = dataclasses.field(default_factory=list)
+    extend_by: list | None = None           # extend_edges.by: the groups whose validation winner is checked
+    extend_steps: int = 0                   # extend_edges.steps: lrs added past each edge of a grid, at most
     reuse: list = dataclasses.field(default_factory=list)  # study names whose ok records count here (same run id)
     notebook: str | None = None
     save_checkpoint: bool = False
@@ -180,6 +183,9 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
     if data.get("select_then_seeds") is not None:
         at = f"{where}: select_then_seeds"
         _parse_select(spec, _mapping(data["select_then_seeds"], at), at)
+    if data.get("extend_edges") is not None:
+        at = f"{where}: extend_edges"
+        _parse_extend(spec, _mapping(data["extend_edges"], at), at)
     if data.get("reuse") is not None:
         spec.reuse = _parse_reuse(spec, data["reuse"], f"{where}: reuse")
     return spec
@@ -208,6 +214,20 @@ def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
     if not isinstance(seeds, list) or not seeds or any(type(s) is not int for s in seeds):
         raise SweepSpecError(f"{where}.seeds must be a non-empty list of integers, got {seeds!r}")
     spec.select_by, spec.seeds = by, seeds
+
+
+def _parse_extend(spec: SweepSpec, stage: dict, where: str) -> None:
+    from .aggregate import COLUMNS
+    if spec.mode != "api":
+        raise SweepSpecError(f"{where}: only for mode api (the winner is read from the training records)")
+    unknown = [k for k in stage if k not in ("by", "steps")]
+    by, steps = stage.get("by", spec.select_by), stage.get("steps", 1)
+    if unknown or not isinstance(by, list) or not by or any(b not in COLUMNS or b in ("lr", "seed") for b in by):
+        raise SweepSpecError(f"{where}: needs `by:` (record columns other than lr and seed, e.g. [task, policy]; "
+                             f"default: select_then_seeds' by) and optionally `steps:`; got {stage!r}")
+    if type(steps) is not int or not 1 <= steps <= 3:
+        raise SweepSpecError(f"{where}.steps must be an integer from 1 to 3 (lrs added past an edge), got {steps!r}")
+    spec.extend_by, spec.extend_steps = by, steps
 
 
 def load_spec(path, overrides: dict | None = None) -> SweepSpec:
