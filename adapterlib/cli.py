@@ -328,14 +328,16 @@ def _add_sweeps(sub) -> None:
 
 
 def cmd_sweep(args) -> int:
-    from .sweeps.driver import describe_estimate, describe_plan, plan, run_sweep, study_folder
+    from .sweeps.driver import describe_estimate, describe_plan, plan, run_sweep, study_folder, study_progress
     from .sweeps.spec import load_spec, parse_overrides
 
     spec = load_spec(args.spec, parse_overrides(args.set))
     if args.dry_run:
         print(describe_plan(spec, args.output_dir))
         folder = study_folder(spec, args.output_dir)
-        print(describe_estimate(spec, [r for s, r in plan(spec, args.output_dir) if s == "todo"], folder))
+        rows = plan(spec, args.output_dir)
+        later = study_progress(spec, args.output_dir)["planned"] - len(rows)
+        print(describe_estimate(spec, [r for s, r in rows if s == "todo"], folder, later=later))
         return 0
     try:
         counts = run_sweep(spec, args.output_dir, args.scheduler, args.workers, args.threads_per_run,

@@ -152,3 +152,18 @@ def test_a_sweep_trains_the_added_lr_after_the_grid_and_seeds_the_final_winner(t
     assert df[df["seed"] == 1]["lr"].tolist() == [best["lr"]]    # the seed went to the best of all three
     spec = load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
     assert sweep.study_progress(spec, folder)["finished"] == sweep.study_progress(spec, folder)["planned"] == 4
+
+
+def test_the_estimate_names_the_seed_runs_its_grids_have_not_chosen_yet(tmp_path):
+    spec, runs_dir = spec_of(), tmp_path / "runs"
+    grid = by_lr(expand(spec))
+    write(runs_dir, grid[1e-4], 60.0)
+    write(runs_dir, grid[3e-4], 66.0)
+    rows = sweep.plan(spec, tmp_path)
+    later = sweep.study_progress(spec, tmp_path)["planned"] - len(rows)
+    line = sweep.describe_estimate(spec, [r for s, r in rows if s == "todo"], tmp_path, cores=2, later=later)
+    assert line.startswith("estimated cost of edges: 1 runs to run;") and "then up to 2 seed runs" in line
+    write(runs_dir, grid[1e-3], 50.0)                   # the grid chose 3e-4: its seeds are in the plan now
+    rows = sweep.plan(spec, tmp_path)
+    assert sweep.study_progress(spec, tmp_path)["planned"] == len(rows) == 5
+    assert "seed runs" not in sweep.describe_estimate(spec, [r for s, r in rows if s == "todo"], tmp_path, cores=2)

@@ -99,6 +99,13 @@ def test_study_recipe_is_read_from_the_records():
     pilot = study_recipe(load_study("pilot_v2"), "pilot_v2")
     assert ("up to 20 epochs with early stopping on validation (patience 3); runs stopped after 5-15 epochs" in pilot
             and "bf16 autocast and full precision (fp32)" in pilot and "m=8: lr 3e-3, 0.01;" in pilot)
+    # an lr only some tasks have (one added past the edge of a grid) names them; pilot_v2 ran m=64 at 1e-3 on
+    # CoLA, MRPC and RTE; dropping RTE's leaves 1e-3 to the other two
+    runs = load_study("pilot_v2")
+    cut = runs[~((runs["task"] == "rte") & (runs["policy"] == "full"))]
+    assert "- **Full fine-tuning**: lr 1e-4 (1e-4 on" not in study_recipe(runs)
+    grids = study_recipe(pd.concat([cut, runs[(runs["task"] == "rte") & (runs["policy"] == "full")].assign(lr=9e-6)]))
+    assert "- **Full fine-tuning**: lr 9e-6, 1e-4 (9e-6 on RTE only; 1e-4 on CoLA, MRPC only)." in grids
     init = study_recipe(load_study("init_cpu"))
     assert "init std 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1." in init and "**How the stored study trained**" in init
     assert "no finished run records yet" in study_recipe(pd.DataFrame({"status": ["failed"], "task": ["rte"]}))

@@ -73,9 +73,13 @@ def _grid_lines(ok: pd.DataFrame) -> list[tuple[str, str]]:
         for value, group in (rows.groupby(key, sort=True) if key else [(None, rows)]):
             label = "" if key is None else f"{'m' if key == 'adapter_size' else 'k'}={value:g}"
             per_task = {t: frozenset(g["lr"].round(12)) for t, g in group.groupby("task")}
-            uneven = len(set(per_task.values())) > 1
+            common = frozenset.intersection(*per_task.values())
+            only = {lr: [get_task(t).display for t, lrs in per_task.items() if lr in lrs]
+                    for lr in sorted(frozenset.union(*per_task.values()) - common)}
+            # an lr some tasks have and others not (e.g. one added past a grid's edge): name its tasks
             parts.append(f"{label + ': ' if label else ''}lr {_numbers(group['lr'])}"
-                         + (" (not every task at every lr)" if uneven else ""))
+                         + (" (" + "; ".join(f"{_number(lr)} on {', '.join(ts)} only" for lr, ts in only.items()) + ")"
+                            if only else ""))
         stds = _col(rows, "init_std").dropna()
         init = f"; init std {_numbers(stds)}" if stds.nunique() > 1 else ""
         out.append((POLICY_NAMES.get(policy, policy), "; ".join(parts) + init))

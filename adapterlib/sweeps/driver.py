@@ -426,7 +426,10 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
         if reused:
             print(f"reused {len(reused)} finished runs of {', '.join(sorted({s for _, s in reused}))} "
                   "(same run id: same settings and seed); see sweep_log.jsonl", flush=True)
-        print(describe_estimate(spec, _todo(grid, runs_dir, retry_failed), folder), flush=True)
+        rows = plan(spec, output_dir)
+        todo = [r for status, r in rows if status == "todo" or (retry_failed and status == "failed")]
+        later = study_progress(spec, output_dir)["planned"] - len(rows)
+        print(describe_estimate(spec, todo, folder, later=later), flush=True)
         counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused), "cpu_s": 0.0}
         interrupted = True
         try:
@@ -608,9 +611,11 @@ def estimate_hours(runs: list[Run], costs: dict) -> tuple[float, float, int]:
     return expected, at_most, unknown
 
 
-def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path, cores: int | None = None) -> str:
+def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path, cores: int | None = None,
+                      later: int = 0) -> str:
     """One line: what the runs still to do should cost, from the measured records of every study, in
-    core-hours and in hours of a machine with `cores` cores kept busy (default: this machine's)."""
+    core-hours and in hours of a machine with `cores` cores kept busy (default: this machine's); `later`
+    seed runs whose settings their grid has not chosen yet are named, not estimated."""
     folders = {folder / "runs", *RESULTS_DIR.glob("*/runs")}
     expected, at_most, unknown = estimate_hours(todo, epoch_costs(sorted(folders)))
     known = len(todo) - unknown
@@ -618,4 +623,5 @@ def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path, cores: int
     line = (f"estimated cost of {spec.name}: {len(todo)} runs to run; {known} of them about {expected:.1f} core-h "
             f"({at_most:.1f} at most), {expected / cores:.1f} h on {cores} busy cores, at the per-epoch cost "
             "measured on this study's and earlier runs")
-    return line + (f"; {unknown} runs have no measured basis yet" if unknown else "")
+    line += f"; {unknown} runs have no measured basis yet" if unknown else ""
+    return line + (f"; then up to {later} seed runs, once their grids have chosen their settings" if later else "")
