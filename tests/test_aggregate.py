@@ -322,3 +322,35 @@ def test_glue_claim_budget_and_missing_inputs():
     assert "exceeded on both counts" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0))[0]
     assert "% of the whole" not in glue_claim_findings(_gap_row(0, -0.1, 0.1), None)[0]
     assert "Not yet" in glue_claim_findings(_gap_row(0, -0.1, 0.1, method="adapters (64)"), None)[0]
+
+
+def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
+    """v1's finding (issue 14): full fine-tuning chose the top of its grid (1e-4) on 4 of 5 tasks."""
+    from adapterlib.course.findings import glue_sweep_checks, glue_sweep_findings, size_study_findings
+    from adapterlib.studies.paper import paper_table, with_paper_scores
+    runs = aggregate.load_study("glue_cpu")
+    chosen = aggregate.glue_selection(runs).set_index(["method", "task"])
+    full = chosen.loc["full fine-tuning"]
+    assert full["lr_edge"].to_dict() == {"cola": "highest", "sst2": "highest", "mrpc": "highest", "stsb": "",
+                                         "rte": "highest"}
+    assert (full.loc[full["lr_edge"] == "highest", "lr"] == 1e-4).all() and full.loc["stsb", "lr"] == 5e-5
+    assert chosen.loc[("adapters (64)", "rte"), "lr_edge"] == "highest"             # 3e-3 of 3e-4 .. 3e-3
+    # the adapters (8-256) row chose m=256 at 1e-3 on RTE: the middle of m=256's grid, whatever other sizes did
+    assert chosen.loc[("adapters (8-256)", "rte"), ["adapter_size", "lr", "lr_edge"]].tolist() == [256, 1e-3, ""]
+    # one lr tried: no edge to speak of
+    one = runs[(runs["policy"] == "full") & (runs["lr"] == 1e-4)]
+    assert set(aggregate.select_best(one, by=("task",))["lr_edge"]) == {""}
+    comparison = with_paper_scores(aggregate.glue_selection(runs))
+    comparison["task"] = [get_task(t).display for t in comparison["task"]]
+    lines = glue_sweep_findings(comparison, glue_sweep_checks(comparison, runs, "glue_cpu"),
+                                aggregate.glue_table(runs), paper_table("table1"))
+    [edge] = [line for line in lines if line.startswith("- **Chosen at the edge")]
+    assert edge.endswith("full fine-tuning on CoLA (lr 1e-4, the highest tried); full fine-tuning on SST-2 (lr 1e-4, "
+                         "the highest tried); full fine-tuning on MRPC (lr 1e-4, the highest tried); full fine-tuning "
+                         "on RTE (lr 1e-4, the highest tried); adapters (64) on RTE (lr 3e-3, the highest tried).")
+    # size_cpu has one lr per point: nothing is on an edge, and the findings say nothing of edges
+    assert not any("edge" in line for line in size_study_findings(aggregate.size_curve(aggregate.load_study("size_cpu"))))
+    curve = aggregate.size_curve(aggregate.load_study("size_cpu")).assign(lr_edge="")
+    curve.loc[(curve["policy"] == "top_k") & (curve["top_k"] == 2) & (curve["task"] == "cola"), "lr_edge"] = "lowest"
+    assert ("**chosen at the edge of the learning rates tried**, so a better rate may lie beyond: top-2 (lr 1e-4, "
+            "the lowest tried)") in size_study_findings(curve)[0]

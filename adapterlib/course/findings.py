@@ -306,6 +306,23 @@ def live_findings(live, task: str, metric: str) -> list[str]:
     return lines
 
 
+def short_number(v: float) -> str:
+    """0.0003 -> '3e-4', 0.0015 -> '1.5e-3', 0.01 -> '0.01', 8 -> '8'."""
+    if 0 < abs(v) < 0.01:
+        mantissa, exponent = f"{v:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{v:g}"
+
+
+def lr_edge_items(rows, name) -> list[str]:
+    """The choices of `rows` (select_best rows with lr_edge) whose lr is the highest or lowest tried at their
+    setting, so a better rate may lie beyond the grid: "<name(row)> (lr 3e-05, the lowest tried)" each."""
+    if "lr_edge" not in rows:
+        return []
+    edged = rows[rows["lr_edge"].fillna("").astype(str) != ""]
+    return [f"{name(r)} (lr {short_number(r.lr)}, the {r.lr_edge} tried)" for r in edged.itertuples()]
+
+
 def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
     """Markdown bullet lines, one per task, on a stored size study (`sweeps.aggregate.size_curve`): full
     fine-tuning, the adapter size chosen on validation, top-1 against smaller adapters, LayerNorm-only,
@@ -356,6 +373,11 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
                          f"measurable at {tuning} and {seeding} of this study"
                          + (" (the paper picks the learning rate from a sweep for every setting), so they say nothing "
                             "about their size" if lrs == 1 else ""))
+        edge = lr_edge_items(rows, lambda r: f"m = {r.adapter_size:g}" if r.policy == "adapter" else
+                             f"top-{r.top_k:g}" if r.policy == "top_k" else r.method)
+        if edge:
+            parts.append("**chosen at the edge of the learning rates tried**, so a better rate may lie beyond: "
+                         + ", ".join(edge))
         header = ("one seed" if seeds == 1 else f"mean of {seeds} seeds") + (
             ", lr fixed per method" if lrs == 1 else f", the best of up to {lrs} lrs per point on validation")
         lines.append(f"- **{spec.display}** (dev {spec.metric}, {header}): " + "; ".join(parts) + ".")
@@ -693,6 +715,10 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
         lines.append(f"- **Sweep, {tspec.display}** (dev {metric}, majority class {floor:.1f}"
                      f"{'; runs still to come, best so far' if running else ''}): " + "; ".join(parts) + ".")
         lines += notes + ([pooler] if pooler else [])
+    edge = lr_edge_items(comparison, lambda r: f"{r.method} on {get_task(r.task).display}")
+    if edge:
+        lines.append("- **Chosen at the edge of the learning rates tried** (validation preferred the highest or lowest "
+                     "rate of the grid, so a better rate may lie beyond it): " + "; ".join(edge) + ".")
     configs = [c["records"][0]["config"] for c in checks if c["records"]]
     if configs and all(cfg.get("head_input") == "mean" for cfg in configs):
         lines.append(f"- {mean_head_differs()} Both methods read it, so the comparison stays like for like.")

@@ -11,18 +11,11 @@ import pandas as pd
 
 from ..data import get_task
 from .findings import head_text
+from .findings import short_number as _number
 
 POLICY_ORDER = ("full", "adapter", "top_k", "layernorm", "head")
 POLICY_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
                 "layernorm": "LayerNorm only", "head": "the classifier alone"}
-
-
-def _number(v: float) -> str:
-    """0.0003 -> '3e-4', 0.0015 -> '1.5e-3', 0.01 -> '0.01', 8 -> '8'."""
-    if 0 < abs(v) < 0.01:
-        mantissa, exponent = f"{v:e}".split("e")
-        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
-    return f"{v:g}"
 
 
 def _numbers(values) -> str:

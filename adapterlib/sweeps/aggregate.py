@@ -161,13 +161,30 @@ def _choose(group: pd.DataFrame) -> pd.DataFrame:
     return group[group["config_key"] == order["config_key"].iloc[0]].sort_values("seed")
 
 
+SETTING_BUT_LR = ("policy", "adapter_size", "top_k", "init_std", "epochs", "max_train_examples", "head_input",
+                  "train_pooler", "mixed_precision", "patience")
+
+
+def lr_edge(group: pd.DataFrame, top) -> str:
+    """'highest' or 'lowest' when `top`'s lr is the largest or smallest tried at its setting in `group`
+    (the same setting but for lr and seed), with at least two lrs tried; '' otherwise. A choice on the
+    edge of its grid says the best rate may lie beyond it."""
+    cols = [c for c in SETTING_BUT_LR if c in group.columns]
+    same = (group[cols].apply(lambda col: col.map(str)) == pd.Series({c: str(top[c]) for c in cols})).all(axis=1)
+    lrs = sorted(set(group.loc[same, "lr"].dropna()))
+    if len(lrs) < 2:
+        return ""
+    return "highest" if top["lr"] == lrs[-1] else "lowest" if top["lr"] == lrs[0] else ""
+
+
 def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=None) -> pd.DataFrame:
     """For each group of `by`, the setting (lr, epochs, ...) with the best mean validation score.
 
     Only runs with status ok count. `within` (e.g. ("adapter_size",)) selects in two levels: the
     best setting per `within` value first, then the best of those winners, each judged on all
     the seeds the winners share (Table 1's "adapters (8-256)": best lr per size, then best size).
-    Returns one row per group: the group keys, the chosen lr and epochs (the maximum, with early stopping),
+    Returns one row per group: the group keys, the chosen lr, lr_edge ('highest'/'lowest' when that lr is
+    the edge of the lrs tried at its setting, see lr_edge) and epochs (the maximum, with early stopping),
     n_candidates (settings compared), selected_epoch_mean and epochs_run_mean (over the seeds: the epoch
     validation chose and the epochs trained), n_seeds, val_mean, dev_mean, dev_sem (s.e.m. over seeds, NaN for one seed),
     dev_min (the worst seed's dev score),
@@ -187,7 +204,8 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
         top = best.iloc[0]
         rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))),
                      **{c: top[c] for c in ("policy", "adapter_size", "top_k", "init_std") if c not in by},
-                     "lr": top["lr"], "epochs": top["epochs"], "n_candidates": group["config_key"].nunique(),
+                     "lr": top["lr"], "lr_edge": lr_edge(group, top), "epochs": top["epochs"],
+                     "n_candidates": group["config_key"].nunique(),
                      "selected_epoch_mean": best["selected_epoch"].mean(), "epochs_run_mean": best["epochs_run"].mean(),
                      "n_seeds": len(best), "val_mean": best["val_score"].mean(), "dev_mean": best["dev_score"].mean(),
                      "dev_sem": _sem(best["dev_score"]), "dev_min": best["dev_score"].min(),
