@@ -38,7 +38,7 @@ def records_in(folder):
 
 @pytest.mark.parametrize("name,n_runs,seeds", [("smoke", 3, [1]), ("glue_cpu", 60, [1, 2]), ("size_cpu", 34, []),
                                                ("init_cpu", 16, []), ("ablation_cpu", 2, []),
-                                               ("glue_v2", 84, [1, 2, 3, 4]), ("size_v2", 76, []),
+                                               ("glue_v2", 84, [1, 2, 3, 4]), ("size_v2", 78, []),
                                                ("init_v2", 48, []), ("ablation_v2", 2, [])])
 def test_repository_sweep_files_are_valid(name, n_runs, seeds, tmp_path):
     spec = load_spec(SWEEPS / f"{name}.yaml")
@@ -68,6 +68,9 @@ def test_repository_sweep_files_are_valid(name, n_runs, seeds, tmp_path):
         glue = {r.run_id for r in expand(load_spec(SWEEPS / "glue_v2.yaml"))}
         shared = {r.run_id for r in runs} & glue
         assert len(shared) == (2 * (3 + 3 * 3) if name == "size_v2" else 2)  # full + 3 sizes x 3 lrs; std 1e-2 seed 0
+        if name == "size_v2":  # and the two lrs glue_v2 added past its grid's edge (extend_edges), as explicit runs
+            edge = {(r.fields["task"], r.fields["policy"], r.fields["lr"]) for r in runs if r.run_id not in glue}
+            assert {("cola", "adapter", 1.2e-3), ("sst2", "full", 9e-6)} <= edge
     if name == "init_v2":
         assert {r.fields["init_std"] for r in runs} == {1e-7, 1e-6, 1e-5, 1e-4, 1e-3, None, 0.1, 1.0}
     if name in ("glue_cpu", "size_cpu", "init_cpu", "glue_v2", "size_v2", "init_v2", "ablation_v2"):
