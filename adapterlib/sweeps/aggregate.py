@@ -167,12 +167,12 @@ SETTING_BUT_LR = ("policy", "adapter_size", "top_k", "init_std", "epochs", "max_
 
 def lr_edge(group: pd.DataFrame, top) -> str:
     """'highest' or 'lowest' when `top`'s lr is the largest or smallest tried at its setting in `group`
-    (the same setting but for lr and seed), with at least two lrs tried; '' otherwise. A choice on the
-    edge of its grid says the best rate may lie beyond it."""
+    (the same setting but for lr and seed), with at least three lrs tried (of two, one always is); ''
+    otherwise. A choice on the edge of its grid says the best rate may lie beyond it."""
     cols = [c for c in SETTING_BUT_LR if c in group.columns]
     same = (group[cols].apply(lambda col: col.map(str)) == pd.Series({c: str(top[c]) for c in cols})).all(axis=1)
     lrs = sorted(set(group.loc[same, "lr"].dropna()))
-    if len(lrs) < 2:
+    if len(lrs) < 3:
         return ""
     return "highest" if top["lr"] == lrs[-1] else "lowest" if top["lr"] == lrs[0] else ""
 
