@@ -336,7 +336,7 @@ def cmd_sweep(args) -> int:
         print(describe_plan(spec, args.output_dir))
         folder = study_folder(spec, args.output_dir)
         rows = plan(spec, args.output_dir)
-        later = study_progress(spec, args.output_dir)["planned"] - len(rows)
+        later = study_progress(spec, args.output_dir)["planned_max"] - len(rows)
         print(describe_estimate(spec, [r for s, r in rows if s == "todo"], folder, later=later))
         return 0
     try:

@@ -521,7 +521,8 @@ def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float 
 
 # --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
 
-OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (64)": "tab:green"}
+OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (within 4%)": "#238b45",
+               "adapters (64)": "tab:green"}
 
 
 def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=None, xlabel: str = "score (%)"):

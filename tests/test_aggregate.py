@@ -121,7 +121,7 @@ def test_select_best_single_seed_sem_nan_and_failed_ignored():
 def test_glue_table_methods_tasks_average_and_params():
     df = aggregate.records_frame(glue_records())
     table = aggregate.glue_table(df)
-    assert list(table.index) == ["full fine-tuning", "adapters (8-256)", "adapters (64)"]
+    assert list(table.index) == ["full fine-tuning", "adapters (8-256)", "adapters (within 4%)", "adapters (64)"]
     assert list(table.columns[:3]) == ["CoLA", "RTE", "average"]           # paper's task order
     assert table.loc["full fine-tuning", "RTE"] == pytest.approx(64.0)
     assert table.loc["adapters (8-256)", "average"] == pytest.approx((60 + 50) / 2)
@@ -193,7 +193,7 @@ def test_write_tables_is_deterministic_and_removes_stale(tmp_path):
     aggregate.write_tables(folder)
     assert first == {p.name: p.read_bytes() for p in (folder / "tables").glob("*.csv")}
     table = pd.read_csv(written["glue_table_dev_mean"])
-    assert list(table["method"]) == ["full fine-tuning", "adapters (8-256)", "adapters (64)"]
+    assert list(table["method"]) == ["full fine-tuning", "adapters (8-256)", "adapters (within 4%)", "adapters (64)"]
     summary = pd.read_csv(written["summary"]).set_index("key")["value"]
     n_runs = len({r["run_id"] for r in glue_records() + size_records()})  # the two share a few runs
     assert summary["runs"] == str(n_runs) and summary["failed"] == "0"
@@ -348,7 +348,8 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     [edge] = [line for line in lines if line.startswith("- **Chosen at the edge")]
     assert edge.endswith("full fine-tuning on CoLA (lr 1e-4, the highest tried); full fine-tuning on SST-2 (lr 1e-4, "
                          "the highest tried); full fine-tuning on MRPC (lr 1e-4, the highest tried); full fine-tuning "
-                         "on RTE (lr 1e-4, the highest tried); adapters (64) on RTE (lr 3e-3, the highest tried).")
+                         "on RTE (lr 1e-4, the highest tried); adapters (within 4%) on RTE and adapters (64) on RTE (lr 3e-3, the "
+                         "highest tried).")
     # size_cpu has one lr per point: nothing is on an edge, and the findings say nothing of edges
     assert not any("edge" in line for line in size_study_findings(aggregate.size_curve(aggregate.load_study("size_cpu"))))
     curve = aggregate.size_curve(aggregate.load_study("size_cpu")).assign(lr_edge="")

@@ -300,6 +300,9 @@ def test_notebook_04_with_sweep_results(tmp_path):
     r = run_notebook("04", tmp_path, study=str(study))
     assert r["sweep_available"] is True
     got = {(row["method"], row["task"]): (row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
+    for task in ("RTE", "MRPC"):  # every adapter here trains 1% of the base: the budget row is 8-256's choice, not in Table 1
+        n, dev, paper = got.pop(("adapters (within 4%)", task))
+        assert (n, dev) == (1, 67.0) and math.isnan(paper)
     assert got == {("full fine-tuning", "RTE"): (1, 65.0, 70.1), ("adapters (64)", "RTE"): (1, 66.0, 68.8),
                    ("adapters (8-256)", "RTE"): (1, 67.0, 71.5), ("full fine-tuning", "MRPC"): (1, 65.0, 89.3),
                    ("adapters (64)", "MRPC"): (1, 66.0, 89.6), ("adapters (8-256)", "MRPC"): (1, 67.0, 89.5)}
@@ -311,10 +314,14 @@ def test_notebook_04_with_sweep_results(tmp_path):
             f"{full['total_params_multiple']:.2f}x the base for all 2 tasks; paper on the same tasks 79.7)") in average
     assert "adapters (8-256) - full: ours +2.0 points, paper +0.8 points" in average
     assert "adapters (64) - full: ours +1.0 points, paper -0.5 points" in average
+    assert "adapters (within 4%) - full: ours +2.0 points;" in average   # no paper number for a row Table 1 lacks
+    assert "adapters (within 4%) 67.0 (" in average and "for all 2 tasks)" in average
     assert "the paper reports adapters (8-256) at 80.0 vs full fine-tuning 80.4 with 3.6%" in average
     claim = next(x for x in r["conclusions"] if x.startswith("- **Is the paper's claim reproduced?**"))
     assert "adapters (8-256) minus full fine-tuning, dev, mean over seeds: +2.00 points on average over 2 tasks" in claim
     assert "cannot be judged without seeds" in claim and "no interval: one seed per cell" in claim  # 1 seed each
+    budget = next(x for x in r["conclusions"] if x.startswith("- **Is it reproduced with adapters (within 4%)?**"))
+    assert "adapters (within 4%) minus full fine-tuning, dev, mean over seeds: +2.00 points" in budget
     from adapterlib.data import load_glue
     from adapterlib.metrics import majority_baseline
     dev = {t: load_glue(t, GLUE, splits=["dev"])["dev"]["label"] for t in ("rte", "mrpc")}
@@ -394,6 +401,7 @@ def test_notebook_04_with_a_v2_shaped_study(tmp_path):
         assert got[("full fine-tuning", task)][0] == 5 and got[("full fine-tuning", task)][2] == pytest.approx(1e-4)
         assert got[("adapters (8-256)", task)] == (5, 8, pytest.approx(3e-3))
         assert got[("adapters (64)", task)] == (2, 64, pytest.approx(1e-3))   # only the grid's two seeds
+        assert got[("adapters (within 4%)", task)] == (5, 8, pytest.approx(3e-3))  # every size at 1% here
     assert_floor_explained(r)
     why = next(x for x in r["conclusions"] if x.startswith("  - *Why adapters (64) does not clearly beat MRPC's floor"))
     assert ("averaged over 2 seeds, the mean training loss up to the epoch validation chose (epoch 4; stopped after "

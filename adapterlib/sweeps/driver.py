@@ -47,16 +47,29 @@ def _past(lr: float, neighbour: float) -> float:
     return float(f"{lr * lr / neighbour:.2g}")
 
 
+def winners(spec: SweepSpec, frame, by) -> list[str]:
+    """Run ids of each group's best setting on validation (aggregate.select_best over `by`) and, with
+    select_then_seeds' budget_percent, each group's best among the settings that train at most that % of
+    the base model per task, where it differs (a group with no setting within the budget adds nothing)."""
+    from .aggregate import select_best
+    ids = list(select_best(frame, by=by)["run_id"])
+    if spec.budget_percent is not None:
+        within = frame[frame["percent_of_base"] <= spec.budget_percent]
+        ids += [i for i in select_best(within, by=by)["run_id"] if i not in ids] if len(within) else []
+    return ids
+
+
 def edge_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
     """extend_edges: the runs that carry a grid one lr past its edge where the validation winner sits on it.
 
     For every group of `extend_edges.by` whose runs (grid and extensions so far) have all finished, the
-    best setting on validation (aggregate.select_best, as select_then_seeds chooses) is found; when its lr
+    best setting on validation (`winners`, as select_then_seeds chooses: with budget_percent, the best within
+    the budget too) is found; when its lr
     is the largest (smallest) of the lrs tried at that setting, the lr one step above (below) it, at the
     ratio of the last step, is added for the seeds the winner has, up to `steps` lrs past the grid's
     edge on each side. Groups with an unfinished run, no ok run, or one lr get nothing. Deterministic
     in the records, so a resumed sweep plans the same runs."""
-    from .aggregate import records_frame, select_best
+    from .aggregate import records_frame
     if not spec.extend_steps:
         return []
     original: dict[str, set] = {}
@@ -75,21 +88,21 @@ def edge_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
             if any(rec is None for rec in recs) or not ok:
                 continue
             by_id = {r.run_id: r for r in members}
-            best = by_id[select_best(records_frame(ok), by=spec.extend_by)["run_id"].iloc[0]]
-            axis = [r for r in members if _axis(r) == _axis(best)]
-            lrs, lr, grid_lrs = sorted({r.fields["lr"] for r in axis}), best.fields["lr"], original[_axis(best)]
-            if len(lrs) < 2 or lrs[0] < lr < lrs[-1]:
-                continue
-            up = lr == lrs[-1]
-            beyond = [x for x in lrs if (x > max(grid_lrs) if up else x < min(grid_lrs))]
-            if len(beyond) >= spec.extend_steps:
-                continue
-            new_lr = _past(lr, lrs[-2] if up else lrs[1])
-            for seed in sorted({r.fields["seed"] for r in axis if r.fields["lr"] == lr}):
-                run = make_run(spec, {**best.fields, "lr": new_lr, "seed": seed}, stage="edge")
-                if run.run_id not in known:
-                    known.add(run.run_id)
-                    added.append(run)
+            for best in [by_id[i] for i in winners(spec, records_frame(ok), spec.extend_by)]:
+                axis = [r for r in members if _axis(r) == _axis(best)]
+                lrs, lr, grid_lrs = sorted({r.fields["lr"] for r in axis}), best.fields["lr"], original[_axis(best)]
+                if len(lrs) < 2 or lrs[0] < lr < lrs[-1]:
+                    continue
+                up = lr == lrs[-1]
+                beyond = [x for x in lrs if (x > max(grid_lrs) if up else x < min(grid_lrs))]
+                if len(beyond) >= spec.extend_steps:
+                    continue
+                new_lr = _past(lr, lrs[-2] if up else lrs[1])
+                for seed in sorted({r.fields["seed"] for r in axis if r.fields["lr"] == lr}):
+                    run = make_run(spec, {**best.fields, "lr": new_lr, "seed": seed}, stage="edge")
+                    if run.run_id not in known:
+                        known.add(run.run_id)
+                        added.append(run)
         if not added:
             return out
         out += added
@@ -104,10 +117,11 @@ def extended_grid(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]
 def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Run], list[tuple]]:
     """select_then_seeds: (extra seed runs, groups without a successful grid run).
 
-    Seeds go to the best grid setting of every group whose grid runs have all finished (groups
+    Seeds go to the best grid setting of every group (and, with budget_percent, its best setting within
+    the budget: see `winners`) whose grid runs have all finished (groups
     still waiting for a grid run get none yet); a finished group whose every run failed gets none
     and is listed (its select_by values) in the second item."""
-    from .aggregate import records_frame, select_best
+    from .aggregate import records_frame
     if not spec.select_by:
         return [], []
     grid = extended_grid(spec, grid, runs_dir)   # a group waits for the lrs added past its grid's edge
@@ -126,7 +140,7 @@ def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Ru
         return [], no_success
     by_id = {r.run_id: r for r in grid}
     out = []
-    for best_id in select_best(records_frame(ok), by=spec.select_by)["run_id"]:
+    for best_id in winners(spec, records_frame(ok), spec.select_by):
         for seed in spec.seeds:
             run = make_run(spec, {**by_id[best_id].fields, "seed": seed}, stage="seeds")
             if run.run_id not in by_id:
@@ -428,7 +442,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
                   "(same run id: same settings and seed); see sweep_log.jsonl", flush=True)
         rows = plan(spec, output_dir)
         todo = [r for status, r in rows if status == "todo" or (retry_failed and status == "failed")]
-        later = study_progress(spec, output_dir)["planned"] - len(rows)
+        later = study_progress(spec, output_dir)["planned_max"] - len(rows)
         print(describe_estimate(spec, todo, folder, later=later), flush=True)
         counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused), "cpu_s": 0.0}
         interrupted = True
@@ -478,7 +492,9 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
     if spec.select_by:
         n_seed = sum(run.stage == "seeds" for _, run in rows)
         waiting = any(s == "todo" for s, r in rows if r.stage != "seeds")
-        lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation, seeds {spec.seeds}): "
+        budget = (f"; also the best within {spec.budget_percent:g}% of the base per task"
+                  if spec.budget_percent is not None else "")
+        lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation{budget}, seeds {spec.seeds}): "
                      + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"
                                            if waiting else ""))
         lines += [f"  no successful grid run for {g}: its seeds are skipped" for g in no_success_groups(spec, output_dir)]
@@ -498,7 +514,9 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     longer has (`off_plan`: seeds of a setting that an lr past the grid's edge beat) count in the time, not
     in finished. Planned counts the seed
     runs of groups still waiting for their grid as one per extra seed the grid does not already have (a
-    group whose grid runs all fail gets none). Per task, `run_min` is the
+    group whose grid runs all fail gets none); `planned_max` also counts, with budget_percent, the seeds of a
+    second winner (the best within the budget) for each waiting group whose grid tries more than one setting
+    apart from lr. Per task, `run_min` is the
     [shortest, longest] wall time of one finished run in minutes and `left_h` the core-hours its
     unfinished runs would take at the mean of its finished ones (None before any has finished)."""
     rows = plan_records(spec, output_dir)
@@ -508,12 +526,14 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     # not finished work of the plan, but paid for, so their time counts
     off_plan = [r for r in (load_records(runs_dir) if runs_dir.is_dir() else []) if r["run_id"] not in planned_ids]
     grid_seeds: dict = {}   # the seeds a group's grid already has get no extra run (e.g. seed 1 of RTE in glue_v2)
+    axes: dict = {}         # the settings (apart from lr and seed) a group's grid tries
     for _, run, _ in rows:
         if spec.select_by and run.stage != "seeds":
             grid_seeds.setdefault(_group_key(spec, run), set()).add(run.fields.get("seed"))
+            axes.setdefault(_group_key(spec, run), set()).add(_axis(run))
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
-    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "wall_h": 0.0, "cpu_h": 0.0, "reused": 0, "off_plan": 0,
-                   "walls": [], "cpus": []}
+    by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "planned_max": 0, "wall_h": 0.0, "cpu_h": 0.0,
+                   "reused": 0, "off_plan": 0, "walls": [], "cpus": []}
                for t in tasks}
     for record in off_plan:
         t = by_task.get(str((record.get("config") or {}).get("task", record.get("task"))))
@@ -527,9 +547,14 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     for status, run, record in rows:
         t = by_task[str(run.fields.get("task"))]
         t["planned"] += 1
+        t["planned_max"] += 1
         if spec.select_by and run.stage != "seeds" and status == "todo" and _group_key(spec, run) not in waiting:
-            waiting.add(_group_key(spec, run))   # a group still waiting for its grid: its seed runs are planned too
-            t["planned"] += len(set(spec.seeds or []) - grid_seeds[_group_key(spec, run)])
+            key = _group_key(spec, run)
+            waiting.add(key)   # a group still waiting for its grid: its seed runs are planned too
+            extra = len(set(spec.seeds or []) - grid_seeds[key])
+            t["planned"] += extra
+            # with budget_percent a group trying several settings may seed a second winner (planned_max counts it)
+            t["planned_max"] += extra * (2 if spec.budget_percent is not None and len(axes[key]) > 1 else 1)
         if record is not None:
             wall = record.get("timing", {}).get("wall_s") or 0.0
             t["finished"] += 1
@@ -555,8 +580,8 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
                 t["left_h"] = expected / (len(todo) - unknown) * (t["planned"] - t["finished"])
     # complete: every run of the task finished ok (a group waiting for its grid has a todo grid run)
     unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
-    total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "wall_h", "cpu_h",
-                                                               "reused", "off_plan")}
+    total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "planned_max", "wall_h",
+                                                               "cpu_h", "reused", "off_plan")}
     return {"name": spec.name, **total, "tasks": tasks,
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 

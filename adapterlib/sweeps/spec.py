@@ -11,6 +11,7 @@ A sweep file (see sweeps/README.md) names a study and lists its runs:
     per_task: {sst2: {max_train_examples: 8000}}  # fields for one task's runs
     runs: [{task: rte, policy: head, lr: 1.0e-3}] # explicit extra runs
     select_then_seeds: {by: [task, policy, adapter_size], seeds: [1, 2]}
+    # ... budget_percent: 4 also seeds each group's best setting among those training at most 4% of the base
     extend_edges: {by: [task, policy], steps: 1}  # a winner on its lr grid's edge gets one more lr past it
     reuse: [pilot_v2]               # a run finished ok in one of these studies (same run id) is copied, not rerun
 
@@ -57,6 +58,7 @@ class SweepSpec:
     runs: list = dataclasses.field(default_factory=list)
     select_by: list | None = None           # select_then_seeds.by
     seeds: list = dataclasses.field(default_factory=list)
+    budget_percent: float | None = None     # select_then_seeds.budget_percent: also the best setting within it
     extend_by: list | None = None           # extend_edges.by: the groups whose validation winner is checked
     extend_steps: int = 0                   # extend_edges.steps: lrs added past each edge of a grid, at most
     reuse: list = dataclasses.field(default_factory=list)  # study names whose ok records count here (same run id)
@@ -206,14 +208,19 @@ def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
     from .aggregate import COLUMNS
     if spec.mode != "api":
         raise SweepSpecError(f"{where}: only for mode api (selection reads the training records)")
-    unknown = [k for k in stage if k not in ("by", "seeds")]
+    unknown = [k for k in stage if k not in ("by", "seeds", "budget_percent")]
     by, seeds = stage.get("by", ["task", "policy", "adapter_size"]), stage.get("seeds")
+    budget = stage.get("budget_percent")
     if unknown or not isinstance(by, list) or any(b not in COLUMNS for b in by):
         raise SweepSpecError(f"{where}: needs `by:` (list of record columns, e.g. [task, policy, adapter_size]) "
                              f"and `seeds:`; got {stage!r}")
     if not isinstance(seeds, list) or not seeds or any(type(s) is not int for s in seeds):
         raise SweepSpecError(f"{where}.seeds must be a non-empty list of integers, got {seeds!r}")
+    if budget is not None and (type(budget) not in (int, float) or not 0 < budget < 100):
+        raise SweepSpecError(f"{where}.budget_percent must be a number between 0 and 100 (the % of the base model "
+                             f"a setting may train per task), got {budget!r}")
     spec.select_by, spec.seeds = by, seeds
+    spec.budget_percent = None if budget is None else float(budget)
 
 
 def _parse_extend(spec: SweepSpec, stage: dict, where: str) -> None:
