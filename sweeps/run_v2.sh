@@ -8,9 +8,14 @@ cd "$(dirname "$0")/.."
 export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
 # To stop it: kill the sweep (`pkill -f "adapterlib sweep sweeps/"`); the run in progress is lost, finished
 # ones are kept, and the programme ends there instead of going on to the next study. A study whose runs
-# partly failed (exit code 1) does not stop the programme: `--retry-failed` reruns those runs later.
+# partly failed (exit code 1) does not stop the programme: `--retry-failed` reruns those runs later; the
+# programme then ends with exit code 1 and names those studies.
 exec flock "${ADAPTERLIB_LOCK:-/tmp/adapterlib-cpu.lock}" bash -c '
+  failed=""
   for study in glue_v2 size_v2 init_v2 ablation_v2; do
     python -m adapterlib sweep "sweeps/$study.yaml" --workers 2 --threads-per-run 1 --quiet || {
-      code=$?; [ "$code" -eq 1 ] || { echo "stopped in $study (exit code $code)" >&2; exit "$code"; }; }
-  done'
+      code=$?; [ "$code" -eq 1 ] || { echo "stopped in $study (exit code $code)" >&2; exit "$code"; }
+      failed="$failed $study"; }
+  done
+  if [ -n "$failed" ]; then
+    echo "finished; runs failed in:$failed (rerun them with --retry-failed)" >&2; exit 1; fi'
