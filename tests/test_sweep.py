@@ -551,19 +551,25 @@ def test_cost_estimate_from_measured_per_epoch_costs(tmp_path):
 
 @pytest.mark.parametrize("code,studies", [(0, 4), (1, 4), (130, 1), (143, 1)])
 def test_run_v2_goes_on_after_failed_runs_and_stops_when_interrupted(tmp_path, code, studies):
-    """sweeps/run_v2.sh runs the four v2 studies in order; a study with failed runs (exit 1) does not stop the
-    programme but makes it end with exit code 1; an interrupted sweep (Ctrl-C / SIGTERM: 130, killed: 143) stops
-    it (a fake `python` records calls)."""
+    """sweeps/run_v2.sh runs the four v2 studies in order, and the layer-span ablation right after ablation_v2; a
+    study with failed runs (exit 1) does not stop the programme but makes it end with exit code 1; an interrupted
+    sweep (Ctrl-C / SIGTERM: 130, killed: 143) stops it (a fake `python` records calls; the script runs from a
+    copy in an empty project, so no committed table decides whether the ablation is due)."""
     calls = tmp_path / "calls"
     fake = tmp_path / "bin" / "python"
     fake.parent.mkdir()
     fake.write_text(f'#!/usr/bin/env bash\necho "$*" >> {calls}\nexit {code}\n')
     fake.chmod(0o755)
+    (tmp_path / "project" / "sweeps").mkdir(parents=True)
+    script = tmp_path / "project" / "sweeps" / "run_v2.sh"
+    script.write_text((REPO / "sweeps" / "run_v2.sh").read_text())
     env = {**os.environ, "PATH": f"{fake.parent}:{os.environ['PATH']}", "ADAPTERLIB_LOCK": str(tmp_path / "lock")}
-    done = subprocess.run(["bash", str(REPO / "sweeps" / "run_v2.sh")], env=env, capture_output=True, text=True,
-                          timeout=60)
+    done = subprocess.run(["bash", str(script)], env=env, capture_output=True, text=True, timeout=60)
     lines = calls.read_text().splitlines()
     assert done.returncode == code, done.stderr     # failed runs: the whole programme runs, then exits 1
-    assert ("runs failed in: glue_v2 size_v2 init_v2 ablation_v2" in done.stderr) is (code == 1)
-    assert [line.split()[3] for line in lines] == [f"sweeps/{s}.yaml" for s in
-                                                   ("glue_v2", "size_v2", "init_v2", "ablation_v2")][:studies]
+    expected = ["-m adapterlib sweep sweeps/ablation_v2.yaml", "sweeps/layer_ablation.py data/results/ablation_v2",
+                "-m adapterlib sweep sweeps/glue_v2.yaml", "-m adapterlib sweep sweeps/size_v2.yaml",
+                "-m adapterlib sweep sweeps/init_v2.yaml"]
+    assert [line.split(" --")[0] for line in lines] == (expected if studies == 4 else expected[:1])
+    assert all("--workers 2 --threads-per-run 1" in line for line in lines if "adapterlib sweep" in line)
+    assert ("runs failed in: ablation_v2 layer_ablation glue_v2 size_v2 init_v2" in done.stderr) is (code == 1)
