@@ -26,6 +26,7 @@ from transformers.trainer_pt_utils import LengthGroupedSampler
 
 from . import fast as speedups
 from . import records
+from . import resume as snapshots
 from .checkpoint import save_adapter, trainable_groups
 from .config import TrainConfig
 from .data import data_source, get_task, load_glue, tokenize_glue
@@ -153,10 +154,17 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
     model, tokenizer = build_model(cfg)
+    # with an output folder, each epoch's end leaves a snapshot the run resumes from if it is stopped
+    snapshot = snapshots.snapshot_path(output_dir, run_id(cfg)) if output_dir is not None else None
     with speedups.malloc_tuned(cfg.fast) as malloc_tuned:  # glibc's settings restored afterwards
-        result = fit(model, tokenizer, cfg, progress)
+        try:
+            result = fit(model, tokenizer, cfg, progress, snapshot=snapshot)
+        except TrainingDiverged:  # it would diverge again from its snapshot: a rerun starts afresh
+            if snapshot is not None:
+                snapshots.remove(snapshot)
+            raise
     model = result["model"]
-    record = _record(cfg, model, result["data"], result["loop"], result["dev"], start)
+    record = _record(cfg, model, result["data"], result["loop"], result["dev"], start - result["loop"]["resumed_wall_s"])
     record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned, **speedups.active(model)}
     if output_dir is not None:
         out = Path(output_dir)
@@ -168,6 +176,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                              metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
                 record["checkpoint"] = record["run_id"]
             records.write_json_atomic(record["path"], record)
+            snapshots.remove(snapshot)
         except OSError as e:  # full disk, permissions changed mid-run: keep the scores on screen
             raise OutputWriteError(f"could not write the results of {record['run_id']} to {out}: {e}. "
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
@@ -189,7 +198,7 @@ def check_writable(output_dir) -> Path:
     return out
 
 
-def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True) -> dict:
+def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Path | None = None) -> dict:
     """Train `model` (its trainable parameters as they are set) with the recipe, then score it.
 
     The middle of `train`, for a model you already hold (e.g. one shared by many tasks): load
@@ -197,6 +206,8 @@ def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True) -> dict:
     point chosen on validation, score the GLUE dev set. Returns {"model" (as prepared by
     accelerate; the same object on one device), "accelerator", "data", "loop" (history,
     selected, steps, timings), "dev"}. Call `accelerate.utils.set_seed` first for reproducibility.
+    `snapshot` (a file path, see adapterlib.resume): resume from it if it holds this run's state, and
+    write it at the end of every epoch (`train` passes one when it has an output folder).
     """
     spec = get_task(cfg.task)
     data = _load_data(cfg, tokenizer)
@@ -210,7 +221,8 @@ def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True) -> dict:
     total_steps = cfg.max_steps or cfg.epochs * len(train_loader)
     optimizer, scheduler = make_optimizer(model, cfg, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    loop = _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress)
+    loop = _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress,
+                snapshot if accelerator.scaler is None else None)  # fp16's loss scaler is not snapshotted
     model.load_state_dict(loop.pop("best_state"), strict=False)  # the epoch chosen on validation
     dev = {split: evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)
            for split in spec.dev_files}
@@ -228,13 +240,22 @@ def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: 
     return loss.item()
 
 
-def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress):
+def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress, snapshot=None):
     """The training loop. Returns history, best validation point, its weights, and timings."""
     spec = get_task(cfg.task)
     history, best, best_state, since_best, stopped_early = [], None, None, 0, False
     warmup = warmup_steps(cfg, total_steps)
     step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
-    bar = tqdm(total=total_steps, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
+    resumed, resumed_wall, segment_start = [], 0.0, time.time()
+    sampler_generator = train_loader.sampler.generator
+    restored = snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator) if snapshot else None
+    if restored:
+        state, best_state = restored
+        history, best, since_best = state["history"], state["best"], state["since_best"]
+        step, train_time, tokens, padded, loss_sum = (state[k] for k in ("step", "train_time", "tokens", "padded",
+                                                                          "loss_sum"))
+        resumed, resumed_wall = state["resumed"] + [step // len(train_loader)], state["wall_s"]
+    bar = tqdm(total=total_steps, initial=step, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
     while step < total_steps:
         model.train()
         for batch in train_loader:  # our own samplers, so batches are moved here, not by prepare()
@@ -260,6 +281,12 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                 elif step > warmup:
                     since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
                 stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
+                if snapshot is not None and end_of_epoch and not stopped_early and step < total_steps:
+                    loop_state = {"step": step, "train_time": train_time, "tokens": tokens, "padded": padded,
+                                  "loss_sum": loss_sum, "history": history, "best": best, "since_best": since_best,
+                                  "resumed": resumed, "wall_s": resumed_wall + time.time() - segment_start}
+                    snapshots.save(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator, loop_state,
+                                   best_state)
                 model.train()
             if step == total_steps or stopped_early:
                 break
@@ -268,7 +295,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     bar.close()
     return {"history": history, "selected": best, "best_state": best_state, "steps": step, "train_time": train_time,
             "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader)),
-            "stopped_early": stopped_early, "steps_per_epoch": len(train_loader)}
+            "stopped_early": stopped_early, "steps_per_epoch": len(train_loader),
+            "resumed_at_epochs": resumed, "resumed_wall_s": resumed_wall}
 
 
 def _record(cfg, model, data, loop, dev, start) -> dict:
@@ -291,6 +319,7 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
         "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files) if s in data},
         "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
                    "epochs_run": loop["epochs_run"], "stopped_early": loop["stopped_early"],
+                   **({"resumed_at_epochs": loop["resumed_at_epochs"]} if loop["resumed_at_epochs"] else {}),
                    "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"], "steps_per_s": steps / train_time if train_time else None,
                    "s_per_step": train_time / steps if steps else None,
                    "tokens_per_s": loop["tokens"] / train_time if train_time else None,

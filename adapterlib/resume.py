@@ -1,0 +1,132 @@
+"""Resuming a training run at its last finished epoch (after a kill, a reboot, the end of a session).
+
+At the end of every epoch `train` (with an output folder) writes one file next to where its record
+will go, `.<run_id>.resume.safetensors`, replaced atomically each epoch and deleted once the record is
+written. It holds everything the rest of the run depends on:
+
+- the trained parameters and the best ones so far (the epoch validation has chosen until now);
+- AdamW's moments and step counts, the lr schedule's position;
+- the random states: torch's (dropout masks), the batch sampler's (the next epoch's batch order),
+  Python's and NumPy's;
+- the loop's counters: step, history, best validation point, epochs without improvement, the time spent.
+
+Tensors are stored as safetensors, everything else as JSON in the file's metadata: nothing is
+unpickled. A run resumed from it continues exactly where it stopped: on a CPU the finished run is the
+one an uninterrupted run would have produced, bit for bit (tests/test_resume.py checks this).
+
+A snapshot is used only by the run it was written for (same run id, hence the same config) and
+only with the same trained-parameter names and shapes; otherwise it is ignored with a warning and
+the run starts from scratch.
+"""
+from __future__ import annotations
+
+import json
+import os
+import random
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, safe_open, save_file
+
+from .records import _writer  # temp files name their writer, so a sweep's cleanup spares a live one
+
+FORMAT = 1
+
+
+def snapshot_path(output_dir, run_id: str) -> Path:
+    return Path(output_dir) / f".{run_id}.resume.safetensors"
+
+
+def _optimizer_tensors(optimizer) -> tuple[dict, dict]:
+    """AdamW's state as flat tensors {"opt.<param index>.<key>"} and the rest (param_groups, non-tensors) as JSON."""
+    sd = optimizer.state_dict()
+    tensors, scalars = {}, {}
+    for index, entry in sd["state"].items():
+        for key, value in entry.items():
+            if torch.is_tensor(value):
+                tensors[f"opt.{index}.{key}"] = value.detach().contiguous().clone()
+            else:
+                scalars[f"{index}.{key}"] = value
+    groups = [{k: (list(v) if isinstance(v, tuple) else v) for k, v in g.items()} for g in sd["param_groups"]]
+    return tensors, {"param_groups": groups, "scalars": scalars}
+
+
+def _load_optimizer(optimizer, tensors: dict, meta: dict) -> None:
+    state: dict = {}
+    for name, value in tensors.items():
+        if name.startswith("opt."):
+            _, index, key = name.split(".", 2)
+            state.setdefault(int(index), {})[key] = value
+    for name, value in meta["scalars"].items():
+        index, key = name.split(".", 1)
+        state.setdefault(int(index), {})[key] = value
+    groups = [{k: (tuple(v) if k == "betas" else v) for k, v in g.items()} for g in meta["param_groups"]]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+
+
+def save(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator, loop: dict,
+         best_state: dict | None) -> None:
+    """Write the snapshot of a run at the end of an epoch (atomically: the old one or the new one)."""
+    tensors = {f"model.{n}": p.detach().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
+    tensors.update({f"best.{n}": t.contiguous() for n, t in (best_state or {}).items()})
+    opt_tensors, opt_meta = _optimizer_tensors(optimizer)
+    tensors.update(opt_tensors)
+    tensors["rng.torch"] = torch.get_rng_state()
+    tensors["rng.sampler"] = sampler_generator.get_state()
+    np_state = np.random.get_state()
+    tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
+    py_state = random.getstate()
+    meta = {"format": FORMAT, "run_id": run_id, "time": time.time(), "loop": loop,
+            "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
+            "numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
+            "python": [py_state[0], list(py_state[1]), py_state[2]]}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f"{path.name}.{_writer()}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file(tensors, tmp, metadata={"adapterlib_resume": json.dumps(meta)})
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator) -> tuple[dict, dict | None] | None:
+    """Restore a run from its snapshot: (loop counters, best state so far), or None (no usable snapshot)."""
+    if not path.is_file():
+        return None
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            meta = json.loads(f.metadata()["adapterlib_resume"])
+        tensors = load_file(str(path))
+    except Exception as e:  # a truncated or foreign file: start again rather than fail the run
+        warnings.warn(f"ignoring the resume snapshot {path} ({type(e).__name__}: {e}); the run starts from scratch")
+        return None
+    trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
+    saved = {n[len("model."):]: t for n, t in tensors.items() if n.startswith("model.")}
+    if (meta.get("format") != FORMAT or meta.get("run_id") != run_id or saved.keys() != trained.keys()
+            or any(saved[n].shape != p.shape for n, p in trained.items())):
+        warnings.warn(f"ignoring the resume snapshot {path}: it was written for another run or model; "
+                      "the run starts from scratch")
+        return None
+    with torch.no_grad():
+        for n, p in trained.items():
+            p.copy_(saved[n])
+    _load_optimizer(optimizer, tensors, meta["optimizer"])
+    scheduler.load_state_dict(meta["scheduler"])
+    torch.set_rng_state(tensors["rng.torch"])
+    sampler_generator.set_state(tensors["rng.sampler"])
+    name, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, internal, gauss = meta["python"]
+    random.setstate((version, tuple(internal), gauss))
+    best = {n[len("best."):]: t for n, t in tensors.items() if n.startswith("best.")} or None
+    return meta["loop"], best
+
+
+def remove(path: Path) -> None:
+    Path(path).unlink(missing_ok=True)
