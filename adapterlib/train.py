@@ -145,6 +145,8 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     `fast.malloc_tuned()`, which makes this process keep freed memory for reuse while it trains
     (restored afterwards). The record says which were on (`speedups`). `fast` (if given)
     replaces cfg.fast, so the run id, the config and the record always agree.
+    With `output_dir`, every epoch's end leaves a snapshot there, and a run stopped part-way resumes from
+    it at the next call with the same config (adapterlib.resume); it is deleted with the record.
     """
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
