@@ -407,6 +407,11 @@ def cmd_status(args) -> int:
     table = status_markdown(specs)
     if not args.update:
         print(table)
+        from .resume import pending   # runs stopped part-way (or training now): where they resume
+        for path in specs:
+            for snap in pending(study_folder(load_spec(path)) / "runs"):
+                print(f"{Path(path).stem}: {snap['run_id']} has {snap['epochs']:g} epoch(s) done "
+                      f"({snap['wall_s'] / 60:.0f} min so far); it resumes there if stopped")
         return 0
     path = Path(args.update)
     path.write_text(replace_status_block(path.read_text(), table))

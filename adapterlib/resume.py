@@ -128,5 +128,21 @@ def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
     return meta["loop"], best
 
 
+def pending(runs_dir) -> list[dict]:
+    """The snapshots in a study's runs folder (runs stopped part-way, or training now): run id, the epochs
+    finished and the wall time spent so far, read from each file's metadata alone."""
+    out = []
+    for path in sorted(Path(runs_dir).glob(".*.resume.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as f:
+                meta = json.loads(f.metadata()["adapterlib_resume"])
+            history = meta["loop"]["history"]
+            out.append({"run_id": meta["run_id"], "epochs": history[-1]["epoch"] if history else 0,
+                        "wall_s": meta["loop"]["wall_s"], "time": meta["time"]})
+        except Exception:  # half-written or foreign: the run starts afresh anyway
+            continue
+    return out
+
+
 def remove(path: Path) -> None:
     Path(path).unlink(missing_ok=True)

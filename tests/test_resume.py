@@ -92,3 +92,22 @@ def test_a_snapshot_of_another_run_is_ignored(tiny_model_dir, tiny_glue_dir, tmp
     resume.snapshot_path(tmp_path, "broken").write_bytes(b"not a safetensors file")
     with pytest.warns(UserWarning, match="starts from scratch"):
         assert resume.load(resume.snapshot_path(tmp_path, "broken"), "broken", None, None, None, None) is None
+
+
+def test_status_names_the_runs_that_would_resume(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch, capsys):
+    from adapterlib.cli import main
+    config = cfg(tiny_model_dir, tiny_glue_dir, policy="adapter", adapter_size=4)
+    study = tmp_path / "results" / "resumable"
+    interrupted(monkeypatch, after_steps=2 * 8 + 1)
+    with pytest.raises(Killed):
+        al.train(config, output_dir=study / "runs", progress=False)
+    monkeypatch.undo()
+    [snap] = resume.pending(study / "runs")
+    assert snap["run_id"] == run_id(config) and snap["epochs"] == 2 and snap["wall_s"] > 0
+    spec = tmp_path / "resumable.yaml"
+    spec.write_text(f"name: resumable\nbase: {{task: sst2, policy: adapter, adapter_size: 4, model: '{tiny_model_dir}'}}\n"
+                    "grid: {lr: [1.0e-3]}\n")
+    for module in ("adapterlib.sweeps.driver", "adapterlib.sweeps.aggregate"):
+        monkeypatch.setattr(f"{module}.RESULTS_DIR", tmp_path / "results")
+    assert main(["status", str(spec)]) == 0
+    assert f"resumable: {run_id(config)} has 2 epoch(s) done" in capsys.readouterr().out
