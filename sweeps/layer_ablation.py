@@ -37,13 +37,29 @@ def scored_as_trained(config: dict):
     return torch.autocast("cpu", dtype=dtype) if dtype else contextlib.nullcontext()
 
 
+def save_heatmap(df, spec, out: Path) -> None:
+    fig, ax = plt.subplots(figsize=(4.5, 4.0))
+    plot_span_heatmap(df, ax=ax)
+    ax.set_title(f"{spec.display} dev {spec.metric}:\nadapters removed from layers first..last", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out / f"layer_ablation_{spec.name}.png", dpi=80)
+    plt.close(fig)
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("study", help="study folder, e.g. data/results/ablation_cpu")
     parser.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR)")
+    parser.add_argument("--replot", action="store_true",
+                        help="only redraw the heat maps from the CSVs already there (no checkpoints needed)")
     args = parser.parse_args(argv)
     study = Path(args.study)
     out = study / "layer_ablation"  # not tables/: those are only what `aggregate` writes
+    if args.replot:
+        import pandas as pd
+        for csv in sorted(out.glob("layer_ablation_*.csv")):
+            save_heatmap(pd.read_csv(csv), get_task(csv.stem.removeprefix("layer_ablation_")), out)
+        return 0
     out.mkdir(parents=True, exist_ok=True)
     for record in load_records(study / "runs"):
         ckpt = study / "runs" / str(record.get("checkpoint", ""))
@@ -58,12 +74,7 @@ def main(argv=None) -> int:
                                max_length=cfg.get("max_length") or 128)
         df.insert(0, "run_id", record["run_id"])
         df.to_csv(out / f"layer_ablation_{spec.name}.csv", index=False, float_format="%.4f")
-        fig, ax = plt.subplots(figsize=(4.5, 3.8))
-        plot_span_heatmap(df, ax=ax)
-        ax.set_title(f"{spec.display} dev {spec.metric}: adapters removed from layers first..last")
-        fig.tight_layout()
-        fig.savefig(out / f"layer_ablation_{spec.name}.png", dpi=80)
-        plt.close(fig)
+        save_heatmap(df, spec, out)
         print(f"{spec.display}: {len(df)} rows -> {out / f'layer_ablation_{spec.name}.csv'}; nothing removed: dev "
               f"{spec.metric} {df['score'].iloc[0]:.2f} (the run record's dev score: {record.get('dev_score', float('nan')):.2f})")
     return 0

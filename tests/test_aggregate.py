@@ -356,3 +356,22 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     curve.loc[(curve["policy"] == "top_k") & (curve["top_k"] == 2) & (curve["task"] == "cola"), "lr_edge"] = "lowest"
     assert ("**chosen at the edge of the learning rates tried**, so a better rate may lie beyond: top-2 (lr 1e-4, "
             "the lowest tried)") in size_study_findings(curve)[0]
+
+
+def test_a_run_trained_again_in_another_study_has_the_same_record():
+    """ablation_v2 trains two of glue_v2's runs again (same run id, for their checkpoints): on this CPU training is
+    deterministic, so the committed records agree to the last digit (not copies: neither is `reused_from`).
+    Only pairs trained the same way compare: as many torch threads (the order of float sums) and the same speed
+    path (`adapterlib.fast` draws dropout masks from other random bits; ablation_cpu's runs predate it)."""
+    from adapterlib.records import load_records
+    root = aggregate.RESULTS_DIR
+    by_study = {p.parent.name: {r["run_id"]: r for r in load_records(p) if r.get("status") == "ok"}
+                for p in sorted(root.glob("*/runs"))} if root.is_dir() else {}
+    pairs = [(a[i], b[i]) for s, a in by_study.items() for t, b in by_study.items() if s < t
+             for i in set(a) & set(b) if not a[i].get("reused_from") and not b[i].get("reused_from")
+             and a[i]["machine"].get("torch_threads") == b[i]["machine"].get("torch_threads")
+             and (a[i].get("speedups") or {}).get("fast_modules") == (b[i].get("speedups") or {}).get("fast_modules")]
+    if not pairs:
+        pytest.skip("no run trained in two committed studies")
+    for a, b in pairs:
+        assert a["history"] == b["history"] and a["dev"] == b["dev"] and a["selected"] == b["selected"], a["run_id"]
