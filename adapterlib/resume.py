@@ -30,9 +30,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .records import _writer  # temp files name their writer, so a sweep's cleanup spares a live one
+from .records import (
+    _writer,  # temp files name their writer, so a sweep's cleanup spares a live one
+)
 
 FORMAT = 1
 
@@ -103,7 +106,7 @@ def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
         with safe_open(str(path), framework="pt") as f:
             meta = json.loads(f.metadata()["adapterlib_resume"])
         tensors = load_file(str(path))
-    except Exception as e:  # a truncated or foreign file: start again rather than fail the run
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:  # truncated or foreign: start afresh
         warnings.warn(f"ignoring the resume snapshot {path} ({type(e).__name__}: {e}); the run starts from scratch")
         return None
     trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
@@ -139,8 +142,8 @@ def pending(runs_dir) -> list[dict]:
             history = meta["loop"]["history"]
             out.append({"run_id": meta["run_id"], "epochs": history[-1]["epoch"] if history else 0,
                         "wall_s": meta["loop"]["wall_s"], "time": meta["time"]})
-        except Exception:  # half-written or foreign: the run starts afresh anyway
-            continue
+        except (OSError, ValueError, KeyError, TypeError, IndexError, SafetensorError):
+            continue  # half-written or foreign: the run starts afresh anyway, so nothing to list
     return out
 
 

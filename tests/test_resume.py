@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import adapterlib as al
-import adapterlib.train  # noqa: F401  (the module; `adapterlib.train` the attribute is the function)
+import adapterlib.train  # the module (the attribute `adapterlib.train` is the function)
 from adapterlib import resume
 from adapterlib.train import run_id
 
@@ -14,8 +14,8 @@ train_module = sys.modules["adapterlib.train"]
 
 
 def cfg(tiny_model_dir, tiny_glue_dir, **kw):
-    base = dict(task="sst2", model=str(tiny_model_dir), glue_dir=str(tiny_glue_dir), batch_size=8, epochs=4,
-                lr=3e-3, max_length=32, max_train_examples=64, seed=3)
+    base = {"task": "sst2", "model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir), "batch_size": 8, "epochs": 4,
+            "lr": 3e-3, "max_length": 32, "max_train_examples": 64, "seed": 3}
     return al.TrainConfig(**{**base, **kw})
 
 
