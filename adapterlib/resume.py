@@ -33,9 +33,8 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
-from .records import (
-    _writer,  # temp files name their writer, so a sweep's cleanup spares a live one
-)
+# temp files name their writer, so a sweep's cleanup spares a live one
+from .records import _writer
 
 FORMAT = 1
 
