@@ -248,7 +248,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     history, best, best_state, since_best, stopped_early = [], None, None, 0, False
     warmup = warmup_steps(cfg, total_steps)
     step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
-    resumed, resumed_wall, segment_start = [], 0.0, time.time()
+    resumed, segments, resumed_wall, segment_start = [], [], 0.0, time.time()
+    writer = None  # the code and libraries of this segment, written into its snapshots
     sampler_generator = train_loader.sampler.generator
     restored = snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator) if snapshot else None
     if restored:
@@ -257,6 +258,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
         step, train_time, tokens, padded, loss_sum = (state[k] for k in ("step", "train_time", "tokens", "padded",
                                                                           "loss_sum"))
         resumed, resumed_wall = state["resumed"] + [step // len(train_loader)], state["wall_s"]
+        # what trained the epochs before the stop: the record names it if it differs from this segment
+        segments = state["segments"] + [{"until_epoch": step // len(train_loader), **state["writer"]}]
     bar = tqdm(total=total_steps, initial=step, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
     while step < total_steps:
         model.train()
@@ -284,9 +287,11 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                     since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
                 stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
                 if snapshot is not None and end_of_epoch and not stopped_early and step < total_steps:
+                    writer = writer or {"git": records.git_revision(), "versions": records.versions()}
                     loop_state = {"step": step, "train_time": train_time, "tokens": tokens, "padded": padded,
                                   "loss_sum": loss_sum, "history": history, "best": best, "since_best": since_best,
-                                  "resumed": resumed, "wall_s": resumed_wall + time.time() - segment_start}
+                                  "resumed": resumed, "wall_s": resumed_wall + time.time() - segment_start,
+                                  "writer": writer, "segments": segments}
                     snapshots.save(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator, loop_state,
                                    best_state)
                 model.train()
@@ -298,7 +303,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     return {"history": history, "selected": best, "best_state": best_state, "steps": step, "train_time": train_time,
             "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader)),
             "stopped_early": stopped_early, "steps_per_epoch": len(train_loader),
-            "resumed_at_epochs": resumed, "resumed_wall_s": resumed_wall}
+            "resumed_at_epochs": resumed, "resumed_wall_s": resumed_wall, "earlier_segments": segments}
 
 
 def _record(cfg, model, data, loop, dev, start) -> dict:
@@ -327,6 +332,8 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
                    "tokens_per_s": loop["tokens"] / train_time if train_time else None,
                    "padded_tokens_per_s": loop["padded_tokens"] / train_time if train_time else None},
         "memory": records.peak_memory_mb(), "data_source": data_source(spec, cfg.glue_dir), **records.provenance(),
+        # a resumed run: the code and library versions that trained its epochs before each stop
+        **({"earlier_segments": loop["earlier_segments"]} if loop["earlier_segments"] else {}),
     }
 
 

@@ -47,7 +47,7 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tin
     config = cfg(tiny_model_dir, tiny_glue_dir, policy=policy, adapter_size=4, mixed_precision=precision)
     whole = al.train(config, output_dir=tmp_path / "whole", progress=False)
     assert not resume.snapshot_path(tmp_path / "whole", whole["run_id"]).exists()   # removed with the record
-    assert "resumed_at_epochs" not in whole["timing"]
+    assert "resumed_at_epochs" not in whole["timing"] and "earlier_segments" not in whole
 
     out = tmp_path / "stopped"
     interrupted(monkeypatch, after_steps=2 * 8 + 3)                 # 64 examples / 8 = 8 steps an epoch: dies in epoch 3
@@ -58,6 +58,8 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tin
     monkeypatch.undo()
     again = al.train(config, output_dir=out, progress=False)
     assert again["timing"]["resumed_at_epochs"] == [2]
+    [earlier] = again["earlier_segments"]   # what trained epochs 1-2: here the same code and libraries
+    assert earlier["until_epoch"] == 2 and earlier["git"] == again["git"] and earlier["versions"] == again["versions"]
     assert again["history"] == whole["history"] and again["selected"] == whole["selected"]
     assert again["dev"] == whole["dev"] and again["timing"]["steps"] == whole["timing"]["steps"]
     assert not snapshot.exists()
