@@ -259,7 +259,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                                                                           "loss_sum"))
         resumed, resumed_wall = state["resumed"] + [step // len(train_loader)], state["wall_s"]
         # what trained the epochs before the stop: the record names it if it differs from this segment
-        segments = state["segments"] + [{"until_epoch": step // len(train_loader), **state["writer"]}]
+        segments = state.get("segments", []) + [{"until_epoch": step // len(train_loader), **state.get("writer", {})}]
     bar = tqdm(total=total_steps, initial=step, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
     while step < total_steps:
         model.train()
