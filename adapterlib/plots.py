@@ -521,7 +521,7 @@ def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float 
 
 # --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
 
-OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (within 4%)": "#238b45",
+OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (within 4%)": "tab:cyan",
                "adapters (64)": "tab:green"}
 
 
@@ -555,6 +555,14 @@ def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=Non
     return ax
 
 
+def _short_method(method: str) -> str:
+    """A tick label for a Table 1 row: "full\nFT", "8-256", "within\n4%", "64" (the legend names them in full)."""
+    if method == "full fine-tuning":
+        return "full\nFT"
+    inner = method.removeprefix("adapters (").removesuffix(")")
+    return inner.replace("within ", "within\n")
+
+
 def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: str | None = None):
     """Table 1 analog: per task, our dev score (mean +- s.e.m. over seeds, dots with error bars) per method, the paper's number
     (BERT-large, GLUE test server: open diamonds, a different kind of reference) and the task's
@@ -569,7 +577,7 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
     tasks = list(dict.fromkeys(selection["task"]))
     methods = [m for m in OURS_COLORS if m in set(selection["method"])]
     if fig is None:
-        fig = plt.figure(figsize=(1.95 * len(tasks) + 0.6, 3.6))
+        fig = plt.figure(figsize=((0.45 * len(methods) + 0.6) * len(tasks) + 0.6, 3.6))
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     x = np.arange(len(methods))
     for ax, task in zip(axes, tasks):
@@ -585,8 +593,7 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
             ax.axhline(floor, color="black", ls="--", lw=1)
         metric = rows["metric"].dropna().iloc[0] if "metric" in rows and rows["metric"].notna().any() else ""
         ax.set_title(f"{task_label(task)} ({metric})", fontsize=9)
-        ax.set_xticks(x, [m.replace("adapters ", "adapters\n").replace("full fine-tuning", "full\nfine-tuning")
-                          for m in methods], fontsize=7)
+        ax.set_xticks(x, [_short_method(m) for m in methods], fontsize=7)
         top = np.nanmax([*(rows["dev_mean"] + sem), *rows.get("paper (test)", pd.Series(dtype=float)), floor or 0])
         bottom = np.nanmin([*(rows["dev_mean"] - sem), floor if floor is not None else np.nan])
         ax.set_ylim(bottom - 0.08 * (top - bottom) - 1, top + 0.08 * (top - bottom) + 1)

@@ -116,6 +116,9 @@ def test_table_1_gets_a_row_whose_size_is_chosen_within_the_budget(tmp_path):
     gap = aggregate.glue_gap(df, n_boot=500).set_index("method")
     assert "adapters (within 4%)" in gap.index and gap.loc["adapters (within 4%)", "n_seeds_min"] == 3
     assert not math.isnan(gap.loc["adapters (within 4%)", "gap_low_95%"])
+    # rows that chose the same runs (here within 4% and 64) get the same interval, whatever rows come before
+    same = ["gap_mean", "gap_low_95%", "gap_high_95%", "gap_cola_low_95%", "gap_cola_high_95%"]
+    assert gap.loc["adapters (within 4%)", same].tolist() == gap.loc["adapters (64)", same].tolist()
 
 
 def test_the_estimate_counts_a_second_winner_for_groups_still_waiting(tmp_path):

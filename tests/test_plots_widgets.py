@@ -251,3 +251,18 @@ def test_study_explorer_controls_change_table_and_figure(size_curve_cpu):
     assert "layers <b>0..5</b>" in explorer.view.value
     explorer.task.value = "cola"
     assert explorer.table.attrs["metric"] == "mcc"
+
+
+def test_glue_vs_paper_plot_has_one_short_tick_per_row_and_names_them_in_the_legend():
+    import matplotlib.pyplot as plt
+    import pandas as pd
+
+    from adapterlib.plots import OURS_COLORS, plot_glue_vs_paper
+    rows = [{"method": m, "task": t, "dev_mean": 80.0 + i, "dev_sem": 1.0, "metric": "accuracy",
+             "paper (test)": 90.0 if "within" not in m else float("nan")}
+            for i, m in enumerate(OURS_COLORS) for t in ("rte", "mrpc")]
+    axes = plot_glue_vs_paper(pd.DataFrame(rows), floors={"rte": 52.7, "mrpc": 68.4})
+    assert [t.get_text() for t in axes[0].get_xticklabels()] == ["full\nFT", "8-256", "within\n4%", "64"]
+    legend = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
+    assert all(any(m in label for label in legend) for m in OURS_COLORS)
+    plt.close("all")

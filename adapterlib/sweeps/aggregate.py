@@ -326,12 +326,12 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
     for _, row in long.iterrows():
         chosen_key = ok.loc[ok["run_id"] == row["run_id"], "config_key"].iloc[0]
         scores[(row["method"], row["task"])] = ok.loc[ok["config_key"] == chosen_key, "dev_score"].to_numpy()
-    rng = np.random.default_rng(seed)
     rows = []
     for method in [m for m in GLUE_METHODS if m != baseline and m in set(long["method"])]:
         tasks = [t for t in _task_order(long["task"]) if (method, t) in scores and (baseline, t) in scores]
         if not tasks:
             continue
+        rng = np.random.default_rng(seed)  # per method: two rows that chose the same runs get the same interval
         gaps = {t: scores[(method, t)].mean() - scores[(baseline, t)].mean() for t in tasks}
         best = long.set_index(["method", "task"])["dev_best_of_seeds"]
         boot, per_task = np.zeros(n_boot), {}
