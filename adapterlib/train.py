@@ -248,7 +248,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     history, best, best_state, since_best, stopped_early = [], None, None, 0, False
     warmup = warmup_steps(cfg, total_steps)
     step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
-    resumed, segments, resumed_wall, segment_start = [], [], 0.0, time.time()
+    segments, resumed_wall, segment_start = [], 0.0, time.time()
     writer = None  # the code and libraries of this segment, written into its snapshots
     sampler_generator = train_loader.sampler.generator
     restored = snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator) if snapshot else None
@@ -257,9 +257,10 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
         history, best, since_best = state["history"], state["best"], state["since_best"]
         step, train_time, tokens, padded, loss_sum = (state[k] for k in ("step", "train_time", "tokens", "padded",
                                                                           "loss_sum"))
-        resumed, resumed_wall = state["resumed"] + [step // len(train_loader)], state["wall_s"]
-        # what trained the epochs before the stop: the record names it if it differs from this segment
-        segments = state.get("segments", []) + [{"until_epoch": step // len(train_loader), **state.get("writer", {})}]
+        resumed_wall = state["wall_s"]
+        # what trained the epochs before each stop (snapshots older than `segments` listed the epochs alone)
+        segments = state.get("segments") or [{"until_epoch": e} for e in state.get("resumed", [])]
+        segments = segments + [{"until_epoch": step // len(train_loader), **state.get("writer", {})}]
     bar = tqdm(total=total_steps, initial=step, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
     while step < total_steps:
         model.train()
@@ -290,7 +291,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                     writer = writer or {"git": records.git_revision(), "versions": records.versions()}
                     loop_state = {"step": step, "train_time": train_time, "tokens": tokens, "padded": padded,
                                   "loss_sum": loss_sum, "history": history, "best": best, "since_best": since_best,
-                                  "resumed": resumed, "wall_s": resumed_wall + time.time() - segment_start,
+                                  "wall_s": resumed_wall + time.time() - segment_start,
                                   "writer": writer, "segments": segments}
                     snapshots.save(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator, loop_state,
                                    best_state)
@@ -303,7 +304,7 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     return {"history": history, "selected": best, "best_state": best_state, "steps": step, "train_time": train_time,
             "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader)),
             "stopped_early": stopped_early, "steps_per_epoch": len(train_loader),
-            "resumed_at_epochs": resumed, "resumed_wall_s": resumed_wall, "earlier_segments": segments}
+            "resumed_wall_s": resumed_wall, "earlier_segments": segments}
 
 
 def _record(cfg, model, data, loop, dev, start) -> dict:
@@ -326,7 +327,8 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
         "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files) if s in data},
         "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
                    "epochs_run": loop["epochs_run"], "stopped_early": loop["stopped_early"],
-                   **({"resumed_at_epochs": loop["resumed_at_epochs"]} if loop["resumed_at_epochs"] else {}),
+                   **({"resumed_at_epochs": [s["until_epoch"] for s in loop["earlier_segments"]]}
+                      if loop["earlier_segments"] else {}),
                    "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"], "steps_per_s": steps / train_time if train_time else None,
                    "s_per_step": train_time / steps if steps else None,
                    "tokens_per_s": loop["tokens"] / train_time if train_time else None,

@@ -113,3 +113,24 @@ def test_status_names_the_runs_that_would_resume(tiny_model_dir, tiny_glue_dir, 
         monkeypatch.setattr(f"{module}.RESULTS_DIR", tmp_path / "results")
     assert main(["status", str(spec)]) == 0
     assert f"resumable: {run_id(config)} has 2 epoch(s) done" in capsys.readouterr().out
+
+
+def test_a_snapshot_from_before_earlier_segments_still_resumes(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch):
+    """Snapshots of the first resume format listed the epochs resumed at ("resumed") and no writer: they resume."""
+    import json
+
+    from safetensors.torch import load_file, safe_open, save_file
+    config = cfg(tiny_model_dir, tiny_glue_dir, policy="adapter", adapter_size=4, epochs=3)
+    interrupted(monkeypatch, after_steps=8 + 1)
+    with pytest.raises(Killed):
+        al.train(config, output_dir=tmp_path, progress=False)
+    monkeypatch.undo()
+    path = resume.snapshot_path(tmp_path, run_id(config))
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["adapterlib_resume"])
+    for key in ("writer", "segments"):
+        meta["loop"].pop(key)
+    meta["loop"]["resumed"] = []
+    save_file(load_file(str(path)), str(path), metadata={"adapterlib_resume": json.dumps(meta)})
+    record = al.train(config, output_dir=tmp_path, progress=False)
+    assert record["timing"]["resumed_at_epochs"] == [1] and record["earlier_segments"] == [{"until_epoch": 1}]

@@ -53,9 +53,9 @@ def winners(spec: SweepSpec, frame, by) -> list[str]:
     the base model per task, where it differs (a group with no setting within the budget adds nothing)."""
     from .aggregate import select_best
     ids = list(select_best(frame, by=by)["run_id"])
-    if spec.budget_percent is not None:
-        within = frame[frame["percent_of_base"] <= spec.budget_percent]
-        ids += [i for i in select_best(within, by=by)["run_id"] if i not in ids] if len(within) else []
+    within = frame[frame["percent_of_base"] <= spec.budget_percent] if spec.budget_percent is not None else frame[:0]
+    if len(within):
+        ids += [i for i in select_best(within, by=by)["run_id"] if i not in ids]
     return ids
 
 
