@@ -60,9 +60,12 @@ def load_base_model(name: str | None = None, num_labels: int = 2, **kwargs):
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         with _quiet_transformers():  # the "classifier MISSING" load report is expected: the head is new
-            # ignore_mismatched_sizes: a saved head for another label count is replaced by a new one
+            # ignore_mismatched_sizes: a saved head for another label count is replaced by a new one.
+            # use_kernels=False: the model's own (torch) layers on every device. With the `kernels` package
+            # installed, transformers would otherwise swap GELU for a kernel fetched from the hub on a GPU:
+            # another computation than the CPU's, and offline every run fails (seen on an H200, 2026-12-04).
             model = AutoModelForSequenceClassification.from_pretrained(
-                path, num_labels=num_labels, ignore_mismatched_sizes=True, **kwargs)
+                path, num_labels=num_labels, ignore_mismatched_sizes=True, **{"use_kernels": False, **kwargs})
     except OSError as e:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelLoadError(

@@ -88,6 +88,16 @@ def machine() -> dict:
     return info
 
 
+def accelerator(record: dict) -> str | None:
+    """The GPU a run trained on (its record's machine), or None for a CPU run."""
+    return (record.get("machine") or {}).get("gpu")
+
+
+def this_accelerator() -> str | None:
+    """The GPU runs started here would train on (what `machine` records), or None on a CPU-only machine."""
+    return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
+
+
 def cpu_seconds(record: dict) -> float:
     """A run's CPU time: its wall time times the torch threads it ran with (0 when it has no timing)."""
     wall = (record.get("timing") or {}).get("wall_s") or 0.0

@@ -188,3 +188,12 @@ def test_paper_percentages_and_multiples():
     full = al.set_trainable(al.model_from_preset("bert-large"), "full")
     assert round(al.param_report(full).total_multiple(9), 1) == 9.0
     assert "adapters" in str(r) and "6,343,680" in str(r)
+
+
+def test_models_load_without_hub_kernels(tiny_model_dir):
+    """transformers >= 5 kernelizes by default when the `kernels` package is installed (on a GPU it swaps GELU
+    for a kernel fetched from the hub, which fails offline); adapterlib keeps the model's own layers, unless
+    asked (use_kernels=True)."""
+    from adapterlib import load_base_model
+    model, _ = load_base_model(str(tiny_model_dir))
+    assert model.use_kernels is False

@@ -573,3 +573,41 @@ def test_run_v2_goes_on_after_failed_runs_and_stops_when_interrupted(tmp_path, c
     assert [line.split(" --")[0] for line in lines] == (expected if studies == 4 else expected[:1])
     assert all("--workers 2 --threads-per-run 1" in line for line in lines if "adapterlib sweep" in line)
     assert ("runs failed in: ablation_v2 layer_ablation glue_v2 size_v2 init_v2" in done.stderr) is (code == 1)
+
+def test_runs_trained_on_a_gpu_are_counted_apart_from_the_cpu_time(tmp_path):
+    """A GPU run counts as finished, but not in the CPU time, the run times or the CPU estimates: the status
+    gives the GPU's runs and the hours it was training at least one of them (overlapping runs count once)."""
+    spec_file = tmp_path / "mini.yaml"
+    spec_file.write_text("name: mini\nbase: {task: rte, policy: adapter, epochs: 3}\ngrid: {lr: [1.0e-3, 2.0e-3, 3.0e-3]}\n")
+    spec = load_spec(spec_file)
+    runs = expand(spec)
+    (tmp_path / "runs").mkdir()
+
+    def record(run, wall, threads, created, gpu=None):
+        machine = {"torch_threads": threads, **({"gpu": gpu} if gpu else {})}
+        (tmp_path / "runs" / f"{run.run_id}.json").write_text(json.dumps({
+            "run_id": run.run_id, "status": "ok", "task": "rte", "policy": "adapter", "metric": "accuracy",
+            "config": {**run.fields, "task": "rte"}, "params": {"trainable": 1}, "machine": machine,
+            "selected": {"epoch": 3.0, "validation_accuracy": 60.0}, "dev_score": 60.0, "created": created,
+            "timing": {"wall_s": wall, "epochs_run": 3}}))
+
+    record(runs[0], 600.0, 2, "2026-12-04T10:00:00Z")
+    record(runs[1], 300.0, 1, "2026-12-04T12:05:00Z", gpu="NVIDIA H200")   # 12:00-12:05
+    record(runs[2], 300.0, 1, "2026-12-04T12:08:00Z", gpu="NVIDIA H200")   # 12:03-12:08: overlaps the first
+    progress = sweep.study_progress(spec, tmp_path)
+    assert progress["finished"] == progress["planned"] == 3
+    assert progress["wall_h"] == pytest.approx(600 / 3600) and progress["cpu_h"] == pytest.approx(1200 / 3600)
+    assert progress["gpu"] == {"NVIDIA H200": {"runs": 2, "busy_h": pytest.approx(480 / 3600)}}
+    rte = progress["by_task"]["rte"]
+    assert rte["run_min"] == pytest.approx([10.0, 10.0]) and rte["gpu"] == progress["gpu"]
+    assert status._on_gpus(progress["gpu"]) == " + 2 runs on NVIDIA H200 (0.13 h)" and status._on_gpus({}) == ""
+    cpu = sweep.epoch_costs([tmp_path / "runs"], device=None)
+    gpu = sweep.epoch_costs([tmp_path / "runs"], device="NVIDIA H200")
+    assert cpu[("rte", "adapter", None, "no")]["core_min_per_epoch"] == pytest.approx([20 / 3])   # 600 s x 2 / 3
+    assert gpu[("rte", "adapter", None, "no")]["core_min_per_epoch"] == pytest.approx([5 / 3, 5 / 3])
+    if not __import__("torch").cuda.is_available():   # by default: the runs of the machine that estimates
+        assert sweep.epoch_costs([tmp_path / "runs"]) == cpu
+    (tmp_path / "runs" / f"{runs[0].run_id}.json").unlink()    # no CPU run of its own: the other studies' CPU runs
+    costs = sweep.epoch_costs(sorted(sweep.RESULTS_DIR.glob("*/runs")), device=None)
+    assert sweep.study_progress(spec, tmp_path)["by_task"]["rte"]["left_h"] == \
+        pytest.approx(sweep.estimate_hours([runs[0]], costs)[0])

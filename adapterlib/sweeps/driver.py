@@ -12,6 +12,7 @@ stopped half-way leaves whole tasks finished rather than a grid with no seeds.
 """
 from __future__ import annotations
 
+import calendar
 import contextlib
 import dataclasses
 import hashlib
@@ -29,7 +30,8 @@ import yaml
 from ..data import get_task
 from ..paths import RESULTS_DIR, folder_problem
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
-from ..records import cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files
+from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
+                       this_accelerator)
 from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 
@@ -518,7 +520,10 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     second winner (the best within the budget) for each waiting group whose grid tries more than one setting
     apart from lr. Per task, `run_min` is the
     [shortest, longest] wall time of one finished run in minutes and `left_h` the core-hours its
-    unfinished runs would take at the mean of its finished ones (None before any has finished)."""
+    unfinished runs would take at the mean of its finished ones (None before any has finished).
+    Runs trained on a GPU (their record's machine) count as finished but not in the wall and CPU time,
+    the run times or the estimate, which are the CPU's: `gpu` gives, per GPU, the runs and the hours
+    in which at least one of them was training (the union of their spans), for the study and each task."""
     rows = plan_records(spec, output_dir)
     runs_dir = study_folder(spec, output_dir) / "runs"
     planned_ids = {run.run_id for _, run, _ in rows}
@@ -533,16 +538,26 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             axes.setdefault(_group_key(spec, run), set()).add(_axis(run))
     tasks = list(dict.fromkeys(str(r.fields.get("task")) for _, r, _ in rows))
     by_task = {t: {"finished": 0, "failed": 0, "planned": 0, "planned_max": 0, "wall_h": 0.0, "cpu_h": 0.0,
-                   "reused": 0, "off_plan": 0, "walls": [], "cpus": []}
+                   "reused": 0, "off_plan": 0, "walls": [], "cpus": [], "gpu_spans": {}}
                for t in tasks}
+
+    def paid(t: dict, record: dict, wall: float) -> bool:
+        """Count a run's time where it was spent: on a GPU (its span), else in the CPU totals."""
+        gpu = accelerator(record)
+        if gpu:
+            t["gpu_spans"].setdefault(gpu, []).append(_span(record, wall))
+            return False
+        t["wall_h"] += wall / 3600
+        t["cpu_h"] += cpu_seconds(record) / 3600
+        return True
+
     for record in off_plan:
         t = by_task.get(str((record.get("config") or {}).get("task", record.get("task"))))
         wall = record.get("timing", {}).get("wall_s") or 0.0
         if t is None or record.get("reused_from") or wall <= 0:
             continue
         t["off_plan"] += 1
-        t["wall_h"] += wall / 3600
-        t["cpu_h"] += cpu_seconds(record) / 3600
+        paid(t, record, wall)
     waiting: set = set()
     for status, run, record in rows:
         t = by_task[str(run.fields.get("task"))]
@@ -562,14 +577,17 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             if record.get("reused_from"):  # run (and paid for) by another study
                 t["reused"] += 1
                 continue
-            t["wall_h"] += wall / 3600
-            cpu = cpu_seconds(record)
-            t["cpu_h"] += cpu / 3600
-            t["walls"] += [wall] if wall > 0 else []
-            t["cpus"] += [cpu] if wall > 0 else []
+            if paid(t, record, wall) and wall > 0:
+                t["walls"].append(wall)
+                t["cpus"].append(cpu_seconds(record))
     costs = None
+    spans: dict = {}
     for task, t in by_task.items():
         walls, cpus = t.pop("walls"), t.pop("cpus")
+        own = t.pop("gpu_spans")
+        for gpu, found in own.items():
+            spans.setdefault(gpu, []).extend(found)
+        t["gpu"] = {gpu: {"runs": len(found), "busy_h": _union_hours(found)} for gpu, found in own.items()}
         t["run_min"] = [min(walls) / 60, max(walls) / 60] if walls else None
         t["left_h"] = (t["planned"] - t["finished"]) * sum(cpus) / len(cpus) / 3600 if cpus else None
         todo = [r for s, r, _ in rows if s == "todo" and str(r.fields.get("task")) == task]
@@ -582,25 +600,49 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
     total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "planned_max", "wall_h",
                                                                "cpu_h", "reused", "off_plan")}
-    return {"name": spec.name, **total, "tasks": tasks,
+    gpu = {name: {"runs": len(found), "busy_h": _union_hours(found)} for name, found in spans.items()}
+    return {"name": spec.name, **total, "gpu": gpu, "tasks": tasks,
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
+
+
+def _span(record: dict, wall: float) -> tuple[float, float]:
+    """(start, end) of a run in seconds since the epoch: it ended when its record was made."""
+    created = record.get("created")
+    end = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) if created else 0.0
+    return end - wall, end
+
+
+def _union_hours(spans) -> float:
+    """Hours covered by at least one of the (start, end) spans."""
+    total, reach = 0.0, float("-inf")
+    for start, end in sorted(spans):
+        if end > reach:
+            total += end - max(start, reach)
+            reach = end
+    return total / 3600
 
 
 def _cost_key(task, policy, max_train_examples, mixed_precision) -> tuple:
     return (get_task(task).name, policy, max_train_examples, mixed_precision or "no")
 
 
-def epoch_costs(folders) -> dict:
+_HERE = object()
+
+
+def epoch_costs(folders, device=_HERE) -> dict:
     """Measured cost of past runs, from the records under `folders`: {(task, policy, max_train_examples,
     mixed_precision): {"core_min_per_epoch": [...], "epochs_run_with_patience": [...]}}; the basis of
     `estimate_hours`. A run's cost is its wall time times its torch threads (core-minutes), so runs of
-    1-thread and 2-thread sweeps compare; copies of other studies' runs (`reuse:`) count once, there."""
+    1-thread and 2-thread sweeps compare; copies of other studies' runs (`reuse:`) count once, there.
+    Only runs trained on `device` count (a GPU's name, or None for CPU runs; default: what runs started
+    here would train on), since a run's time on a GPU says nothing of its time on a CPU."""
+    device = this_accelerator() if device is _HERE else device
     costs: dict = {}
     for folder in folders:
         for rec in load_records(folder) if Path(folder).is_dir() else []:
             cfg, timing = rec.get("config") or {}, rec.get("timing") or {}
             if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run") \
-                    or rec.get("reused_from"):
+                    or rec.get("reused_from") or accelerator(rec) != device:
                 continue
             key = _cost_key(rec.get("task"), cfg.get("policy"), cfg.get("max_train_examples"),
                             cfg.get("mixed_precision"))

@@ -34,7 +34,8 @@ def status_markdown(paths) -> str:
     """Markdown tables of every study's progress, from its sweep file and run records (the README's
     tables): one row per study, then one row per task of each study with the cost of its runs.
     Run wall time sums each run's wall clock; CPU time weighs it by the run's torch threads (2 workers
-    of 1 thread each take twice a 2-thread run's wall time for the same CPU time)."""
+    of 1 thread each take twice a 2-thread run's wall time for the same CPU time). Runs trained on a GPU
+    are counted apart: how many, and the hours in which the GPU was training at least one of them."""
     from ..data import get_task
     from .driver import study_progress
     from .spec import load_spec
@@ -47,7 +48,7 @@ def status_markdown(paths) -> str:
         notes = [f"{p['reused']} reused"] * bool(p["reused"]) + [f"{p['off_plan']} no longer planned"] * bool(p["off_plan"])
         reused = f" ({', '.join(notes)})" if notes else ""
         lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']}{reused} | {p['failed']} | "
-                     f"{p['wall_h']:.2f} h | {p['cpu_h']:.1f} core-h | "
+                     f"{p['wall_h']:.2f} h | {p['cpu_h']:.1f} core-h{_on_gpus(p['gpu'])} | "
                      f"{done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
     lines += ["", "| sweep file | task | runs finished / planned | run wall time | one run | still to run (est.) |",
               "|---|---|---|---|---|---|"]
@@ -58,5 +59,10 @@ def status_markdown(paths) -> str:
             left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} core-h" if t["left_h"] is not None
                                             else f"{todo} runs")
             lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t['finished']} / {t['planned']} | "
-                         f"{t['wall_h']:.2f} h | {one} | {left} |")
+                         f"{t['wall_h']:.2f} h{_on_gpus(t['gpu'])} | {one} | {left} |")
     return "\n".join(lines)
+
+
+def _on_gpus(gpus: dict) -> str:
+    """' + 59 runs on NVIDIA H200 (0.12 h)' for each GPU that trained some of the runs; '' for none."""
+    return "".join(f" + {g['runs']} runs on {name} ({g['busy_h']:.2f} h)" for name, g in sorted(gpus.items()))
