@@ -54,8 +54,18 @@ def _jsonable(obj):
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
+REVISION_ENV = "ADAPTERLIB_GIT_REVISION"
+
+
 def git_revision() -> dict:
-    """Commit of the adapterlib checkout (and whether it had uncommitted changes), if any."""
+    """Commit of the adapterlib checkout (and whether it had uncommitted changes), if any.
+
+    A copy of the code whose git history is missing or not its own (a tarball on a cluster node, a folder
+    synced to a GPU machine) names the commit it was made from in $ADAPTERLIB_GIT_REVISION: the record
+    then gives that commit, "dirty": None (unknown) and "source": "$ADAPTERLIB_GIT_REVISION"."""
+    given = os.environ.get(REVISION_ENV, "").strip()
+    if given:
+        return {"commit": given, "dirty": None, "source": f"${REVISION_ENV}"}
     from .paths import checkout
     root = checkout()
     if root is None:  # an installed wheel: no checkout to ask

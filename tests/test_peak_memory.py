@@ -44,3 +44,15 @@ def test_without_proc_it_says_what_psutil_gave(monkeypatch):
     monkeypatch.setattr(records, "Path", NoProc)
     peak, method = records.peak_rss()
     assert method.startswith("psutil") and peak > 0
+
+
+def test_a_copy_without_its_git_history_names_its_commit(monkeypatch):
+    """$ADAPTERLIB_GIT_REVISION replaces the checkout's own answer (a stale or missing .git on another machine),
+    and the record says where the commit came from; unset, the checkout is asked as before."""
+    from adapterlib import records
+    monkeypatch.delenv(records.REVISION_ENV, raising=False)
+    own = records.git_revision()
+    assert "source" not in own
+    monkeypatch.setenv(records.REVISION_ENV, "b01fb25")
+    assert records.git_revision() == {"commit": "b01fb25", "dirty": None, "source": "$ADAPTERLIB_GIT_REVISION"}
+    assert records.provenance()["git"]["commit"] == "b01fb25"
