@@ -362,7 +362,8 @@ def test_a_run_trained_again_in_another_study_has_the_same_record():
     """ablation_v2 trains two of glue_v2's runs again (same run id, for their checkpoints): on this CPU training is
     deterministic, so the committed records agree to the last digit (not copies: neither is `reused_from`).
     Only pairs trained the same way compare: as many torch threads (the order of float sums) and the same speed
-    path (`adapterlib.fast` draws dropout masks from other random bits; ablation_cpu's runs predate it)."""
+    path (`adapterlib.fast` draws dropout masks from other random bits; ablation_cpu's runs predate it), on
+    the same kind of machine (hardware_check trains CPU runs again on a GPU to measure that difference)."""
     from adapterlib.records import load_records
     root = aggregate.RESULTS_DIR
     by_study = {p.parent.name: {r["run_id"]: r for r in load_records(p) if r.get("status") == "ok"}
@@ -370,8 +371,49 @@ def test_a_run_trained_again_in_another_study_has_the_same_record():
     pairs = [(a[i], b[i]) for s, a in by_study.items() for t, b in by_study.items() if s < t
              for i in set(a) & set(b) if not a[i].get("reused_from") and not b[i].get("reused_from")
              and a[i]["machine"].get("torch_threads") == b[i]["machine"].get("torch_threads")
+             and a[i]["machine"].get("gpu") == b[i]["machine"].get("gpu")
              and (a[i].get("speedups") or {}).get("fast_modules") == (b[i].get("speedups") or {}).get("fast_modules")]
     if not pairs:
         pytest.skip("no run trained in two committed studies")
     for a, b in pairs:
         assert a["history"] == b["history"] and a["dev"] == b["dev"] and a["selected"] == b["selected"], a["run_id"]
+
+
+def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, capsys):
+    """sweeps/hardware_check.py: runs with the same run id in two studies are paired (copies and failed runs are
+    not), and each setting's mean dev difference gets a seed bootstrap interval."""
+    import importlib.util
+    from pathlib import Path
+
+    def write(study, run_id, seed, dev, val, gpu=None, **extra):
+        folder = tmp_path / study / "runs"
+        folder.mkdir(parents=True, exist_ok=True)
+        machine = {"cpu_count": 2, "torch_threads": 1, **({"gpu": gpu} if gpu else {})}
+        (folder / f"{run_id}.json").write_text(json.dumps({
+            "run_id": run_id, "status": "ok", "task": "cola", "policy": "adapter", "metric": "mcc",
+            "config": {"task": "cola", "policy": "adapter", "adapter_size": 256, "lr": 6e-4, "seed": seed},
+            "params": {"trainable": 1}, "machine": machine, "selected": {"epoch": 3.0, "validation_mcc": val},
+            "dev_score": dev, "timing": {"wall_s": 1.0, "epochs_run": 5}, **extra}))
+
+    for seed, (gpu_dev, cpu_dev) in enumerate([(30.0, 28.0), (29.0, 28.0), (31.0, 28.0)]):
+        write("gpu", f"r{seed}", seed, gpu_dev, 40.0, gpu="NVIDIA H200")
+        write("cpu", f"r{seed}", seed, cpu_dev, 39.0)
+    write("gpu", "only-here", 7, 50.0, 50.0, gpu="NVIDIA H200")                       # no twin
+    write("cpu", "copied", 8, 10.0, 10.0)
+    write("gpu", "copied", 8, 10.0, 10.0, reused_from={"study": "cpu", "sha256": "0"})  # a copy is no twin
+    pairs = aggregate.twin_pairs(tmp_path / "gpu", tmp_path / "cpu")
+    assert list(pairs["run_id"]) == ["r0", "r1", "r2"]
+    assert set(pairs["machine"]) == {"NVIDIA H200"} and set(pairs["reference_machine"]) == {"CPU (2 cores)"}
+    diffs = aggregate.twin_differences(pairs, n_boot=2000)
+    (d,) = diffs.to_dict("records")
+    assert d["n_seeds"] == 3 and d["dev_diff"] == pytest.approx(2.0) and d["val_diff"] == pytest.approx(1.0)
+    assert 1.0 <= d["dev_diff_low"] <= 2.0 <= d["dev_diff_high"] <= 3.0      # the mean of resampled 1, 1 and 3
+    repo = Path(__file__).resolve().parents[1]
+    spec = importlib.util.spec_from_file_location("hardware_check", repo / "sweeps" / "hardware_check.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    assert script.main(["--study", str(tmp_path / "gpu"), "--reference", str(tmp_path / "cpu")]) == 0
+    out = capsys.readouterr().out
+    assert "NVIDIA H200 - CPU (2 cores) = +2.00 dev points over 3 seeds" in out and "excludes 0: systematic" in out
+    assert (tmp_path / "gpu" / "tables" / "twin_differences.csv").is_file()
+    assert script.main(["--study", str(tmp_path / "cpu"), "--reference", str(tmp_path / "nothing")]) == 1

@@ -132,6 +132,49 @@ def load_study(name_or_path) -> pd.DataFrame:
     return df
 
 
+def machine_name(record: dict) -> str:
+    """Where a run trained, in words: its GPU, else "CPU (N cores)"."""
+    machine = record.get("machine") or {}
+    return machine.get("gpu") or f"CPU ({machine.get('cpu_count', '?')} cores)"
+
+
+def twin_pairs(study, reference) -> pd.DataFrame:
+    """Each ok run of `study` next to its twin in `reference`: the record with the same run id (so the same
+    settings and seed) that was trained there, not copied (`reused_from`). One row per run id: the setting,
+    both machines, and both runs' dev score, validation score and epochs run."""
+    def by_id(name) -> dict:
+        return {r["run_id"]: r for r in _load(name) if r.get("status", "ok") == "ok" and not r.get("reused_from")}
+    mine, theirs = by_id(study), by_id(reference)
+    rows = []
+    for run_id in sorted(set(mine) & set(theirs)):
+        a, b = record_row(mine[run_id]), record_row(theirs[run_id])
+        rows.append({"run_id": run_id, **{k: a[k] for k in ("task", "policy", "adapter_size", "lr", "seed")},
+                     "machine": machine_name(mine[run_id]), "reference_machine": machine_name(theirs[run_id]),
+                     **{f"{side}{k}": row[k] for k in ("dev_score", "val_score", "epochs_run")
+                        for side, row in (("", a), ("reference_", b))}})
+    return pd.DataFrame(rows, columns=None if rows else ["run_id", "task", "policy", "adapter_size", "lr", "seed"])
+
+
+def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) -> pd.DataFrame:
+    """Per setting of `twin_pairs` (task, policy, size, lr): the seeds compared, each side's mean dev score,
+    the mean difference (study - reference) of dev and validation scores, and a 95% bootstrap interval of
+    the mean dev difference over the seeds (each setting draws from its own seeded stream)."""
+    rows = []
+    keys = ["task", "policy", "adapter_size", "lr"]
+    for key, group in pairs.groupby(keys, dropna=False, sort=True):
+        diff = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
+        rng = np.random.default_rng(seed)
+        means = rng.choice(diff, size=(n_boot, len(diff)), replace=True).mean(axis=1)
+        rows.append({**dict(zip(keys, key)), "n_seeds": len(diff),
+                     "machine": " / ".join(sorted(set(group["machine"]))),
+                     "reference_machine": " / ".join(sorted(set(group["reference_machine"]))),
+                     "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
+                     "dev_diff": diff.mean(), "dev_diff_low": np.percentile(means, 2.5),
+                     "dev_diff_high": np.percentile(means, 97.5),
+                     "val_diff": (group["val_score"] - group["reference_val_score"]).mean()})
+    return pd.DataFrame(rows)
+
+
 def _sem(values: pd.Series) -> float:
     """Standard error of the mean over seeds (NaN for a single seed)."""
     values = values.dropna()

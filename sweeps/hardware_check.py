@@ -1,0 +1,57 @@
+"""Does a run's result depend on the machine it trained on? Each run of a study next to its twin (the same
+run id: the same settings and seed) in a reference study that trained it elsewhere.
+
+    python sweeps/hardware_check.py                                # hardware_check (GPU) against glue_v2 (CPU)
+    python sweeps/hardware_check.py --study X --reference Y
+
+Prints every pair and, per setting, the mean difference of dev scores (study - reference) with a 95% seed
+bootstrap interval, and of validation scores; writes both tables to <study>/tables/twin_pairs.csv and
+twin_differences.csv. An interval that excludes 0 says the machine moves the score systematically, so a
+study whose runs trained on different machines compares its rows across machines at that cost.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+
+import pandas as pd
+
+from adapterlib.sweeps.aggregate import study_dir, twin_differences, twin_pairs
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n\n".join(__doc__.split("\n\n")[1:]))
+    parser.add_argument("--study", default="hardware_check", help="the runs trained again (default: hardware_check)")
+    parser.add_argument("--reference", default="glue_v2", help="the study that trained them first (default: glue_v2)")
+    args = parser.parse_args(argv)
+    try:
+        pairs = twin_pairs(args.study, args.reference)
+    except FileNotFoundError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 1
+    if pairs.empty:
+        print(f"error: no run of {args.study} has a twin in {args.reference} (the same run id, trained there)",
+              file=sys.stderr)
+        return 1
+    diffs = twin_differences(pairs)
+    out = study_dir(args.study) / "tables"
+    out.mkdir(parents=True, exist_ok=True)
+    pairs.to_csv(out / "twin_pairs.csv", index=False, float_format="%.6g")
+    diffs.to_csv(out / "twin_differences.csv", index=False, float_format="%.6g")
+    with pd.option_context("display.width", 200, "display.max_columns", 30):
+        print(pairs.drop(columns=["run_id"]).round(2).to_string(index=False), "\n")
+        print(diffs.round(2).to_string(index=False))
+    for _, d in diffs.iterrows():
+        size = "" if pd.isna(d["adapter_size"]) else f" m={d['adapter_size']:.0f}"
+        verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
+        print(f"{d['task']} {d['policy']}{size} lr {d['lr']:g}: {d['machine']} - {d['reference_machine']} = "
+              f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
+              f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f}")
+    print(f"tables: {out / 'twin_pairs.csv'}, {out / 'twin_differences.csv'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
