@@ -109,3 +109,8 @@ def test_study_recipe_is_read_from_the_records():
     init = study_recipe(load_study("init_cpu"))
     assert "init std 1e-7, 1e-6, 1e-5, 1e-4, 1e-3, 0.01, 0.1, 1." in init and "**How the stored study trained**" in init
     assert "no finished run records yet" in study_recipe(pd.DataFrame({"status": ["failed"], "task": ["rte"]}))
+    assert glue.endswith("\n- **Machine**: CPU (2 cores), every run.")   # where the runs trained, from the records
+    mixed = study_recipe(runs.assign(machine=runs["machine"].where(runs["task"] != "rte", "NVIDIA H200")))
+    n_rte = int((runs["task"] == "rte").sum())
+    assert (f"- **Machines**: CPU (2 cores): {len(runs) - n_rte} runs (CoLA, MRPC); NVIDIA H200: {n_rte} runs (RTE)"
+            in mixed)

@@ -129,6 +129,21 @@ def _precision_line(ok: pd.DataFrame) -> str:
     return " and ".join(words.get(k, k) for k in kinds)
 
 
+def _machine_line(ok: pd.DataFrame) -> str | None:
+    """Where the runs trained (each record's machine), with the tasks of each when there are several."""
+    if "machine" not in ok:
+        return None
+    machines = list(dict.fromkeys(ok["machine"].dropna()))
+    if len(machines) < 2:
+        return f"{machines[0]}, every run" if machines else None
+    parts = []
+    for machine in machines:
+        mine = ok[ok["machine"] == machine]
+        tasks = ", ".join(get_task(t).display for t in sorted(set(mine["task"])))
+        parts.append(f"{machine}: {len(mine)} runs ({tasks})")
+    return "; ".join(parts) + " (what the machine changes in a run's scores: sweeps/hardware_check.yaml)"
+
+
 def study_recipe(runs: pd.DataFrame, name: str | None = None) -> str:
     """Markdown: how the finished runs of a study (aggregate.load_study's frame) trained: data, learning rates
     per method and size, seeds, epochs, what the classifier reads, precision, batch and length."""
@@ -146,4 +161,7 @@ def study_recipe(runs: pd.DataFrame, name: str | None = None) -> str:
              f"- **Precision**: {_precision_line(ok)}"
              + (f"; batch {_span(batch)}, at most {_span(length)} tokens per example." if len(batch) and len(length)
                 else ".")]
+    machines = _machine_line(ok)
+    if machines:
+        lines.append(f"- **Machine{'s' * (';' in machines)}**: {machines}.")
     return "\n".join(lines)

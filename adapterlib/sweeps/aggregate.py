@@ -89,7 +89,7 @@ def record_row(rec: dict) -> dict:
         "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
         "config_key": config_key(cfg), "error": rec.get("error"),
         # the rest of the recipe, for describing a study (course.study_recipe); not in the runs table
-        **{k: cfg.get(k, RECIPE_DEFAULTS[k]) for k in RECIPE_DEFAULTS},
+        **{k: cfg.get(k, RECIPE_DEFAULTS[k]) for k in RECIPE_DEFAULTS}, "machine": machine_name(rec),
     }
     if "results" in rec:  # papermill mode: keep every scalar the notebook recorded
         row.update({f"result_{k}": v for k, v in res.items() if isinstance(v, (int, float, str, bool))})
