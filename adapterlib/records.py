@@ -93,9 +93,8 @@ def versions() -> dict:
 def machine() -> dict:
     info = {"platform": platform.platform(), "processor": platform.machine(),
             "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
-    if torch.cuda.is_available():
-        info["gpu"] = torch.cuda.get_device_name(0)
-    return info
+    gpu = this_accelerator()
+    return {**info, "gpu": gpu} if gpu else info
 
 
 def accelerator(record: dict) -> str | None:

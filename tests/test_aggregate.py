@@ -408,6 +408,8 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     (d,) = diffs.to_dict("records")
     assert d["n_seeds"] == 3 and d["dev_diff"] == pytest.approx(2.0) and d["val_diff"] == pytest.approx(1.0)
     assert 1.0 <= d["dev_diff_low"] <= 2.0 <= d["dev_diff_high"] <= 3.0      # the mean of resampled 1, 1 and 3
+    (one,) = aggregate.twin_differences(pairs.iloc[:1]).to_dict("records")  # one seed: no spread, no interval
+    assert one["dev_diff"] == pytest.approx(2.0) and pd.isna(one["dev_diff_low"]) and pd.isna(one["dev_diff_high"])
     repo = Path(__file__).resolve().parents[1]
     spec = importlib.util.spec_from_file_location("hardware_check", repo / "sweeps" / "hardware_check.py")
     script = importlib.util.module_from_spec(spec)

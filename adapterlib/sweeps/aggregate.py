@@ -24,7 +24,7 @@ from ..data import task_order as _task_order
 from ..errors import AdapterlibError
 from ..params import storage_multiple, stored_params
 from ..paths import RESULTS_DIR
-from ..records import load_records
+from ..records import accelerator, load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score", "dev_score",
@@ -134,8 +134,7 @@ def load_study(name_or_path) -> pd.DataFrame:
 
 def machine_name(record: dict) -> str:
     """Where a run trained, in words: its GPU, else "CPU (N cores)"."""
-    machine = record.get("machine") or {}
-    return machine.get("gpu") or f"CPU ({machine.get('cpu_count', '?')} cores)"
+    return accelerator(record) or f"CPU ({(record.get('machine') or {}).get('cpu_count', '?')} cores)"
 
 
 def twin_pairs(study, reference) -> pd.DataFrame:
@@ -158,19 +157,20 @@ def twin_pairs(study, reference) -> pd.DataFrame:
 def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) -> pd.DataFrame:
     """Per setting of `twin_pairs` (task, policy, size, lr): the seeds compared, each side's mean dev score,
     the mean difference (study - reference) of dev and validation scores, and a 95% bootstrap interval of
-    the mean dev difference over the seeds (each setting draws from its own seeded stream)."""
+    the mean dev difference over the seeds (each setting draws from its own seeded stream; NaN for one seed,
+    whose spread is not measured, as in `glue_gap`)."""
     rows = []
     keys = ["task", "policy", "adapter_size", "lr"]
     for key, group in pairs.groupby(keys, dropna=False, sort=True):
         diff = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
         rng = np.random.default_rng(seed)
-        means = rng.choice(diff, size=(n_boot, len(diff)), replace=True).mean(axis=1)
+        low, high = (np.quantile(rng.choice(diff, (n_boot, len(diff))).mean(axis=1), [0.025, 0.975])
+                     if len(diff) > 1 else (float("nan"), float("nan")))
         rows.append({**dict(zip(keys, key)), "n_seeds": len(diff),
                      "machine": " / ".join(sorted(set(group["machine"]))),
                      "reference_machine": " / ".join(sorted(set(group["reference_machine"]))),
                      "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
-                     "dev_diff": diff.mean(), "dev_diff_low": np.percentile(means, 2.5),
-                     "dev_diff_high": np.percentile(means, 97.5),
+                     "dev_diff": diff.mean(), "dev_diff_low": low, "dev_diff_high": high,
                      "val_diff": (group["val_score"] - group["reference_val_score"]).mean()})
     return pd.DataFrame(rows)
 

@@ -587,7 +587,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
         own = t.pop("gpu_spans")
         for gpu, found in own.items():
             spans.setdefault(gpu, []).extend(found)
-        t["gpu"] = {gpu: {"runs": len(found), "busy_h": _union_hours(found)} for gpu, found in own.items()}
+        t["gpu"] = _gpu_summary(own)
         t["run_min"] = [min(walls) / 60, max(walls) / 60] if walls else None
         t["left_h"] = (t["planned"] - t["finished"]) * sum(cpus) / len(cpus) / 3600 if cpus else None
         todo = [r for s, r, _ in rows if s == "todo" and str(r.fields.get("task")) == task]
@@ -600,8 +600,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     unfinished = {str(r.fields.get("task")) for s, r, _ in rows if s != "ok"}
     total = {k: sum(t[k] for t in by_task.values()) for k in ("finished", "failed", "planned", "planned_max", "wall_h",
                                                                "cpu_h", "reused", "off_plan")}
-    gpu = {name: {"runs": len(found), "busy_h": _union_hours(found)} for name, found in spans.items()}
-    return {"name": spec.name, **total, "gpu": gpu, "tasks": tasks,
+    return {"name": spec.name, **total, "gpu": _gpu_summary(spans), "tasks": tasks,
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 
 
@@ -610,6 +609,11 @@ def _span(record: dict, wall: float) -> tuple[float, float]:
     created = record.get("created")
     end = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) if created else 0.0
     return end - wall, end
+
+
+def _gpu_summary(spans_by_gpu: dict) -> dict:
+    """{gpu: {"runs": how many, "busy_h": hours in which at least one was training}} from their spans."""
+    return {gpu: {"runs": len(spans), "busy_h": _union_hours(spans)} for gpu, spans in spans_by_gpu.items()}
 
 
 def _union_hours(spans) -> float:
