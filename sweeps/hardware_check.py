@@ -4,10 +4,11 @@ run id: the same settings and seed) in a reference study that trained it elsewhe
     python sweeps/hardware_check.py                                # hardware_check (GPU) against glue_v2 (CPU)
     python sweeps/hardware_check.py --study X --reference Y
 
-Prints every pair and, per setting, the mean difference of dev scores (study - reference) with a 95% seed
-bootstrap interval, and of validation scores; writes both tables to <study>/tables/twin_pairs.csv and
-twin_differences.csv. An interval that excludes 0 says the machine moves the score systematically, so a
-study whose runs trained on different machines compares its rows across machines at that cost.
+Prints every pair and, per setting, the mean difference (study - reference) of dev and of validation scores,
+each with a 95% seed bootstrap interval; writes both tables to <study>/twins/twin_pairs.csv and
+twin_differences.csv (a test checks the committed ones against the records). An interval that excludes 0 says
+the machine moves the score systematically, so a study whose runs trained on different machines compares its
+rows across machines at that cost.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ import sys
 
 import pandas as pd
 
-from adapterlib.sweeps.aggregate import study_dir, twin_differences, twin_pairs
+from adapterlib.sweeps.aggregate import study_dir, twin_differences, twin_pairs, write_twin_tables
 
 
 def main(argv=None) -> int:
@@ -35,21 +36,22 @@ def main(argv=None) -> int:
         print(f"error: no run of {args.study} has a twin in {args.reference} (the same run id, trained there)",
               file=sys.stderr)
         return 1
+    written = write_twin_tables(pairs, study_dir(args.study) / "twins")
     diffs = twin_differences(pairs)
-    out = study_dir(args.study) / "tables"
-    out.mkdir(parents=True, exist_ok=True)
-    pairs.to_csv(out / "twin_pairs.csv", index=False, float_format="%.6g")
-    diffs.to_csv(out / "twin_differences.csv", index=False, float_format="%.6g")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
-        print(pairs.drop(columns=["run_id"]).round(2).to_string(index=False), "\n")
-        print(diffs.round(2).to_string(index=False))
+        lr = {"lr": "{:g}".format}  # rounding would print 6e-4 as 0.0
+        print(pairs.drop(columns=["run_id"]).round(2).assign(lr=pairs["lr"]).to_string(index=False, formatters=lr), "\n")
+        print(diffs.round(2).assign(lr=diffs["lr"]).to_string(index=False, formatters=lr))
     for _, d in diffs.iterrows():
         size = "" if pd.isna(d["adapter_size"]) else f" m={d['adapter_size']:.0f}"
         verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
+        val_verdict = "excludes 0" if d["val_diff_low"] > 0 or d["val_diff_high"] < 0 else "includes 0"
         print(f"{d['task']} {d['policy']}{size} lr {d['lr']:g}: {d['machine']} - {d['reference_machine']} = "
               f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
-              f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f}")
-    print(f"tables: {out / 'twin_pairs.csv'}, {out / 'twin_differences.csv'}")
+              f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
+              f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
+              f"{d['epochs_run']:.1f} vs {d['reference_epochs_run']:.1f}")
+    print("tables:", ", ".join(str(p) for p in written.values()))
     return 0
 
 

@@ -217,6 +217,18 @@ def test_committed_tables_equal_a_fresh_aggregation(study, tmp_path):
         assert text == recomputed[name], f"{study.name}/tables/{name} is not a fresh aggregation of the records"
 
 
+def test_committed_twin_tables_equal_a_fresh_comparison(tmp_path):
+    """data/results/hardware_check/twins/ is exactly what `python sweeps/hardware_check.py` computes from the
+    committed records of hardware_check and glue_v2."""
+    committed = aggregate.RESULTS_DIR / "hardware_check" / "twins"
+    if not committed.is_dir():
+        pytest.skip("no committed twin tables")
+    fresh = aggregate.write_twin_tables(aggregate.twin_pairs("hardware_check", "glue_v2"), tmp_path)
+    assert sorted(p.name for p in committed.glob("*.csv")) == sorted(p.name for p in fresh.values())
+    for path in fresh.values():
+        assert (committed / path.name).read_text() == path.read_text(), f"{path.name} is not fresh"
+
+
 def test_best_size_is_chosen_on_the_seed_means_of_each_sizes_winner():
     recs = glue_records()
     for rec in recs:  # size 64 wins on seeds 1-2 by far: its 3-seed validation mean beats size 8's
@@ -401,13 +413,20 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     write("gpu", "only-here", 7, 50.0, 50.0, gpu="NVIDIA H200")                       # no twin
     write("cpu", "copied", 8, 10.0, 10.0)
     write("gpu", "copied", 8, 10.0, 10.0, reused_from={"study": "cpu", "sha256": "0"})  # a copy is no twin
+    write("gpu", "r9", 9, 20.0, 20.0, gpu="NVIDIA H200")
+    write("cpu", "r9", 9, 20.0, 20.0, gpu="NVIDIA H200", reused_from={"study": "gpu", "sha256": "0"})  # itself
+    write("gpu", "p3", 3, 31.0, 40.0, gpu="NVIDIA H200")
+    write("cpu", "p3", 3, 28.0, 39.0, reused_from={"study": "pilot", "sha256": "0"})  # trained by an earlier study
     pairs = aggregate.twin_pairs(tmp_path / "gpu", tmp_path / "cpu")
-    assert list(pairs["run_id"]) == ["r0", "r1", "r2"]
+    assert list(pairs["run_id"]) == ["p3", "r0", "r1", "r2"]
+    pairs = pairs[pairs["run_id"] != "p3"]
     assert set(pairs["machine"]) == {"NVIDIA H200"} and set(pairs["reference_machine"]) == {"CPU (2 cores)"}
     diffs = aggregate.twin_differences(pairs, n_boot=2000)
     (d,) = diffs.to_dict("records")
     assert d["n_seeds"] == 3 and d["dev_diff"] == pytest.approx(2.0) and d["val_diff"] == pytest.approx(1.0)
     assert 1.0 <= d["dev_diff_low"] <= 2.0 <= d["dev_diff_high"] <= 3.0      # the mean of resampled 1, 1 and 3
+    assert d["val_diff_low"] == d["val_diff_high"] == pytest.approx(1.0)      # every seed's validation: +1
+    assert d["epochs_run"] == d["reference_epochs_run"] == 5
     (one,) = aggregate.twin_differences(pairs.iloc[:1]).to_dict("records")  # one seed: no spread, no interval
     assert one["dev_diff"] == pytest.approx(2.0) and pd.isna(one["dev_diff_low"]) and pd.isna(one["dev_diff_high"])
     repo = Path(__file__).resolve().parents[1]
@@ -416,6 +435,7 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     spec.loader.exec_module(script)
     assert script.main(["--study", str(tmp_path / "gpu"), "--reference", str(tmp_path / "cpu")]) == 0
     out = capsys.readouterr().out
-    assert "NVIDIA H200 - CPU (2 cores) = +2.00 dev points over 3 seeds" in out and "excludes 0: systematic" in out
-    assert (tmp_path / "gpu" / "tables" / "twin_differences.csv").is_file()
+    assert "NVIDIA H200 - CPU (2 cores) = +2.25 dev points over 4 seeds" in out and "excludes 0: systematic" in out
+    assert "validation +1.00 (95% +1.00 .. +1.00, excludes 0); epochs run 5.0 vs 5.0" in out
+    assert (tmp_path / "gpu" / "twins" / "twin_differences.csv").is_file()
     assert script.main(["--study", str(tmp_path / "cpu"), "--reference", str(tmp_path / "nothing")]) == 1

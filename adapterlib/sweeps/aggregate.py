@@ -138,12 +138,16 @@ def machine_name(record: dict) -> str:
 
 
 def twin_pairs(study, reference) -> pd.DataFrame:
-    """Each ok run of `study` next to its twin in `reference`: the record with the same run id (so the same
-    settings and seed) that was trained there, not copied (`reused_from`). One row per run id: the setting,
-    both machines, and both runs' dev score, validation score and epochs run."""
-    def by_id(name) -> dict:
-        return {r["run_id"]: r for r in _load(name) if r.get("status", "ok") == "ok" and not r.get("reused_from")}
-    mine, theirs = by_id(study), by_id(reference)
+    """Each ok run trained in `study` (not copied there, `reused_from`) next to its twin in `reference`: the
+    record with the same run id, so the same settings and seed. The twin may be a copy that `reference` took
+    from an earlier study (glue_v2's seed-0 runs are pilot_v2's); its record still says where it trained. A copy
+    of the study's own run is no twin. One row per run id: the setting, both machines, and both runs' dev
+    score, validation score and epochs run."""
+    def ok(name) -> list:
+        return [r for r in _load(name) if r.get("status", "ok") == "ok"]
+    mine = {r["run_id"]: r for r in ok(study) if not r.get("reused_from")}
+    own = {study_dir(study).name}
+    theirs = {r["run_id"]: r for r in ok(reference) if (r.get("reused_from") or {}).get("study") not in own}
     rows = []
     for run_id in sorted(set(mine) & set(theirs)):
         a, b = record_row(mine[run_id]), record_row(theirs[run_id])
@@ -156,23 +160,39 @@ def twin_pairs(study, reference) -> pd.DataFrame:
 
 def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) -> pd.DataFrame:
     """Per setting of `twin_pairs` (task, policy, size, lr): the seeds compared, each side's mean dev score,
-    the mean difference (study - reference) of dev and validation scores, and a 95% bootstrap interval of
-    the mean dev difference over the seeds (each setting draws from its own seeded stream; NaN for one seed,
-    whose spread is not measured, as in `glue_gap`)."""
+    the mean difference (study - reference) of dev and of validation scores, each with a 95% bootstrap interval
+    over the seeds (each setting draws from its own seeded stream; NaN for one seed, whose spread is not
+    measured, as in `glue_gap`), and each side's mean epochs run."""
+    def interval(diff: np.ndarray) -> tuple[float, float]:
+        if len(diff) < 2:
+            return float("nan"), float("nan")
+        rng = np.random.default_rng(seed)
+        return tuple(np.quantile(rng.choice(diff, (n_boot, len(diff))).mean(axis=1), [0.025, 0.975]))
+
     rows = []
     keys = ["task", "policy", "adapter_size", "lr"]
     for key, group in pairs.groupby(keys, dropna=False, sort=True):
-        diff = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
-        rng = np.random.default_rng(seed)
-        low, high = (np.quantile(rng.choice(diff, (n_boot, len(diff))).mean(axis=1), [0.025, 0.975])
-                     if len(diff) > 1 else (float("nan"), float("nan")))
-        rows.append({**dict(zip(keys, key)), "n_seeds": len(diff),
+        dev = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
+        val = (group["val_score"] - group["reference_val_score"]).to_numpy(float)
+        (low, high), (val_low, val_high) = interval(dev), interval(val)
+        rows.append({**dict(zip(keys, key)), "n_seeds": len(dev),
                      "machine": " / ".join(sorted(set(group["machine"]))),
                      "reference_machine": " / ".join(sorted(set(group["reference_machine"]))),
                      "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
-                     "dev_diff": diff.mean(), "dev_diff_low": low, "dev_diff_high": high,
-                     "val_diff": (group["val_score"] - group["reference_val_score"]).mean()})
+                     "dev_diff": dev.mean(), "dev_diff_low": low, "dev_diff_high": high,
+                     "val_diff": val.mean(), "val_diff_low": val_low, "val_diff_high": val_high,
+                     "epochs_run": group["epochs_run"].mean(), "reference_epochs_run": group["reference_epochs_run"].mean()})
     return pd.DataFrame(rows)
+
+
+def write_twin_tables(pairs: pd.DataFrame, out_dir) -> dict[str, Path]:
+    """`pairs` (from `twin_pairs`) and its `twin_differences` as CSV files in `out_dir`."""
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = {"twin_pairs": out_dir / "twin_pairs.csv", "twin_differences": out_dir / "twin_differences.csv"}
+    pairs.to_csv(written["twin_pairs"], index=False, float_format="%.6g")
+    twin_differences(pairs).to_csv(written["twin_differences"], index=False, float_format="%.6g")
+    return written
 
 
 def _sem(values: pd.Series) -> float:
