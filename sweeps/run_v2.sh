@@ -14,7 +14,7 @@ export HF_HUB_OFFLINE=${HF_HUB_OFFLINE:-1} TOKENIZERS_PARALLELISM=false
 # programme then ends with exit code 1 and names those studies.
 exec flock "${ADAPTERLIB_LOCK:-/tmp/adapterlib-cpu.lock}" bash -c '
   failed=""
-  for study in ablation_v2 glue_v2 size_v2 init_v2; do
+  for study in ablation_v2 glue_v2 init_v2 size_v2; do
     python -m adapterlib sweep "sweeps/$study.yaml" --workers 2 --threads-per-run 1 --quiet || {
       code=$?; [ "$code" -eq 1 ] || { echo "stopped in $study (exit code $code)" >&2; exit "$code"; }
       failed="$failed $study"; }

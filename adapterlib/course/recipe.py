@@ -141,7 +141,8 @@ def _machine_line(ok: pd.DataFrame) -> str | None:
         mine = ok[ok["machine"] == machine]
         tasks = ", ".join(get_task(t).display for t in sorted(set(mine["task"])))
         parts.append(f"{machine}: {len(mine)} runs ({tasks})")
-    return "; ".join(parts) + " (what the machine changes in a run's scores: sweeps/hardware_check.yaml)"
+    return "; ".join(parts) + (" (what the machine changes in a run's scores: `python sweeps/hardware_check.py`,"
+                               " the README's \"Does the machine change a run's numbers?\")")
 
 
 def study_recipe(runs: pd.DataFrame, name: str | None = None) -> str:
