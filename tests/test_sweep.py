@@ -460,12 +460,15 @@ def test_sigterm_stops_the_sweep_as_ctrl_c_does_and_logs_its_end(tiny_model_dir,
     interrupted, exit code 130 and the resume hint; finished records are kept as they were."""
     cmd, env, runs, expected = _six_run_sweep("termme", tmp_path, tiny_model_dir, tiny_glue_dir)
     driver, first = _start_until_first_record(cmd, env, runs, stderr=subprocess.PIPE, text=True)
+    time.sleep(1)  # the driver has collected the first run's result by now
     driver.send_signal(signal.SIGTERM)
     _, err = driver.communicate(timeout=60)
     assert first and len(first) < len(expected), "the sweep should have been stopped midway"
     assert driver.returncode == 130 and "run the same command again to resume" in err, err[-2000:]
     log = [json.loads(line) for line in (tmp_path / "study" / "sweep_log.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log] == ["start", "end"] and log[-1]["interrupted"] is True
+    # the end line counts the runs that finished before the signal (it said ok 0 until 2026-12-04)
+    assert 1 <= log[-1]["ok"] <= len(list(runs.glob("*.json"))) and log[-1]["cpu_s"] > 0
     assert all((runs / name).read_text() == text for name, text in first.items())
 
 

@@ -263,10 +263,12 @@ def _result(future, spec: SweepSpec, run: Run, runs_dir: Path, threads: int | No
 
 
 def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, threads: int | None,
-              retry_failed: bool = False, progress: bool = True, lock: str | None = None) -> dict:
+              retry_failed: bool = False, progress: bool = True, lock: str | None = None,
+              counts: dict | None = None) -> dict:
     """Train every unfinished run of `grid`, then (select_then_seeds) the seeds of each group once its
     grid runs have finished; returns counts (ok, failed, skipped, reused, and cpu_s: the CPU time of the
-    runs trained now, wall time x torch threads).
+    runs trained now, wall time x torch threads). Given `counts`, adds to it as runs finish, so a caller
+    interrupted part-way still knows what finished.
 
     Order of work: task by task (the order of `task_blocks`), each task's grid before its seeds, and a
     task's seeds before the next task's grid. The driver keeps only as many runs in flight as the cluster
@@ -276,7 +278,7 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
     from dask.distributed import wait
     from tqdm.auto import tqdm
     runs_dir = folder / "runs"
-    counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": 0, "cpu_s": 0.0}
+    counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": 0, "cpu_s": 0.0} if counts is None else counts
     blocks = task_blocks(spec, grid)
     rank = {task: i for i, (task, _) in enumerate(blocks)}
     queue: list[tuple[int, int, int, Run]] = []   # (task rank, 0 grid / 1 seeds, position, run)
@@ -449,9 +451,8 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
         counts = {"ok": 0, "failed": 0, "skipped": 0, "reused": len(reused), "cpu_s": 0.0}
         interrupted = True
         try:
-            with DaskPool(workers, scheduler, dashboard) as pool:
-                for key, n in run_queue(pool, spec, grid, folder, threads, retry_failed, progress, lock).items():
-                    counts[key] += n
+            with DaskPool(workers, scheduler, dashboard) as pool:  # counts grow as runs finish: the end line
+                run_queue(pool, spec, grid, folder, threads, retry_failed, progress, lock, counts)  # says them
             interrupted = False
         finally:
             _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted,
