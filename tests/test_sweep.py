@@ -614,3 +614,40 @@ def test_runs_trained_on_a_gpu_are_counted_apart_from_the_cpu_time(tmp_path):
     costs = sweep.epoch_costs(sorted(sweep.RESULTS_DIR.glob("*/runs")), device=None)
     assert sweep.study_progress(spec, tmp_path)["by_task"]["rte"]["left_h"] == \
         pytest.approx(sweep.estimate_hours([runs[0]], costs)[0])
+
+
+def test_a_run_whose_record_appears_after_the_plan_is_not_trained_again(tmp_path, monkeypatch):
+    """Two machines on one study (a GPU lent for part of it, a second driver): a run whose record another
+    one wrote after this driver planned it is skipped when its turn comes, not trained again over it."""
+    from dask.distributed import LocalCluster
+
+    from adapterlib.records import record_problem, write_json_atomic
+    spec = parse_spec({"name": "appear", "base": {"task": "rte", "policy": "adapter"}, "grid": {"seed": [0, 1, 2]}})
+    grid = expand(spec)
+    folder = tmp_path / "study"
+    (folder / "runs").mkdir(parents=True)
+
+    def record(run):
+        return {"run_id": run.run_id, "status": "ok", "task": "rte", "policy": "adapter", "config": run.fields,
+                "metric": "accuracy", "selected": {"epoch": 1.0, "validation_accuracy": 50.0}, "dev_score": 50.0,
+                "params": {"trainable": 1}}
+
+    assert record_problem(record(grid[0])) is None
+    trained = tmp_path / "trained.txt"  # dask may hand the worker a copy of this function: log to a file
+
+    def fake_execute_run(job):  # in this process (processes=False), in place of training
+        with open(trained, "a") as f:
+            f.write(job["run_id"] + "\n")
+        if job["run_id"] == grid[0].run_id:  # meanwhile another machine finishes seed 2
+            write_json_atomic(folder / "runs" / f"{grid[2].run_id}.json", {**record(grid[2]), "note": "theirs"})
+        run = next(r for r in grid if r.run_id == job["run_id"])
+        write_json_atomic(folder / "runs" / f"{run.run_id}.json", record(run))
+        return {"status": "ok", "cpu_s": 1.0}
+
+    monkeypatch.setattr(sweep, "execute_run", fake_execute_run)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
+        with executor.DaskPool(1, scheduler=cluster.scheduler_address) as pool:  # one run in flight at a time
+            counts = sweep.run_queue(pool, spec, grid, folder, threads=1, progress=False)
+    assert trained.read_text().split() == [grid[0].run_id, grid[1].run_id]
+    assert counts["ok"] == 2 and counts["skipped"] == 1
+    assert json.loads((folder / "runs" / f"{grid[2].run_id}.json").read_text())["note"] == "theirs"

@@ -310,14 +310,25 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
     running: dict = {}
     with tqdm(total=total, desc=f"{spec.name} runs", disable=not progress, file=sys.stderr) as bar:
         while queue or running:
+            appeared = 0
             if queue:
                 client = pool.get()
                 capacity = pool.workers or max(1, sum(client.nthreads().values()))
                 while queue and len(running) < capacity:
                     run = queue.pop(0)[3]
+                    if not _todo([run], runs_dir, retry_failed):  # its record appeared since the plan: another
+                        appeared += 1                             # machine or driver trained it; keep theirs
+                        continue
                     future = client.submit(execute_run, _job(spec, run, runs_dir, threads, lock),
                                            key=f"run-{run.run_id}", pure=False)
                     running[future] = run
+            if appeared:
+                counts["skipped"] += appeared
+                bar.update(appeared)
+            if not running:
+                if not queue and (spec.select_by or spec.extend_steps) and appeared:
+                    bar.total += plan_seeds()  # the skipped runs may have completed a group
+                continue
             done = wait(list(running), return_when="FIRST_COMPLETED").done
             for future in done:
                 run = running.pop(future)
