@@ -454,7 +454,12 @@ def test_readme_states_the_hardware_check_as_measured():
     from pathlib import Path
     if not (aggregate.RESULTS_DIR / "hardware_check" / "runs").is_dir():
         pytest.skip("no hardware_check records")
-    diffs = aggregate.twin_differences(aggregate.twin_pairs("hardware_check", "glue_v2")).set_index("policy")
+    pairs = aggregate.twin_pairs("hardware_check", "glue_v2")
+    diffs = aggregate.twin_differences(pairs).set_index("policy")
+    adapters = pairs[pairs["policy"] == "adapter"]
+    lower = int((adapters["val_score"] < adapters["reference_val_score"]).sum())
+    assert lower == len(adapters) == 5  # the README's "all 5 pairs" and its sign test
+    sign_p = 2 * 0.5 ** len(adapters)
     readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
     a, f = diffs.loc["adapter"], diffs.loc["full"]
     for text in (f"{a['dev_diff']:+.2f} for adapters m=256 (95% seed bootstrap {a['dev_diff_low']:+.2f} .. "
@@ -463,5 +468,7 @@ def test_readme_states_the_hardware_check_as_measured():
                  f"over {a['n_seeds']} seeds each",
                  f"({a['val_diff']:+.2f}, 95% {a['val_diff_low']:+.2f} .. {a['val_diff_high']:+.2f})",
                  f"({a['epochs_run']:.1f} vs {a['reference_epochs_run']:.1f} epochs on average)",
-                 f"validation differs by {f['val_diff']:+.2f} ({f['val_diff_low']:+.2f} .. {f['val_diff_high']:+.2f})"):
+                 f"validation differs by {f['val_diff']:+.2f} ({f['val_diff_low']:+.2f} .. {f['val_diff_high']:+.2f})",
+                 f"lower on the GPU in all {lower} pairs", f"{lower} of {lower} with one sign has a",
+                 f"two-sided sign-test p of {sign_p:.2f}"):
         assert text in readme, text
