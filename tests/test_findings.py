@@ -34,8 +34,6 @@ def test_size_findings_say_how_many_seeds_and_lrs_each_point_had():
 
 
 def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
-    import pandas as pd
-
     from adapterlib.course.findings import init_findings
     from adapterlib.sweeps.aggregate import init_curve, load_study
     curve = init_curve(load_study("init_cpu"))

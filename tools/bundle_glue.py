@@ -13,7 +13,6 @@ import argparse
 import hashlib
 import json
 import lzma
-import re
 import sys
 from pathlib import Path
 
