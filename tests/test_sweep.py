@@ -571,11 +571,11 @@ def test_run_v2_goes_on_after_failed_runs_and_stops_when_interrupted(tmp_path, c
     lines = calls.read_text().splitlines()
     assert done.returncode == code, done.stderr     # failed runs: the whole programme runs, then exits 1
     expected = ["-m adapterlib sweep sweeps/ablation_v2.yaml", "sweeps/layer_ablation.py data/results/ablation_v2",
-                "-m adapterlib sweep sweeps/glue_v2.yaml", "-m adapterlib sweep sweeps/size_v2.yaml",
-                "-m adapterlib sweep sweeps/init_v2.yaml"]
+                "-m adapterlib sweep sweeps/glue_v2.yaml", "-m adapterlib sweep sweeps/init_v2.yaml",
+                "-m adapterlib sweep sweeps/size_v2.yaml"]
     assert [line.split(" --")[0] for line in lines] == (expected if studies == 4 else expected[:1])
     assert all("--workers 2 --threads-per-run 1" in line for line in lines if "adapterlib sweep" in line)
-    assert ("runs failed in: ablation_v2 layer_ablation glue_v2 size_v2 init_v2" in done.stderr) is (code == 1)
+    assert ("runs failed in: ablation_v2 layer_ablation glue_v2 init_v2 size_v2" in done.stderr) is (code == 1)
 
 def test_runs_trained_on_a_gpu_are_counted_apart_from_the_cpu_time(tmp_path):
     """A GPU run counts as finished, but not in the CPU time, the run times or the CPU estimates: the status
