@@ -53,6 +53,9 @@ def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
                           dev_min=three["dev_mean"].where(~cola_small, 0.0))   # CoLA floor: MCC 0
     text = init_findings([rec], [1e-3], drift, hidden, {"cola": 0.0, "sst2": 50.9}, study="init_v2")
     assert "; at std 1e-4 the mean beats it but at least one seed stays at the majority class" in text
+    small = three[three["init_std"] <= 1e-2]  # a study (so far) without stds above the robust range
+    text = init_findings([rec], [1e-3], drift, small, {"cola": 0.0, "sst2": 50.9}, study="init_v2")
+    assert "; ;" not in text and "for stds 1e-7 … 1e-2; every std beats the majority class (50.9)" in text
 
 
 def test_fit_text_reads_the_kept_epoch_under_early_stopping():

@@ -193,11 +193,11 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
             inside = rows[rows["init_std"] <= ROBUST_MAX]
             lrs = sorted(set(rows["lr"])) if "lr" in rows else []
             lr = f", lr {', '.join(f'{x:g}' for x in lrs)}" if lrs else ""
+            above = ", ".join(f"{v:.1f}" + (f" ± {e:.1f}" if not math.isnan(e) else "") + f" at {std_text(s)}"
+                              for s, v, e in zip(rows["init_std"], rows["dev_mean"], rows["dev_sem"]) if s > ROBUST_MAX)
             text = (f"{task_label(task)} ({m}{lr}): {inside['dev_mean'].min():.1f} … {inside['dev_mean'].max():.1f} for stds "
-                    f"{std_text(inside['init_std'].min())} … {std_text(inside['init_std'].max())}; "
-                    + ", ".join(f"{v:.1f}" + (f" ± {e:.1f}" if not math.isnan(e) else "") + f" at {std_text(s)}"
-                                for s, v, e in zip(rows["init_std"], rows["dev_mean"], rows["dev_sem"])
-                                if s > ROBUST_MAX))
+                    f"{std_text(inside['init_std'].min())} … {std_text(inside['init_std'].max())}"
+                    + (f"; {above}" if above else ""))
             if f is not None:
                 at_floor = [std_text(s) for s, v in zip(rows["init_std"], rows["dev_mean"]) if v - f <= MARGIN]
                 text += (f"; at the majority class ({f:.1f}) at std {', '.join(at_floor)}" if at_floor
