@@ -609,3 +609,30 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         fig.suptitle(title, fontsize=10)
     fig.tight_layout(rect=(0, 0.14, 1, 0.95 if title else 1))
     return axes
+
+
+def plot_twin_pairs(pairs: pd.DataFrame, fig=None):
+    """`aggregate.twin_pairs` as two panels, dev and validation score: each run's score on the reference
+    machine (x) against its twin's (y), one marker style per setting, the diagonal where they agree."""
+    fig = fig or plt.figure(figsize=(8.4, 3.8))
+    axes = fig.subplots(1, 2)
+    groups = list(pairs.groupby(["task", "policy", "adapter_size", "lr"], dropna=False, sort=True))
+    for ax, (column, name) in zip(axes, (("dev_score", "dev"), ("val_score", "validation"))):
+        for (task, policy, size, lr), rows in groups:
+            label = (f"{task_label(task)} {'adapters' if policy == 'adapter' else policy}"
+                     + ("" if pd.isna(size) else f" m={size:.0f}") + f", lr {lr:g}")
+            ax.scatter(rows[f"reference_{column}"], rows[column], label=label, s=28)
+        values = pd.concat([pairs[column], pairs[f"reference_{column}"]])
+        lo, hi = float(values.min()) - 1, float(values.max()) + 1
+        ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="the same score")
+        ax.set_xlim(lo, hi)
+        ax.set_ylim(lo, hi)
+        ax.set_aspect("equal")
+        ax.set_xlabel(f"{name} score, {pairs['reference_machine'].iloc[0]}")
+        ax.set_ylabel(f"{name} score, {pairs['machine'].iloc[0]}")
+        ax.set_title(f"{name}: one point per seed")
+    axes[1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    fig.suptitle("The same runs (run id: settings and seed) trained on two machines", fontsize=10)
+    fig.tight_layout()
+    return fig
+

@@ -6,7 +6,8 @@ run id: the same settings and seed) in a reference study that trained it elsewhe
 
 Prints every pair and, per setting, the mean difference (study - reference) of dev and of validation scores,
 each with a 95% seed bootstrap interval; writes both tables to <study>/twins/twin_pairs.csv and
-twin_differences.csv (a test checks the committed ones against the records). An interval that excludes 0 says
+twin_differences.csv (a test checks the committed ones against the records), and twin_pairs.png: each run's
+score on the reference machine against its twin's. An interval that excludes 0 says
 the machine moves the score systematically, so a study whose runs trained on different machines compares its
 rows across machines at that cost.
 """
@@ -37,6 +38,12 @@ def main(argv=None) -> int:
               file=sys.stderr)
         return 1
     written = write_twin_tables(pairs, study_dir(args.study) / "twins")
+    import matplotlib
+    matplotlib.use("Agg")
+    from adapterlib import plots
+    plots.use_course_style()
+    written["plot"] = study_dir(args.study) / "twins" / "twin_pairs.png"
+    plots.plot_twin_pairs(pairs).savefig(written["plot"], bbox_inches="tight")
     diffs = twin_differences(pairs)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         lr = {"lr": "{:g}".format}  # rounding would print 6e-4 as 0.0

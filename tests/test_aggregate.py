@@ -446,6 +446,7 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     assert "NVIDIA H200 - CPU (2 cores) = +2.25 dev points over 4 seeds" in out and "excludes 0: systematic" in out
     assert "validation +1.00 (95% +1.00 .. +1.00, excludes 0); epochs run 5.0 vs 5.0" in out
     assert (tmp_path / "gpu" / "twins" / "twin_differences.csv").is_file()
+    assert (tmp_path / "gpu" / "twins" / "twin_pairs.png").read_bytes()[:4] == b"\x89PNG"
     assert script.main(["--study", str(tmp_path / "cpu"), "--reference", str(tmp_path / "nothing")]) == 1
 
 
