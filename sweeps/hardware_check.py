@@ -57,7 +57,8 @@ def main(argv=None) -> int:
               f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
               f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
               f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
-              f"{d['epochs_run']:.1f} vs {d['reference_epochs_run']:.1f}")
+              f"{d['epochs_run']:.1f} vs {d['reference_epochs_run']:.1f}; at the epochs both ran: validation "
+              f"{d['val_same_epochs_diff']:+.2f} on average, training loss within {d['train_loss_max_abs_diff']:.3f}")
     print("tables:", ", ".join(str(p) for p in written.values()))
     return 0
 

@@ -413,7 +413,10 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
             "run_id": run_id, "status": "ok", "task": "cola", "policy": "adapter", "metric": "mcc",
             "config": {"task": "cola", "policy": "adapter", "adapter_size": 256, "lr": 6e-4, "seed": seed},
             "params": {"trainable": 1}, "machine": machine, "selected": {"epoch": 3.0, "validation_mcc": val},
-            "dev_score": dev, "timing": {"wall_s": 1.0, "epochs_run": 5}, **extra}))
+            "dev_score": dev, "timing": {"wall_s": 1.0, "epochs_run": 5}, **extra,
+            # epoch by epoch: the GPU's losses 0.01 lower and its validation 1 point higher, one epoch fewer
+            "history": [{"epoch": e + 1.0, "train_loss": 0.6 - 0.1 * e - (0.01 if gpu else 0.0),
+                         "validation_mcc": val - 2 + e + (1 if gpu else 0)} for e in range(2 if gpu else 3)]}))
 
     for seed, (gpu_dev, cpu_dev) in enumerate([(30.0, 28.0), (29.0, 28.0), (31.0, 28.0)]):
         write("gpu", f"r{seed}", seed, gpu_dev, 40.0, gpu="NVIDIA H200")
@@ -435,6 +438,9 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     assert 1.0 <= d["dev_diff_low"] <= 2.0 <= d["dev_diff_high"] <= 3.0      # the mean of resampled 1, 1 and 3
     assert d["val_diff_low"] == d["val_diff_high"] == pytest.approx(1.0)      # every seed's validation: +1
     assert d["epochs_run"] == d["reference_epochs_run"] == 5
+    # epoch by epoch over the 2 epochs both ran: GPU validation (40 - 2 + e + 1) against CPU (39 - 2 + e): +2
+    assert set(pairs["same_epochs"]) == {2} and d["val_same_epochs_diff"] == pytest.approx(2.0)
+    assert d["train_loss_max_abs_diff"] == pytest.approx(0.01)
     (one,) = aggregate.twin_differences(pairs.iloc[:1]).to_dict("records")  # one seed: no spread, no interval
     assert one["dev_diff"] == pytest.approx(2.0) and pd.isna(one["dev_diff_low"]) and pd.isna(one["dev_diff_high"])
     repo = Path(__file__).resolve().parents[1]
@@ -444,7 +450,8 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     assert script.main(["--study", str(tmp_path / "gpu"), "--reference", str(tmp_path / "cpu")]) == 0
     out = capsys.readouterr().out
     assert "NVIDIA H200 - CPU (2 cores) = +2.25 dev points over 4 seeds" in out and "excludes 0: systematic" in out
-    assert "validation +1.00 (95% +1.00 .. +1.00, excludes 0); epochs run 5.0 vs 5.0" in out
+    assert "validation +1.00 (95% +1.00 .. +1.00, excludes 0); epochs run 5.0 vs 5.0; at the epochs both ran: " \
+           "validation +2.00 on average, training loss within 0.010" in out
     assert (tmp_path / "gpu" / "twins" / "twin_differences.csv").is_file()
     assert (tmp_path / "gpu" / "twins" / "twin_pairs.png").read_bytes()[:4] == b"\x89PNG"
     assert script.main(["--study", str(tmp_path / "cpu"), "--reference", str(tmp_path / "nothing")]) == 1
@@ -471,5 +478,9 @@ def test_readme_states_the_hardware_check_as_measured():
                  f"({a['epochs_run']:.1f} vs {a['reference_epochs_run']:.1f} epochs on average)",
                  f"validation differs by {f['val_diff']:+.2f} ({f['val_diff_low']:+.2f} .. {f['val_diff_high']:+.2f})",
                  f"lower on the GPU in all {lower} pairs", f"{lower} of {lower} with one sign has a",
-                 f"two-sided sign-test p of {sign_p:.2f}"):
+                 f"two-sided sign-test p of {sign_p:.2f}",
+                 f"losses differ by at most {a['train_loss_max_abs_diff']:.3f} for adapters "
+                 f"({f['train_loss_max_abs_diff']:.3f} for full fine-tuning)",
+                 f"validation scores by {a['val_same_epochs_diff']:+.2f} on average for adapters "
+                 f"({f['val_same_epochs_diff']:+.2f} for full fine-tuning)"):
         assert text in readme, text

@@ -141,8 +141,9 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     """Each ok run trained in `study` (not copied there, `reused_from`) next to its twin in `reference`: the
     record with the same run id, so the same settings and seed. The twin may be a copy that `reference` took
     from an earlier study (glue_v2's seed-0 runs are pilot_v2's); its record still says where it trained. A copy
-    of the study's own run is no twin. One row per run id: the setting, both machines, and both runs' dev
-    score, validation score and epochs run."""
+    of the study's own run is no twin. One row per run id: the setting, both machines, both runs' dev score,
+    (best) validation score and epochs run, and epoch by epoch over the epochs both ran (`same_epochs`): the
+    largest difference of training loss and the mean difference of validation score (study - reference)."""
     def ok(name) -> list:
         return [r for r in _load(name) if r.get("status", "ok") == "ok"]
     mine = {r["run_id"]: r for r in ok(study) if not r.get("reused_from")}
@@ -154,15 +155,29 @@ def twin_pairs(study, reference) -> pd.DataFrame:
         rows.append({"run_id": run_id, **{k: a[k] for k in ("task", "policy", "adapter_size", "lr", "seed")},
                      "machine": machine_name(mine[run_id]), "reference_machine": machine_name(theirs[run_id]),
                      **{f"{side}{k}": row[k] for k in ("dev_score", "val_score", "epochs_run")
-                        for side, row in (("", a), ("reference_", b))}})
+                        for side, row in (("", a), ("reference_", b))},
+                     **_epoch_by_epoch(mine[run_id], theirs[run_id])})
     return pd.DataFrame(rows, columns=None if rows else ["run_id", "task", "policy", "adapter_size", "lr", "seed"])
+
+
+def _epoch_by_epoch(rec: dict, ref: dict) -> dict:
+    """Two runs' histories compared over the epochs both ran (see `twin_pairs`)."""
+    key = f"validation_{rec.get('metric')}"
+    n = min(len(rec.get("history") or []), len(ref.get("history") or []))
+    mine, theirs = rec.get("history", [])[:n], ref.get("history", [])[:n]
+    loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in zip(mine, theirs)
+            if x.get("train_loss") is not None and y.get("train_loss") is not None]
+    val = [x[key] - y[key] for x, y in zip(mine, theirs) if x.get(key) is not None and y.get(key) is not None]
+    return {"same_epochs": n, "train_loss_max_abs_diff": max(loss) if loss else float("nan"),
+            "val_same_epochs_diff": float(np.mean(val)) if val else float("nan")}
 
 
 def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) -> pd.DataFrame:
     """Per setting of `twin_pairs` (task, policy, size, lr): the seeds compared, each side's mean dev score,
     the mean difference (study - reference) of dev and of validation scores, each with a 95% bootstrap interval
     over the seeds (each setting draws from its own seeded stream; NaN for one seed, whose spread is not
-    measured, as in `glue_gap`), and each side's mean epochs run."""
+    measured, as in `glue_gap`), each side's mean epochs run, and epoch by epoch: the mean difference of
+    validation scores over the epochs both runs of a pair ran, and the largest training-loss difference."""
     def interval(diff: np.ndarray) -> tuple[float, float]:
         if len(diff) < 2:
             return float("nan"), float("nan")
@@ -181,6 +196,8 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
                      "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
                      "dev_diff": dev.mean(), "dev_diff_low": low, "dev_diff_high": high,
                      "val_diff": val.mean(), "val_diff_low": val_low, "val_diff_high": val_high,
+                     "val_same_epochs_diff": group["val_same_epochs_diff"].mean(),
+                     "train_loss_max_abs_diff": group["train_loss_max_abs_diff"].max(),
                      "epochs_run": group["epochs_run"].mean(), "reference_epochs_run": group["reference_epochs_run"].mean()})
     return pd.DataFrame(rows)
 
