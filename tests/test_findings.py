@@ -115,3 +115,19 @@ def test_study_recipe_is_read_from_the_records():
     n_rte = int((runs["task"] == "rte").sum())
     assert (f"- **Machines**: CPU (2 cores): {len(runs) - n_rte} runs (CoLA, MRPC); NVIDIA H200: {n_rte} runs (RTE)"
             in mixed)
+
+
+def test_v1_layer_ablation_findings_say_where_and_why_they_contradict_the_paper():
+    """issue 15 (notebook 05 showed ablation_cpu until 2026-12-04): v1's CoLA MCC drops (up to 13.9) contradict the
+    paper's 2; the findings say so, and why."""
+    from adapterlib.course.findings import study_findings
+    from adapterlib.paths import RESULTS_DIR
+    from adapterlib.studies.ablation import load_study
+    text = study_findings(load_study(RESULTS_DIR / "ablation_cpu"))
+    cola = text.split("**CoLA**")[1].split("**SST-2**")[0]
+    assert "13.9 mcc points (layer 3; least: layer 4), more than the paper's 2: **this contradicts the paper**" in cola
+    assert "one layer costs at most 2.0 points (within the paper's 2)" in cola
+    assert "**Why MCC contradicts the paper and accuracy does not**: the model is only 1.9 accuracy points" in cola
+    assert "either half alone drops the model to the majority class (0.0)" in cola
+    assert text.split("\n")[-1].startswith("**What may explain the differences** (CoLA): MiniLM has 6 layers")
+
