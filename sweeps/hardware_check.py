@@ -18,7 +18,7 @@ import sys
 
 import pandas as pd
 
-from adapterlib.sweeps.aggregate import study_dir, twin_differences, twin_pairs, write_twin_tables
+from adapterlib.sweeps.aggregate import study_dir, twin_differences, twin_pairs, twin_summary, write_twin_tables
 
 
 def main(argv=None) -> int:
@@ -49,16 +49,8 @@ def main(argv=None) -> int:
         lr = {"lr": "{:g}".format}  # rounding would print 6e-4 as 0.0
         print(pairs.drop(columns=["run_id"]).round(2).assign(lr=pairs["lr"]).to_string(index=False, formatters=lr), "\n")
         print(diffs.round(2).assign(lr=diffs["lr"]).to_string(index=False, formatters=lr))
-    for _, d in diffs.iterrows():
-        size = "" if pd.isna(d["adapter_size"]) else f" m={d['adapter_size']:.0f}"
-        verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
-        val_verdict = "excludes 0" if d["val_diff_low"] > 0 or d["val_diff_high"] < 0 else "includes 0"
-        print(f"{d['task']} {d['policy']}{size} lr {d['lr']:g}: {d['machine']} - {d['reference_machine']} = "
-              f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
-              f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
-              f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
-              f"{d['epochs_run']:.1f} vs {d['reference_epochs_run']:.1f}; at the epochs both ran: validation "
-              f"{d['val_same_epochs_diff']:+.2f} on average, training loss within {d['train_loss_max_abs_diff']:.3f}")
+    for line in twin_summary(diffs):
+        print(line)
     print("tables:", ", ".join(str(p) for p in written.values()))
     return 0
 

@@ -190,6 +190,17 @@ def test_notebook_04_glue_reproduction(tmp_path):
         complete = r["sweep_progress"]["tasks_complete"] == r["sweep_progress"]["tasks"]
         assert_floor_explained(r)
         assert any(x.startswith("- **Sweep, average over ") for x in r["conclusions"]) is complete
+        # "Does the machine change the numbers?": the committed hardware check against the notebook's study
+        from adapterlib.sweeps.aggregate import twin_pairs
+        try:
+            pairs = twin_pairs("hardware_check", r["study"])
+        except FileNotFoundError:
+            pairs = []
+        if len(pairs):
+            assert sum(d["n_seeds"] for d in r["hardware_check"]) == len(pairs)
+            assert {d["policy"] for d in r["hardware_check"]} == set(pairs["policy"])
+        else:
+            assert r["hardware_check"] is None
         assert any(x.startswith("- **Sweep, average**: shown once") for x in r["conclusions"]) is not complete
 
 

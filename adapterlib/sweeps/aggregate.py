@@ -19,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from ..config import INIT_SCHEMES
-from ..data import TASKS, get_task, task_label  # noqa: F401 (task_label: part of this module's API)
+from ..data import TASKS, get_task, task_label
 from ..data import task_order as _task_order
 from ..errors import AdapterlibError
 from ..params import storage_multiple, stored_params
@@ -200,6 +200,25 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
                      "train_loss_max_abs_diff": group["train_loss_max_abs_diff"].max(),
                      "epochs_run": group["epochs_run"].mean(), "reference_epochs_run": group["reference_epochs_run"].mean()})
     return pd.DataFrame(rows)
+
+
+def twin_summary(diffs: pd.DataFrame) -> list[str]:
+    """One line per setting of `twin_differences`: both differences with their intervals and whether each
+    excludes 0, the epochs run, and the epoch-by-epoch comparison."""
+    lines = []
+    for _, d in diffs.iterrows():
+        size = "" if pd.isna(d["adapter_size"]) else f" m={d['adapter_size']:.0f}"
+        verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
+        val_verdict = "excludes 0" if d["val_diff_low"] > 0 or d["val_diff_high"] < 0 else "includes 0"
+        method = {"adapter": "adapters", "full": "full fine-tuning"}.get(d["policy"], d["policy"])
+        lines.append(f"{task_label(d['task'])} {method}{size}, lr {d['lr']:g}: {d['machine']} - {d['reference_machine']} = "
+                     f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
+                     f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
+                     f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
+                     f"{d['epochs_run']:.1f} vs {d['reference_epochs_run']:.1f}; at the epochs both ran: validation "
+                     f"{d['val_same_epochs_diff']:+.2f} on average, training loss within "
+                     f"{d['train_loss_max_abs_diff']:.3f}")
+    return lines
 
 
 def write_twin_tables(pairs: pd.DataFrame, out_dir) -> dict[str, Path]:
