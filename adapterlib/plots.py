@@ -614,14 +614,13 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
 def plot_twin_pairs(pairs: pd.DataFrame, fig=None):
     """`aggregate.twin_pairs` as two panels, dev and validation score: each run's score on the reference
     machine (x) against its twin's (y), one marker style per setting, the diagonal where they agree."""
+    from .sweeps.aggregate import twin_setting
     fig = fig or plt.figure(figsize=(8.4, 3.8))
     axes = fig.subplots(1, 2)
     groups = list(pairs.groupby(["task", "policy", "adapter_size", "lr"], dropna=False, sort=True))
     for ax, (column, name) in zip(axes, (("dev_score", "dev"), ("val_score", "validation"))):
-        for (task, policy, size, lr), rows in groups:
-            label = (f"{task_label(task)} {'adapters' if policy == 'adapter' else policy}"
-                     + ("" if pd.isna(size) else f" m={size:.0f}") + f", lr {lr:g}")
-            ax.scatter(rows[f"reference_{column}"], rows[column], label=label, s=28)
+        for setting, rows in groups:
+            ax.scatter(rows[f"reference_{column}"], rows[column], label=twin_setting(*setting), s=28)
         values = pd.concat([pairs[column], pairs[f"reference_{column}"]])
         lo, hi = float(values.min()) - 1, float(values.max()) + 1
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="the same score")

@@ -37,14 +37,14 @@ def main(argv=None) -> int:
         print(f"error: no run of {args.study} has a twin in {args.reference} (the same run id, trained there)",
               file=sys.stderr)
         return 1
-    written = write_twin_tables(pairs, study_dir(args.study) / "twins")
+    diffs = twin_differences(pairs)
+    written = write_twin_tables(pairs, diffs, study_dir(args.study) / "twins")
     import matplotlib
     matplotlib.use("Agg")
     from adapterlib import plots
     plots.use_course_style()
     written["plot"] = study_dir(args.study) / "twins" / "twin_pairs.png"
     plots.plot_twin_pairs(pairs).savefig(written["plot"], bbox_inches="tight")
-    diffs = twin_differences(pairs)
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         lr = {"lr": "{:g}".format}  # rounding would print 6e-4 as 0.0
         print(pairs.drop(columns=["run_id"]).round(2).assign(lr=pairs["lr"]).to_string(index=False, formatters=lr), "\n")

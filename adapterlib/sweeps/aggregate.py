@@ -163,12 +163,12 @@ def twin_pairs(study, reference) -> pd.DataFrame:
 def _epoch_by_epoch(rec: dict, ref: dict) -> dict:
     """Two runs' histories compared over the epochs both ran (see `twin_pairs`)."""
     key = f"validation_{rec.get('metric')}"
-    n = min(len(rec.get("history") or []), len(ref.get("history") or []))
-    mine, theirs = rec.get("history", [])[:n], ref.get("history", [])[:n]
-    loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in zip(mine, theirs)
+    mine, theirs = rec.get("history") or [], ref.get("history") or []
+    pairs = list(zip(mine, theirs))  # the epochs both ran
+    loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in pairs
             if x.get("train_loss") is not None and y.get("train_loss") is not None]
-    val = [x[key] - y[key] for x, y in zip(mine, theirs) if x.get(key) is not None and y.get(key) is not None]
-    return {"same_epochs": n, "train_loss_max_abs_diff": max(loss) if loss else float("nan"),
+    val = [x[key] - y[key] for x, y in pairs if x.get(key) is not None and y.get(key) is not None]
+    return {"same_epochs": len(pairs), "train_loss_max_abs_diff": max(loss) if loss else float("nan"),
             "val_same_epochs_diff": float(np.mean(val)) if val else float("nan")}
 
 
@@ -202,16 +202,21 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
     return pd.DataFrame(rows)
 
 
+def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
+    """A `twin_pairs` setting in words: "CoLA adapters m=256, lr 0.0006"."""
+    size = "" if pd.isna(adapter_size) else f" m={adapter_size:.0f}"
+    return f"{task_label(task)} {METHOD_NAMES.get(policy, policy)}{size}, lr {lr:g}"
+
+
 def twin_summary(diffs: pd.DataFrame) -> list[str]:
     """One line per setting of `twin_differences`: both differences with their intervals and whether each
     excludes 0, the epochs run, and the epoch-by-epoch comparison."""
     lines = []
     for _, d in diffs.iterrows():
-        size = "" if pd.isna(d["adapter_size"]) else f" m={d['adapter_size']:.0f}"
         verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
         val_verdict = "excludes 0" if d["val_diff_low"] > 0 or d["val_diff_high"] < 0 else "includes 0"
-        method = {"adapter": "adapters", "full": "full fine-tuning"}.get(d["policy"], d["policy"])
-        lines.append(f"{task_label(d['task'])} {method}{size}, lr {d['lr']:g}: {d['machine']} - {d['reference_machine']} = "
+        setting = twin_setting(d["task"], d["policy"], d["adapter_size"], d["lr"])
+        lines.append(f"{setting}: {d['machine']} - {d['reference_machine']} = "
                      f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
                      f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
                      f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
@@ -221,13 +226,13 @@ def twin_summary(diffs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def write_twin_tables(pairs: pd.DataFrame, out_dir) -> dict[str, Path]:
-    """`pairs` (from `twin_pairs`) and its `twin_differences` as CSV files in `out_dir`."""
+def write_twin_tables(pairs: pd.DataFrame, diffs: pd.DataFrame, out_dir) -> dict[str, Path]:
+    """`pairs` (from `twin_pairs`) and `diffs` (its `twin_differences`) as CSV files in `out_dir`."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"twin_pairs": out_dir / "twin_pairs.csv", "twin_differences": out_dir / "twin_differences.csv"}
-    pairs.to_csv(written["twin_pairs"], index=False, float_format="%.6g")
-    twin_differences(pairs).to_csv(written["twin_differences"], index=False, float_format="%.6g")
+    pairs.to_csv(written["twin_pairs"], index=False, float_format=FLOAT_FORMAT)
+    diffs.to_csv(written["twin_differences"], index=False, float_format=FLOAT_FORMAT)
     return written
 
 
