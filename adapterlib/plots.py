@@ -613,14 +613,13 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
 
 def plot_twin_pairs(pairs: pd.DataFrame, fig=None):
     """`aggregate.twin_pairs` as two panels, dev and validation score: each run's score on the reference
-    machine (x) against its twin's (y), one marker style per setting, the diagonal where they agree."""
-    from .sweeps.aggregate import twin_setting
+    machine (x) against its twin's (y), one colour per setting (its "setting" column), the diagonal where they agree."""
     fig = fig or plt.figure(figsize=(8.4, 3.8))
     axes = fig.subplots(1, 2)
-    groups = list(pairs.groupby(["task", "policy", "adapter_size", "lr"], dropna=False, sort=True))
+    groups = list(pairs.groupby("setting", sort=True))  # named by aggregate.twin_setting
     for ax, (column, name) in zip(axes, (("dev_score", "dev"), ("val_score", "validation"))):
         for setting, rows in groups:
-            ax.scatter(rows[f"reference_{column}"], rows[column], label=twin_setting(*setting), s=28)
+            ax.scatter(rows[f"reference_{column}"], rows[column], label=setting, s=28)
         values = pd.concat([pairs[column], pairs[f"reference_{column}"]])
         lo, hi = float(values.min()) - 1, float(values.max()) + 1
         ax.plot([lo, hi], [lo, hi], color="black", lw=0.8, ls="--", label="the same score")

@@ -137,13 +137,20 @@ def machine_name(record: dict) -> str:
     return accelerator(record) or f"CPU ({(record.get('machine') or {}).get('cpu_count', '?')} cores)"
 
 
+def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
+    """A `twin_pairs` setting in words: "CoLA adapters m=256, lr 0.0006"."""
+    size = "" if pd.isna(adapter_size) else f" m={adapter_size:.0f}"
+    return f"{task_label(task)} {METHOD_NAMES.get(policy, policy)}{size}, lr {lr:g}"
+
+
 def twin_pairs(study, reference) -> pd.DataFrame:
     """Each ok run trained in `study` (not copied there, `reused_from`) next to its twin in `reference`: the
     record with the same run id, so the same settings and seed. The twin may be a copy that `reference` took
     from an earlier study (glue_v2's seed-0 runs are pilot_v2's); its record still says where it trained. A copy
-    of the study's own run is no twin. One row per run id: the setting, both machines, both runs' dev score,
-    (best) validation score and epochs run, and epoch by epoch over the epochs both ran (`same_epochs`): the
-    largest difference of training loss and the mean difference of validation score (study - reference)."""
+    of the study's own run is no twin. One row per run id: the setting (and `twin_setting`'s name for it), both
+    machines, both runs' dev score, (best) validation score and epochs run, and epoch by epoch over the epochs
+    both ran (`same_epochs`): the largest difference of training loss and the mean difference of validation
+    score (study - reference)."""
     def ok(name) -> list:
         return [r for r in _load(name) if r.get("status", "ok") == "ok"]
     mine = {r["run_id"]: r for r in ok(study) if not r.get("reused_from")}
@@ -153,6 +160,7 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     for run_id in sorted(set(mine) & set(theirs)):
         a, b = record_row(mine[run_id]), record_row(theirs[run_id])
         rows.append({"run_id": run_id, **{k: a[k] for k in ("task", "policy", "adapter_size", "lr", "seed")},
+                     "setting": twin_setting(a["task"], a["policy"], a["adapter_size"], a["lr"]),
                      "machine": machine_name(mine[run_id]), "reference_machine": machine_name(theirs[run_id]),
                      **{f"{side}{k}": row[k] for k in ("dev_score", "val_score", "epochs_run")
                         for side, row in (("", a), ("reference_", b))},
@@ -190,7 +198,7 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
         dev = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
         val = (group["val_score"] - group["reference_val_score"]).to_numpy(float)
         (low, high), (val_low, val_high) = interval(dev), interval(val)
-        rows.append({**dict(zip(keys, key)), "n_seeds": len(dev),
+        rows.append({**dict(zip(keys, key)), "setting": group["setting"].iloc[0], "n_seeds": len(dev),
                      "machine": " / ".join(sorted(set(group["machine"]))),
                      "reference_machine": " / ".join(sorted(set(group["reference_machine"]))),
                      "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
@@ -202,12 +210,6 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
     return pd.DataFrame(rows)
 
 
-def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
-    """A `twin_pairs` setting in words: "CoLA adapters m=256, lr 0.0006"."""
-    size = "" if pd.isna(adapter_size) else f" m={adapter_size:.0f}"
-    return f"{task_label(task)} {METHOD_NAMES.get(policy, policy)}{size}, lr {lr:g}"
-
-
 def twin_summary(diffs: pd.DataFrame) -> list[str]:
     """One line per setting of `twin_differences`: both differences with their intervals and whether each
     excludes 0, the epochs run, and the epoch-by-epoch comparison."""
@@ -215,8 +217,7 @@ def twin_summary(diffs: pd.DataFrame) -> list[str]:
     for _, d in diffs.iterrows():
         verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
         val_verdict = "excludes 0" if d["val_diff_low"] > 0 or d["val_diff_high"] < 0 else "includes 0"
-        setting = twin_setting(d["task"], d["policy"], d["adapter_size"], d["lr"])
-        lines.append(f"{setting}: {d['machine']} - {d['reference_machine']} = "
+        lines.append(f"{d['setting']}: {d['machine']} - {d['reference_machine']} = "
                      f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
                      f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
                      f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
