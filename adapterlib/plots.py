@@ -248,7 +248,7 @@ def _floor_line(ax, floor: float, scores, label: str) -> None:
         ax.axhline(floor, color="dimgray", linestyle=":", linewidth=1.2, label=label)
         return
     ax.text(0.99, 0.02, f"{label}: below this axis", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-            color="dimgray")
+            color="dimgray", zorder=5, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.0))  # over lines
 
 
 def _legend_outside(ax, **kw):

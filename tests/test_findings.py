@@ -33,6 +33,23 @@ def test_size_findings_say_how_many_seeds_and_lrs_each_point_had():
     assert many[0].startswith("- **CoLA** (dev mcc, mean of 3 seeds, the best of up to 3 lrs per point on validation)")
 
 
+def test_size_findings_say_when_every_point_beats_the_majority_class():
+    """issue 14: size_v2 tunes each point's lr so that no point is a recipe failure; the findings say whether
+    that held (size_cpu: CoLA's m=1, top-1 and LayerNorm-only stayed at the majority class)."""
+    from adapterlib.course.findings import size_study_findings
+    from adapterlib.sweeps.aggregate import load_study, size_curve
+    v1 = size_study_findings(size_curve(load_study("size_cpu")))
+    assert "**not above the majority-class score (0.0)**" in v1[0] and "every point scores above" not in v1[0]
+    curve = size_curve(load_study("size_v2"))
+    v2 = size_study_findings(curve)
+    cola = curve[curve["task"] == "cola"]
+    low = cola.loc[cola["dev_mean"].idxmin()]
+    assert low["policy"] == "top_k" and low["dev_mean"] > 5.0                 # top-1: the lowest, yet above 0.0
+    assert (f"every point scores above the majority class (0.0), the lowest (k = {low['top_k']:g}) by "
+            f"{low['dev_mean']:.1f} points") in v2[0]
+    assert all("not above the majority-class" not in line for line in v2)
+
+
 def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
     from adapterlib.course.findings import init_findings
     from adapterlib.sweeps.aggregate import init_curve, load_study

@@ -91,6 +91,9 @@ def test_03_adapter_size_vs_parameters(tmp_path):
             best = curve.loc[curve[(curve["task"] == task) & (curve["policy"] == "adapter")]["val_mean"].idxmax()]
             assert f"m = {best['adapter_size']:g}, scores {best['dev_mean']:.1f} " in line
         assert findings[-1].startswith("- Paper (BERT-base, Fig. 3/4)")
+        # each point's learning rates trained on one machine (the lr choice never compares a GPU run with a CPU run)
+        machines = load_study(r["study"]).groupby(["task", "policy", "adapter_size", "top_k"], dropna=False)["machine"]
+        assert r["mixed_machine_points"] == int((machines.nunique() > 1).sum()) == 0
 
 
 @pytest.mark.parametrize("prefix", ["01", "02", "03"])

@@ -370,13 +370,18 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
                   f"the best of up to {lrs} learning rates, chosen on validation,")
         seeding = "the one seed" if seeds == 1 else f"{seeds} seeds or more"
         stuck = rows[rows["dev_mean"] - floor <= MARGIN]
+        point = (lambda r: f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
+                 if r.policy == "top_k" else r.method)
         if len(stuck):
-            names = ", ".join(f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
-                              if r.policy == "top_k" else r.method for r in stuck.itertuples())
+            names = ", ".join(point(r) for r in stuck.itertuples())
             parts.append(f"**not above the majority-class score ({floor:.1f})**: {names}; these runs learned nothing "
                          f"measurable at {tuning} and {seeding} of this study"
                          + (" (the paper picks the learning rate from a sweep for every setting), so they say nothing "
                             "about their size" if lrs == 1 else ""))
+        else:  # no recipe failure: say so, with the point closest to the floor
+            low = next(rows.loc[[rows["dev_mean"].idxmin()]].itertuples())
+            parts.append(f"every point scores above the majority class ({floor:.1f}), the lowest ({point(low)}) by "
+                         f"{low.dev_mean - floor:.1f} points")
         edge = lr_edge_items(rows, lambda r: f"m = {r.adapter_size:g}" if r.policy == "adapter" else
                              f"top-{r.top_k:g}" if r.policy == "top_k" else r.method)
         if edge:
