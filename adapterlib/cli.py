@@ -382,9 +382,11 @@ def cmd_aggregate(args) -> int:
         print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
     if "glue_gap" in written:  # how far adapters are from full fine-tuning on the average, with its interval
         for _, g in pd.read_csv(written["glue_gap"]).iterrows():
+            interval = (f"95% seed bootstrap {g['gap_low_95%']:+.2f} .. {g['gap_high_95%']:+.2f}, at least "
+                        f"{g['n_seeds_min']} seeds per cell" if pd.notna(g["gap_low_95%"]) else
+                        f"no interval: a cell has {g['n_seeds_min']} seed, whose noise is not measured")
             print(f"{g['method']} - {g['baseline']}: average gap {g['gap_mean']:+.2f} over {g['n_tasks']} tasks "
-                  f"(95% seed bootstrap {g['gap_low_95%']:+.2f} .. {g['gap_high_95%']:+.2f}, at least "
-                  f"{g['n_seeds_min']} seed(s) per cell); best of seeds on validation {g['gap_best_of_seeds']:+.2f}")
+                  f"({interval}); best of seeds on validation {g['gap_best_of_seeds']:+.2f}")
     return 0
 
 

@@ -240,15 +240,15 @@ def _label_points(ax, items, marker_pt: float = 4.0) -> None:
 
 
 def _floor_line(ax, floor: float, scores, label: str) -> None:
-    """The majority-class score as a dotted line; when it lies far below the scores, a note at the bottom
-    of the axes instead, so the differences between methods stay readable."""
+    """The majority-class score as a dotted line; when it lies far below the scores, a legend entry saying so
+    instead (a note inside the axes would cover the lowest points), so the differences between methods stay
+    readable."""
     scores = np.asarray(scores, dtype=float)
     low, high = np.nanmin(scores), np.nanmax(scores)
     if floor >= low - 1.5 * max(high - low, 2.0):
         ax.axhline(floor, color="dimgray", linestyle=":", linewidth=1.2, label=label)
         return
-    ax.text(0.99, 0.02, f"{label}: below this axis", transform=ax.transAxes, ha="right", va="bottom", fontsize=7,
-            color="dimgray", zorder=5, bbox=dict(facecolor="white", edgecolor="none", alpha=0.85, pad=1.0))  # over lines
+    ax.plot([], [], color="dimgray", linestyle=":", linewidth=1.2, label=f"{label}: below this axis")
 
 
 def _legend_outside(ax, **kw):

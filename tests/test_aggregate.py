@@ -292,6 +292,28 @@ def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
     assert math.isnan(mixed["gap_mrpc_low_95%"]) and not math.isnan(mixed["gap_rte_low_95%"])  # RTE has two
 
 
+
+def test_aggregate_command_prints_the_interval_or_says_why_there_is_none(tmp_path, capsys):
+    """`adapterlib aggregate` prints the average gap with its interval; where a cell has one seed there is no
+    interval (glue_gap gives NaN), and the line says so instead of printing "+nan .. +nan"."""
+    from adapterlib.cli import main
+    recs = []
+    for task, full, adapter in (("rte", [(70, 60), (71, 62)], [(69, 58), (68, 61)]),
+                                ("mrpc", [(85, 80), (84, 84)], [(86, 83), (83, 81)])):
+        recs += [fake_record(task, "full", lr=1e-4, seed=s, val=v, dev=d) for s, (v, d) in enumerate(full)]
+        recs += [fake_record(task, "adapter", 64, lr=1e-3, seed=s, val=v, dev=d) for s, (v, d) in enumerate(adapter)]
+    two = write_study(tmp_path / "two_seeds", recs)
+    one = write_study(tmp_path / "one_seed", [r for r in recs if r["seed"] == 0])
+    assert main(["aggregate", str(two), "--out-dir", str(tmp_path / "t2")]) == 0
+    out = capsys.readouterr().out
+    assert "adapters (64) - full fine-tuning: average gap -0.75 over 2 tasks (95% seed bootstrap " in out
+    assert "at least 2 seeds per cell); best of seeds on validation -0.50" in out and "nan" not in out
+    assert main(["aggregate", str(one), "--out-dir", str(tmp_path / "t1")]) == 0
+    out = capsys.readouterr().out
+    assert ("adapters (64) - full fine-tuning: average gap +0.50 over 2 tasks (no interval: a cell has 1 seed, "
+            "whose noise is not measured)") in out and "nan" not in out
+
+
 # ---------------------------------------------------------------- the Table 1 claim, from the gap table
 
 def _gap_row(mean, lo, hi, n_seeds=3, method="adapters (8-256)"):

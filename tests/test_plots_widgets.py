@@ -266,3 +266,18 @@ def test_glue_vs_paper_plot_has_one_short_tick_per_row_and_names_them_in_the_leg
     legend = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
     assert all(any(m in label for label in legend) for m in OURS_COLORS)
     plt.close("all")
+
+
+def test_a_majority_class_far_below_the_scores_is_a_legend_entry_not_a_line(size_curve_cpu):
+    """SST-2's majority class (50.9) lies far below its size-study scores: drawing it would squash the
+    differences, and a note inside the axes covered the lowest point (size_v2's top-1 on SST-2), so it is a legend
+    entry; CoLA's (0.0) lies within reach of its scores and stays a dotted line."""
+    axes = plots.plot_size_curve(size_curve_cpu, floors={"cola": 0.0, "sst2": 50.9})
+    cola, sst2 = axes
+    labels = axes[-1].get_legend().get_texts()
+    assert "SST-2 majority class (50.9): below this axis" in [t.get_text() for t in labels]
+    assert not [t for t in sst2.texts if "majority" in t.get_text()]   # no note written over the data
+    assert any(list(line.get_ydata()) == [0.0, 0.0] for line in cola.get_lines())   # CoLA's floor: a line
+    assert not any(list(line.get_ydata()) == [50.9, 50.9] for line in sst2.get_lines())
+    low, high = sst2.get_ylim()
+    assert low > 50.9 and low <= size_curve_cpu[size_curve_cpu.task == "sst2"]["dev_mean"].min()
