@@ -507,3 +507,19 @@ def test_readme_states_the_hardware_check_as_measured():
                  f"validation scores by {a['val_same_epochs_diff']:+.2f} on average for adapters "
                  f"({f['val_same_epochs_diff']:+.2f} for full fine-tuning)"):
         assert text in readme, text
+
+
+
+def test_a_gpu_run_repeated_on_the_gpu_is_the_same_run():
+    """The README (hardware check) and size_v2/set_aside/README.md say a run repeats exactly on one machine: the
+    set-aside H200 record and the H200 record of the same run id in size_v2/runs (another session, another
+    commit, 15 runs at a time instead of 7) agree in every epoch and every score."""
+    import json
+    name = "cola-adapter-m16-lr0.0012-s0-mean-es3-bf16-3b10e222.json"
+    first = json.loads((aggregate.RESULTS_DIR / "size_v2" / "set_aside" / name).read_text())
+    again = json.loads((aggregate.RESULTS_DIR / "size_v2" / "runs" / name).read_text())
+    assert first["machine"]["gpu"] == again["machine"]["gpu"] == "NVIDIA H200"
+    assert first["created"] != again["created"] and first["git"]["commit"] != again["git"]["commit"]
+    assert len(first["history"]) == first["timing"]["epochs_run"] == 8
+    for key in ("history", "selected", "dev", "dev_score", "config"):
+        assert first[key] == again[key], key
