@@ -259,15 +259,22 @@ def test_recipe_options_are_columns_and_keep_variants_apart(tmp_path):
     assert sorted(best["head_input"]) == ["mean", "pooler"]  # one row each, not the better of the two
 
 
-def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
-    """Hand-computed: RTE full dev (60, 62), adapters (58, 61); MRPC full (80, 84), adapters (83, 81).
-    Gaps of the means: RTE 59.5 - 61 = -1.5, MRPC 82 - 82 = 0, average -0.75. Best of seeds on validation
-    (the paper's way): the seed with the higher validation score."""
+def two_seed_gap_records():
+    """RTE and MRPC, full fine-tuning and adapters (64), seeds 0-1, as (validation, dev) pairs:
+    RTE full (70, 60), (71, 62), adapters (69, 58), (68, 61); MRPC full (85, 80), (84, 84), adapters (86, 83), (83, 81)."""
     recs = []
     for task, full, adapter in (("rte", [(70, 60), (71, 62)], [(69, 58), (68, 61)]),
                                 ("mrpc", [(85, 80), (84, 84)], [(86, 83), (83, 81)])):
         recs += [fake_record(task, "full", lr=1e-4, seed=s, val=v, dev=d) for s, (v, d) in enumerate(full)]
         recs += [fake_record(task, "adapter", 64, lr=1e-3, seed=s, val=v, dev=d) for s, (v, d) in enumerate(adapter)]
+    return recs
+
+
+def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
+    """Hand-computed: RTE full dev (60, 62), adapters (58, 61); MRPC full (80, 84), adapters (83, 81).
+    Gaps of the means: RTE 59.5 - 61 = -1.5, MRPC 82 - 82 = 0, average -0.75. Best of seeds on validation
+    (the paper's way): the seed with the higher validation score."""
+    recs = two_seed_gap_records()
     df = aggregate.records_frame(recs)
     long = aggregate.glue_selection(df).set_index(["method", "task"])
     assert long.loc[("full fine-tuning", "rte"), "dev_best_of_seeds"] == 62      # seed 1: validation 71 > 70
@@ -292,16 +299,11 @@ def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
     assert math.isnan(mixed["gap_mrpc_low_95%"]) and not math.isnan(mixed["gap_rte_low_95%"])  # RTE has two
 
 
-
 def test_aggregate_command_prints_the_interval_or_says_why_there_is_none(tmp_path, capsys):
     """`adapterlib aggregate` prints the average gap with its interval; where a cell has one seed there is no
     interval (glue_gap gives NaN), and the line says so instead of printing "+nan .. +nan"."""
     from adapterlib.cli import main
-    recs = []
-    for task, full, adapter in (("rte", [(70, 60), (71, 62)], [(69, 58), (68, 61)]),
-                                ("mrpc", [(85, 80), (84, 84)], [(86, 83), (83, 81)])):
-        recs += [fake_record(task, "full", lr=1e-4, seed=s, val=v, dev=d) for s, (v, d) in enumerate(full)]
-        recs += [fake_record(task, "adapter", 64, lr=1e-3, seed=s, val=v, dev=d) for s, (v, d) in enumerate(adapter)]
+    recs = two_seed_gap_records()
     two = write_study(tmp_path / "two_seeds", recs)
     one = write_study(tmp_path / "one_seed", [r for r in recs if r["seed"] == 0])
     assert main(["aggregate", str(two), "--out-dir", str(tmp_path / "t2")]) == 0
@@ -507,7 +509,6 @@ def test_readme_states_the_hardware_check_as_measured():
                  f"validation scores by {a['val_same_epochs_diff']:+.2f} on average for adapters "
                  f"({f['val_same_epochs_diff']:+.2f} for full fine-tuning)"):
         assert text in readme, text
-
 
 
 def test_a_gpu_run_repeated_on_the_gpu_is_the_same_run():

@@ -379,7 +379,7 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
                          + (" (the paper picks the learning rate from a sweep for every setting), so they say nothing "
                             "about their size" if lrs == 1 else ""))
         else:  # no recipe failure: say so, with the point closest to the floor
-            low = next(rows.loc[[rows["dev_mean"].idxmin()]].itertuples())
+            low = min(rows.itertuples(), key=lambda r: r.dev_mean)
             parts.append(f"every point scores above the majority class ({floor:.1f}), the lowest ({point(low)}) by "
                          f"{low.dev_mean - floor:.1f} points")
         edge = lr_edge_items(rows, lambda r: f"m = {r.adapter_size:g}" if r.policy == "adapter" else
