@@ -6,6 +6,28 @@ from pathlib import Path
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+
+def _pin_xdist_worker() -> None:
+    """Under pytest-xdist (`-n auto`), give each worker its own share of the cores.
+
+    Worker i of n gets cores i*k .. i*k+k-1 (k = cores // n) through the CPU affinity mask, so torch,
+    the notebook kernels and the dask workers a test starts (all inherit the mask and size themselves
+    from it: `adapterlib.sweeps.executor.available_cores`) never run more threads than there are cores.
+    """
+    worker, count = os.environ.get("PYTEST_XDIST_WORKER"), os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    if not (worker and count and hasattr(os, "sched_setaffinity")):
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    index, n = int(worker.removeprefix("gw")), int(count)
+    share = max(1, len(cores) // n)
+    mine = cores[(index * share) % len(cores):][:share]
+    os.sched_setaffinity(0, mine)
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS"):  # kernels and subprocesses: one thread per core
+        os.environ[name] = str(len(mine))
+
+
+_pin_xdist_worker()
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 # Notebook kernels (nbval, papermill) run in notebooks/, so a relative GLUE_DIR must be made absolute here.
 if os.environ.get("GLUE_DIR"):

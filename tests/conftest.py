@@ -1,11 +1,14 @@
 """Shared fixtures: a tiny random BERT (hidden 32, 2 layers) so unit tests need no network."""
+import os
+
 import pytest
 import torch
 from transformers import AutoModelForSequenceClassification
 
 from adapterlib import tiny_config
 
-torch.set_num_threads(min(2, torch.get_num_threads()))
+# at most 2 threads, and no more than this process may use (an xdist worker is pinned to its cores: ../conftest.py)
+torch.set_num_threads(min(2, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 2))
 
 
 @pytest.fixture
