@@ -350,6 +350,7 @@ def test_seeds_run_task_by_task_so_a_stopped_sweep_leaves_whole_tasks(tiny_model
     # two workers: a free worker starts sst2's grid while rte's grid finishes, never idling (how far sst2 gets
     # before rte's seeds depends on which run ends first); a group's seeds still wait for its whole grid
     submitted.clear(), in_flight.clear()
+    monkeypatch.setattr(executor, "available_cores", lambda: 2)  # also under an xdist worker pinned to one core
     assert main([*args[:-2], "--workers", "2", "--output-dir", str(tmp_path / "study2")]) == 0
     assert sorted(submitted) == sorted([("rte", "grid")] * 2 + [("rte", "seeds")] + [("sst2", "grid")] * 2
                                        + [("sst2", "seeds")])
