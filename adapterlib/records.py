@@ -91,8 +91,12 @@ def versions() -> dict:
 
 
 def machine() -> dict:
+    """Where a run trains: platform, CPU (its name, cores, whether it computes bf16 natively), torch threads, GPU."""
+    from .precision import cpu_bf16_native
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
     info = {"platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu_name": caps.get("cpu_name") or platform.processor() or None, "cpu_bf16_native": cpu_bf16_native()}
     gpu = this_accelerator()
     return {**info, "gpu": gpu} if gpu else info
 

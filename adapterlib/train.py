@@ -37,6 +37,7 @@ from .metrics import compute_metrics, majority_baseline
 from .models import load_base_model, resolve_model
 from .params import param_report
 from .policies import param_groups, set_trainable
+from .precision import check_precision
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -150,6 +151,8 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     """
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
+    # fp16 autocast on a CPU would train in fp32 under an fp16 label: refused (bf16 is the commands' choice)
+    check_precision(cfg.mixed_precision, allow_slow_bf16=True)
     if output_dir is not None:
         check_writable(output_dir)  # before minutes of training, not after
     start = time.time()

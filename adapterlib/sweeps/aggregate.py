@@ -133,8 +133,13 @@ def load_study(name_or_path) -> pd.DataFrame:
 
 
 def machine_name(record: dict) -> str:
-    """Where a run trained, in words: its GPU, else "CPU (N cores)"."""
-    return accelerator(record) or f"CPU ({(record.get('machine') or {}).get('cpu_count', '?')} cores)"
+    """Where a run trained, in words: its GPU, else "CPU (N cores)", with the CPU's name and whether it has native
+    bf16 where the record says (records from before those fields: "CPU (N cores)")."""
+    if accelerator(record):
+        return accelerator(record)
+    m = record.get("machine") or {}
+    bf16 = {True: ", native bf16", False: ", no native bf16"}.get(m.get("cpu_bf16_native"), "")
+    return f"CPU ({m['cpu_name'] + ', ' if m.get('cpu_name') else ''}{m.get('cpu_count', '?')} cores{bf16})"
 
 
 def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
