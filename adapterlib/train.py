@@ -7,6 +7,7 @@ epoch (or every N steps), keep the best, then score the GLUE dev set once and wr
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
@@ -158,10 +159,11 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     start = time.time()
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
-    model, tokenizer = build_model(cfg)
+    with quiet_libraries(not progress):
+        model, tokenizer = build_model(cfg)
     # with an output folder, each epoch's end leaves a snapshot the run resumes from if it is stopped
     snapshot = snapshots.snapshot_path(output_dir, run_id(cfg)) if output_dir is not None else None
-    with speedups.malloc_tuned(cfg.fast) as malloc_tuned:  # glibc's settings restored afterwards
+    with speedups.malloc_tuned(cfg.fast) as malloc_tuned, quiet_libraries(not progress):  # both restored afterwards
         try:
             result = fit(model, tokenizer, cfg, progress, snapshot=snapshot)
         except TrainingDiverged:  # it would diverge again from its snapshot: a rerun starts afresh
@@ -187,6 +189,32 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
                                    f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
     return record
+
+
+@contextlib.contextmanager
+def quiet_libraries(quiet: bool = True):
+    """Within: no progress bars and no info logs from datasets (tokenising, casting, saving a cold cache) and
+    transformers (progress=False, `train --quiet`); each library's settings are restored afterwards."""
+    if not quiet:
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+    bars, level = not datasets.are_progress_bars_disabled(), datasets.logging.get_verbosity()
+    hf_bars, hf_level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+        hf_logging.set_verbosity(hf_level)
+        if bars:
+            datasets.enable_progress_bars()
+        if hf_bars:
+            hf_logging.enable_progress_bar()
 
 
 def check_writable(output_dir) -> Path:
