@@ -423,8 +423,9 @@ def cmd_status(args) -> int:
                 print(f"{Path(path).stem}: {snap['run_id']} has {snap['epochs']:g} epoch(s) done "
                       f"({snap['wall_s'] / 60:.0f} min so far); it resumes there if stopped")
         return 0
+    from .paths import write_text_atomic
     path = Path(args.update)
-    path.write_text(replace_status_block(path.read_text(), table))
+    write_text_atomic(path, replace_status_block(path.read_text(), table))  # a full disk leaves the file as it was
     print(f"updated the status table in {path}")
     return 0
 

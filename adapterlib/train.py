@@ -12,6 +12,7 @@ import dataclasses
 import hashlib
 import json
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -31,7 +32,7 @@ from . import resume as snapshots
 from .checkpoint import save_adapter, trainable_groups
 from .config import TrainConfig
 from .data import data_source, get_task, load_glue, tokenize_glue
-from .errors import OutputWriteError, TrainingDiverged  # defined there; importable from here as before
+from .errors import OutputWriteError, TrainingDiverged, UsageError  # defined there; importable from here as before
 from .heads import set_head_input
 from .inject import add_adapters
 from .metrics import compute_metrics, majority_baseline
@@ -150,6 +151,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     With `output_dir`, every epoch's end leaves a snapshot there, and a run stopped part-way resumes from
     it at the next call with the same config (adapterlib.resume); it is deleted with the record.
     """
+    _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast)
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
     # fp16 autocast on a CPU would train in fp32 under an fp16 label: refused (bf16 is the commands' choice)
@@ -184,11 +186,25 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                 record["checkpoint"] = record["run_id"]
             records.write_json_atomic(record["path"], record)
             snapshots.remove(snapshot)
-        except OSError as e:  # full disk, permissions changed mid-run: keep the scores on screen
-            raise OutputWriteError(f"could not write the results of {record['run_id']} to {out}: {e}. "
+        except Exception as e:  # noqa: BLE001 - full disk, permissions changed mid-run, in whichever library
+            # (safetensors raises its own SafetensorError, not OSError): one line that keeps the scores on screen
+            raise OutputWriteError(f"could not write the results of {record['run_id']} to {out}: "
+                                   f"{type(e).__name__}: {_one_line(e)}. "
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
                                    f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
     return record
+
+
+def _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast) -> None:
+    """train()'s own arguments (TrainConfig checks its fields): a wrong type is one line, not a TypeError."""
+    if not isinstance(cfg, TrainConfig):
+        raise UsageError(f"train() takes a TrainConfig, got {type(cfg).__name__}")
+    if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
+        raise UsageError(f"output_dir must be a folder path or None, got {output_dir!r}")
+    for name, value, none_ok in (("progress", progress, False), ("save_checkpoint", save_checkpoint, False),
+                                 ("fast", fast, True)):
+        if not isinstance(value, bool) and not (none_ok and value is None):
+            raise UsageError(f"{name} must be true or false{' or None' if none_ok else ''}, got {value!r}")
 
 
 @contextlib.contextmanager
@@ -215,6 +231,10 @@ def quiet_libraries(quiet: bool = True):
             datasets.enable_progress_bars()
         if hf_bars:
             hf_logging.enable_progress_bar()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
 
 def check_writable(output_dir) -> Path:

@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from ..data import get_task
-from ..paths import RESULTS_DIR, folder_problem
+from ..paths import RESULTS_DIR, folder_problem, write_text_atomic
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
 from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
                        this_accelerator)
@@ -454,7 +454,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             report_invalid([(path, reason)])
             if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
                 Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
-        (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
+        write_text_atomic(folder / "sweep.yaml", spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
         reused = reuse_records(spec, grid, folder)
