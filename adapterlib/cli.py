@@ -423,9 +423,14 @@ def cmd_status(args) -> int:
                 print(f"{Path(path).stem}: {snap['run_id']} has {snap['epochs']:g} epoch(s) done "
                       f"({snap['wall_s'] / 60:.0f} min so far); it resumes there if stopped")
         return 0
+    from .errors import OutputWriteError
     from .paths import write_text_atomic
     path = Path(args.update)
-    write_text_atomic(path, replace_status_block(path.read_text(), table))  # a full disk leaves the file as it was
+    text = replace_status_block(path.read_text(), table)
+    try:
+        write_text_atomic(path, text)  # a full disk leaves the file as it was
+    except OSError as e:
+        raise OutputWriteError(f"could not update {path}: {e.strerror or e}; it is as it was") from e
     print(f"updated the status table in {path}")
     return 0
 
