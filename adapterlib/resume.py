@@ -176,6 +176,10 @@ def snapshot_problem(meta: dict, tensors: dict, optimizer, sampler_generator) ->
     missing = [k for k in ("rng.torch", "rng.sampler", "rng.numpy") if k not in tensors]
     if missing:
         return f"its random states {missing} are missing"
+    state = meta.get("numpy")  # numpy stores an out-of-range position without a word: checked here
+    if not (isinstance(state, list) and len(state) == 4 and state[0] == "MT19937" and type(state[1]) is int
+            and 0 <= state[1] <= 624 and state[2] in (0, 1) and tensors["rng.numpy"].numel() == 624):
+        return f"its numpy random state is not an MT19937 state (position 0..624), got {str(state)[:60]}"
     try:
         torch.Generator().set_state(tensors["rng.torch"])
         torch.Generator(device=sampler_generator.device).set_state(tensors["rng.sampler"])

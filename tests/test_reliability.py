@@ -730,3 +730,133 @@ def test_failing_writer_leaves_no_half_record_and_the_run_is_redone(ctx, monkeyp
     assert sweep.record_status(runs_dir, run) == "todo"                     # so the next sweep redoes it
     assert executor.execute_run(job)["status"] == "ok"
     assert sweep.record_status(runs_dir, run) == "ok"
+
+
+# ---------------------------------------------------------------- issue 30's classes in the library
+
+@pytest.mark.parametrize("label", list(NESTED_EDITS))
+def test_nested_record_fields_are_validated(label):
+    assert records.record_problem(_edited(lambda rec: None)) is None     # the well-formed record is valid
+    problem = records.record_problem(_edited(NESTED_EDITS[label]))
+    assert problem and "\n" not in problem
+    assert problem.split(" ")[0].split(".")[0].split("[")[0] == label.split(" ")[0].split(".")[0]   # names the field
+
+
+def _snapshot_world(make_tiny, tmp_path):
+    """A tiny adapter model, its optimizer, schedule and batch sampler generator, and a valid snapshot of them."""
+    import torch
+
+    import adapterlib as al
+    from adapterlib import resume
+    from adapterlib.train import make_optimizer
+    model = make_tiny()
+    al.add_adapters(model, al.AdapterConfig(size=4))
+    al.set_trainable(model, "adapter")
+    optimizer, scheduler = make_optimizer(model, al.TrainConfig(), 10)
+    generator = torch.Generator().manual_seed(0)
+    loop = {"step": 1, "train_time": 0.1, "tokens": 10, "padded": 12, "loss_sum": 0.7, "history": [], "best": None,
+            "since_best": 0, "wall_s": 1.0}
+    path = tmp_path / ".r.resume.safetensors"
+    resume.save(path, "r", model, optimizer, scheduler, generator, loop, None)
+    return model, optimizer, scheduler, generator, path
+
+
+def _bad_numpy_position(meta, tensors):
+    meta["numpy"][1] = 10**6
+
+
+SNAPSHOT_EDITS = {
+    "loop without history": lambda meta, tensors: meta["loop"].pop("history"),
+    "loop.step a string": lambda meta, tensors: meta["loop"].update(step="one"),
+    "loop.segments a string": lambda meta, tensors: meta["loop"].update(segments="x"),
+    "no numpy state": lambda meta, tensors: meta.pop("numpy"),
+    "numpy position out of range": _bad_numpy_position,
+    "python state too short": lambda meta, tensors: meta["python"].__setitem__(1, [1, 2, 3]),
+    "torch state truncated": lambda meta, tensors: tensors.update({"rng.torch": tensors["rng.torch"][:100].clone()}),
+    "sampler state of floats": lambda meta, tensors: tensors.update({"rng.sampler": __import__("torch").zeros(5)}),
+    "optimizer groups missing": lambda meta, tensors: meta["optimizer"].update(param_groups=[]),
+    "no schedule": lambda meta, tensors: meta.pop("scheduler"),
+}
+
+
+@pytest.mark.parametrize("label", list(SNAPSHOT_EDITS))
+def test_bad_snapshot_is_ignored_before_anything_is_restored(label, make_tiny, tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, safe_open, save_file
+
+    from adapterlib import resume
+    model, optimizer, scheduler, generator, path = _snapshot_world(make_tiny, tmp_path)
+    assert resume.load(path, "r", model, optimizer, scheduler, generator) is not None   # the snapshot as written
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["adapterlib_resume"])
+    tensors = load_file(str(path))
+    SNAPSHOT_EDITS[label](meta, tensors)
+    save_file(tensors, str(path), metadata={"adapterlib_resume": json.dumps(meta)})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)   # the fresh run's state, which a refused snapshot must leave alone
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate(), generator.get_state())
+    with pytest.warns(UserWarning, match="starts from scratch"):
+        assert resume.load(path, "r", model, optimizer, scheduler, generator) is None
+    assert all(torch.equal(params[n], p) for n, p in model.named_parameters())
+    assert torch.equal(states[0], torch.get_rng_state()) and (states[1] == np.random.get_state()[1]).all()
+    assert states[2] == random.getstate() and torch.equal(states[3], generator.get_state())
+    assert all(s.get("step") is None for s in optimizer.state.values())   # AdamW untouched (no state yet)
+
+
+def _quick():
+    """A config that trains in seconds, should a check of train()'s arguments ever let one through."""
+    import adapterlib as al
+    return al.TrainConfig(task="rte", max_steps=1, max_train_examples=8, max_eval_examples=8, max_length=16)
+
+
+ABSURD_CALLS = {
+    "AdapterConfig(size=10**9)": lambda tiny: __import__("adapterlib").AdapterConfig(size=10**9),
+    "AdapterConfig(init=5)": lambda tiny: __import__("adapterlib").AdapterConfig(init=5),
+    "add_adapters(size 4096 on hidden 32)": lambda tiny: __import__("adapterlib").add_adapters(
+        tiny(), __import__("adapterlib").AdapterConfig(size=4096)),
+    "TrainConfig(glue_dir=5)": lambda tiny: __import__("adapterlib").TrainConfig(glue_dir=5),
+    "TrainConfig(model=3.0)": lambda tiny: __import__("adapterlib").TrainConfig(model=3.0),
+    "TrainConfig(task=5)": lambda tiny: __import__("adapterlib").TrainConfig(task=5),
+    "TrainConfig(policy=None)": lambda tiny: __import__("adapterlib").TrainConfig(policy=None),
+    "TrainConfig(init_std='big')": lambda tiny: __import__("adapterlib").TrainConfig(init_std="big"),
+    "TrainConfig(adapter_layers='01')": lambda tiny: __import__("adapterlib").TrainConfig(adapter_layers="01"),
+    "TrainConfig(mixed_precision=16)": lambda tiny: __import__("adapterlib").TrainConfig(mixed_precision=16),
+    "train(glue_dir=<int>)": lambda tiny: __import__("adapterlib").train(__import__("adapterlib").TrainConfig(
+        glue_dir=7)),
+    "train(cfg, output_dir=5)": lambda tiny: __import__("adapterlib").train(_quick(), output_dir=5),
+    "train(cfg, progress='yes')": lambda tiny: __import__("adapterlib").train(_quick(), progress="yes"),
+    "train(cfg, fast=1)": lambda tiny: __import__("adapterlib").train(_quick(), fast=1),
+    "train({'task': 'rte'})": lambda tiny: __import__("adapterlib").train({"task": "rte"}),
+}
+
+
+@pytest.mark.parametrize("label", list(ABSURD_CALLS))
+def test_absurd_library_arguments_are_one_line_errors(label, make_tiny):
+    import adapterlib as al
+    with pytest.raises(al.AdapterlibError) as info:
+        ABSURD_CALLS[label](make_tiny)
+    assert str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_path_given_as_a_path_is_its_string():
+    import adapterlib as al
+    assert al.TrainConfig(glue_dir=Path("/data/glue")).glue_dir == "/data/glue"
+
+
+@pytest.mark.parametrize("exc", [_enospc(), _safetensors_full()], ids=["ENOSPC", "SafetensorError"])
+def test_a_checkpoint_write_that_fails_leaves_the_old_files(exc, make_tiny, tmp_path, monkeypatch):
+    import adapterlib as al
+    from adapterlib import checkpoint
+    model = make_tiny()
+    al.add_adapters(model, al.AdapterConfig(size=4))
+    al.save_adapter(model, tmp_path / "ck")
+    before = snapshot(tmp_path)
+    _full_disk(checkpoint, "save_file", exc)(monkeypatch)
+    with pytest.raises(type(exc)):
+        al.save_adapter(model, tmp_path / "ck")
+    assert snapshot(tmp_path) == before   # the old checkpoint intact, no temp file left
