@@ -165,14 +165,14 @@ def _number(value) -> bool:
 # "num" a number (int or float, not bool; NaN allowed), "int" an integer, "str", "bool", "list", "map"; a
 # trailing "?" also allows null. record_problem checks them, so no reader meets a string where it expects a mapping.
 NESTED: dict[str, dict[str, str]] = {
-    "timing": {"wall_s": "num?", "train_s": "num?", "steps": "int?", "epochs_run": "int?", "stopped_early": "bool",
-               "planned_steps": "int?", "steps_per_s": "num?", "s_per_step": "num?", "tokens_per_s": "num?",
+    "timing": {"wall_s": "num?", "train_s": "num?", "steps": "num?", "epochs_run": "num?", "stopped_early": "bool",
+               "planned_steps": "num?", "steps_per_s": "num?", "s_per_step": "num?", "tokens_per_s": "num?",
                "padded_tokens_per_s": "num?", "resumed_at_epochs": "list"},
     "machine": {"platform": "str?", "processor": "str?", "cpu_count": "int?", "torch_threads": "int?", "gpu": "str?",
                 "cpu_name": "str?", "cpu_bf16_native": "bool?"},
-    "params": {"trainable": "int", "frozen": "int", "base": "int", "total": "int", "percent_of_base": "num",
+    "params": {"trainable": "num", "frozen": "num", "base": "num", "total": "num", "percent_of_base": "num",
                "percent_of_base_no_embedding": "num"},
-    "selected": {"step": "int", "epoch": "num", "train_loss": "num?"},
+    "selected": {"step": "num", "epoch": "num", "train_loss": "num?"},
     "reused_from": {"study": "str", "sha256": "str"},
     "memory": {"peak_rss_mb": "num?", "peak_gpu_mb": "num?"},
     "base_model": {"name": "str?", "path": "str?", "model_type": "str?"},
@@ -210,7 +210,7 @@ def nested_problem(rec: dict) -> str | None:
         if not isinstance(entry, dict):
             return f"history[{i}] must be a mapping, got {type(entry).__name__}"
         for name, value in entry.items():
-            kind = "int" if name == "step" else "num?"
+            kind = "num" if name == "step" else "num?"
             if (problem := _type_problem(f"history[{i}].{name}", value, kind)):
                 return problem
     for split, scores in (rec.get("dev") or {}).items():
@@ -232,7 +232,7 @@ def _config_problem(config) -> str | None:
         kinds = [k.strip() for k in str(f.type).split("|")]
         value = config[f.name]
         ok = (value is None and "None" in kinds) or any(
-            (k == "float" and _KINDS["num"](value)) or (k == "int" and _KINDS["int"](value))
+            (k in ("float", "int") and _KINDS["num"](value))  # numbers are compared as floats by every reader
             or (k == "str" and isinstance(value, str)) or (k == "bool" and isinstance(value, bool))
             or (k == "list[int]" and isinstance(value, list) and all(_KINDS["int"](v) for v in value)) for k in kinds)
         if not ok:
