@@ -23,6 +23,7 @@ from .config import AdapterConfig
 from .errors import AdapterlibError
 from .heads import head_input, set_head_input
 from .inject import add_adapters, adapter_slots, placement_for, transformer_layers
+from .paths import replacing, write_text_atomic
 from .policies import param_groups
 
 FORMAT = "adapterlib-adapter"
@@ -68,8 +69,11 @@ def save_adapter(model: nn.Module, path, groups=DEFAULT_GROUPS, metadata: dict |
     meta = {"format": FORMAT, "version": VERSION, "groups": list(groups),
             "adapter_config": config.to_dict() if config else None, "head_input": head_input(model),
             "base": base_signature(model), "tensors": sorted(state), "metadata": metadata or {}}
-    save_file(state, str(path / WEIGHTS_NAME), metadata={"format": FORMAT})
-    (path / CONFIG_NAME).write_text(json.dumps(meta, indent=2))
+    # each file atomically (a full disk leaves the previous file or none, never half of one); the weights first,
+    # so a config never names tensors that are not there
+    with replacing(path / WEIGHTS_NAME) as tmp:
+        save_file(state, str(tmp), metadata={"format": FORMAT})
+    write_text_atomic(path / CONFIG_NAME, json.dumps(meta, indent=2))
     return path
 
 

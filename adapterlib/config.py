@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
@@ -23,6 +24,7 @@ INIT_SCHEMES: dict[str, dict] = {
     "adapter-bert": dict(std=1e-3, source="google-research/adapter-bert modeling.py (init_scale=1e-3)"),
 }
 
+MAX_ADAPTER_SIZE = 65536   # an absolute cap on m (the model's hidden size bounds it further: inject.MAX_SIZE_PER_HIDDEN)
 NONLINEARITIES = ("gelu", "relu", "tanh", "swish", "identity")
 POSITIONS = ("attention", "ffn")  # after the attention output projection / after the FFN
 
@@ -54,6 +56,12 @@ class AdapterConfig:
     def __post_init__(self):
         if isinstance(self.size, bool) or not isinstance(self.size, int) or self.size <= 0:
             raise AdapterConfigError(f"adapter size must be a positive integer, got {self.size!r}")
+        if self.size > MAX_ADAPTER_SIZE:  # before any allocation: 10**9 would ask torch for ~128 GB per layer
+            raise AdapterConfigError(f"adapter size must be at most {MAX_ADAPTER_SIZE} (a bottleneck narrower than "
+                                     f"the model's hidden size), got {self.size}")
+        for name in ("init", "nonlinearity"):
+            if not isinstance(getattr(self, name), str):
+                raise AdapterConfigError(f"{name} must be a string, got {getattr(self, name)!r}")
         if self.init not in INIT_SCHEMES:
             raise AdapterConfigError(f"unknown init scheme {self.init!r}; known: {', '.join(INIT_SCHEMES)}")
         if self.init_std is not None and (isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float))
@@ -152,6 +160,7 @@ class TrainConfig:
     LEGACY_DEFAULTS: ClassVar[dict] = {"patience": None, "head_input": "pooler", "train_pooler": False, "fast": True}
 
     def __post_init__(self):
+        self._check_types()
         ints = ["adapter_size", "epochs", "batch_size", "max_length"]
         ints += [n for n in ("max_steps", "max_train_examples", "max_eval_examples", "eval_every", "top_k",
                              "patience") if getattr(self, n) is not None]
@@ -183,6 +192,26 @@ class TrainConfig:
             raise TrainConfigError("policy top_k needs --top-k (how many top layers to train)")
         if self.policy != "adapter":
             self.adapter_layers = None
+
+    def _check_types(self) -> None:
+        """The string and path fields (numbers and switches are checked with their ranges): a wrong type is one
+        line here, not a TypeError deep in pathlib or a hash. A path given as a Path is kept as its string."""
+        for name in ("task", "policy", "init", "head_input", "mixed_precision"):
+            if not isinstance(getattr(self, name), str):
+                raise TrainConfigError(f"{_opt(name)} must be a string, got {getattr(self, name)!r}")
+        for name in ("model", "glue_dir"):
+            value = getattr(self, name)
+            if value is not None and not isinstance(value, (str, os.PathLike)):
+                raise TrainConfigError(f"{_opt(name)} must be a path (a string) or None, got {value!r}")
+            if value is not None:
+                setattr(self, name, os.fspath(value))
+        std = self.init_std
+        if std is not None and (isinstance(std, bool) or not isinstance(std, (int, float))):
+            raise TrainConfigError(f"init-std must be a number or None, got {std!r}")
+        layers = self.adapter_layers
+        if layers is not None and (isinstance(layers, (str, bytes)) or not isinstance(layers, (list, tuple)) or not all(
+                isinstance(i, int) and not isinstance(i, bool) for i in layers)):
+            raise TrainConfigError(f"adapter-layers must be a list of layer indices, got {layers!r}")
 
     def adapter_config(self) -> AdapterConfig:
         return AdapterConfig(size=self.adapter_size, init=self.init, init_std=self.init_std,

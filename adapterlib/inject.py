@@ -16,7 +16,7 @@ from dataclasses import dataclass
 
 from torch import nn
 
-from .config import AdapterConfig
+from .config import AdapterConfig, AdapterConfigError
 from .errors import UnsupportedModelError, UsageError  # defined there; importable from here as before
 from .modules import Adapter, AdapterSlot
 
@@ -31,6 +31,7 @@ class Placement:
 
 
 _BERT_LIKE = Placement(layers="encoder.layer", attention="attention.output.dropout", ffn="output.dropout")
+MAX_SIZE_PER_HIDDEN = 8   # an adapter at most this many times the model's hidden size (the paper: m <= d / 3)
 PLACEMENTS: dict[str, Placement] = {
     "bert": _BERT_LIKE,
     "roberta": _BERT_LIKE,
@@ -76,6 +77,10 @@ def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Mo
     if any(i >= len(layers) for i in chosen):
         raise UsageError(f"layers {config.layers} out of range: the model has {len(layers)} layers (0..{len(layers) - 1})")
     hidden = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.dim
+    if config.size > MAX_SIZE_PER_HIDDEN * hidden:  # checked before any adapter is allocated
+        raise AdapterConfigError(f"adapter size {config.size} exceeds {MAX_SIZE_PER_HIDDEN} x the model's hidden size "
+                                 f"{hidden} (= {MAX_SIZE_PER_HIDDEN * hidden}); a bottleneck adapter is narrower than "
+                                 "the model")
     ref = next(model.parameters())
     for i in chosen:
         for position in config.positions:

@@ -32,14 +32,15 @@ def resolve_model(name: str | None) -> str:
 
 @contextlib.contextmanager
 def _quiet_transformers():
-    level = hf_logging.get_verbosity()
+    level, bars = hf_logging.get_verbosity(), hf_logging.is_progress_bar_enabled()
     hf_logging.set_verbosity_error()
     hf_logging.disable_progress_bar()
     try:
         yield
     finally:
         hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
+        if bars:  # as it was: a caller's quiet scope (train --quiet) stays quiet
+            hf_logging.enable_progress_bar()
 
 
 def load_base_model(name: str | None = None, num_labels: int = 2, **kwargs):

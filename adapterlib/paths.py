@@ -11,7 +11,9 @@ notebooks in notebooks/), are found under `project_root()`:
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from pathlib import Path
 
 PACKAGE_PARENT = Path(__file__).resolve().parent.parent  # the folder holding adapterlib/ (a checkout, site-packages)
@@ -42,6 +44,33 @@ def folder_problem(folder) -> str | None:
                 return f"{parent} is not writable"
             return None
     return None
+
+
+@contextlib.contextmanager
+def replacing(path):
+    """Write a file atomically: yields a temp path next to `path` (same folder, so the same file system); when
+    the block succeeds the temp file replaces `path` (os.replace), when anything in it fails (a full disk, in
+    whichever library) the temp file is removed and `path` is as it was. Never half a file.
+
+        with replacing(out / "runs.csv") as tmp:
+            table.to_csv(tmp)
+    """
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.pid{os.getpid()}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_text_atomic(path, text: str) -> Path:
+    """`Path(path).write_text(text)`, atomically (see `replacing`)."""
+    with replacing(path) as tmp:
+        tmp.write_text(text)
+    return Path(path)
 
 
 ROOT = project_root()

@@ -91,8 +91,12 @@ def versions() -> dict:
 
 
 def machine() -> dict:
+    """Where a run trains: platform, CPU (its name, cores, whether it computes bf16 natively), torch threads, GPU."""
+    from .precision import cpu_bf16_native
+    caps = torch.cpu.get_capabilities() if hasattr(torch.cpu, "get_capabilities") else {}
     info = {"platform": platform.platform(), "processor": platform.machine(),
-            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads()}
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu_name": caps.get("cpu_name") or platform.processor() or None, "cpu_bf16_native": cpu_bf16_native()}
     gpu = this_accelerator()
     return {**info, "gpu": gpu} if gpu else info
 
@@ -157,6 +161,85 @@ def _number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
+# The nested fields readers use, with their types where a record has them (records older than a field lack it):
+# "num" a number (int or float, not bool; NaN allowed), "int" an integer, "str", "bool", "list", "map"; a
+# trailing "?" also allows null. record_problem checks them, so no reader meets a string where it expects a mapping.
+NESTED: dict[str, dict[str, str]] = {
+    "timing": {"wall_s": "num?", "train_s": "num?", "steps": "num?", "epochs_run": "num?", "stopped_early": "bool",
+               "planned_steps": "num?", "steps_per_s": "num?", "s_per_step": "num?", "tokens_per_s": "num?",
+               "padded_tokens_per_s": "num?", "resumed_at_epochs": "list"},
+    "machine": {"platform": "str?", "processor": "str?", "cpu_count": "int?", "torch_threads": "int?", "gpu": "str?",
+                "cpu_name": "str?", "cpu_bf16_native": "bool?"},
+    "params": {"trainable": "num", "frozen": "num", "base": "num", "total": "num", "percent_of_base": "num",
+               "percent_of_base_no_embedding": "num"},
+    "selected": {"step": "num", "epoch": "num", "train_loss": "num?"},
+    "reused_from": {"study": "str", "sha256": "str"},
+    "memory": {"peak_rss_mb": "num?", "peak_gpu_mb": "num?"},
+    "base_model": {"name": "str?", "path": "str?", "model_type": "str?"},
+}
+TOP_LEVEL = {"seed": "int?", "created": "str", "history": "list", "dev": "map", "majority": "map",
+             "earlier_segments": "list", "adapter_config": "map?", "path": "str", "checkpoint": "str?", "error": "str?",
+             "speedups": "map", "git": "map", "versions": "map", "data_source": "map", "splits": "map"}
+_KINDS = {"num": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
+          "int": lambda v: isinstance(v, int) and not isinstance(v, bool), "str": lambda v: isinstance(v, str),
+          "bool": lambda v: isinstance(v, bool), "list": lambda v: isinstance(v, list),
+          "map": lambda v: isinstance(v, dict)}
+_NAMES = {"num": "a number", "int": "an integer", "str": "a string", "bool": "true or false", "list": "a list",
+          "map": "a mapping"}
+
+
+def _type_problem(where: str, value, kind: str) -> str | None:
+    optional, kind = kind.endswith("?"), kind.rstrip("?")
+    if (value is None and optional) or _KINDS[kind](value):
+        return None
+    return f"{where} must be {_NAMES[kind]}{' or null' if optional else ''}, got {type(value).__name__} {value!r:.60}"
+
+
+def nested_problem(rec: dict) -> str | None:
+    """The first nested field of `rec` whose type is wrong (NESTED, TOP_LEVEL, history, dev, config), or None."""
+    for key, kind in TOP_LEVEL.items():
+        if key in rec and (problem := _type_problem(key, rec[key], kind)):
+            return problem
+    for key, fields in NESTED.items():
+        if key in rec and not isinstance(rec[key], dict):
+            return f"{key} must be a mapping, got {type(rec[key]).__name__} {rec[key]!r:.60}"
+        for name, kind in fields.items():
+            if name in (rec.get(key) or {}) and (problem := _type_problem(f"{key}.{name}", rec[key][name], kind)):
+                return problem
+    for i, entry in enumerate(rec.get("history") or []):
+        if not isinstance(entry, dict):
+            return f"history[{i}] must be a mapping, got {type(entry).__name__}"
+        for name, value in entry.items():
+            kind = "num" if name == "step" else "num?"
+            if (problem := _type_problem(f"history[{i}].{name}", value, kind)):
+                return problem
+    for split, scores in (rec.get("dev") or {}).items():
+        if not isinstance(scores, dict) or not all(_KINDS["num"](v) for v in scores.values()):
+            return f"dev.{split} must map metric names to numbers, got {scores!r:.60}"
+    return _config_problem(rec.get("config"))
+
+
+def _config_problem(config) -> str | None:
+    """A TrainConfig field of a record's config whose value has the wrong type (other keys are not checked)."""
+    if not isinstance(config, dict):
+        return None
+    import dataclasses
+
+    from .config import TrainConfig
+    for f in dataclasses.fields(TrainConfig):
+        if f.name not in config:
+            continue
+        kinds = [k.strip() for k in str(f.type).split("|")]
+        value = config[f.name]
+        ok = (value is None and "None" in kinds) or any(
+            (k in ("float", "int") and _KINDS["num"](value))  # numbers are compared as floats by every reader
+            or (k == "str" and isinstance(value, str)) or (k == "bool" and isinstance(value, bool))
+            or (k == "list[int]" and isinstance(value, list) and all(_KINDS["int"](v) for v in value)) for k in kinds)
+        if not ok:
+            return f"config.{f.name} must be {f.type}, got {value!r:.60}"
+    return None
+
+
 def record_problem(rec, path=None) -> str | None:
     """Why `rec` is not a valid run record (schema RECORD_SCHEMA), or None if it is one.
 
@@ -183,6 +266,9 @@ def record_problem(rec, path=None) -> str | None:
     settings = "config" if mode == "api" else "parameters"
     if not isinstance(rec.get(settings), dict):
         return f"no {settings} (a mapping of the run's settings)"
+    nested = nested_problem(rec)
+    if nested:
+        return nested
     if mode == "api":
         for key in ("task", "policy"):
             if not isinstance(rec.get(key), str):
@@ -215,16 +301,16 @@ def read_record_file(path) -> tuple[dict | None, str | None]:
 
 
 def load_records(folder, bad: list | None = None) -> list[dict]:
-    """Every valid run record under `folder` (each with its "_path"), skipping temp files.
+    """Every valid run record in `folder` itself (each with its "_path"), skipping temp files.
 
-    JSON files that are not run records (checkpoints' adapter_config.json, no run_id) are ignored
-    below the top level; a garbled or invalid record is left out and, if `bad` is a list,
-    appended to it as (path, reason).
+    Only the folder's own *.json files are records (a record is `<runs>/<run_id>.json`): a copy of a record in a
+    subfolder (a backup, a checkpoint's folder, a set-aside run) is not read, so no run counts twice. A garbled or
+    invalid record is left out and, if `bad` is a list, appended to it as (path, reason).
     """
     folder = Path(folder)
     records = []
-    for path in sorted(folder.rglob("*.json")):
-        if any(part.startswith(".") for part in path.relative_to(folder).parts):
+    for path in sorted(folder.glob("*.json")):
+        if path.name.startswith(".") or not path.is_file():
             continue
         try:
             rec = json.loads(path.read_text())
@@ -232,8 +318,6 @@ def load_records(folder, bad: list | None = None) -> list[dict]:
             if bad is not None:
                 bad.append((str(path), f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"))
             continue
-        if path.parent != folder and not (isinstance(rec, dict) and "run_id" in rec):
-            continue  # a checkpoint's config or another tool's file, not a record
         problem = record_problem(rec, path)
         if problem:
             if bad is not None:

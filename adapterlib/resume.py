@@ -33,6 +33,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
+from .errors import AdapterlibError
 # temp files name their writer, so a sweep's cleanup spares a live one
 from .records import _writer
 
@@ -110,24 +111,86 @@ def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
         return None
     trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
     saved = {n[len("model."):]: t for n, t in tensors.items() if n.startswith("model.")}
-    if (meta.get("format") != FORMAT or meta.get("run_id") != run_id or saved.keys() != trained.keys()
-            or any(saved[n].shape != p.shape for n, p in trained.items())):
+    if (not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("run_id") != run_id
+            or saved.keys() != trained.keys() or any(saved[n].shape != p.shape for n, p in trained.items())):
         warnings.warn(f"ignoring the resume snapshot {path}: it was written for another run or model; "
                       "the run starts from scratch")
         return None
-    with torch.no_grad():
-        for n, p in trained.items():
-            p.copy_(saved[n])
-    _load_optimizer(optimizer, tensors, meta["optimizer"])
-    scheduler.load_state_dict(meta["scheduler"])
-    torch.set_rng_state(tensors["rng.torch"])
-    sampler_generator.set_state(tensors["rng.sampler"])
-    name, pos, has_gauss, cached = meta["numpy"]
-    np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
-    version, internal, gauss = meta["python"]
-    random.setstate((version, tuple(internal), gauss))
+    problem = snapshot_problem(meta, tensors, optimizer, sampler_generator)
+    if problem:  # checked before anything is restored, so a bad snapshot leaves the fresh run untouched
+        warnings.warn(f"ignoring the resume snapshot {path}: {problem}; the run starts from scratch")
+        return None
+    try:
+        with torch.no_grad():
+            for n, p in trained.items():
+                p.copy_(saved[n])
+        _load_optimizer(optimizer, tensors, meta["optimizer"])
+        scheduler.load_state_dict(meta["scheduler"])
+        torch.set_rng_state(tensors["rng.torch"])
+        sampler_generator.set_state(tensors["rng.sampler"])
+        name, pos, has_gauss, cached = meta["numpy"]
+        np.random.set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss, cached))
+        version, internal, gauss = meta["python"]
+        random.setstate((version, tuple(internal), gauss))
+    except Exception as e:  # checked above; anything left is half-restored: stop rather than train on it
+        raise SnapshotError(f"the resume snapshot {path} could not be restored ({type(e).__name__}: {e}); "
+                            "delete it to start the run afresh") from e
     best = {n[len("best."):]: t for n, t in tensors.items() if n.startswith("best.")} or None
     return meta["loop"], best
+
+
+class SnapshotError(AdapterlibError, RuntimeError):
+    """A resume snapshot passed its checks but could not be restored."""
+
+
+# the loop counters a snapshot must hold, with their types (records.NESTED's kinds)
+LOOP_FIELDS = {"step": "int", "train_time": "num", "tokens": "int", "padded": "int", "loss_sum": "num",
+               "history": "list", "best": "map?", "since_best": "int", "wall_s": "num"}
+
+
+def snapshot_problem(meta: dict, tensors: dict, optimizer, sampler_generator) -> str | None:
+    """Why a snapshot's metadata and random states cannot be restored (a key missing, a wrong type, a random
+    state of the wrong size or kind), or None. Each state is tried on a fresh generator, never the live one."""
+    from .records import _type_problem
+    loop = meta.get("loop")
+    if not isinstance(loop, dict):
+        return "its loop counters are missing"
+    for key, kind in LOOP_FIELDS.items():
+        if key not in loop:
+            return f"its loop counters have no {key!r}"
+        if (problem := _type_problem(f"loop.{key}", loop[key], kind)):
+            return problem
+    for key, kind in (("segments", "list?"), ("resumed", "list?"), ("writer", "map?")):  # newer / older optional
+        if key in loop and (problem := _type_problem(f"loop.{key}", loop[key], kind)):
+            return problem
+    if any(not isinstance(h, dict) for h in loop["history"]):
+        return "loop.history must be a list of mappings"
+    opt, groups = meta.get("optimizer"), optimizer.state_dict()["param_groups"]
+    if not isinstance(opt, dict) or not isinstance(opt.get("scalars"), dict) \
+            or not isinstance(opt.get("param_groups"), list) or len(opt["param_groups"]) != len(groups) \
+            or any(not isinstance(g, dict) or len(g.get("params") or []) != len(h["params"])
+                   for g, h in zip(opt["param_groups"], groups)):
+        return "its optimizer state does not match this run's parameter groups"
+    if not isinstance(meta.get("scheduler"), dict):
+        return "its lr schedule state is missing"
+    missing = [k for k in ("rng.torch", "rng.sampler", "rng.numpy") if k not in tensors]
+    if missing:
+        return f"its random states {missing} are missing"
+    state = meta.get("numpy")  # numpy stores an out-of-range position without a word: checked here
+    if not (isinstance(state, list) and len(state) == 4 and state[0] == "MT19937" and type(state[1]) is int
+            and 0 <= state[1] <= 624 and state[2] in (0, 1) and tensors["rng.numpy"].numel() == 624):
+        return f"its numpy random state is not an MT19937 state (position 0..624), got {str(state)[:60]}"
+    try:
+        torch.Generator().set_state(tensors["rng.torch"])
+        torch.Generator(device=sampler_generator.device).set_state(tensors["rng.sampler"])
+        name, pos, has_gauss, cached = meta["numpy"]
+        np.random.RandomState().set_state((name, tensors["rng.numpy"].numpy().astype(np.uint32), pos, has_gauss,
+                                           cached))
+        version, internal, gauss = meta["python"]
+        random.Random().setstate((version, tuple(internal), gauss))
+    except Exception as e:  # noqa: BLE001 - any way a state fails to restore means the same: unusable
+        return f"a random state does not restore ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})"
+    return None
 
 
 def pending(runs_dir) -> list[dict]:
@@ -139,10 +202,14 @@ def pending(runs_dir) -> list[dict]:
             with safe_open(str(path), framework="pt") as f:
                 meta = json.loads(f.metadata()["adapterlib_resume"])
             history = meta["loop"]["history"]
-            out.append({"run_id": meta["run_id"], "epochs": history[-1]["epoch"] if history else 0,
-                        "wall_s": meta["loop"]["wall_s"], "time": meta["time"]})
-        except (OSError, ValueError, KeyError, TypeError, IndexError, SafetensorError):
+            entry = {"run_id": meta["run_id"], "epochs": history[-1]["epoch"] if history else 0,
+                     "wall_s": meta["loop"]["wall_s"], "time": meta["time"]}
+        except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, SafetensorError):
             continue  # half-written or foreign: the run starts afresh anyway, so nothing to list
+        from .records import _type_problem
+        if not any(_type_problem(k, entry[k], kind) for k, kind in
+                   (("run_id", "str"), ("epochs", "num"), ("wall_s", "num"), ("time", "num"))):
+            out.append(entry)   # a snapshot whose counters have the wrong types is not listed either
     return out
 
 

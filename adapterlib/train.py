@@ -7,10 +7,12 @@ epoch (or every N steps), keep the best, then score the GLUE dev set once and wr
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import hashlib
 import json
 import math
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -30,13 +32,14 @@ from . import resume as snapshots
 from .checkpoint import save_adapter, trainable_groups
 from .config import TrainConfig
 from .data import data_source, get_task, load_glue, tokenize_glue
-from .errors import OutputWriteError, TrainingDiverged  # defined there; importable from here as before
+from .errors import OutputWriteError, TrainingDiverged, UsageError  # defined there; importable from here as before
 from .heads import set_head_input
 from .inject import add_adapters
 from .metrics import compute_metrics, majority_baseline
 from .models import load_base_model, resolve_model
 from .params import param_report
 from .policies import param_groups, set_trainable
+from .precision import check_precision
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -148,17 +151,21 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     With `output_dir`, every epoch's end leaves a snapshot there, and a run stopped part-way resumes from
     it at the next call with the same config (adapterlib.resume); it is deleted with the record.
     """
+    _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast)
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
+    # fp16 autocast on a CPU would train in fp32 under an fp16 label: refused (bf16 is the commands' choice)
+    check_precision(cfg.mixed_precision, allow_slow_bf16=True)
     if output_dir is not None:
         check_writable(output_dir)  # before minutes of training, not after
     start = time.time()
     set_seed(cfg.seed)  # python, numpy, torch: head init, dropout masks, batch order
     spec = get_task(cfg.task)
-    model, tokenizer = build_model(cfg)
+    with quiet_libraries(not progress):
+        model, tokenizer = build_model(cfg)
     # with an output folder, each epoch's end leaves a snapshot the run resumes from if it is stopped
     snapshot = snapshots.snapshot_path(output_dir, run_id(cfg)) if output_dir is not None else None
-    with speedups.malloc_tuned(cfg.fast) as malloc_tuned:  # glibc's settings restored afterwards
+    with speedups.malloc_tuned(cfg.fast) as malloc_tuned, quiet_libraries(not progress):  # both restored afterwards
         try:
             result = fit(model, tokenizer, cfg, progress, snapshot=snapshot)
         except TrainingDiverged:  # it would diverge again from its snapshot: a rerun starts afresh
@@ -179,11 +186,55 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                 record["checkpoint"] = record["run_id"]
             records.write_json_atomic(record["path"], record)
             snapshots.remove(snapshot)
-        except OSError as e:  # full disk, permissions changed mid-run: keep the scores on screen
-            raise OutputWriteError(f"could not write the results of {record['run_id']} to {out}: {e}. "
+        except Exception as e:  # noqa: BLE001 - full disk, permissions changed mid-run, in whichever library
+            # (safetensors raises its own SafetensorError, not OSError): one line that keeps the scores on screen
+            raise OutputWriteError(f"could not write the results of {record['run_id']} to {out}: "
+                                   f"{type(e).__name__}: {_one_line(e)}. "
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
                                    f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
     return record
+
+
+def _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast) -> None:
+    """train()'s own arguments (TrainConfig checks its fields): a wrong type is one line, not a TypeError."""
+    if not isinstance(cfg, TrainConfig):
+        raise UsageError(f"train() takes a TrainConfig, got {type(cfg).__name__}")
+    if output_dir is not None and not isinstance(output_dir, (str, os.PathLike)):
+        raise UsageError(f"output_dir must be a folder path or None, got {output_dir!r}")
+    for name, value, none_ok in (("progress", progress, False), ("save_checkpoint", save_checkpoint, False),
+                                 ("fast", fast, True)):
+        if not isinstance(value, bool) and not (none_ok and value is None):
+            raise UsageError(f"{name} must be true or false{' or None' if none_ok else ''}, got {value!r}")
+
+
+@contextlib.contextmanager
+def quiet_libraries(quiet: bool = True):
+    """Within: no progress bars and no info logs from datasets (tokenising, casting, saving a cold cache) and
+    transformers (progress=False, `train --quiet`); each library's settings are restored afterwards."""
+    if not quiet:
+        yield
+        return
+    import datasets
+    from transformers.utils import logging as hf_logging
+    bars, level = not datasets.are_progress_bars_disabled(), datasets.logging.get_verbosity()
+    hf_bars, hf_level = hf_logging.is_progress_bar_enabled(), hf_logging.get_verbosity()
+    datasets.disable_progress_bars()
+    datasets.logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    hf_logging.set_verbosity_error()
+    try:
+        yield
+    finally:
+        datasets.logging.set_verbosity(level)
+        hf_logging.set_verbosity(hf_level)
+        if bars:
+            datasets.enable_progress_bars()
+        if hf_bars:
+            hf_logging.enable_progress_bar()
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(line.strip() for line in str(error).splitlines() if line.strip()) or type(error).__name__
 
 
 def check_writable(output_dir) -> Path:

@@ -18,6 +18,7 @@ import sys
 
 import pandas as pd
 
+from adapterlib.paths import replacing
 from adapterlib.sweeps.aggregate import study_dir, twin_differences, twin_pairs, twin_summary, write_twin_tables
 
 
@@ -44,7 +45,8 @@ def main(argv=None) -> int:
     from adapterlib import plots
     plots.use_course_style()
     written["plot"] = study_dir(args.study) / "twins" / "twin_pairs.png"
-    plots.plot_twin_pairs(pairs).savefig(written["plot"], bbox_inches="tight")
+    with replacing(written["plot"]) as tmp:   # atomically: a failed write leaves the old plot
+        plots.plot_twin_pairs(pairs).savefig(tmp, bbox_inches="tight", format="png")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         lr = {"lr": "{:g}".format}  # rounding would print 6e-4 as 0.0
         print(pairs.drop(columns=["run_id"]).round(2).assign(lr=pairs["lr"]).to_string(index=False, formatters=lr), "\n")

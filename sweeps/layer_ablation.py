@@ -25,6 +25,7 @@ from adapterlib import load_adapter, load_base_model  # noqa: E402
 from adapterlib.plots import plot_span_heatmap  # noqa: E402
 from adapterlib.studies.ablation import span_ablation  # noqa: E402
 from adapterlib.data import get_task  # noqa: E402
+from adapterlib.paths import replacing  # noqa: E402
 from adapterlib.records import load_records  # noqa: E402
 
 
@@ -42,7 +43,8 @@ def save_heatmap(df, spec, out: Path) -> None:
     plot_span_heatmap(df, ax=ax)
     ax.set_title(f"{spec.display} dev {spec.metric}:\nadapters removed from layers first..last", fontsize=10)
     fig.tight_layout()
-    fig.savefig(out / f"layer_ablation_{spec.name}.png", dpi=80)
+    with replacing(out / f"layer_ablation_{spec.name}.png") as tmp:   # atomically: the old plot or the new one
+        fig.savefig(tmp, dpi=80, format="png")
     plt.close(fig)
 
 
@@ -73,7 +75,8 @@ def main(argv=None) -> int:
             df = span_ablation(model, tokenizer, spec, split="dev", glue_dir=args.glue_dir or cfg["glue_dir"],
                                max_length=cfg.get("max_length") or 128)
         df.insert(0, "run_id", record["run_id"])
-        df.to_csv(out / f"layer_ablation_{spec.name}.csv", index=False, float_format="%.4f")
+        with replacing(out / f"layer_ablation_{spec.name}.csv") as tmp:   # atomically: the old table or the new one
+            df.to_csv(tmp, index=False, float_format="%.4f")
         save_heatmap(df, spec, out)
         print(f"{spec.display}: {len(df)} rows -> {out / f'layer_ablation_{spec.name}.csv'}; nothing removed: dev "
               f"{spec.metric} {df['score'].iloc[0]:.2f} (the run record's dev score: {record.get('dev_score', float('nan')):.2f})")

@@ -51,6 +51,7 @@ class Case:
     expect: str                       # a bad input: text its one error line must hold; a good one: "" (exit 0)
     check: Callable[[dict, str, str], bool] | None = None   # good input: (ctx, stdout, stderr) -> is it right
     xfail: str = ""                   # known, outside this module's files (who owns it)
+    fault: Callable[[pytest.MonkeyPatch], None] | None = None   # patches a writer to fail (a full disk), for this case
 
 
 def snapshot(folder: Path) -> dict[str, str]:
@@ -179,6 +180,159 @@ def _dry_run_with_garbled_record(ctx):
     return ["sweep", spec_path, "--output-dir", folder, "--dry-run"]
 
 
+# ---- issue 30's classes: nested record fields, absurd arguments, full disks, a record in two places
+
+def _nested(path: str, value) -> Callable[[dict], None]:
+    """A record edit: set the nested field `path` ("timing.wall_s", "history") to `value`."""
+    def edit(rec: dict) -> None:
+        *parents, last = path.split(".")
+        target = rec
+        for key in parents:
+            target = target[key]
+        target[last] = value
+    return edit
+
+
+NESTED_EDITS = {  # a record whose nested field has the wrong type: named and left out, never an AttributeError
+    "timing a string": _nested("timing", "fast"), "timing.wall_s a string": _nested("timing.wall_s", "60 s"),
+    "history a number": _nested("history", 5), "history entries not mappings": _nested("history", [3]),
+    "machine a string": _nested("machine", "laptop"), "machine.torch_threads a string": _nested("machine.torch_threads", "2"),
+    "reused_from a string": _nested("reused_from", "pilot_v2"), "config.lr a string": _nested("config.lr", "fast"),
+    "params.trainable a string": _nested("params.trainable", "10"), "dev scores a list": _nested("dev", {"dev": [1]}),
+}
+
+
+def _slug(label: str) -> str:
+    return "".join(ch if ch.isalnum() else "_" for ch in label)
+
+
+def _edited(edit) -> dict:
+    rec = {**fake_ok(), "history": [{"step": 1, "epoch": 1.0, "train_loss": 0.7, "validation_accuracy": 60.0}],
+           "machine": {"cpu_count": 2, "torch_threads": 1}, "dev": {"dev": {"accuracy": 55.0}}}
+    rec = json.loads(json.dumps(rec))
+    edit(rec)
+    return rec
+
+
+def _dry_run_with_nested(ctx, label, edit):
+    spec_path = tiny_sweep(ctx, f"nest_{_slug(label)}")
+    folder = ctx["tmp"] / spec_path.stem
+    run = expand(load_spec(spec_path))[0]
+    (folder / "runs").mkdir(parents=True)
+    good = {**fake_ok(), "run_id": run.run_id}
+    (folder / "runs" / f"{run.run_id}.json").write_text(json.dumps(good))
+    bad = _edited(edit)
+    (folder / "runs" / f"{bad['run_id']}.json").write_text(json.dumps(bad))
+    return ["sweep", spec_path, "--output-dir", folder, "--dry-run"]
+
+
+def _nested_named(ctx, out, err):
+    return "invalid record" in out and "1 runs: 1 done" in out
+
+
+def _aggregate_with_nested(ctx, label, edit):
+    bad = _edited(edit)
+    bad["run_id"] = bad["run_id"] + "-x"
+    return ["aggregate", study_with_records(ctx, [fake_ok(), bad], f"aggnest_{_slug(label)}")]
+
+
+def _one_excluded(name_start):
+    def check(ctx, out, err):
+        folder = next(p for p in ctx["tmp"].iterdir() if p.name.startswith(name_start) and p.is_dir())
+        summary = (folder / "tables" / "summary.csv").read_text()
+        return "excluded_records,1" in summary and "runs,1\n" in summary and "invalid run record excluded" in err
+    return check
+
+
+def _full_disk(target, name: str, exc: BaseException, partial: bool = True):
+    """A fault: `target.name` writes part of its output (a full disk mid-file), then raises `exc`."""
+    def patch(mp: pytest.MonkeyPatch) -> None:
+        real = getattr(target, name)
+
+        def failing(*args, **kwargs):
+            if partial:
+                dest = next((a for a in (*args, *kwargs.values()) if isinstance(a, (str, Path))
+                             and str(a).endswith((".csv", ".safetensors", ".md", ".tmp", ".json"))), None)
+                if dest is not None:
+                    with open(dest, "w") as f:   # the builtin: `target.name` may be Path.write_text itself
+                        f.write("half of a file")
+            raise exc
+        mp.setattr(target, name, failing)
+    return patch
+
+
+def _enospc() -> OSError:
+    return OSError(28, "No space left on device")
+
+
+def _safetensors_full() -> BaseException:
+    from safetensors import SafetensorError
+    return SafetensorError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: "No space '
+                           'left on device" })')
+
+
+def _aggregated_study(ctx, name):
+    folder = study_with_records(ctx, [fake_ok(), fake_ok(seed=1)], name)
+    aggregate.write_tables(folder)   # the old tables, which a failed write must leave as they are
+    return ["aggregate", folder]
+
+
+def _status_file(ctx):
+    from adapterlib.sweeps.status import STATUS_BEGIN, STATUS_END
+    path = ctx["tmp"] / "STATUS.md"
+    path.write_text(f"# mine\n{STATUS_BEGIN}\nold table\n{STATUS_END}\nthe rest\n")
+    return ["status", tiny_sweep(ctx, "statusfull"), "--update", path]
+
+
+def _record_in_a_subfolder(ctx):
+    folder = study_with_records(ctx, [fake_ok(), fake_ok(seed=1)], "dupes")
+    (folder / "runs" / "backup").mkdir()
+    rec = fake_ok()
+    (folder / "runs" / "backup" / f"{rec['run_id']}.json").write_text(json.dumps(rec))
+    return ["aggregate", folder]
+
+
+def _counted_once(ctx, out, err):
+    runs = (ctx["tmp"] / "dupes" / "tables" / "runs.csv").read_text().splitlines()
+    return len(runs) == 3   # the header and the two runs; the copy in runs/backup is not a record of this study
+
+
+def _pandas_frame():
+    import pandas as pd
+    return pd.DataFrame
+
+
+def _checkpoint_module():
+    from adapterlib import checkpoint as module
+    return module
+
+
+ISSUE30_CASES = [
+    *[Case(f"sweep --dry-run: a record's {label}", lambda c, label=label, edit=edit: _dry_run_with_nested(c, label, edit),
+           "", check=_nested_named) for label, edit in NESTED_EDITS.items()],
+    *[Case(f"aggregate: a record's {label}", lambda c, label=label, edit=edit: _aggregate_with_nested(c, label, edit),
+           "", check=_one_excluded(f"aggnest_{_slug(label)}"))
+      for label, edit in list(NESTED_EDITS.items())[::3]],
+    Case("train --adapter-size 1000000000", lambda c: _train(c, "--adapter-size", "1000000000"),
+         "adapter size must be at most 65536"),
+    Case("train --adapter-size 4096 (tiny model: hidden 32)", lambda c: _train(c, "--adapter-size", "4096"),
+         "exceeds 8 x the model's hidden size 32"),
+    Case("sweep: adapter_size 10**9", lambda c: ["sweep", tiny_sweep(c, grid={"adapter_size": [10**9]}), "--dry-run"],
+         "adapter size must be at most 65536"),
+    Case("train: full disk writing the checkpoint (SafetensorError)", lambda c: _train(c),
+         "could not write the results", fault=lambda mp: _full_disk(_checkpoint_module(), "save_file",
+                                                                     _safetensors_full())(mp)),
+    Case("train: full disk writing the record (ENOSPC)", lambda c: _train(c, "--no-checkpoint"),
+         "could not write the results", fault=lambda mp: mp.setattr(records.json, "dump",
+                                                                    lambda *a, **k: (_ for _ in ()).throw(_enospc()))),
+    Case("aggregate: full disk writing runs.csv", lambda c: _aggregated_study(c, "aggfull"),
+         "could not write the tables", fault=lambda mp: _full_disk(_pandas_frame(), "to_csv", _enospc())(mp)),
+    Case("status --update: full disk", _status_file, "could not update",
+         fault=lambda mp: _full_disk(Path, "write_text", _enospc())(mp)),
+    Case("aggregate: a record also in a subfolder of runs/", _record_in_a_subfolder, "", check=_counted_once),
+]
+
+
 CASES = [
     # train: every setting checked before anything runs
     Case("train --lr -1e-3", lambda c: _train(c, "--lr", "-1e-3"), "lr must be a finite number"),
@@ -258,7 +412,9 @@ CASES = [
     Case("course --preset nope", lambda c: ["course", "--preset", "nope"], "invalid choice: 'nope'"),
     Case("status --update <missing file>", lambda c: ["status", "--update", c["tmp"] / "NOPE.md"], "NOPE.md"),
     Case("status --update <file without the markers>", lambda c: ["status", "--update", c["file"]], "block to update"),
+    *ISSUE30_CASES,
 ]
+assert len({c.name for c in CASES}) == len(CASES), "case names must be unique"
 
 
 def make_world(tiny_model_dir, tiny_glue_dir, tmp: Path) -> dict:
@@ -285,25 +441,35 @@ def ctx(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
 def run_case(case: Case, ctx: dict) -> tuple[str, str, str]:
     argv = case.argv(ctx)
     before = snapshot(ctx["tmp"])
-    rc, out, err = run_cli(argv)
+    with pytest.MonkeyPatch.context() as mp:
+        if case.fault:
+            case.fault(mp)
+        rc, out, err = run_cli(argv)
     outcome = classify(case, ctx, rc, out, err, before, snapshot(ctx["tmp"]))
     return outcome, out, err
 
 
+@pytest.fixture(scope="module")
+def battery(tiny_model_dir, tiny_glue_dir, tmp_path_factory) -> dict[str, tuple[str, str, str]]:
+    """Every case of CASES run once, in a fresh world: {name: (outcome, stdout, stderr)}. test_bad_input checks
+    each case's outcome and test_figures counts them, from this one run (the battery used to run twice)."""
+    world = make_world(tiny_model_dir, tiny_glue_dir, tmp_path_factory.mktemp("figures"))
+    return {case.name: run_case(case, world) for case in CASES}
+
+
 @pytest.mark.parametrize("case", CASES, ids=[c.name for c in CASES])
-def test_bad_input(case, ctx):
+def test_bad_input(case, battery):
     if case.xfail:
         pytest.xfail(case.xfail)
-    outcome, out, err = run_case(case, ctx)
+    outcome, out, err = battery[case.name]
     assert outcome == ("correct success" if not case.expect else "clear error"), (outcome, out[-600:], err[-1500:])
 
 
-def test_figures(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
-    """The battery's counts per outcome (the README's Reliability figures), in a fresh world."""
-    world = make_world(tiny_model_dir, tiny_glue_dir, tmp_path_factory.mktemp("figures"))
+def test_figures(battery):
+    """The battery's counts per outcome (the README's Reliability figures)."""
     counts = {o: 0 for o in OUTCOMES}
-    for case in CASES:
-        counts[run_case(case, world)[0]] += 1
+    for outcome, _, _ in battery.values():
+        counts[outcome] += 1
     figures = {"cases": len(CASES), **counts}
     if os.environ.get("RELIABILITY_REPORT"):
         Path(os.environ["RELIABILITY_REPORT"]).write_text(json.dumps(figures, indent=2) + "\n")
@@ -564,3 +730,133 @@ def test_failing_writer_leaves_no_half_record_and_the_run_is_redone(ctx, monkeyp
     assert sweep.record_status(runs_dir, run) == "todo"                     # so the next sweep redoes it
     assert executor.execute_run(job)["status"] == "ok"
     assert sweep.record_status(runs_dir, run) == "ok"
+
+
+# ---------------------------------------------------------------- issue 30's classes in the library
+
+@pytest.mark.parametrize("label", list(NESTED_EDITS))
+def test_nested_record_fields_are_validated(label):
+    assert records.record_problem(_edited(lambda rec: None)) is None     # the well-formed record is valid
+    problem = records.record_problem(_edited(NESTED_EDITS[label]))
+    assert problem and "\n" not in problem
+    assert problem.split(" ")[0].split(".")[0].split("[")[0] == label.split(" ")[0].split(".")[0]   # names the field
+
+
+def _snapshot_world(make_tiny, tmp_path):
+    """A tiny adapter model, its optimizer, schedule and batch sampler generator, and a valid snapshot of them."""
+    import torch
+
+    import adapterlib as al
+    from adapterlib import resume
+    from adapterlib.train import make_optimizer
+    model = make_tiny()
+    al.add_adapters(model, al.AdapterConfig(size=4))
+    al.set_trainable(model, "adapter")
+    optimizer, scheduler = make_optimizer(model, al.TrainConfig(), 10)
+    generator = torch.Generator().manual_seed(0)
+    loop = {"step": 1, "train_time": 0.1, "tokens": 10, "padded": 12, "loss_sum": 0.7, "history": [], "best": None,
+            "since_best": 0, "wall_s": 1.0}
+    path = tmp_path / ".r.resume.safetensors"
+    resume.save(path, "r", model, optimizer, scheduler, generator, loop, None)
+    return model, optimizer, scheduler, generator, path
+
+
+def _bad_numpy_position(meta, tensors):
+    meta["numpy"][1] = 10**6
+
+
+SNAPSHOT_EDITS = {
+    "loop without history": lambda meta, tensors: meta["loop"].pop("history"),
+    "loop.step a string": lambda meta, tensors: meta["loop"].update(step="one"),
+    "loop.segments a string": lambda meta, tensors: meta["loop"].update(segments="x"),
+    "no numpy state": lambda meta, tensors: meta.pop("numpy"),
+    "numpy position out of range": _bad_numpy_position,
+    "python state too short": lambda meta, tensors: meta["python"].__setitem__(1, [1, 2, 3]),
+    "torch state truncated": lambda meta, tensors: tensors.update({"rng.torch": tensors["rng.torch"][:100].clone()}),
+    "sampler state of floats": lambda meta, tensors: tensors.update({"rng.sampler": __import__("torch").zeros(5)}),
+    "optimizer groups missing": lambda meta, tensors: meta["optimizer"].update(param_groups=[]),
+    "no schedule": lambda meta, tensors: meta.pop("scheduler"),
+}
+
+
+@pytest.mark.parametrize("label", list(SNAPSHOT_EDITS))
+def test_bad_snapshot_is_ignored_before_anything_is_restored(label, make_tiny, tmp_path):
+    import random
+
+    import numpy as np
+    import torch
+    from safetensors.torch import load_file, safe_open, save_file
+
+    from adapterlib import resume
+    model, optimizer, scheduler, generator, path = _snapshot_world(make_tiny, tmp_path)
+    assert resume.load(path, "r", model, optimizer, scheduler, generator) is not None   # the snapshot as written
+    with safe_open(str(path), framework="pt") as f:
+        meta = json.loads(f.metadata()["adapterlib_resume"])
+    tensors = load_file(str(path))
+    SNAPSHOT_EDITS[label](meta, tensors)
+    save_file(tensors, str(path), metadata={"adapterlib_resume": json.dumps(meta)})
+    with torch.no_grad():
+        for p in model.parameters():
+            p.add_(1.0)   # the fresh run's state, which a refused snapshot must leave alone
+    params = {n: p.detach().clone() for n, p in model.named_parameters()}
+    states = (torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate(), generator.get_state())
+    with pytest.warns(UserWarning, match="starts from scratch"):
+        assert resume.load(path, "r", model, optimizer, scheduler, generator) is None
+    assert all(torch.equal(params[n], p) for n, p in model.named_parameters())
+    assert torch.equal(states[0], torch.get_rng_state()) and (states[1] == np.random.get_state()[1]).all()
+    assert states[2] == random.getstate() and torch.equal(states[3], generator.get_state())
+    assert all(s.get("step") is None for s in optimizer.state.values())   # AdamW untouched (no state yet)
+
+
+def _quick():
+    """A config that trains in seconds, should a check of train()'s arguments ever let one through."""
+    import adapterlib as al
+    return al.TrainConfig(task="rte", max_steps=1, max_train_examples=8, max_eval_examples=8, max_length=16)
+
+
+ABSURD_CALLS = {
+    "AdapterConfig(size=10**9)": lambda tiny: __import__("adapterlib").AdapterConfig(size=10**9),
+    "AdapterConfig(init=5)": lambda tiny: __import__("adapterlib").AdapterConfig(init=5),
+    "add_adapters(size 4096 on hidden 32)": lambda tiny: __import__("adapterlib").add_adapters(
+        tiny(), __import__("adapterlib").AdapterConfig(size=4096)),
+    "TrainConfig(glue_dir=5)": lambda tiny: __import__("adapterlib").TrainConfig(glue_dir=5),
+    "TrainConfig(model=3.0)": lambda tiny: __import__("adapterlib").TrainConfig(model=3.0),
+    "TrainConfig(task=5)": lambda tiny: __import__("adapterlib").TrainConfig(task=5),
+    "TrainConfig(policy=None)": lambda tiny: __import__("adapterlib").TrainConfig(policy=None),
+    "TrainConfig(init_std='big')": lambda tiny: __import__("adapterlib").TrainConfig(init_std="big"),
+    "TrainConfig(adapter_layers='01')": lambda tiny: __import__("adapterlib").TrainConfig(adapter_layers="01"),
+    "TrainConfig(mixed_precision=16)": lambda tiny: __import__("adapterlib").TrainConfig(mixed_precision=16),
+    "train(glue_dir=<int>)": lambda tiny: __import__("adapterlib").train(__import__("adapterlib").TrainConfig(
+        glue_dir=7)),
+    "train(cfg, output_dir=5)": lambda tiny: __import__("adapterlib").train(_quick(), output_dir=5),
+    "train(cfg, progress='yes')": lambda tiny: __import__("adapterlib").train(_quick(), progress="yes"),
+    "train(cfg, fast=1)": lambda tiny: __import__("adapterlib").train(_quick(), fast=1),
+    "train({'task': 'rte'})": lambda tiny: __import__("adapterlib").train({"task": "rte"}),
+}
+
+
+@pytest.mark.parametrize("label", list(ABSURD_CALLS))
+def test_absurd_library_arguments_are_one_line_errors(label, make_tiny):
+    import adapterlib as al
+    with pytest.raises(al.AdapterlibError) as info:
+        ABSURD_CALLS[label](make_tiny)
+    assert str(info.value) and "\n" not in str(info.value)
+
+
+def test_a_path_given_as_a_path_is_its_string():
+    import adapterlib as al
+    assert al.TrainConfig(glue_dir=Path("/data/glue")).glue_dir == "/data/glue"
+
+
+@pytest.mark.parametrize("exc", [_enospc(), _safetensors_full()], ids=["ENOSPC", "SafetensorError"])
+def test_a_checkpoint_write_that_fails_leaves_the_old_files(exc, make_tiny, tmp_path, monkeypatch):
+    import adapterlib as al
+    from adapterlib import checkpoint
+    model = make_tiny()
+    al.add_adapters(model, al.AdapterConfig(size=4))
+    al.save_adapter(model, tmp_path / "ck")
+    before = snapshot(tmp_path)
+    _full_disk(checkpoint, "save_file", exc)(monkeypatch)
+    with pytest.raises(type(exc)):
+        al.save_adapter(model, tmp_path / "ck")
+    assert snapshot(tmp_path) == before   # the old checkpoint intact, no temp file left

@@ -11,6 +11,7 @@ chosen on that same slice. The GLUE dev scores (`dev_score`) are reported, never
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 from pathlib import Path
@@ -21,9 +22,9 @@ import pandas as pd
 from ..config import INIT_SCHEMES
 from ..data import TASKS, get_task, task_label
 from ..data import task_order as _task_order
-from ..errors import AdapterlibError
+from ..errors import AdapterlibError, OutputWriteError
 from ..params import storage_multiple, stored_params
-from ..paths import RESULTS_DIR
+from ..paths import RESULTS_DIR, replacing
 from ..records import accelerator, load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
@@ -133,8 +134,13 @@ def load_study(name_or_path) -> pd.DataFrame:
 
 
 def machine_name(record: dict) -> str:
-    """Where a run trained, in words: its GPU, else "CPU (N cores)"."""
-    return accelerator(record) or f"CPU ({(record.get('machine') or {}).get('cpu_count', '?')} cores)"
+    """Where a run trained, in words: its GPU, else "CPU (N cores)", with the CPU's name and whether it has native
+    bf16 where the record says (records from before those fields: "CPU (N cores)")."""
+    if accelerator(record):
+        return accelerator(record)
+    m = record.get("machine") or {}
+    bf16 = {True: ", native bf16", False: ", no native bf16"}.get(m.get("cpu_bf16_native"), "")
+    return f"CPU ({m['cpu_name'] + ', ' if m.get('cpu_name') else ''}{m.get('cpu_count', '?')} cores{bf16})"
 
 
 def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
@@ -232,8 +238,9 @@ def write_twin_tables(pairs: pd.DataFrame, diffs: pd.DataFrame, out_dir) -> dict
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"twin_pairs": out_dir / "twin_pairs.csv", "twin_differences": out_dir / "twin_differences.csv"}
-    pairs.to_csv(written["twin_pairs"], index=False, float_format=FLOAT_FORMAT)
-    diffs.to_csv(written["twin_differences"], index=False, float_format=FLOAT_FORMAT)
+    for table, stem in ((pairs, "twin_pairs"), (diffs, "twin_differences")):
+        with replacing(written[stem]) as tmp:   # a failed write leaves the old table, never half of one
+            table.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
     return written
 
 
@@ -562,11 +569,17 @@ def write_tables(name_or_path, out_dir=None, plots: bool = False, excluded: list
                               f"{out / MANIFEST}); choose an empty --out-dir")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
-    for stem, table in tables.items():
-        written[stem] = out / f"{stem}.csv"
-        table.to_csv(written[stem], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
-    if plots:
-        written.update(_write_plots(tables, out))
+    try:  # every file to a temp file first, then all renamed: a failed write (a full disk) leaves the old tables
+        with contextlib.ExitStack() as stack:
+            for stem, table in tables.items():
+                written[stem] = out / f"{stem}.csv"
+                tmp = stack.enter_context(replacing(written[stem]))
+                table.to_csv(tmp, index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+            if plots:
+                written.update(_write_plots(tables, out, stack))
+    except OSError as e:  # a full disk, a folder made read-only: one line naming the folder
+        raise OutputWriteError(f"could not write the tables to {out}: {type(e).__name__}: {e}; "
+                               "the tables there are as they were") from e
     ours = {p.name for p in written.values()}
     for name, digest in owned.items():  # stale: written by an earlier aggregate, not produced now
         stale = out / name
@@ -578,7 +591,7 @@ def write_tables(name_or_path, out_dir=None, plots: bool = False, excluded: list
     return written
 
 
-def _write_plots(tables: dict, out: Path) -> dict[str, Path]:
+def _write_plots(tables: dict, out: Path, stack: contextlib.ExitStack) -> dict[str, Path]:
     import matplotlib
     import matplotlib.pyplot as plt
 
@@ -591,6 +604,7 @@ def _write_plots(tables: dict, out: Path) -> dict[str, Path]:
             axes = plot(tables[stem])
             fig = (axes[0] if isinstance(axes, list) else axes).figure
             written[f"{stem}_png"] = out / f"{stem}.png"
-            fig.savefig(written[f"{stem}_png"], dpi=90, bbox_inches="tight")
+            fig.savefig(stack.enter_context(replacing(written[f"{stem}_png"])), dpi=90, bbox_inches="tight",
+                        format="png")
             plt.close(fig)
     return written

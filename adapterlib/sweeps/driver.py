@@ -28,7 +28,7 @@ from pathlib import Path
 import yaml
 
 from ..data import get_task
-from ..paths import RESULTS_DIR, folder_problem
+from ..paths import RESULTS_DIR, folder_problem, write_text_atomic
 from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
 from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
                        this_accelerator)
@@ -424,13 +424,17 @@ def study_folder(spec: SweepSpec, output_dir=None) -> Path:
 
 def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, workers: int | None = None,
               threads_per_run: int | None = None, retry_failed: bool = False, progress: bool = True,
-              command: str | None = None, lock: str | None = None, dashboard: str | None = "127.0.0.1:0") -> dict:
+              command: str | None = None, lock: str | None = None, dashboard: str | None = "127.0.0.1:0",
+              allow_slow_bf16: bool = False) -> dict:
     """Run every unfinished run of `spec` (then its select_then_seeds stage); returns counts.
 
     Records go to <study>/runs (study = output_dir or data/results/<name>); the exact sweep file
     is copied to <study>/sweep.yaml and each invocation is logged to <study>/sweep_log.jsonl.
     lock: a file each run holds an flock on while it trains (a machine shared with other jobs).
     dashboard: the LocalCluster's dashboard address (default: this machine only; None: no dashboard).
+    allow_slow_bf16: train bf16 runs where the hardware has no native bf16 (refused otherwise, see
+    adapterlib.precision); a LocalCluster is checked before anything is written, an existing cluster's
+    workers once connected.
     """
     workers, threads = plan_workers(workers, threads_per_run, scheduler)
     check_lock_path(lock)
@@ -439,6 +443,8 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
     check_folder(folder, "study folder")
     check_folder(runs_dir, "records folder")
     grid = expand(spec)
+    if not scheduler:  # the runs train on this machine
+        check_run_precision(spec, output_dir, allow_slow_bf16)
     start = time.time()
     with study_lock(folder), sigterm_interrupts():
         runs_dir.mkdir(parents=True, exist_ok=True)
@@ -448,7 +454,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             report_invalid([(path, reason)])
             if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
                 Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
-        (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
+        write_text_atomic(folder / "sweep.yaml", spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
         reused = reuse_records(spec, grid, folder)
@@ -463,12 +469,40 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
         interrupted = True
         try:
             with DaskPool(workers, scheduler, dashboard) as pool:  # counts grow as runs finish: the end line
+                if scheduler:  # the runs train on the cluster's workers: ask them
+                    check_run_precision(spec, output_dir, allow_slow_bf16, pool)
                 run_queue(pool, spec, grid, folder, threads, retry_failed, progress, lock, counts)  # says them
             interrupted = False
         finally:
             _log(folder, event="end", wall_s=round(time.time() - start, 1), interrupted=interrupted,
                  **{**counts, "cpu_s": round(counts["cpu_s"], 1)})
     return {**counts, "wall_s": time.time() - start, "folder": str(folder)}
+
+
+def precisions_to_train(spec: SweepSpec, output_dir=None) -> dict[str, int]:
+    """{mixed precision other than "no": runs still to train in it} (runs `reuse:` would copy not counted)."""
+    if spec.mode != "api":
+        return {}
+    folder, counts = study_folder(spec, output_dir), {}
+    for status, run in plan(spec, output_dir):
+        kind = run.fields.get("mixed_precision") or "no"
+        if status == "todo" and kind != "no" and not reuse_source(spec, run, folder):
+            counts[kind] = counts.get(kind, 0) + 1
+    return counts
+
+
+def check_run_precision(spec: SweepSpec, output_dir=None, allow_slow_bf16: bool = False, pool=None) -> None:
+    """Refuse (SweepError, one line) a sweep whose runs to train use a precision that cannot run, or would be many
+    times slower, where they train (adapterlib.precision): this machine, or with `pool` the cluster's workers."""
+    from ..precision import precision_problem
+    for kind, n in sorted(precisions_to_train(spec, output_dir).items()):
+        if pool is None:
+            problem = precision_problem(kind, allow_slow_bf16, "sweep")
+        else:
+            answers = pool.get().run(precision_problem, kind, allow_slow_bf16, "sweep")
+            problem = next((f"{worker}: {p}" for worker, p in sorted(answers.items()) if p), None)
+        if problem:
+            raise SweepError(f"{spec.name}: {n} run(s) to train: {problem}")
 
 
 def plan_records(spec: SweepSpec, output_dir=None) -> list[tuple[str, Run, dict | None]]:
@@ -603,6 +637,8 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
         t["run_min"] = [min(walls) / 60, max(walls) / 60] if walls else None
         t["left_h"] = (t["planned"] - t["finished"]) * sum(cpus) / len(cpus) / 3600 if cpus else None
         todo = [r for s, r, _ in rows if s == "todo" and str(r.fields.get("task")) == task]
+        if todo and _emulated_note(todo):  # bf16 runs on a machine without native bf16: priced for this one
+            t["left_h"] = None
         if t["left_h"] is None and todo:  # nothing of this task finished yet: per-epoch costs of earlier runs
             costs = costs if costs is not None else epoch_costs(sorted(RESULTS_DIR.glob("*/runs")))
             expected, _, unknown = estimate_hours(todo, costs)
@@ -660,6 +696,9 @@ def epoch_costs(folders, device=_HERE) -> dict:
             if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run") \
                     or rec.get("reused_from") or accelerator(rec) != device:
                 continue
+            if cfg.get("mixed_precision") == "bf16" and (rec.get("machine") or {}).get("cpu_bf16_native") is False \
+                    and device is None:  # emulated bf16: no measure of bf16 where it pays (estimate_hours)
+                continue
             key = _cost_key(rec.get("task"), cfg.get("policy"), cfg.get("max_train_examples"),
                             cfg.get("mixed_precision"))
             c = costs.setdefault(key, {"core_min_per_epoch": [], "epochs_run_with_patience": []})
@@ -669,24 +708,30 @@ def epoch_costs(folders, device=_HERE) -> dict:
     return costs
 
 
-def estimate_hours(runs: list[Run], costs: dict) -> tuple[float, float, int]:
+def estimate_hours(runs: list[Run], costs: dict, bf16_native: bool | None = None) -> tuple[float, float, int]:
     """(expected core-hours, core-hours at most, runs without a basis) for `runs`, from measured costs.
 
     A run costs the median core-minutes per epoch of finished runs of its task, policy, training-set
     size and precision (a precision never measured falls back to full precision's cost, an upper
     bound), times its epochs: `epochs` without early stopping; with `patience`, the median epochs
-    such runs actually ran (the plan's `epochs` is then the "at most" figure)."""
+    such runs actually ran (the plan's `epochs` is then the "at most" figure). Estimates are for the machine
+    that will run them, this one: where it has no native bf16 (`bf16_native`, default: ask torch), a bf16 run
+    costs its fp32 cost times the slowdown of emulated bf16 measured on such a CPU (adapterlib.precision)."""
+    from ..precision import BF16_SLOWDOWN_FACTOR
+    from ..precision import bf16_native as native
+    emulated = not (native() if bf16_native is None else bf16_native)
     expected = at_most = 0.0
     unknown = 0
     pooled = [e for c in costs.values() for e in c["epochs_run_with_patience"]]
     for run in runs:
         f = run.fields
         key = _cost_key(f["task"], f.get("policy"), f.get("max_train_examples"), f.get("mixed_precision"))
-        c = costs.get(key) or costs.get((*key[:3], "no"))
+        slow = emulated and key[3] == "bf16"
+        c = costs.get((*key[:3], "no")) if slow else costs.get(key) or costs.get((*key[:3], "no"))
         if not c:
             unknown += 1
             continue
-        per_epoch = statistics.median_high(c["core_min_per_epoch"])
+        per_epoch = statistics.median_high(c["core_min_per_epoch"]) * (BF16_SLOWDOWN_FACTOR if slow else 1)
         ran = c["epochs_run_with_patience"] or pooled
         epochs = statistics.median_high(ran) if f.get("patience") and ran else f["epochs"]
         expected += per_epoch * min(epochs, f["epochs"]) / 60
@@ -707,4 +752,15 @@ def describe_estimate(spec: SweepSpec, todo: list[Run], folder: Path, cores: int
             f"({at_most:.1f} at most), {expected / cores:.1f} h on {cores} busy cores, at the per-epoch cost "
             "measured on this study's and earlier runs")
     line += f"; {unknown} runs have no measured basis yet" if unknown else ""
+    line += _emulated_note(todo)
     return line + (f"; then up to {later} seed runs, once their grids have chosen their settings" if later else "")
+
+
+def _emulated_note(todo: list[Run]) -> str:
+    """'; N bf16 runs at ...' where runs to do train in bf16 on a machine without native bf16 ('' otherwise)."""
+    from ..precision import BF16_SLOWDOWN_FACTOR, bf16_native
+    n = sum((r.fields.get("mixed_precision") or "no") == "bf16" for r in todo)
+    if not n or bf16_native():
+        return ""
+    return (f"; its {n} bf16 runs at {BF16_SLOWDOWN_FACTOR:g}x their fp32 cost (this machine has no native bf16: "
+            "sweep refuses them without --allow-slow-bf16; --set mixed_precision=no runs them in fp32)")

@@ -97,7 +97,12 @@ def decide(df: pd.DataFrame, tasks=TASKS, stage2_runs: int = STAGE2_RUNS) -> dic
         decision = "bf16"
     else:
         decision = "fp32 (bf16 trained differently)"
-    out["D"] = {"decision": decision, "evidence": lines}
+    # the speed half of D holds only on hardware like the one that measured it (records' `machine`)
+    machines = sorted(set(twins["machine_bf16"]) | set(twins["machine_fp32"])) if "machine_bf16" in twins else []
+    if machines:
+        lines.append(f"measured on: {'; '.join(machines)} (bf16 pays only where the hardware computes it natively: "
+                     "AVX512-BF16 or AMX on a CPU; python -m adapterlib train refuses it elsewhere)")
+    out["D"] = {"decision": decision, "evidence": lines, "machines": machines}
     return out
 
 

@@ -95,6 +95,9 @@ class _Fields:
             return value
         elif kind == "str" and isinstance(value, str):
             return value
+        elif kind == "str" and isinstance(value, bool):  # `mixed_precision: no` in YAML is False
+            raise SweepSpecError(f"{where}: {name} must be {typ}, got {value!r} (YAML reads no/yes/on/off as "
+                                 f"booleans: quote the word, e.g. \"no\")")
         elif kind == "bool" and isinstance(value, bool):  # YAML true/false, never the string "false"
             return value
         elif kind == "list[int]" and isinstance(value, list) and all(type(v) is int for v in value):
@@ -261,7 +264,12 @@ def parse_overrides(items: list[str] | None) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SweepSpecError(f"--set expects FIELD=VALUE, got {item!r}")
-        out[key.strip()] = yaml.safe_load(value) if value.strip() else None
+        parsed = yaml.safe_load(value) if value.strip() else None
+        # YAML 1.1 reads no/yes/on/off as booleans: --set mixed_precision=no means the string; only
+        # true/false are booleans here (as in a sweep file, where a bool field takes YAML true/false)
+        if isinstance(parsed, bool) and value.strip().lower() not in ("true", "false"):
+            parsed = value.strip()
+        out[key.strip()] = parsed
     return out
 
 
