@@ -26,8 +26,22 @@ def checkout() -> Path | None:
 def project_root() -> Path:
     """The folder holding data/, sweeps/ and notebooks/ (see the module docstring for the order)."""
     if os.environ.get(ENV_VAR):
+        if root_problem():  # kept as given: root_problem() names it where a command starts
+            return Path(os.environ[ENV_VAR]).expanduser().absolute()
         return Path(os.environ[ENV_VAR]).expanduser().resolve()
     return checkout() or Path.cwd()
+
+
+def root_problem() -> str | None:
+    """Why $ADAPTERLIB_ROOT cannot be the project root (a symlink loop), or None."""
+    value = os.environ.get(ENV_VAR)
+    if not value:
+        return None
+    try:
+        Path(value).expanduser().resolve()
+    except (RuntimeError, OSError):  # Path.resolve raises RuntimeError for a loop before Python 3.13
+        return f"${ENV_VAR} {value} is a symlink loop"
+    return None
 
 
 def folder_problem(folder) -> str | None:
@@ -43,6 +57,8 @@ def folder_problem(folder) -> str | None:
             return None
     return None
 
+
+COURSE_PRESETS = ("smoke", "course", "full")  # the notebooks' `preset` values (adapterlib.course.presets)
 
 ROOT = project_root()
 PAPER_DIR = ROOT / "data" / "paper"      # the paper's numbers as CSV

@@ -24,6 +24,25 @@ def _writer() -> str:
     return f"pid{os.getpid()}@{_host()}"
 
 
+def write_text_atomic(path, text: str) -> Path:
+    """Replace `path`'s content with `text` through a temp file in the same folder, fsync, then a rename:
+    a full disk or a crash leaves the old file whole (an in-place update never truncates it)."""
+    path = Path(path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)  # keep the file's permissions
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
 def write_json_atomic(path, obj) -> Path:
     """Write JSON to a temp file in the same directory, fsync, then rename over `path`.
 

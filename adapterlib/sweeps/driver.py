@@ -29,9 +29,9 @@ import yaml
 
 from ..data import get_task
 from ..paths import RESULTS_DIR, folder_problem
-from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
+from .executor import DaskPool, SweepError, check_addresses, execute_run, failed_record, plan_workers
 from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
-                       this_accelerator)
+                       this_accelerator, write_text_atomic)
 from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 
@@ -432,6 +432,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
     lock: a file each run holds an flock on while it trains (a machine shared with other jobs).
     dashboard: the LocalCluster's dashboard address (default: this machine only; None: no dashboard).
     """
+    check_addresses(scheduler, dashboard)
     workers, threads = plan_workers(workers, threads_per_run, scheduler)
     check_lock_path(lock)
     folder = study_folder(spec, output_dir)
@@ -448,7 +449,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
             report_invalid([(path, reason)])
             if Path(path).parent == runs_dir:  # its run is redone: keep the bad file aside, never overwrite it
                 Path(path).rename(f"{path}.invalid-{time.strftime('%Y%m%dT%H%M%S')}")
-        (folder / "sweep.yaml").write_text(spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
+        write_text_atomic(folder / "sweep.yaml", spec.text or yaml.safe_dump(dataclasses.asdict(spec)))
         _log(folder, event="start", command=command or " ".join(sys.argv), workers=workers, threads_per_run=threads,
              scheduler=scheduler, runs=len(grid), cores=os.cpu_count())
         reused = reuse_records(spec, grid, folder)
@@ -681,7 +682,10 @@ def estimate_hours(runs: list[Run], costs: dict) -> tuple[float, float, int]:
     pooled = [e for c in costs.values() for e in c["epochs_run_with_patience"]]
     for run in runs:
         f = run.fields
-        key = _cost_key(f["task"], f.get("policy"), f.get("max_train_examples"), f.get("mixed_precision"))
+        if "epochs" not in f:  # a papermill run (notebook parameters): no measured cost applies
+            unknown += 1
+            continue
+        key = _cost_key(f.get("task"), f.get("policy"), f.get("max_train_examples"), f.get("mixed_precision"))
         c = costs.get(key) or costs.get((*key[:3], "no"))
         if not c:
             unknown += 1
