@@ -160,6 +160,9 @@ def read_tsv(path: str | os.PathLike, spec: TaskSpec | str) -> pd.DataFrame:
 
 def _parse_tsv(source, spec: TaskSpec, where: str) -> pd.DataFrame:
     """:func:`read_tsv` on a path or a binary file object; ``where`` names it in errors."""
+    data = source.read() if hasattr(source, "read") else Path(source).read_bytes()
+    _check_field_counts(data, where)
+    source = io.BytesIO(data)
     try:
         raw = pd.read_csv(source, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False,
                           encoding="utf-8-sig", header=0 if spec.header else None)
@@ -179,17 +182,24 @@ def _parse_tsv(source, spec: TaskSpec, where: str) -> pd.DataFrame:
 STSB_RANGE = (0.0, 5.0)  # STS-B similarity scores (GLUE)
 
 
+def _check_field_counts(data: bytes, where: str) -> None:
+    """Every line has as many tab-separated fields as the first (the header, or the first row): pandas fills a
+    short line's missing fields with "" (a CoLA row without its sentence would train as an empty sentence)."""
+    lines = data.splitlines()
+    if not lines:
+        return
+    expected = lines[0].count(b"\t")
+    for number, line in enumerate(lines, 1):
+        tabs = line.count(b"\t")
+        if tabs < expected and line.strip():
+            raise GlueDataError(f"{where}: line {number} has {tabs + 1} tab-separated field(s), expected "
+                                f"{expected + 1} (a short line)")
+
+
 def _check_rows(raw: pd.DataFrame, spec: TaskSpec, where: str) -> None:
-    """A file with no data row, or a row missing a text or label field (a short line), is refused here,
-    naming its line, not later as a datasets error or a silently blank example."""
+    """A file with no data row is refused here, naming it, not later as a datasets error."""
     if raw.empty:
         raise GlueDataError(f"{where}: no data rows{' (a header only)' if spec.header else ''}")
-    for column in (*spec.text_columns, spec.label_column):
-        missing = np.flatnonzero(raw[column].isna().to_numpy())
-        if len(missing):
-            row = int(missing[0])
-            raise GlueDataError(f"{where}: line {row + (2 if spec.header else 1)} (data row {row}) has no {column!r} "
-                                f"field (a short line; {len(missing)} such row(s) in total)")
 
 
 def _parse_labels(column: pd.Series, spec: TaskSpec, where: str) -> pd.Series:

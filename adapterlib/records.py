@@ -37,6 +37,9 @@ def write_text_atomic(path, text: str) -> Path:
         if path.exists():
             os.chmod(tmp, path.stat().st_mode & 0o7777)  # keep the file's permissions
         os.replace(tmp, path)
+    except OSError as e:  # a full disk, a quota: the file is as it was; say which one
+        Path(tmp).unlink(missing_ok=True)
+        raise OSError(e.errno, f"{path} left unchanged, its update could not be written ({e.strerror})") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
