@@ -475,9 +475,6 @@ def _one_line(error: BaseException) -> str:
     return text or type(error).__name__
 
 
-MAX_THREADS = 4096  # --threads: far above any machine's cores, far below torch's C int
-
-
 def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = join_negative_numbers(list(sys.argv[1:] if argv is None else argv))
@@ -487,8 +484,10 @@ def main(argv=None) -> int:
         return 2
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None) is not None:
+        from .config import MAX_THREADS
         if not 1 <= args.threads <= MAX_THREADS:  # torch takes a C int; more threads than cores only slows it
-            print(f"error: --threads must be a positive integer up to {MAX_THREADS}, got {args.threads}", file=sys.stderr)
+            print(f"error: --threads must be a positive integer, got {args.threads} (at most {MAX_THREADS})",
+                  file=sys.stderr)
             return 2
         import torch
         torch.set_num_threads(args.threads)

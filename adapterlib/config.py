@@ -27,6 +27,7 @@ INIT_SCHEMES: dict[str, dict] = {
 # near the identity; a larger one only makes the first forward pass overflow ("training loss became nan").
 INIT_STD_MAX = 1.0
 SEED_LIMIT = 2**32  # numpy's and torch's seeds are 32-bit: a seed must be below this
+MAX_THREADS = 4096  # torch threads per process: far above any machine's cores, far below torch's C int
 
 NONLINEARITIES = ("gelu", "relu", "tanh", "swish", "identity")
 POSITIONS = ("attention", "ffn")  # after the attention output projection / after the FFN

@@ -150,13 +150,13 @@ def million_grid(ctx: dict) -> Path:
     return sweep_file(ctx, "million", {"name": "million", "base": base(ctx), "grid": axes})
 
 
-def notebook_dir(ctx: dict, name: str, garbage: bool = False) -> Path:
+def notebook_dir(ctx: dict, name: str, garbage: bool | bytes = False) -> Path:
     """A folder with one course-like notebook (parameters preset, results_path), or a garbage one."""
     folder = ctx["tmp"] / name
     folder.mkdir(exist_ok=True)
     path = folder / "01_tiny.ipynb"
     if garbage:
-        path.write_bytes(b"\x89PNG\r\n\x1a\n\x00\x00garbage \xff\xfe")
+        path.write_bytes(garbage if isinstance(garbage, bytes) else b"\x89PNG\r\n\x1a\n\x00\x00garbage \xff\xfe")
         return folder
     import nbformat
     nb = nbformat.v4.new_notebook()
@@ -168,7 +168,7 @@ def notebook_dir(ctx: dict, name: str, garbage: bool = False) -> Path:
     return folder
 
 
-def papermill_sweep(ctx: dict, name: str, grid: dict, garbage: bool = False) -> Path:
+def papermill_sweep(ctx: dict, name: str, grid: dict, garbage: bool | bytes = False) -> Path:
     folder = notebook_dir(ctx, f"{name}_nb", garbage=garbage)
     return sweep_file(ctx, name, {"name": name, "mode": "papermill", "notebook": str(folder / "01_tiny.ipynb"),
                                   "grid": grid})
@@ -318,6 +318,10 @@ CASES = [
          lambda c: ["sweep", ok_sweep(c), "--dry-run", "--set", "adapter_layers=" + LAUGHS_FLOW], "limit"),
     Case(1, "status <billion laughs>", lambda c: ["status", sweep_file(c, "laughs_s", laughs())], "limit"),
     Case(1, "status <a million runs>", lambda c: ["status", million_grid(c)], "1000000"),
+    Case(1, "sweep: select_then_seeds with 10000 seeds",
+         lambda c: dry(c, "manyseeds", {"name": "manyseeds", "base": base(c), "grid": {"lr": [1e-3, 2e-3]},
+                                        "select_then_seeds": {"by": ["task"], "seeds": list(range(1, 10001))}}),
+         "limit"),
     Case(1, "sweep: a 1000-run grid is planned", lambda c: dry(c, "thousand", {
         "name": "thousand", "base": base(c), "grid": {"seed": list(range(10)), "lr": [1e-4 * (i + 1) for i in range(100)]}}),
          "", check=_planned(1000)),
@@ -395,6 +399,9 @@ CASES = [
     Case(5, "train --seed 2**32-1", lambda c: train(c, "--seed", str(2**32 - 1)), "", check=_trained),
     Case(5, "train --threads 2**66", lambda c: train(c, "--threads", str(2**66)), "--threads"),
     Case(5, "evaluate --threads 2**40", lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--threads", str(2**40)], "--threads"),
+    Case(5, "sweep --threads-per-run 2**66 --scheduler <an address>",
+         lambda c: ["sweep", ok_sweep(c), "--output-dir", c["tmp"] / "tpr", "--scheduler", "tcp://127.0.0.1:8786",
+                    "--threads-per-run", str(2**66)], "--threads-per-run"),
     Case(5, "train --max-length 706 (positions 64)", lambda c: train(c, "--max-length", "706"), "max-length"),
     Case(5, "train: model whose heads do not divide hidden",
          lambda c: train(c, model=model_copy(c, "m_heads", config_edit(num_attention_heads=3))), "m_heads"),
@@ -411,6 +418,12 @@ CASES = [
                                                  c["tmp"] / "bin2.yaml"], "bin2.yaml"),
     Case(6, "papermill sweep: garbage notebook", lambda c: ["sweep", papermill_sweep(c, "pm_bad", {"x": [1]}, garbage=True),
                                                            "--dry-run"], "01_tiny.ipynb"),
+    Case(6, "papermill sweep: notebook not JSON",
+         lambda c: ["sweep", papermill_sweep(c, "pm_text", {"x": [1]}, garbage=b"just some text, not a notebook\n"),
+                    "--dry-run"], "01_tiny.ipynb"),
+    Case(6, "papermill sweep: notebook JSON but no cells",
+         lambda c: ["sweep", papermill_sweep(c, "pm_json", {"x": [1]}, garbage=b'{"cells": 3}'), "--dry-run"],
+         "01_tiny.ipynb"),
     Case(6, "course: garbage notebook", lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs_bad", garbage=True),
                                                    "--output-dir", c["tmp"] / "c_out2"], "01_tiny.ipynb"),
     Case(6, "course --list: garbage notebook", lambda c: ["course", "--list", "--notebook-dir",
@@ -490,3 +503,23 @@ def test_figures(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
     if os.environ.get("HOSTILE_REPORT"):
         Path(os.environ["HOSTILE_REPORT"]).write_text(json.dumps(figures, indent=2) + "\n")
     assert counts["clear error"] + counts["correct success"] == len(CASES), figures
+
+
+def test_a_diverged_run_names_its_init_std(ctx, monkeypatch):
+    """Class 5: a loss that becomes NaN says which adapter init std the run had (the std is a suspect)."""
+    import importlib
+    train_module = importlib.import_module("adapterlib.train")
+    monkeypatch.setattr(train_module, "_train_step", lambda *a, **k: float("nan"))
+    rc, out, err = run_cli(train(ctx, "--init-std", "0.5"))
+    assert rc == 2 and "init std 0.5" in err.strip().splitlines()[-1], err[-500:]
+
+
+def test_yaml_limits_count_aliases_without_expanding_them():
+    from adapterlib.sweeps.yamlsafe import MAX_NODES, YamlError, load_yaml
+    assert load_yaml("a: &x [1, 2]\nb: *x\n", "t") == {"a": [1, 2], "b": [1, 2]}
+    assert load_yaml("", "t") is None
+    with pytest.raises(YamlError, match="duplicate key 'a'"):
+        load_yaml("a: 1\nb: 2\na: 3\n", "t")
+    with pytest.raises(YamlError, match=f"over the limit of {MAX_NODES:,}"):
+        load_yaml("v: " + LAUGHS_FLOW, "t")
+    assert load_yaml("base: &b {x: 1}\nother: {<<: *b, y: 2}\n", "t")["other"] == {"x": 1, "y": 2}  # merge keys

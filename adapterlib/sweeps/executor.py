@@ -39,9 +39,12 @@ def plan_workers(workers: int | None = None, threads: int | None = None, schedul
     Defaults: all cores to one run at a time (one worker). With --scheduler the cluster is not
     ours: --workers does not apply and threads stay as asked (None = torch's default).
     """
+    from ..config import MAX_THREADS
     for name, value in (("--workers", workers), ("--threads-per-run", threads)):
         if value is not None and value < 1:
             raise SweepError(f"{name} must be >= 1, got {value}")
+    if threads is not None and threads > MAX_THREADS:
+        raise SweepError(f"--threads-per-run must be at most {MAX_THREADS}, got {threads}")
     if scheduler:
         if workers is not None:
             raise SweepError("--workers applies to the LocalCluster only; size an existing cluster where it runs")

@@ -255,6 +255,9 @@ def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
         raise SweepSpecError(f"{where}.budget_percent must be a number between 0 and 100 (the % of the base model "
                              f"a setting may train per task), got {budget!r}")
     spec.select_by, spec.seeds = by, seeds
+    if planned_count(spec) * (1 + len(seeds)) > MAX_RUNS:  # at most every grid run's group gets every seed
+        raise SweepSpecError(f"{where}.seeds: {len(seeds)} seeds for up to {planned_count(spec)} settings is up to "
+                             f"{planned_count(spec) * (1 + len(seeds))} runs, over the limit of {MAX_RUNS} per sweep file")
     spec.budget_percent = None if budget is None else float(budget)
 
 
