@@ -24,13 +24,13 @@ def _writer() -> str:
     return f"pid{os.getpid()}@{_host()}"
 
 
-def write_text_atomic(path, text: str) -> Path:
+def write_text_atomic(path, text: str | bytes) -> Path:
     """Replace `path`'s content with `text` through a temp file in the same folder, fsync, then a rename:
     a full disk or a crash leaves the old file whole (an in-place update never truncates it)."""
     path = Path(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.{_writer()}.", suffix=".tmp")
     try:
-        with os.fdopen(fd, "w") as f:
+        with os.fdopen(fd, "wb" if isinstance(text, bytes) else "w") as f:
             f.write(text)
             f.flush()
             os.fsync(f.fileno())

@@ -30,7 +30,7 @@ from typing import Callable
 import pytest
 import yaml
 
-from test_reliability import make_world, run_cli, write_yaml
+from test_reliability import fake_ok, make_world, run_cli, study_with_records, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = ("clear error", "correct success", "traceback", "silent acceptance", "misleading line",
@@ -263,6 +263,15 @@ def nan_checkpoint(ctx: dict) -> Path:
     return path
 
 
+def aggregated_study(ctx: dict, name: str) -> Path:
+    """A study whose tables/ an earlier `aggregate` wrote (what a later one updates in place)."""
+    folder = ctx["tmp"] / name
+    if not folder.exists():
+        study_with_records(ctx, [fake_ok(seed=0), fake_ok(seed=1)], name)
+        assert run_cli(["aggregate", folder])[0] == 0
+    return folder
+
+
 def readme_copy(ctx: dict, name: str) -> Path:
     from adapterlib.sweeps.status import STATUS_BEGIN, STATUS_END
     path = ctx["tmp"] / name
@@ -338,6 +347,8 @@ CASES = [
     Case(2, "status --update <README> works",
          lambda c: ["status", REPO / "sweeps" / "smoke.yaml", "--update", readme_copy(c, "README_ok.md")], "",
          check=_readme_updated, updates="README_ok.md"),
+    Case(2, "aggregate over its own tables on a full disk", lambda c: ["aggregate", aggregated_study(c, "agg_full")],
+         "tables", child={"fsize": 64}),
     Case(2, "status --update <a sweep file it reads>",
          lambda c: ["status", ok_sweep(c, "selfupdate"), "--update", c["tmp"] / "selfupdate.yaml"], "--update"),
     # 3. silent mislabels

@@ -12,6 +12,7 @@ chosen on that same slice. The GLUE dev scores (`dev_score`) are reported, never
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 from pathlib import Path
 
@@ -232,8 +233,9 @@ def write_twin_tables(pairs: pd.DataFrame, diffs: pd.DataFrame, out_dir) -> dict
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     written = {"twin_pairs": out_dir / "twin_pairs.csv", "twin_differences": out_dir / "twin_differences.csv"}
-    pairs.to_csv(written["twin_pairs"], index=False, float_format=FLOAT_FORMAT)
-    diffs.to_csv(written["twin_differences"], index=False, float_format=FLOAT_FORMAT)
+    from ..records import write_text_atomic  # committed tables: a full disk leaves the old file whole
+    write_text_atomic(written["twin_pairs"], pairs.to_csv(index=False, float_format=FLOAT_FORMAT))
+    write_text_atomic(written["twin_differences"], diffs.to_csv(index=False, float_format=FLOAT_FORMAT))
     return written
 
 
@@ -562,9 +564,10 @@ def write_tables(name_or_path, out_dir=None, plots: bool = False, excluded: list
                               f"{out / MANIFEST}); choose an empty --out-dir")
     out.mkdir(parents=True, exist_ok=True)
     written = {}
+    from ..records import write_text_atomic  # committed tables: a full disk leaves the old file whole
     for stem, table in tables.items():
         written[stem] = out / f"{stem}.csv"
-        table.to_csv(written[stem], index=False, float_format=FLOAT_FORMAT, lineterminator="\n")
+        write_text_atomic(written[stem], table.to_csv(index=False, float_format=FLOAT_FORMAT, lineterminator="\n"))
     if plots:
         written.update(_write_plots(tables, out))
     ours = {p.name for p in written.values()}
@@ -583,6 +586,7 @@ def _write_plots(tables: dict, out: Path) -> dict[str, Path]:
     import matplotlib.pyplot as plt
 
     from ..plots import plot_init_curve, plot_size_curve
+    from ..records import write_text_atomic
 
     matplotlib.use("Agg")
     written = {}
@@ -591,6 +595,8 @@ def _write_plots(tables: dict, out: Path) -> dict[str, Path]:
             axes = plot(tables[stem])
             fig = (axes[0] if isinstance(axes, list) else axes).figure
             written[f"{stem}_png"] = out / f"{stem}.png"
-            fig.savefig(written[f"{stem}_png"], dpi=90, bbox_inches="tight")
+            image = io.BytesIO()
+            fig.savefig(image, format="png", dpi=90, bbox_inches="tight")
+            write_text_atomic(written[f"{stem}_png"], image.getvalue())
             plt.close(fig)
     return written
