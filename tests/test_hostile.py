@@ -67,12 +67,17 @@ def snapshot(folder: Path) -> dict[str, str]:
 
 
 def run_in_process(argv: list) -> tuple:
+    """run_cli(argv), stopped after CASE_SECONDS (then "hang", whatever run_cli made of the interruption)."""
+    fired = []
+
     def alarm(signum, frame):
+        fired.append(True)
         raise _Hang()
     old = signal.signal(signal.SIGALRM, alarm)
     signal.setitimer(signal.ITIMER_REAL, CASE_SECONDS)
     try:
-        return run_cli(argv)
+        result = run_cli(argv)
+        return ("hang", "", "") if fired else result
     except _Hang:
         return "hang", "", ""
     finally:
@@ -514,6 +519,14 @@ def test_figures(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
     if os.environ.get("HOSTILE_REPORT"):
         Path(os.environ["HOSTILE_REPORT"]).write_text(json.dumps(figures, indent=2) + "\n")
     assert counts["clear error"] + counts["correct success"] == len(CASES), figures
+    readme = (REPO / "README.md").read_text().split("## Reliability", 1)[-1].split("\n## ", 1)[0]
+    if "test_hostile.py" in readme:  # once the README quotes this battery, its row must be the measured one
+        assert figures_row(figures) in readme, f"README's hostile-battery figures are stale; measured: {figures_row(figures)}"
+
+
+def figures_row(figures: dict) -> str:
+    """The README's table row: | cases | clear errors | successes | tracebacks | silent | misleading | files | hangs |"""
+    return "| " + " | ".join(str(figures[k]) for k in ("cases", *OUTCOMES)) + " |"
 
 
 def test_a_diverged_run_names_its_init_std(ctx, monkeypatch):
