@@ -172,8 +172,21 @@ def cmd_evaluate(args) -> int:
     model, tokenizer = load_base_model(args.model or meta.get("metadata", {}).get("model"), num_labels=task.num_labels)
     load_adapter(model, args.checkpoint)
     scores = evaluate_task(model, tokenizer, task, args.split, args.glue_dir, args.max_examples, progress=True)
+    check_finite_scores(scores, f"checkpoint {args.checkpoint} on {task.name} {args.split}")
     print(json.dumps({"task": task.name, "split": args.split, "checkpoint": str(args.checkpoint), **scores}, indent=2))
     return 0
+
+
+def check_finite_scores(scores: dict, what: str) -> None:
+    """A NaN or infinite loss or metric is not a score: an error naming what was scored (its weights or inputs
+    are broken), never a number printed with exit code 0."""
+    import math
+
+    from .checkpoint import CheckpointError
+    bad = {k: v for k, v in scores.items() if isinstance(v, float) and not math.isfinite(v)}
+    if bad:
+        raise CheckpointError(f"{what}: non-finite result(s) {', '.join(f'{k} {v}' for k, v in bad.items())}; "
+                              "its weights (or the data) hold NaN or infinite values")
 
 
 # ---------------------------------------------------------------- course, sweep, aggregate, status
@@ -335,9 +348,11 @@ def _add_sweeps(sub) -> None:
 
 def cmd_sweep(args) -> int:
     from .sweeps.driver import describe_estimate, describe_plan, plan, run_sweep, study_folder, study_progress
+    from .sweeps.executor import check_addresses
     from .sweeps.spec import load_spec, parse_overrides
 
     spec = load_spec(args.spec, parse_overrides(args.set))
+    check_addresses(args.scheduler, args.dashboard)  # before anything runs, a dry run included
     if args.dry_run:
         print(describe_plan(spec, args.output_dir))
         folder = study_folder(spec, args.output_dir)
@@ -409,6 +424,8 @@ def cmd_pilot(args) -> int:
 def cmd_status(args) -> int:
     from .sweeps.driver import invalid_records, report_invalid, study_folder
     from .sweeps.spec import load_spec
+    from .errors import OutputWriteError, UsageError
+    from .paths import write_text_atomic
     from .sweeps.status import replace_status_block, repository_sweeps, status_markdown
 
     specs = args.specs or repository_sweeps()
@@ -423,9 +440,9 @@ def cmd_status(args) -> int:
                 print(f"{Path(path).stem}: {snap['run_id']} has {snap['epochs']:g} epoch(s) done "
                       f"({snap['wall_s'] / 60:.0f} min so far); it resumes there if stopped")
         return 0
-    from .errors import OutputWriteError
-    from .paths import write_text_atomic
     path = Path(args.update)
+    if path.resolve() in {Path(p).resolve() for p in specs}:
+        raise UsageError(f"--update {path} is one of the sweep files it reads; name the Markdown file to update")
     text = replace_status_block(path.read_text(), table)
     try:
         write_text_atomic(path, text)  # a full disk leaves the file as it was
@@ -473,10 +490,16 @@ def _one_line(error: BaseException) -> str:
 def main(argv=None) -> int:
     os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     argv = join_negative_numbers(list(sys.argv[1:] if argv is None else argv))
+    from .paths import root_problem
+    if root_problem():
+        print(f"error: {root_problem()}", file=sys.stderr)
+        return 2
     args = build_parser().parse_args(argv)
     if getattr(args, "threads", None) is not None:
-        if args.threads < 1:
-            print(f"error: --threads must be a positive integer, got {args.threads}", file=sys.stderr)
+        from .config import MAX_THREADS
+        if not 1 <= args.threads <= MAX_THREADS:  # torch takes a C int; more threads than cores only slows it
+            print(f"error: --threads must be a positive integer, got {args.threads} (at most {MAX_THREADS})",
+                  file=sys.stderr)
             return 2
         import torch
         torch.set_num_threads(args.threads)
@@ -490,6 +513,11 @@ def main(argv=None) -> int:
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except OSError as e:  # a file or folder the user named: missing, not writable, a folder not a file, ...
+        print(f"error: {_one_line(e)}", file=sys.stderr)
+        return 2
+    except RuntimeError as e:  # Path.resolve's "Symlink loop from '<path>'" (an OSError from Python 3.13)
+        if not str(e).startswith("Symlink loop"):
+            raise
         print(f"error: {_one_line(e)}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as e:  # an optional extra is not installed; any other missing module is a bug

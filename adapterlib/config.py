@@ -25,6 +25,12 @@ INIT_SCHEMES: dict[str, dict] = {
 }
 
 MAX_ADAPTER_SIZE = 65536   # an absolute cap on m (the model's hidden size bounds it further: inject.MAX_SIZE_PER_HIDDEN)
+# The largest explicit init std: the init ablation's largest (1.0) is already far past where adapters start
+# near the identity; a larger one only makes the first forward pass overflow ("training loss became nan").
+INIT_STD_MAX = 1.0
+SEED_LIMIT = 2**32  # numpy's and torch's seeds are 32-bit: a seed must be below this
+MAX_THREADS = 4096  # torch threads per process: far above any machine's cores, far below torch's C int
+
 NONLINEARITIES = ("gelu", "relu", "tanh", "swish", "identity")
 POSITIONS = ("attention", "ffn")  # after the attention output projection / after the FFN
 
@@ -65,8 +71,8 @@ class AdapterConfig:
         if self.init not in INIT_SCHEMES:
             raise AdapterConfigError(f"unknown init scheme {self.init!r}; known: {', '.join(INIT_SCHEMES)}")
         if self.init_std is not None and (isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float))
-                                          or not 0 <= self.init_std < math.inf):  # also rejects NaN
-            raise AdapterConfigError(f"init_std must be a finite number >= 0, got {self.init_std!r}")
+                                          or not 0 <= self.init_std <= INIT_STD_MAX):  # also rejects NaN
+            raise AdapterConfigError(f"init_std must be a finite number >= 0 and <= {INIT_STD_MAX:g}, got {self.init_std!r}")
         if self.nonlinearity not in NONLINEARITIES:
             raise AdapterConfigError(
                 f"unknown nonlinearity {self.nonlinearity!r}; known: {', '.join(NONLINEARITIES)}")
@@ -168,8 +174,8 @@ class TrainConfig:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
                 raise TrainConfigError(f"{_opt(name)} must be a positive integer, got {value!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise TrainConfigError(f"seed must be a non-negative integer, got {self.seed!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or not 0 <= self.seed < SEED_LIMIT:
+            raise TrainConfigError(f"seed must be a non-negative integer below 2**32, got {self.seed!r}")
         # (low, high, low inclusive): every float setting has a finite range
         ranges = dict(lr=(0, 10, False), max_grad_norm=(0, 1e6, False), adam_eps=(0, 1, False),
                       weight_decay=(0, 1, True), warmup_ratio=(0, 1, True), val_fraction=(0, 1, False))

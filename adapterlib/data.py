@@ -132,9 +132,17 @@ def _missing_error(spec: TaskSpec, looked_at: Path, why: str = "not found") -> G
     fallback = (f"the copy bundled with adapterlib ({spec.glue_dir_name}: {', '.join(bundled)})" if bundled else
                 f"the HuggingFace hub ({HUB_DATASET}, network needed; {spec.display} is not in the bundled copy)")
     return GlueDataError(
-        f"GLUE {spec.display} data {why}: looked for {looked_at.resolve()}. Point --glue-dir / glue_dir / GLUE_DIR "
+        f"GLUE {spec.display} data {why}: looked for {_shown(looked_at)}. Point --glue-dir / glue_dir / GLUE_DIR "
         f"at a directory in the standard GLUE layout ({layout}, here <TASK> = {spec.glue_dir_name}), or leave "
         f"them all unset to use {fallback}.")
+
+
+def _shown(path: Path) -> str:
+    """`path` resolved, for a message; a symlink loop (RuntimeError before Python 3.13) is said to be one."""
+    try:
+        return str(path.resolve())
+    except (RuntimeError, OSError):
+        return f"{path.absolute()} (a symlink loop)"
 
 
 def read_tsv(path: str | os.PathLike, spec: TaskSpec | str) -> pd.DataFrame:
@@ -152,6 +160,9 @@ def read_tsv(path: str | os.PathLike, spec: TaskSpec | str) -> pd.DataFrame:
 
 def _parse_tsv(source, spec: TaskSpec, where: str) -> pd.DataFrame:
     """:func:`read_tsv` on a path or a binary file object; ``where`` names it in errors."""
+    data = source.read() if hasattr(source, "read") else Path(source).read_bytes()
+    _check_field_counts(data, where)
+    source = io.BytesIO(data)
     try:
         raw = pd.read_csv(source, sep="\t", quoting=csv.QUOTE_NONE, dtype=str, keep_default_na=False,
                           encoding="utf-8-sig", header=0 if spec.header else None)
@@ -160,6 +171,7 @@ def _parse_tsv(source, spec: TaskSpec, where: str) -> pd.DataFrame:
     missing = [c for c in (*spec.text_columns, spec.label_column) if c not in raw.columns]
     if missing:
         raise GlueDataError(f"{where}: missing column(s) {missing}; found {list(raw.columns)}")
+    _check_rows(raw, spec, where)
     out = pd.DataFrame({"text_a": raw[spec.text_columns[0]]})
     if spec.is_pair:
         out["text_b"] = raw[spec.text_columns[1]]
@@ -167,17 +179,42 @@ def _parse_tsv(source, spec: TaskSpec, where: str) -> pd.DataFrame:
     return out.reset_index(drop=True)
 
 
+STSB_RANGE = (0.0, 5.0)  # STS-B similarity scores (GLUE)
+
+
+def _check_field_counts(data: bytes, where: str) -> None:
+    """Every line has as many tab-separated fields as the first (the header, or the first row): pandas fills a
+    short line's missing fields with "" (a CoLA row without its sentence would train as an empty sentence)."""
+    lines = data.splitlines()
+    if not lines:
+        return
+    expected = lines[0].count(b"\t")
+    for number, line in enumerate(lines, 1):
+        tabs = line.count(b"\t")
+        if tabs < expected and line.strip():
+            raise GlueDataError(f"{where}: line {number} has {tabs + 1} tab-separated field(s), expected "
+                                f"{expected + 1} (a short line)")
+
+
+def _check_rows(raw: pd.DataFrame, spec: TaskSpec, where: str) -> None:
+    """A file with no data row is refused here, naming it, not later as a datasets error."""
+    if raw.empty:
+        raise GlueDataError(f"{where}: no data rows{' (a header only)' if spec.header else ''}")
+
+
 def _parse_labels(column: pd.Series, spec: TaskSpec, where: str) -> pd.Series:
     """Map label strings to class ids (or floats for STS-B); fail loudly on the first bad one."""
     if spec.is_regression:
         values = pd.to_numeric(column, errors="coerce").astype("float32")
+        values = values.where(values.between(*STSB_RANGE))  # 99, inf, -1: not a similarity score
     else:
         values = column.map({lab: i for i, lab in enumerate(spec.labels)})
     bad = np.flatnonzero(values.isna().to_numpy())
     if len(bad):
         row = int(bad[0])
         line = row + (2 if spec.header else 1)  # 1-based line in the file, counting the header
-        expected = "a number" if spec.is_regression else f"one of {list(spec.labels)}"
+        expected = (f"a number from {STSB_RANGE[0]:g} to {STSB_RANGE[1]:g}" if spec.is_regression
+                    else f"one of {list(spec.labels)}")
         raise GlueDataError(f"{where}: line {line} (data row {row}) has label {column.iloc[row]!r}, "
                             f"expected {expected} ({len(bad)} bad row(s) in total)")
     return values if spec.is_regression else values.astype("int64")
@@ -396,6 +433,10 @@ def load_glue(task: str | TaskSpec, glue_dir: str | os.PathLike | None = None, v
         raw = _hub_splits(spec, wanted)
     out = {}
     if "train" in raw:
+        if len(raw["train"]) < (2 if val_fraction > 0 else 1):
+            where = _task_dir(spec, root) / "train.tsv" if root is not None else f"the bundled {spec.display} train.tsv"
+            raise GlueDataError(f"{where}: {len(raw['train'])} data row(s); training needs at least 2 (one is held out "
+                                "for validation)")
         train, val = _hold_out(raw["train"], val_fraction, split_seed)
         if max_train_examples is not None and max_train_examples < len(train):
             # Own seeded stream: changing max_train_examples never moves the validation slice.

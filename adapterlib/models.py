@@ -58,6 +58,8 @@ def load_base_model(name: str | None = None, num_labels: int = 2, **kwargs):
         raise ModelLoadError(f"model path {path} does not exist")
     if looks_local and Path(path).expanduser().is_dir() and not (Path(path).expanduser() / "config.json").is_file():
         raise ModelLoadError(f"model folder {path} has no config.json (not a saved HuggingFace model)")
+    if looks_local and Path(path).expanduser().is_dir():
+        _refuse_pickled_weights(Path(path).expanduser())
     try:
         tokenizer = AutoTokenizer.from_pretrained(path)
         with _quiet_transformers():  # the "classifier MISSING" load report is expected: the head is new
@@ -67,12 +69,44 @@ def load_base_model(name: str | None = None, num_labels: int = 2, **kwargs):
             # another computation than the CPU's, and offline every run fails (seen on an H200, 2026-12-04).
             model = AutoModelForSequenceClassification.from_pretrained(
                 path, num_labels=num_labels, ignore_mismatched_sizes=True, **{"use_kernels": False, **kwargs})
+    except ValueError as e:  # a config transformers cannot build (hidden size not a multiple of the heads, ...)
+        raise ModelLoadError(f"could not load model {path}: {' '.join(str(e).split())[:300]}") from None
     except OSError as e:
         offline = os.environ.get("HF_HUB_OFFLINE") == "1"
         raise ModelLoadError(
             f"could not load model {name!r}: {str(e).splitlines()[0]}"
             + (" (HF_HUB_OFFLINE=1: only local paths and cached models work)" if offline else "")) from e
     return model, tokenizer
+
+
+PICKLE_SUFFIXES = (".bin", ".pt", ".pth", ".pkl", ".ckpt")
+
+
+def _refuse_pickled_weights(folder: Path) -> None:
+    """A local model folder must hold safetensors weights: pickle files (pytorch_model.bin) are never
+    unpickled (unpickling runs code), so a folder holding only those is refused by name."""
+    if any(folder.glob("*.safetensors")):
+        return
+    pickled = sorted(p.name for p in folder.iterdir() if p.suffix in PICKLE_SUFFIXES)
+    if pickled:
+        raise ModelLoadError(f"model folder {folder} holds pickle weights ({', '.join(pickled)}) and no .safetensors; "
+                             "adapterlib never unpickles: convert them to safetensors")
+
+
+def max_tokens(model) -> int | None:
+    """The longest input `model` embeds (its position embeddings), or None when it has no such limit."""
+    limit = getattr(model.config, "max_position_embeddings", None)
+    if limit and getattr(model.config, "model_type", "") in ("roberta", "xlm-roberta", "camembert"):
+        limit -= 2  # positions start after the padding index
+    return limit
+
+
+def check_max_length(model, max_length: int, name: str) -> None:
+    """Refuse a max length beyond the model's position embeddings (else a tensor-size error mid-run)."""
+    limit = max_tokens(model)
+    if limit is not None and max_length > limit:
+        raise UsageError(f"max-length {max_length} is beyond what model {name} embeds ({limit} positions, its "
+                         f"max_position_embeddings); use --max-length {limit} or less")
 
 
 def model_from_preset(preset: str = "bert-base", num_labels: int = 2, device: str = "meta", **overrides):

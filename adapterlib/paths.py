@@ -28,8 +28,22 @@ def checkout() -> Path | None:
 def project_root() -> Path:
     """The folder holding data/, sweeps/ and notebooks/ (see the module docstring for the order)."""
     if os.environ.get(ENV_VAR):
+        if root_problem():  # kept as given: root_problem() names it where a command starts
+            return Path(os.environ[ENV_VAR]).expanduser().absolute()
         return Path(os.environ[ENV_VAR]).expanduser().resolve()
     return checkout() or Path.cwd()
+
+
+def root_problem() -> str | None:
+    """Why $ADAPTERLIB_ROOT cannot be the project root (a symlink loop), or None."""
+    value = os.environ.get(ENV_VAR)
+    if not value:
+        return None
+    try:
+        Path(value).expanduser().resolve()
+    except (RuntimeError, OSError):  # Path.resolve raises RuntimeError for a loop before Python 3.13
+        return f"${ENV_VAR} {value} is a symlink loop"
+    return None
 
 
 def folder_problem(folder) -> str | None:
@@ -60,18 +74,21 @@ def replacing(path):
     os.close(fd)
     try:
         yield Path(tmp)
+        if path.exists():
+            os.chmod(tmp, path.stat().st_mode & 0o7777)  # an update keeps the file's permissions
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
 
 
-def write_text_atomic(path, text: str) -> Path:
-    """`Path(path).write_text(text)`, atomically (see `replacing`)."""
+def write_text_atomic(path, text: str | bytes) -> Path:
+    """`Path(path).write_text(text)` (or `write_bytes`), atomically (see `replacing`)."""
     with replacing(path) as tmp:
-        tmp.write_text(text)
+        tmp.write_bytes(text) if isinstance(text, bytes) else tmp.write_text(text)
     return Path(path)
 
+COURSE_PRESETS = ("smoke", "course", "full")  # the notebooks' `preset` values (adapterlib.course.presets)
 
 ROOT = project_root()
 PAPER_DIR = ROOT / "data" / "paper"      # the paper's numbers as CSV

@@ -36,7 +36,7 @@ from .errors import OutputWriteError, TrainingDiverged, UsageError  # defined th
 from .heads import set_head_input
 from .inject import add_adapters
 from .metrics import compute_metrics, majority_baseline
-from .models import load_base_model, resolve_model
+from .models import check_max_length, load_base_model, max_tokens, resolve_model
 from .params import param_report
 from .policies import param_groups, set_trainable
 from .precision import check_precision
@@ -69,6 +69,7 @@ def build_model(cfg: TrainConfig, fast: bool | None = None):
     """
     spec = get_task(cfg.task)
     model, tokenizer = load_base_model(cfg.model, num_labels=spec.num_labels)
+    check_max_length(model, cfg.max_length, resolve_model(cfg.model))
     set_head_input(model, cfg.head_input)
     if cfg.policy == "adapter":
         add_adapters(model, cfg.adapter_config())
@@ -322,7 +323,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
             train_time += time.perf_counter() - t
             if not math.isfinite(loss):
                 bar.close()
-                raise TrainingDiverged(f"training loss became {loss} at step {step + 1} (lr {cfg.lr:g}); "
+                std = f", adapter init std {cfg.adapter_config().std:g}" if cfg.policy == "adapter" else ""
+                raise TrainingDiverged(f"training loss became {loss} at step {step + 1} (lr {cfg.lr:g}{std}); "
                                        "the run stopped and counts as failed")
             step, loss_sum = step + 1, loss_sum + loss
             tokens, padded = tokens + int(batch["attention_mask"].sum()), padded + batch["input_ids"].numel()
@@ -397,5 +399,5 @@ def evaluate_task(model, tokenizer, task, split: str = "dev", glue_dir=None, max
     ds = load_glue(spec, glue_dir, splits=[split])
     if max_examples:
         ds[split] = ds[split].select(range(min(max_examples, len(ds[split]))))
-    data = tokenize_glue(ds, tokenizer, max_length=max_length)
+    data = tokenize_glue(ds, tokenizer, max_length=min(max_length, max_tokens(model) or max_length))
     return evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)

@@ -325,7 +325,7 @@ def test_train_records_what_ran_and_restores_malloc(monkeypatch, tiny_model_dir,
     monkeypatch.setenv("ADAPTERLIB_CACHE", str(tmp_path))
     m = _Mallopt(monkeypatch)
     cfg = al.TrainConfig(task="sst2", model=str(tiny_model_dir), glue_dir=str(tiny_glue_dir), adapter_size=4,
-                         max_steps=2, batch_size=8, max_train_examples=32, max_eval_examples=16)
+                         max_steps=2, batch_size=8, max_train_examples=32, max_eval_examples=16, max_length=32)
     run = al.train(cfg, progress=False)
     assert run["speedups"] == {"fast_modules": True, "malloc_tuned": True, "exact_dropout": True,
                                "exact_attention": True}

@@ -14,9 +14,10 @@ from __future__ import annotations
 import os
 
 from ..errors import UsageError
+from ..paths import COURSE_PRESETS
 from pathlib import Path
 
-PRESETS = ("smoke", "course", "full")
+PRESETS = COURSE_PRESETS
 ENV_VAR = "ADAPTERLIB_PRESET"
 
 

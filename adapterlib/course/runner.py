@@ -65,11 +65,35 @@ def notebook_parameters(path: Path) -> dict:
     """Parameters declared in the notebook's `parameters` cell: name -> papermill's description."""
     import papermill as pm
 
-    return pm.inspect_notebook(str(path))
+    try:
+        return pm.inspect_notebook(str(path))
+    except Exception as e:  # noqa: BLE001 - not JSON, not UTF-8, not a notebook: nbformat's many errors
+        raise UsageError(f"{path} is not a readable Jupyter notebook ({type(e).__name__}: "
+                         f"{(str(e).splitlines() or [''])[0][:120]})") from None
+
+
+def check_course_arguments(notebooks: list[Path], args) -> None:
+    """Refuse what the course would silently get wrong: outputs written over its input notebooks, a cell
+    timeout below 1 s, a `-p preset` no notebook knows, and `-p results_path` (the runner sets it per notebook)."""
+    if args.cell_timeout is not None and args.cell_timeout < 1:
+        raise UsageError(f"--cell-timeout must be a positive number of seconds, got {args.cell_timeout}")
+    out = Path(args.output_dir).expanduser().resolve()
+    inputs = {nb.resolve() for nb in notebooks}
+    clash = [nb for nb in notebooks if out / nb.name in inputs or out / f"{nb.stem}_results.json" in inputs]
+    if clash:
+        raise UsageError(f"--output-dir {args.output_dir} would overwrite the notebook {clash[0]} it runs; "
+                         "choose another folder")
+    for name, value in args.parameter:
+        if name == "results_path":
+            raise UsageError("-p results_path: the runner sets it for each notebook (<--output-dir>/NN_..._results.json); "
+                             "choose the folder with --output-dir")
+        if name == "preset":
+            resolve_preset(parse_value(value))
 
 
 def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
     """The parameters each notebook gets; a name no selected notebook declares is an error."""
+    check_course_arguments(notebooks, args)
     wanted = {"preset": resolve_preset(args.preset)}
     if args.model:
         wanted["model"] = args.model

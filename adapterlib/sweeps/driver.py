@@ -29,7 +29,7 @@ import yaml
 
 from ..data import get_task
 from ..paths import RESULTS_DIR, folder_problem, write_text_atomic
-from .executor import DaskPool, SweepError, execute_run, failed_record, plan_workers
+from .executor import DaskPool, SweepError, check_addresses, execute_run, failed_record, plan_workers
 from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
                        this_accelerator)
 from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
@@ -436,6 +436,7 @@ def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, wo
     adapterlib.precision); a LocalCluster is checked before anything is written, an existing cluster's
     workers once connected.
     """
+    check_addresses(scheduler, dashboard)
     workers, threads = plan_workers(workers, threads_per_run, scheduler)
     check_lock_path(lock)
     folder = study_folder(spec, output_dir)
@@ -725,7 +726,10 @@ def estimate_hours(runs: list[Run], costs: dict, bf16_native: bool | None = None
     pooled = [e for c in costs.values() for e in c["epochs_run_with_patience"]]
     for run in runs:
         f = run.fields
-        key = _cost_key(f["task"], f.get("policy"), f.get("max_train_examples"), f.get("mixed_precision"))
+        if "epochs" not in f:  # a papermill run (notebook parameters): no measured cost applies
+            unknown += 1
+            continue
+        key = _cost_key(f.get("task"), f.get("policy"), f.get("max_train_examples"), f.get("mixed_precision"))
         slow = emulated and key[3] == "bf16"
         c = costs.get((*key[:3], "no")) if slow else costs.get(key) or costs.get((*key[:3], "no"))
         if not c:

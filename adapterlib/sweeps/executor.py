@@ -39,9 +39,12 @@ def plan_workers(workers: int | None = None, threads: int | None = None, schedul
     Defaults: all cores to one run at a time (one worker). With --scheduler the cluster is not
     ours: --workers does not apply and threads stay as asked (None = torch's default).
     """
+    from ..config import MAX_THREADS
     for name, value in (("--workers", workers), ("--threads-per-run", threads)):
         if value is not None and value < 1:
             raise SweepError(f"{name} must be >= 1, got {value}")
+    if threads is not None and threads > MAX_THREADS:
+        raise SweepError(f"--threads-per-run must be at most {MAX_THREADS}, got {threads}")
     if scheduler:
         if workers is not None:
             raise SweepError("--workers applies to the LocalCluster only; size an existing cluster where it runs")
@@ -54,6 +57,54 @@ def plan_workers(workers: int | None = None, threads: int | None = None, schedul
         raise SweepError(f"--workers {workers} x --threads-per-run {threads} = {workers * threads} threads exceeds the "
                          f"{cores} CPU cores available; concurrent runs would slow each other down many times")
     return workers, threads
+
+
+SCHEDULER_SCHEMES = ("tcp", "tls", "ucx", "ws", "wss")
+RESERVED_DOMAINS = (".invalid", ".example", ".test")  # RFC 6761/2606: never resolve (refused without a lookup)
+
+
+def _host_problem(host: str) -> str | None:
+    """Why `host` cannot be listened on / connected to, or None. Only a local name lookup, no connection."""
+    import ipaddress
+    import socket
+    host = host.strip("[]")
+    if host in ("", "localhost"):
+        return None
+    with contextlib.suppress(ValueError):
+        ipaddress.ip_address(host)
+        return None
+    if host.lower().rstrip(".").endswith(RESERVED_DOMAINS) or not all(
+            part and len(part) < 64 for part in host.rstrip(".").split(".")):
+        return f"host {host!r} does not resolve"
+    try:
+        socket.getaddrinfo(host, None)
+    except (socket.gaierror, UnicodeError, OSError):
+        return f"host {host!r} does not resolve"
+    return None
+
+
+def check_address(value: str, flag: str, scheme: bool) -> None:
+    """Refuse a --scheduler (`tcp://host:port`) or --dashboard (`host:port`) address dask would fail on,
+    or, worse, drop without a word: a missing or out-of-range port, an unknown scheme, a host that does not resolve."""
+    import re
+    example = "tcp://10.0.0.1:8786" if scheme else "127.0.0.1:8787"
+    match = re.fullmatch(r"(?:(\w+)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]*):(\d{1,5})", value.strip())
+    if not match or (scheme and match.group(1) not in (*SCHEDULER_SCHEMES, None)) or (not scheme and match.group(1)):
+        raise SweepError(f"{flag} {value!r} is not an address like {example}")
+    port = int(match.group(3))
+    if not (1 if scheme else 0) <= port <= 65535:
+        raise SweepError(f"{flag} {value!r}: port {port} is out of range ({1 if scheme else 0}..65535)")
+    problem = _host_problem(match.group(2))
+    if problem or (scheme and not match.group(2)):
+        raise SweepError(f"{flag} {value!r}: {problem or 'no host'}")
+
+
+def check_addresses(scheduler: str | None, dashboard: str | None) -> None:
+    """Both sweep addresses, before anything starts (dashboard None or 'off': no dashboard)."""
+    if scheduler is not None:
+        check_address(scheduler, "--scheduler", scheme=True)
+    if dashboard not in (None, "off", "none", ""):
+        check_address(dashboard, "--dashboard", scheme=False)
 
 
 class DaskPool:

@@ -24,12 +24,16 @@ import dataclasses
 import hashlib
 import itertools
 import json
+import math
 import re
 from pathlib import Path
 
-import yaml
 
 from ..errors import AdapterlibError
+from ..paths import COURSE_PRESETS
+from .yamlsafe import YamlError, load_yaml
+
+MAX_RUNS = 20_000  # runs one sweep file may plan (the repository's largest plans under 1,000)
 
 TOP_KEYS = ("name", "description", "mode", "notebook", "base", "grid", "variants", "per_task", "runs",
             "select_then_seeds", "extend_edges", "save_checkpoint", "keep_notebooks", "reuse")
@@ -138,8 +142,22 @@ def _field_checker(spec: SweepSpec, data: dict, where: str, root: Path) -> _Fiel
         raise SweepSpecError(f"{where}: mode papermill needs `notebook:` naming an existing .ipynb, got {notebook!r}")
     import papermill as pm
     spec.notebook = str(path.resolve())
-    names = [n for n in pm.inspect_notebook(spec.notebook) if n not in RESERVED_PARAMETERS]
-    return _Fields({n: "any" for n in names}, f"parameter of {path.name}")
+    try:
+        names = [n for n in pm.inspect_notebook(spec.notebook) if n not in RESERVED_PARAMETERS]
+    except Exception as e:  # noqa: BLE001 - not JSON, not UTF-8, not a notebook: nbformat's many errors
+        raise SweepSpecError(f"{where}: notebook {path} is not a readable Jupyter notebook "
+                             f"({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})") from None
+    return _NotebookFields({n: "any" for n in names}, f"parameter of {path.name}")
+
+
+class _NotebookFields(_Fields):
+    """A notebook's parameters: any value, except `preset`, which must be one of the course's scales."""
+
+    def value(self, name: str, value, where: str):
+        value = super().value(name, value, where)
+        if name == "preset" and value is not None and value not in COURSE_PRESETS:
+            raise SweepSpecError(f"{where}: preset must be one of {', '.join(COURSE_PRESETS)}, got {value!r}")
+        return value
 
 
 def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: Path = Path(".")) -> SweepSpec:
@@ -149,7 +167,7 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
     if unknown:
         raise SweepSpecError(f"{where}: unknown key(s) {unknown}; allowed: {', '.join(TOP_KEYS)}")
     name = data.get("name")
-    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name):
+    if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z0-9_.-]+", name) or name in (".", ".."):
         raise SweepSpecError(f"{where}: name must be a folder-safe string (letters, digits, _ . -), got {name!r}")
     for key in ("save_checkpoint", "keep_notebooks"):  # YAML true/false only: "false" (a string) is an error
         if not isinstance(data.get(key, False), bool):
@@ -185,6 +203,7 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
                                  "keep each field in one place")
     if not (spec.grid or spec.variants or spec.runs):
         raise SweepSpecError(f"{where}: empty sweep; give a `grid`, `variants` or `runs`")
+    check_run_count(spec, where)
     if data.get("select_then_seeds") is not None:
         at = f"{where}: select_then_seeds"
         _parse_select(spec, _mapping(data["select_then_seeds"], at), at)
@@ -194,6 +213,22 @@ def parse_spec(data, overrides: dict | None = None, where: str = "sweep", root: 
     if data.get("reuse") is not None:
         spec.reuse = _parse_reuse(spec, data["reuse"], f"{where}: reuse")
     return spec
+
+
+def planned_count(spec: SweepSpec) -> int:
+    """Grid points times variants' points, plus explicit runs (before duplicates are dropped), without expanding."""
+    def points(axes: dict) -> int:
+        return math.prod(len(values) for values in axes.values())
+    grid = points(spec.grid) * sum(points(v) for v in spec.variants or [{}]) if spec.grid or spec.variants else 0
+    return grid + len(spec.runs)
+
+
+def check_run_count(spec: SweepSpec, where: str) -> None:
+    """Refuse a sweep that would plan more than MAX_RUNS runs (before a single one is built)."""
+    count = planned_count(spec)
+    if count > MAX_RUNS:
+        raise SweepSpecError(f"{where}: the grid expands to {count} runs, over the limit of {MAX_RUNS} per sweep file; "
+                             "split it into several sweep files")
 
 
 def _parse_reuse(spec: SweepSpec, reuse, where: str) -> list[str]:
@@ -223,6 +258,9 @@ def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
         raise SweepSpecError(f"{where}.budget_percent must be a number between 0 and 100 (the % of the base model "
                              f"a setting may train per task), got {budget!r}")
     spec.select_by, spec.seeds = by, seeds
+    if planned_count(spec) * (1 + len(seeds)) > MAX_RUNS:  # at most every grid run's group gets every seed
+        raise SweepSpecError(f"{where}.seeds: {len(seeds)} seeds for up to {planned_count(spec)} settings is up to "
+                             f"{planned_count(spec) * (1 + len(seeds))} runs, over the limit of {MAX_RUNS} per sweep file")
     spec.budget_percent = None if budget is None else float(budget)
 
 
@@ -245,13 +283,14 @@ def load_spec(path, overrides: dict | None = None) -> SweepSpec:
     path = Path(path)
     if not path.is_file():
         raise SweepSpecError(f"sweep file {path} not found")
-    text = path.read_text()
     try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        raise SweepSpecError(f"{path}: invalid YAML: {getattr(e, 'problem', e)}"
-                             + (f" (line {mark.line + 1})" if mark else "")) from None
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as e:  # a binary file, or another encoding
+        raise SweepSpecError(f"sweep file {path} is not UTF-8 text (byte {e.start}): not a YAML sweep file") from None
+    try:
+        data = load_yaml(text, str(path))
+    except YamlError as e:
+        raise SweepSpecError(str(e)) from None
     spec = parse_spec(data, overrides, where=str(path), root=path.parent)
     spec.text = text
     return spec
@@ -264,7 +303,10 @@ def parse_overrides(items: list[str] | None) -> dict:
         key, sep, value = item.partition("=")
         if not sep or not key:
             raise SweepSpecError(f"--set expects FIELD=VALUE, got {item!r}")
-        parsed = yaml.safe_load(value) if value.strip() else None
+        try:
+            parsed = load_yaml(value, f"--set {key.strip()}") if value.strip() else None
+        except YamlError as e:
+            raise SweepSpecError(str(e)) from None
         # YAML 1.1 reads no/yes/on/off as booleans: --set mixed_precision=no means the string; only
         # true/false are booleans here (as in a sweep file, where a bool field takes YAML true/false)
         if isinstance(parsed, bool) and value.strip().lower() not in ("true", "false"):
