@@ -260,3 +260,85 @@ def test_cli_help_lists_the_methods(capsys):
     assert all(flag in out for flag in ("--method", "--lora-r", "--prefix-length", "--nonlinearity",
                                         "--train-layernorm", "--no-train-layernorm"))
     assert all(m in out for m in NEW)
+
+
+# ------------------------------------------------------------------ mixed-task batched inference (issue 29, item 4)
+
+MIXED_TASKS = {"sst2": 2, "mnli": 3, "stsb": 1}  # heads of 2, 3 and 1 (regression) outputs
+
+
+def _task_checkpoints(make_tiny, method, tmp_path):
+    """One checkpoint per task, each with its own trained values and label count, on one frozen base."""
+    paths = {}
+    for i, (task, labels) in enumerate(MIXED_TASKS.items()):
+        model = make_tiny(num_labels=labels)
+        add_method(model, config(method, **({"adapter_size": 4} if method in ("houlsby", "pfeiffer") else {})))
+        torch.manual_seed(10 + i)
+        with torch.no_grad():
+            for p in model.parameters():
+                if p.requires_grad:
+                    p.add_(torch.randn_like(p) * 0.2)
+        paths[task] = save_adapter(model, tmp_path / task, groups=trainable_groups(model), only_trainable=True)
+    return paths
+
+
+def _examples(n=12, seed=3):
+    """n examples of random length, each with its task, in a mixed order."""
+    g = torch.Generator().manual_seed(seed)
+    tasks = [list(MIXED_TASKS)[i % 3] for i in torch.randperm(n, generator=g).tolist()]
+    seqs = [torch.randint(5, 120, (int(torch.randint(3, 14, (1,), generator=g)),), generator=g) for _ in range(n)]
+    return tasks, seqs
+
+
+def _pad(seqs):
+    width = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), width, dtype=torch.long)
+    mask = torch.zeros_like(ids)
+    for i, s in enumerate(seqs):
+        ids[i, :len(s)], mask[i, :len(s)] = s, 1
+    return {"input_ids": ids, "attention_mask": mask, "token_type_ids": torch.zeros_like(ids)}
+
+
+@pytest.mark.parametrize("method", ["houlsby", "pfeiffer", "bitfit", "lora", "prefix"])
+def test_mixed_task_inference_is_bit_identical_to_per_task_inference(method, make_tiny, tmp_path):
+    from adapterlib.studies.mixed import MixedTaskModel
+    paths = _task_checkpoints(make_tiny, method, tmp_path)
+    tasks, seqs = _examples()
+    base = make_tiny(num_labels=2)  # the one frozen base, with the method's modules (a bank's model)
+    add_method(base, config(method, **({"adapter_size": 4} if method in ("houlsby", "pfeiffer") else {})))
+    mixed = MixedTaskModel(base, paths)
+    got = mixed(_pad(seqs), tasks)
+    for task, labels in MIXED_TASKS.items():  # per-task inference: the base + this task's checkpoint, its own batch
+        rows = [i for i, t in enumerate(tasks) if t == task]
+        alone = load_adapter(make_tiny(num_labels=labels), paths[task])
+        want = task_logits(alone, _pad([seqs[i] for i in rows]))
+        assert want.shape == (len(rows), labels)
+        for row, i in enumerate(rows):
+            assert torch.equal(got[i], want[row]), (method, task, i)
+    # and the routing matters: another task's modules give other logits
+    other = load_adapter(make_tiny(num_labels=2), paths["sst2"])
+    i = tasks.index("mnli")
+    assert got[i].shape == (3,) and not torch.equal(task_logits(other, _pad([seqs[i]]))[0], got[i][:2])
+
+
+def test_mixed_task_inference_throughput_is_measured_not_asserted(make_tiny, tmp_path):
+    from adapterlib.studies.mixed import MixedTaskModel, MixedThroughput, mixed_throughput
+    paths = _task_checkpoints(make_tiny, "houlsby", tmp_path)
+    base = add_method(make_tiny(num_labels=2), config("houlsby", adapter_size=4))
+    alone = {t: load_adapter(make_tiny(num_labels=k), paths[t]) for t, k in MIXED_TASKS.items()}
+    tasks, seqs = _examples(n=9)
+    result = mixed_throughput(MixedTaskModel(base, paths), alone, _pad(seqs), tasks, repeats=2)
+    assert isinstance(result, MixedThroughput) and (result.examples, result.tasks) == (9, 3)
+    assert result.mixed_s > 0 and result.per_task_s > 0 and result.to_dict()["speedup"] == result.speedup
+
+
+def test_mixed_task_inference_refuses_what_it_cannot_route(make_tiny, tmp_path):
+    from adapterlib.studies.mixed import MixedTaskModel
+    paths = _task_checkpoints(make_tiny, "houlsby", tmp_path)
+    mixed = MixedTaskModel(add_method(make_tiny(num_labels=2), config("houlsby", adapter_size=4)), paths)
+    tasks, seqs = _examples(n=3)
+    with pytest.raises(al.AdapterlibError, match="qnli"):
+        mixed(_pad(seqs), ["qnli", *tasks[1:]])
+    with pytest.raises(al.AdapterlibError, match="lacks"):  # LoRA checkpoints on a base with Houlsby adapters
+        MixedTaskModel(add_method(make_tiny(num_labels=2), config("houlsby", adapter_size=4)),
+                       _task_checkpoints(make_tiny, "lora", tmp_path / "lora"))
