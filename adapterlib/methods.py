@@ -17,6 +17,10 @@ injected in place (`peft.inject_adapter_in_model`), and prefix tuning's prefixes
 pre-hook hands to the encoder as its key/value cache, as peft's own `PeftModelForSequenceClassification` does. So
 `param_groups`, `param_report`, checkpoints, heads and `adapterlib.fast` work on every method alike.
 The head is trained by adapterlib's policies (peft's `modules_to_save` copy is not used).
+
+Prefix tuning on BERT, as peft runs it (and so here, bit for bit): transformers numbers a batch's tokens
+after the cached prefix, so with p virtual tokens the real tokens take absolute positions p, p+1, ...
+instead of 0, 1, ...; max_length + p must fit the model's position table (`add_method` checks it).
 """
 from __future__ import annotations
 
@@ -124,6 +128,12 @@ def add_method(model: nn.Module, cfg: TrainConfig) -> nn.Module:
     if cfg.method in ADAPTER_METHODS:
         add_adapters(model, cfg.adapter_config())
     elif cfg.method in PEFT_METHODS:
+        positions = getattr(model.config, "max_position_embeddings", None)
+        if cfg.method == "prefix" and positions and cfg.max_length + cfg.prefix_length > positions:
+            # transformers numbers the tokens after the cached prefix: they take positions prefix_length onwards
+            raise UnsupportedModelError(f"prefix tuning shifts the tokens' positions by --prefix-length "
+                                        f"{cfg.prefix_length}: with --max-length {cfg.max_length} they need "
+                                        f"{cfg.max_length + cfg.prefix_length}, the model has {positions}")
         add_peft(model, peft_settings(cfg.method, model, cfg.lora_r, cfg.prefix_length))
     set_trainable(model, policy_of_method(cfg.method), k=cfg.top_k if cfg.method == "top_k" else None,
                   train_pooler=cfg.train_pooler,

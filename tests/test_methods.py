@@ -23,7 +23,7 @@ HEAD = D * LABELS + LABELS
 
 
 def config(method, **kw):
-    return al.TrainConfig(task="mnli", method=method, **kw)
+    return al.TrainConfig(task="mnli", method=method, **{"max_length": 32, **kw})  # the tiny model has 64 positions
 
 
 def tiny_with(make_tiny, method, seed=0, **kw):
@@ -342,3 +342,10 @@ def test_mixed_task_inference_refuses_what_it_cannot_route(make_tiny, tmp_path):
     with pytest.raises(al.AdapterlibError, match="lacks"):  # LoRA checkpoints on a base with Houlsby adapters
         MixedTaskModel(add_method(make_tiny(num_labels=2), config("houlsby", adapter_size=4)),
                        _task_checkpoints(make_tiny, "lora", tmp_path / "lora"))
+
+
+def test_prefix_tuning_refuses_sequences_its_shifted_positions_cannot_hold(make_tiny):
+    """The tiny model has 64 positions; prefix tuning moves the tokens to positions 20.. (peft on BERT)."""
+    add_method(make_tiny(), config("prefix", max_length=44))
+    with pytest.raises(UnsupportedModelError, match="max-length"):
+        add_method(make_tiny(), config("prefix", max_length=45))
