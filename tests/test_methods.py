@@ -349,3 +349,15 @@ def test_prefix_tuning_refuses_sequences_its_shifted_positions_cannot_hold(make_
     add_method(make_tiny(), config("prefix", max_length=44))
     with pytest.raises(UnsupportedModelError, match="max-length"):
         add_method(make_tiny(), config("prefix", max_length=45))
+
+
+def test_the_course_reuses_a_stored_run_made_before_method_existed(tmp_path):
+    from adapterlib.course.shared import stored_run
+    cfg = al.TrainConfig(task="rte", adapter_size=8)
+    old = {k: v for k, v in cfg.to_dict().items()
+           if k not in ("method", "nonlinearity", "train_layernorm", "lora_r", "prefix_length")}
+    record = {"run_id": run_id(cfg), "status": "ok", "task": "rte", "policy": "adapter", "config": old,
+              "metric": "accuracy", "selected": {"validation_accuracy": 60.0}, "dev_score": 58.0, "params": {}}
+    (tmp_path / f"{run_id(cfg)}.json").write_text(json.dumps(record))
+    assert stored_run(cfg, tmp_path)["dev_score"] == 58.0
+    assert stored_run(al.TrainConfig(task="rte", adapter_size=8, nonlinearity="swish"), tmp_path) is None
