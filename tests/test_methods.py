@@ -361,3 +361,20 @@ def test_the_course_reuses_a_stored_run_made_before_method_existed(tmp_path):
     (tmp_path / f"{run_id(cfg)}.json").write_text(json.dumps(record))
     assert stored_run(cfg, tmp_path)["dev_score"] == 58.0
     assert stored_run(al.TrainConfig(task="rte", adapter_size=8, nonlinearity="swish"), tmp_path) is None
+
+
+def test_a_sweep_file_names_methods_and_their_options():
+    from adapterlib.sweeps.spec import expand, parse_spec
+    spec = parse_spec({"name": "m", "base": {"task": "rte"}, "runs": [
+        {"method": "lora", "lora_r": 4}, {"method": "pfeiffer", "adapter_size": 16},
+        {"method": "houlsby", "adapter_size": 16, "nonlinearity": "swish", "train_layernorm": False, "init_std": 0.02},
+        {"policy": "adapter", "adapter_size": 16}, {"method": "bitfit"}]})
+    runs = expand(spec)
+    assert [r.fields["method"] for r in runs] == ["lora", "pfeiffer", "houlsby", "houlsby", "bitfit"]
+    assert runs[0].run_id.startswith("rte-lora-r4-") and runs[1].run_id.startswith("rte-pfeiffer-m16-")
+    assert runs[2].run_id.startswith("rte-adapter-m16-swish-noln-")
+    assert runs[3].run_id == run_id(al.TrainConfig(task="rte", adapter_size=16))  # the paper's adapters: as before
+    # a grid crosses methods with sizes: a size means nothing to LoRA there and is dropped, as for full fine-tuning
+    grid = expand(parse_spec({"name": "m", "base": {"task": "rte"},
+                              "grid": {"method": ["lora", "houlsby"], "adapter_size": [8, 64]}}))
+    assert sorted(r.run_id.split("-lr")[0] for r in grid) == ["rte-adapter-m64", "rte-adapter-m8", "rte-lora-r8"]
