@@ -137,7 +137,7 @@ class TrainConfig:
     task: str = "rte"                   # GLUE task name (adapterlib.data.TASKS)
     policy: str = "adapter"             # adapter | full | top_k | layernorm | head (older name of --method:
                                         #   adapter = houlsby; any other method's policy is its own name)
-    adapter_size: int = 64              # bottleneck m (policy "adapter" only)
+    adapter_size: int = 64              # bottleneck m (methods houlsby, pfeiffer)
     init: str = "houlsby"               # named adapter init scheme
     init_std: float | None = None       # explicit init std (overrides the scheme)
     adapter_layers: list[int] | None = None  # layers that get adapters (None = all)
