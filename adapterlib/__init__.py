@@ -3,6 +3,7 @@
     model, tokenizer = load_base_model()            # bundled all-MiniLM-L6-v2, offline
     add_adapters(model, AdapterConfig(size=64))     # two adapters per layer, paper position
     set_trainable(model, "adapter")                 # adapters + LayerNorms + head
+    # or any method, Houlsby's successors included: add_method(model, TrainConfig(method="lora"))
     print(param_report(model))
 """
 import importlib
@@ -17,13 +18,14 @@ from ._version import __version__  # noqa: F401 (public: adapterlib.__version__)
 # `al.train` and `al.evaluate_task` pull the training engine (accelerate, datasets, ...) then.
 _EXPORTS = {
     "checkpoint": ["CheckpointError", "load_adapter", "save_adapter"],
-    "config": ["INIT_SCHEMES", "MODEL_PRESETS", "AdapterConfig", "AdapterConfigError", "TrainConfig",
+    "config": ["INIT_SCHEMES", "METHODS", "MODEL_PRESETS", "AdapterConfig", "AdapterConfigError", "TrainConfig",
                "TrainConfigError"],
     "errors": ["AdapterlibError"],
     "fast": ["speed_up", "slow_down"],
     "heads": ["HEAD_INPUTS", "MeanPooler", "head_input", "set_head_input"],
     "inject": ["PLACEMENTS", "UnsupportedModelError", "adapter_slots", "adapters_removed", "add_adapters",
                "enable_adapters"],
+    "methods": ["add_method"],
     "models": ["ModelLoadError", "load_base_model", "model_from_preset", "tiny_config"],
     "modules": ["Adapter", "AdapterSlot"],
     "params": ["ParamReport", "adapter_param_formula", "param_report"],
@@ -34,7 +36,9 @@ _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from .checkpoint import CheckpointError, load_adapter, save_adapter
-    from .config import INIT_SCHEMES, MODEL_PRESETS, AdapterConfig, AdapterConfigError, TrainConfig, TrainConfigError
+    from .config import (INIT_SCHEMES, METHODS, MODEL_PRESETS, AdapterConfig, AdapterConfigError, TrainConfig,
+                         TrainConfigError)
+    from .methods import add_method
     from .errors import AdapterlibError
     from .fast import slow_down, speed_up
     from .heads import HEAD_INPUTS, MeanPooler, head_input, set_head_input
@@ -84,5 +88,5 @@ __all__ = [
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",
     "set_trainable", "tiny_config", "TrainConfig", "TrainConfigError", "train", "evaluate_task",
-    "AdapterlibError", "speed_up", "slow_down",
+    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method",
 ]

@@ -27,7 +27,8 @@ from .paths import replacing, write_text_atomic
 from .policies import param_groups
 
 FORMAT = "adapterlib-adapter"
-VERSION = 1
+VERSION = 1  # written for every checkpoint without peft modules (readers of version 1 know all of them)
+READ_VERSION = 2  # 2: the checkpoint has `peft`, the peft modules to rebuild (adapterlib.methods)
 WEIGHTS_NAME = "adapter_model.safetensors"
 CONFIG_NAME = "adapter_config.json"
 DEFAULT_GROUPS = ("adapter", "layernorm", "head")
@@ -52,23 +53,33 @@ def trainable_groups(model: nn.Module) -> tuple[str, ...]:
     return tuple(sorted({by_group[n] for n, p in model.named_parameters() if p.requires_grad}))
 
 
-def trained_state(model: nn.Module, groups=DEFAULT_GROUPS) -> dict[str, torch.Tensor]:
-    """The parameters of `groups`, detached and contiguous (what a task checkpoint holds)."""
+def trained_state(model: nn.Module, groups=DEFAULT_GROUPS, only_trainable: bool = False) -> dict[str, torch.Tensor]:
+    """The parameters of `groups` (with only_trainable: those of them that train now; BitFit trains only the biases
+    of its groups), detached and contiguous (what a task checkpoint holds)."""
     by_group = param_groups(model)
-    return {n: p.detach().contiguous().clone() for n, p in model.named_parameters() if by_group[n] in groups}
+    return {n: p.detach().contiguous().clone() for n, p in model.named_parameters()
+            if by_group[n] in groups and (p.requires_grad or not only_trainable)}
 
 
-def save_adapter(model: nn.Module, path, groups=DEFAULT_GROUPS, metadata: dict | None = None) -> Path:
-    """Save the task-specific parameters (default: adapters, LayerNorms, head) to directory `path`."""
+def save_adapter(model: nn.Module, path, groups=DEFAULT_GROUPS, metadata: dict | None = None,
+                 only_trainable: bool = False) -> Path:
+    """Save the task-specific parameters (default: adapters, LayerNorms, head) to directory `path`.
+
+    only_trainable: keep only the parameters of `groups` that train now (what `train` saves). A model with
+    peft's modules (adapterlib.methods) also records their settings, so `load_adapter` rebuilds them.
+    """
     path = Path(path)
     path.mkdir(parents=True, exist_ok=True)
-    state = trained_state(model, groups)
+    state = trained_state(model, groups, only_trainable)
     if not state:
         raise CheckpointError(f"model has no parameters in groups {groups}")
     config = getattr(model, "adapter_config", None)
-    meta = {"format": FORMAT, "version": VERSION, "groups": list(groups),
+    peft = getattr(model, "peft_settings", None)
+    meta = {"format": FORMAT, "version": 2 if peft else VERSION, "groups": list(groups),
             "adapter_config": config.to_dict() if config else None, "head_input": head_input(model),
-            "base": base_signature(model), "tensors": sorted(state), "metadata": metadata or {}}
+            "base": base_signature(model), "tensors": sorted(state), "metadata": metadata or {},
+            **({"method": model.adapterlib_method} if getattr(model, "adapterlib_method", None) else {}),
+            **({"peft": peft} if peft else {})}
     # each file atomically (a full disk leaves the previous file or none, never half of one); the weights first,
     # so a config never names tensors that are not there
     with replacing(path / WEIGHTS_NAME) as tmp:
@@ -90,8 +101,11 @@ def read_adapter_config(path) -> dict:
     if not isinstance(meta, dict) or meta.get("format") != FORMAT:
         raise CheckpointError(f"{cfg_file} is not an adapterlib checkpoint config (format != {FORMAT!r})")
     version = meta.get("version")
-    if type(version) is not int or not 1 <= version <= VERSION:
-        raise CheckpointError(f"{cfg_file}: version must be an integer in 1..{VERSION}, got {version!r}")
+    if type(version) is not int or not 1 <= version <= READ_VERSION:
+        raise CheckpointError(f"{cfg_file}: version must be an integer in 1..{READ_VERSION}, got {version!r}")
+    peft = meta.get("peft")
+    if peft is not None and (not isinstance(peft, dict) or peft.get("method") not in ("lora", "ia3", "prefix")):
+        raise CheckpointError(f"{cfg_file}: `peft` must name method lora, ia3 or prefix, got {peft!r}")
     base = meta.get("base")
     if not isinstance(base, dict) or not base or set(base) - set(_BASE_KEYS):
         raise CheckpointError(f"{cfg_file}: `base` must map some of {', '.join(_BASE_KEYS)} to the model's "
@@ -133,6 +147,9 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
         detail = ", ".join(f"{k}: checkpoint {a!r} vs model {b!r}" for k, (a, b) in diffs.items())
         raise CheckpointError(f"checkpoint {path} was made for another model ({detail})")
     _ensure_adapters(model, meta.get("adapter_config"), path)
+    _ensure_peft(model, meta.get("peft"), path)
+    if meta.get("method") and getattr(model, "adapterlib_method", None) is None:
+        model.adapterlib_method = meta["method"]
     wanted_input = meta.get("head_input", "pooler")  # checkpoints before head_input read the pooler
     if wanted_input != head_input(model):
         if wanted_input != "mean":
@@ -153,6 +170,24 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
         for name, tensor in state.items():
             params[name].copy_(tensor)
     return model
+
+
+def _ensure_peft(model, settings, path) -> None:
+    """Add the checkpoint's peft modules to a model without them; refuse a model with other ones."""
+    have = getattr(model, "peft_settings", None)
+    if settings is None:
+        if have is not None:
+            raise CheckpointError(f"checkpoint {path} has no peft modules, the model has {have}")
+        return
+    if have is None:
+        from .methods import add_peft
+        try:
+            add_peft(model, settings)
+        except (TypeError, ValueError) as e:
+            raise CheckpointError(f"checkpoint {path}: cannot rebuild its peft modules {settings}: {e}") from None
+        model.adapterlib_method = settings["method"]
+    elif have != settings:
+        raise CheckpointError(f"checkpoint {path} has peft modules {settings}, the model has {have}")
 
 
 # AdapterConfig fields that change which tensors exist or what they compute (init does not).

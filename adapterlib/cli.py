@@ -14,6 +14,8 @@ from pathlib import Path
 
 EPILOG = """examples:
   python -m adapterlib train --task rte --policy adapter --adapter-size 64 --lr 3e-4 --epochs 3 --seed 0 --output-dir runs/
+  python -m adapterlib train --task rte --method lora --lora-r 8 --lr 5e-4 --output-dir runs/
+  python -m adapterlib train --task rte --method houlsby --nonlinearity swish --init-std 0.02 --no-train-layernorm
   python -m adapterlib train --task sst2 --max-train-examples 4000 --epochs 1 --output-dir runs/
   python -m adapterlib evaluate --checkpoint runs/<run_id> --task rte
 
@@ -55,6 +57,9 @@ def add_dataclass_arguments(parser, cls, required=(), choices=None) -> None:
     for f in dataclasses.fields(cls):
         flag, hint = "--" + f.name.replace("_", "-"), hints[f.name]
         text = helps.get(f.name, "").replace("%", "%%")  # argparse formats help with %
+        if hint == (bool | None):  # None = "not said": --name / --no-name set it
+            parser.add_argument(flag, dest=f.name, default=None, action=argparse.BooleanOptionalAction, help=text)
+            continue
         if hint is bool:
             negate = f.default is True
             parser.add_argument(f"--no-{flag[2:]}" if negate else flag, dest=f.name, default=f.default,
@@ -85,6 +90,7 @@ def _add_train(sub):
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     from .config import TrainConfig
     add_dataclass_arguments(p, TrainConfig, required=("task",), choices=TRAIN_CHOICES)
+    p.set_defaults(adapter_size=None)  # given or not: a method without adapters refuses it (cmd_train)
     p.add_argument("--output-dir", default="runs", help="where the record (and adapter checkpoint) go (default: runs/)")
     p.add_argument("--no-checkpoint", action="store_true", help="do not save the adapter-only checkpoint")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
@@ -134,13 +140,22 @@ def cmd_train(args) -> int:
 
     from .config import TrainConfig
     from .train import train
-    cfg = TrainConfig(**{f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)})
-    cfg.adapter_config() if cfg.policy == "adapter" else None  # validate adapter options before loading anything
+    given = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    size = given.pop("adapter_size")
+    cfg = TrainConfig(**given)
+    if size is not None:  # --adapter-size, even at its default value, names a bottleneck-adapter method
+        from .config import ADAPTER_METHODS
+        from .errors import UsageError
+        if cfg.method not in ADAPTER_METHODS:
+            raise UsageError(f"--adapter-size applies to methods {' and '.join(ADAPTER_METHODS)} (bottleneck adapters), "
+                             f"not --method {cfg.method}{' (its size is --lora-r)' if cfg.method == 'lora' else ''}")
+        cfg = dataclasses.replace(cfg, adapter_size=size)
+    cfg.adapter_config() if cfg.method in ("houlsby", "pfeiffer") else None  # adapter options: checked before loading
     from .precision import check_precision
     check_precision(cfg.mixed_precision, allow_slow_bf16=args.allow_slow_bf16)  # before anything is written
     record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint)
     sel = record["selected"]
-    print(f"{record['task']} {record['policy']}: selected step {sel['step']} (validation {record['metric']} "
+    print(f"{record['task']} {record['method']}: selected step {sel['step']} (validation {record['metric']} "
           f"{sel['validation_' + record['metric']]:.2f}); dev " +
           ", ".join(f"{s}: " + ", ".join(f"{k} {v:.2f}" for k, v in d.items() if k != "loss") for s, d in record["dev"].items()))
     print(f"record: {record['path']}")

@@ -125,13 +125,33 @@ class TrainConfigError(AdapterlibError, ValueError):
     """A TrainConfig value is out of range."""
 
 
+# What a run trains (TrainConfig.method; adapterlib.methods describes each). `policy`, the older name of the same
+# choice, is kept so earlier run ids stay valid: policy "adapter" is method "houlsby", every other method's policy
+# is its own name.
+METHODS = ("houlsby", "pfeiffer", "bitfit", "lora", "ia3", "prefix", "full", "top_k", "layernorm", "head")
+ADAPTER_METHODS = ("houlsby", "pfeiffer")  # bottleneck adapters (adapter_size, init, nonlinearity, train_layernorm)
+PEFT_METHODS = ("lora", "ia3", "prefix")   # through the peft library
+NEW_METHODS = ("pfeiffer", "bitfit", "lora", "ia3", "prefix")  # no record before `method` existed
+METHOD_DEFAULTS = {"lora_r": 8, "prefix_length": 20}  # peft's LoRA rank default; Li & Liang's smallest GLUE-like prefix
+
+
+def method_of_policy(policy: str) -> str:
+    """The method a policy names: "adapter" is "houlsby", any other policy is its own method."""
+    return "houlsby" if policy == "adapter" else policy
+
+
+def policy_of_method(method: str) -> str:
+    return "adapter" if method == "houlsby" else method
+
+
 @dataclass
 class TrainConfig:
     """One training run. Defaults follow the paper's recipe (PAPER.md, "Training recipe")."""
 
     task: str = "rte"                   # GLUE task name (adapterlib.data.TASKS)
-    policy: str = "adapter"             # adapter | full | top_k | layernorm | head
-    adapter_size: int = 64              # bottleneck m (policy "adapter" only)
+    policy: str = "adapter"             # adapter | full | top_k | layernorm | head (older name of --method:
+                                        #   adapter = houlsby; any other method's policy is its own name)
+    adapter_size: int = 64              # bottleneck m (methods houlsby, pfeiffer)
     init: str = "houlsby"               # named adapter init scheme
     init_std: float | None = None       # explicit init std (overrides the scheme)
     adapter_layers: list[int] | None = None  # layers that get adapters (None = all)
@@ -160,10 +180,20 @@ class TrainConfig:
     train_pooler: bool = False          # also train the pooler under frozen-base policies (its weights
                                         #   are untrained in the bundled MiniLM); counted per task
     fast: bool = True                   # adapterlib.fast's exact CPU speed-ups (same computation)
+    method: str | None = None           # what trains: houlsby (= policy adapter) | pfeiffer | bitfit | lora | ia3 |
+                                        #   prefix | full | top_k | layernorm | head (None: the policy's)
+    nonlinearity: str = "gelu"          # adapter nonlinearity (houlsby, pfeiffer): gelu | relu | tanh | swish | identity
+    train_layernorm: bool | None = None  # houlsby, pfeiffer: also train every LayerNorm (default: the method's own
+                                        #   choice, houlsby yes as in the paper, pfeiffer no as in AdapterHub)
+    lora_r: int | None = None           # LoRA rank r (method lora only; default 8, peft's)
+    prefix_length: int | None = None    # virtual tokens of prefix tuning (method prefix only; default 20)
 
     # Fields added after the first studies, with the value every earlier run implicitly had.
     # run_id leaves a field out of the hash while it has this value, so earlier ids stay valid.
-    LEGACY_DEFAULTS: ClassVar[dict] = {"patience": None, "head_input": "pooler", "train_pooler": False, "fast": True}
+    # `method` is left out of the hash too: it is a function of `policy` (method_of_policy).
+    LEGACY_DEFAULTS: ClassVar[dict] = {"patience": None, "head_input": "pooler", "train_pooler": False, "fast": True,
+                                       "nonlinearity": "gelu", "train_layernorm": None, "lora_r": None,
+                                       "prefix_length": None}
 
     def __post_init__(self):
         self._check_types()
@@ -196,13 +226,53 @@ class TrainConfig:
             raise TrainConfigError(f"mixed-precision must be no, fp16 or bf16, got {self.mixed_precision!r}")
         if self.policy == "top_k" and self.top_k is None:
             raise TrainConfigError("policy top_k needs --top-k (how many top layers to train)")
-        if self.policy != "adapter":
+        self._check_method()
+
+    def _check_method(self):
+        """Resolve `method` and `policy` (one names the other) and refuse options that do not apply to it."""
+        if self.method is None:
+            self.method = method_of_policy(self.policy)
+        elif self.method not in METHODS:
+            raise TrainConfigError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        elif self.policy != policy_of_method(self.method):
+            if self.policy != "adapter":  # the default policy gives way to an explicit method
+                raise TrainConfigError(f"--method {self.method} contradicts --policy {self.policy} (policy "
+                                       f"{self.policy} is method {method_of_policy(self.policy)}); give one of them")
+            self.policy = policy_of_method(self.method)
+        if self.method not in METHODS:
+            raise TrainConfigError(f"unknown policy {self.policy!r}; known methods: {', '.join(METHODS)}")
+        for name, owner in (("lora_r", "lora"), ("prefix_length", "prefix")):
+            value = getattr(self, name)
+            if value is not None and self.method != owner:
+                raise TrainConfigError(f"--{_opt(name)} applies to --method {owner} only, not --method {self.method}")
+            if self.method == owner:
+                value = METHOD_DEFAULTS[name] if value is None else value
+                if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+                    raise TrainConfigError(f"{_opt(name)} must be a positive integer, got {value!r}")
+                setattr(self, name, value)
+        if self.method not in ADAPTER_METHODS:
+            given = [n for n, v in (("nonlinearity", self.nonlinearity != "gelu"),
+                                    ("train-layernorm", self.train_layernorm is not None)) if v]
+            if self.method in NEW_METHODS:  # earlier policies ignored the adapter options; new methods refuse them
+                given += [n for n, v in (("adapter-size", self.adapter_size != 64), ("init", self.init != "houlsby"),
+                                         ("init-std", self.init_std is not None),
+                                         ("adapter-layers", self.adapter_layers is not None)) if v]
+            if given:
+                raise TrainConfigError(f"--{given[0]} applies to methods {' and '.join(ADAPTER_METHODS)} (bottleneck "
+                                       f"adapters), not --method {self.method}")
+        elif self.nonlinearity not in NONLINEARITIES:
+            raise TrainConfigError(f"unknown nonlinearity {self.nonlinearity!r}; known: {', '.join(NONLINEARITIES)}")
+        if self.train_layernorm is not None and not isinstance(self.train_layernorm, bool):
+            raise TrainConfigError(f"train-layernorm must be true or false, got {self.train_layernorm!r}")
+        if self.method == "top_k" and self.top_k is None:
+            raise TrainConfigError("policy top_k needs --top-k (how many top layers to train)")
+        if self.method not in ADAPTER_METHODS:
             self.adapter_layers = None
 
     def _check_types(self) -> None:
         """The string and path fields (numbers and switches are checked with their ranges): a wrong type is one
         line here, not a TypeError deep in pathlib or a hash. A path given as a Path is kept as its string."""
-        for name in ("task", "policy", "init", "head_input", "mixed_precision"):
+        for name in ("task", "policy", "init", "head_input", "mixed_precision", "nonlinearity"):
             if not isinstance(getattr(self, name), str):
                 raise TrainConfigError(f"{_opt(name)} must be a string, got {getattr(self, name)!r}")
         for name in ("model", "glue_dir"):
@@ -219,9 +289,17 @@ class TrainConfig:
                 isinstance(i, int) and not isinstance(i, bool) for i in layers)):
             raise TrainConfigError(f"adapter-layers must be a list of layer indices, got {layers!r}")
 
+    @property
+    def trains_layernorm(self) -> bool:
+        """Whether the method's trained set includes every LayerNorm (houlsby by default, pfeiffer only if asked)."""
+        if self.method in ADAPTER_METHODS:
+            return self.method == "houlsby" if self.train_layernorm is None else self.train_layernorm
+        return self.method in ("full", "layernorm")
+
     def adapter_config(self) -> AdapterConfig:
         return AdapterConfig(size=self.adapter_size, init=self.init, init_std=self.init_std,
-                             layers=self.adapter_layers)
+                             layers=self.adapter_layers, nonlinearity=self.nonlinearity,
+                             positions=("ffn",) if self.method == "pfeiffer" else POSITIONS)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -229,7 +307,14 @@ class TrainConfig:
     def identity(self) -> dict:
         """The fields that name a run (run_id's hash): all of them, minus legacy defaults."""
         return {k: v for k, v in self.to_dict().items()
-                if not (k in self.LEGACY_DEFAULTS and v == self.LEGACY_DEFAULTS[k])}
+                if not (k in self.LEGACY_DEFAULTS and v == self.LEGACY_DEFAULTS[k])
+                and not (k == "method" and v == method_of_policy(self.policy))}
+
+    @classmethod
+    def from_record(cls, config: dict) -> "TrainConfig":
+        """The TrainConfig of a run record's `config`; fields newer than the record take their legacy values
+        (a record without `method` is the method its policy names)."""
+        return cls(**config)
 
 
 def _opt(name: str) -> str:

@@ -39,7 +39,8 @@ class MeanPooler(nn.Module):
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
         if self.mask is None:
             return hidden_states.mean(dim=1)
-        m = self.mask.to(hidden_states.dtype).unsqueeze(-1)              # (B, T, 1)
+        # (B, T, 1); a mask longer than T covers prefix tuning's virtual tokens first (adapterlib.methods)
+        m = self.mask[:, self.mask.shape[1] - hidden_states.shape[1]:].to(hidden_states.dtype).unsqueeze(-1)
         return (hidden_states * m).sum(dim=1) / m.sum(dim=1).clamp(min=1.0)
 
 

@@ -85,9 +85,12 @@ def versions() -> dict:
     import datasets
     import transformers
 
+    from .methods import peft_version
+
     from ._version import __version__  # not the package: records is imported while it loads
     return {"adapterlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "transformers": transformers.__version__, "datasets": datasets.__version__}
+            "transformers": transformers.__version__, "datasets": datasets.__version__,
+            "peft": peft_version()}  # LoRA, (IA)3 and prefix runs train peft's modules
 
 
 def machine() -> dict:

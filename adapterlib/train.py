@@ -34,11 +34,11 @@ from .config import TrainConfig
 from .data import data_source, get_task, load_glue, tokenize_glue
 from .errors import OutputWriteError, TrainingDiverged, UsageError  # defined there; importable from here as before
 from .heads import set_head_input
-from .inject import add_adapters
+from .methods import add_method, trained_summary
 from .metrics import compute_metrics, majority_baseline
 from .models import check_max_length, load_base_model, max_tokens, resolve_model
 from .params import param_report
-from .policies import param_groups, set_trainable
+from .policies import param_groups
 from .precision import check_precision
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
@@ -52,14 +52,26 @@ def run_id(cfg: TrainConfig) -> str:
     """
     digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True).encode()).hexdigest()[:8]
     size = f"-m{cfg.adapter_size}" if cfg.policy == "adapter" else f"-k{cfg.top_k}" if cfg.policy == "top_k" else ""
+    size = method_label(cfg) or size
     recipe = (f"-{cfg.head_input}" if cfg.head_input != "pooler" else "") + ("-tp" if cfg.train_pooler else "") \
         + (f"-es{cfg.patience}" if cfg.patience else "") \
         + (f"-{cfg.mixed_precision}" if cfg.mixed_precision != "no" else "")
     return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}{recipe}-{digest}"
 
 
+def method_label(cfg: TrainConfig) -> str:
+    """The run id's part for the methods' options (empty for every run made before `method` existed)."""
+    size = {"pfeiffer": f"-m{cfg.adapter_size}", "lora": f"-r{cfg.lora_r}", "prefix": f"-p{cfg.prefix_length}"}
+    label = size.get(cfg.method, "")
+    if cfg.method in ("houlsby", "pfeiffer"):
+        label = (f"-m{cfg.adapter_size}" if cfg.method == "houlsby" and label == "" else label) \
+            + (f"-{cfg.nonlinearity}" if cfg.nonlinearity != "gelu" else "") \
+            + ({True: "-ln", False: "-noln"}[cfg.train_layernorm] if cfg.train_layernorm is not None else "")
+    return label
+
+
 def build_model(cfg: TrainConfig, fast: bool | None = None):
-    """Base model + head input + adapters (policy "adapter") with the policy's trainable set.
+    """Base model + head input + the method's modules (adapters, peft's) with its trainable set (adapterlib.methods).
 
     cfg.head_input / cfg.train_pooler: what the classifier reads (adapterlib.heads).
     cfg.fast (or `fast`, which overrides it): apply `adapterlib.fast.speed_up` (cheaper dropout
@@ -71,9 +83,7 @@ def build_model(cfg: TrainConfig, fast: bool | None = None):
     model, tokenizer = load_base_model(cfg.model, num_labels=spec.num_labels)
     check_max_length(model, cfg.max_length, resolve_model(cfg.model))
     set_head_input(model, cfg.head_input)
-    if cfg.policy == "adapter":
-        add_adapters(model, cfg.adapter_config())
-    set_trainable(model, cfg.policy, k=cfg.top_k if cfg.policy == "top_k" else None, train_pooler=cfg.train_pooler)
+    add_method(model, cfg)  # adapters (houlsby, pfeiffer) or peft's modules, then the method's trainable set
     if cfg.fast if fast is None else fast:
         speedups.speed_up(model)  # adapterlib.speed_up: the public speed path, as in a user's own loop
     return model, tokenizer
@@ -180,10 +190,11 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
         out = Path(output_dir)
         try:
             record["path"] = str(out / f"{record['run_id']}.json")
-            if save_checkpoint and cfg.policy in ("adapter", "layernorm", "head"):
+            if save_checkpoint and cfg.method not in ("full", "top_k"):
                 unwrapped = result["accelerator"].unwrap_model(model)
                 save_adapter(unwrapped, out / record["run_id"], groups=trainable_groups(unwrapped),
-                             metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]})
+                             metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]},
+                             only_trainable=True)
                 record["checkpoint"] = record["run_id"]
             records.write_json_atomic(record["path"], record)
             snapshots.remove(snapshot)
@@ -368,7 +379,8 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
         "config": cfg.to_dict(), "seed": cfg.seed,
         "base_model": {"name": cfg.model or "all-MiniLM-L6-v2 (bundled)", "path": resolve_model(cfg.model),
                        "model_type": model.config.model_type},
-        "adapter_config": cfg.adapter_config().to_dict() if cfg.policy == "adapter" else None,
+        "adapter_config": cfg.adapter_config().to_dict() if cfg.method in ("houlsby", "pfeiffer") else None,
+        "method": cfg.method, "trained": trained_summary(model, cfg.method),
         "params": param_report(model).to_dict(),
         "metric": spec.metric,
         "splits": {"validation": f"held-out {cfg.val_fraction:.0%} of train.tsv (seeded), used for model selection",

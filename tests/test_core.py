@@ -156,7 +156,9 @@ def test_policies_trainable_sets(make_tiny):
 def test_policy_errors(make_tiny):
     model = make_tiny()
     with pytest.raises(ValueError, match="unknown policy"):
-        al.set_trainable(model, "lora")
+        al.set_trainable(model, "lora2")
+    with pytest.raises(ValueError, match="add_adapters"):
+        al.set_trainable(model, "lora")  # a known policy, on a model without LoRA's modules
     with pytest.raises(ValueError, match="add_adapters"):
         al.set_trainable(model, "adapter")
     with pytest.raises(ValueError, match="k must be"):

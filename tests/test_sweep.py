@@ -112,7 +112,7 @@ BASE = {"name": "t", "grid": {"task": ["rte"], "lr": [1e-3]}}
     ({"grid": {"epochs": [True]}}, "epochs must be int"),
     ({"grid": {"lr": [-1.0]}}, "lr must be a finite number"),
     ({"grid": {"task": ["mnli2"]}}, "unknown GLUE task 'mnli2'"),
-    ({"grid": {"policy": ["lora"]}}, "unknown policy 'lora'"),
+    ({"grid": {"policy": ["bogus"]}}, "unknown policy 'bogus'"),
     ({"grid": {"init_std": [-1.0]}}, "init_std must be a finite number >= 0"),
     ({"gird": {}}, "unknown key(s) ['gird']"),
     ({"name": "a b"}, "name must be a folder-safe string"),

@@ -80,7 +80,7 @@ def test_cli_train_and_evaluate(tiny_model_dir, tiny_glue_dir, tmp_path, capsys)
     (["--task", "rte", "--epochs", "0"], "epochs must be a positive integer"),
     (["--task", "rte", "--glue-dir", "/nonexistent/glue"], "looked for /nonexistent/glue"),
     (["--task", "rte", "--model", "/nonexistent/model"], "model path /nonexistent/model does not exist"),
-    (["--task", "rte", "--policy", "lora"], "unknown policy 'lora'"),
+    (["--task", "rte", "--policy", "bogus"], "unknown policy 'bogus'"),
     (["--task", "rte", "--policy", "top_k"], "needs --top-k"),
 ])
 def test_cli_bad_input_is_one_clear_line(args, message, tiny_glue_dir, capsys, tmp_path):
@@ -121,7 +121,10 @@ def test_train_cli_is_generated_from_train_config():
     from adapterlib.cli import build_parser, field_help
     args = build_parser().parse_args(["train", "--task", "rte"])
     fields = dataclasses.fields(al.TrainConfig)
-    assert {f.name: getattr(args, f.name) for f in fields} == {**al.TrainConfig().to_dict(), "task": "rte"}
+    # method: None until TrainConfig resolves it from the policy; adapter_size: None unless given (cmd_train
+    # refuses it for a method without bottleneck adapters even at its default value)
+    assert {f.name: getattr(args, f.name) for f in fields} == {**al.TrainConfig().to_dict(), "task": "rte",
+                                                                "method": None, "adapter_size": None}
     assert (args.output_dir, args.no_checkpoint, args.threads, args.quiet) == ("runs", False, None, False)  # CLI-only
     helps = field_help(al.TrainConfig)
     assert set(helps) == {f.name for f in fields} and all(helps.values())  # every field documented by its comment

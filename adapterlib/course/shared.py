@@ -39,12 +39,22 @@ def stored_run(cfg, folder=None, checkpoint: bool = False) -> dict | None:
     if not path.is_file():
         return None
     record, problem = read_record_file(path)
-    if problem or record.get("status") != "ok" or record.get("config") != cfg.to_dict():
+    if problem or record.get("status") != "ok" or not _same_config(record.get("config"), cfg):
         return None  # unreadable, failed or another configuration: train again (the file is replaced)
     if checkpoint and not (folder / record["run_id"]).is_dir():
         return None
     record["path"] = str(path)
     return record
+
+
+def _same_config(recorded, cfg) -> bool:
+    """Whether a record's config is `cfg`'s; a record made before a field existed reads it at its legacy value
+    (TrainConfig fills it: a record without `method` has its policy's)."""
+    from ..config import TrainConfig
+    try:
+        return TrainConfig(**recorded).to_dict() == cfg.to_dict()
+    except (TypeError, ValueError):  # not a mapping, an unknown or invalid field
+        return False
 
 
 def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True, quiet: bool = False) -> dict:

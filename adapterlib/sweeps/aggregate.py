@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..config import INIT_SCHEMES
+from ..config import INIT_SCHEMES, method_of_policy
 from ..data import TASKS, get_task, task_label
 from ..data import task_order as _task_order
 from ..errors import AdapterlibError, OutputWriteError
@@ -37,6 +37,8 @@ COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_
 RECIPE_DEFAULTS = {"val_fraction": 0.1, "batch_size": 32, "max_length": 128}
 METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
                 "layernorm": "LayerNorm only", "head": "head only"}
+# TrainConfig fields added with `method`, and the value of each in every record made before them
+METHOD_FIELDS = {"method": None, "nonlinearity": "gelu", "train_layernorm": None, "lora_r": None, "prefix_length": None}
 FLOAT_FORMAT = "%.6g"  # every CSV number: 6 significant digits, so the output is byte-for-byte reproducible
 
 
@@ -53,8 +55,12 @@ def runs_dir(name_or_path) -> Path:
 
 
 def config_key(config: dict) -> str:
-    """Identity of a setting across seeds: a hash of the config without its seed."""
-    rest = {k: v for k, v in config.items() if k != "seed"}
+    """Identity of a setting across seeds: a hash of the config without its seed (and without the fields added
+    with `method` while they have the value every earlier record implicitly had, so old and new records of one
+    setting share a key)."""
+    rest = {k: v for k, v in config.items() if k != "seed"
+            and not (k in METHOD_FIELDS and (v == METHOD_FIELDS[k] or k == "method"
+                                               and v == method_of_policy(config.get("policy", "adapter"))))}
     return hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
@@ -67,13 +73,13 @@ def record_row(rec: dict) -> dict:
     metric = rec.get("metric") or res.get("metric") or (get_task(task).metric if task in TASKS else None)
     params, timing, selected = rec.get("params") or {}, rec.get("timing") or {}, rec.get("selected") or {}
     std = cfg.get("init_std")
-    if std is None and policy == "adapter":
+    if std is None and policy in ("adapter", "pfeiffer"):
         std = INIT_SCHEMES.get(cfg.get("init", "houlsby"), {}).get("std")
     row = {
         "run_id": rec["run_id"], "status": rec.get("status", "ok"), "task": task, "policy": policy,
-        "adapter_size": cfg.get("adapter_size") if policy == "adapter" else None,
+        "adapter_size": cfg.get("adapter_size") if policy in ("adapter", "pfeiffer") else None,
         "top_k": cfg.get("top_k") if policy == "top_k" else None,
-        "init_std": std if policy == "adapter" else None,
+        "init_std": std if policy in ("adapter", "pfeiffer") else None,
         "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.get("seed")),
         "max_train_examples": cfg.get("max_train_examples"),
         # recipe options; records made before they existed had the legacy values (TrainConfig.LEGACY_DEFAULTS)
@@ -91,6 +97,9 @@ def record_row(rec: dict) -> dict:
         "config_key": config_key(cfg), "error": rec.get("error"),
         # the rest of the recipe, for describing a study (course.study_recipe); not in the runs table
         **{k: cfg.get(k, RECIPE_DEFAULTS[k]) for k in RECIPE_DEFAULTS}, "machine": machine_name(rec),
+        # the method (a record made before `method` existed: the one its policy names) and its options
+        "method": cfg.get("method") or (method_of_policy(policy) if policy else None),
+        **{k: cfg.get(k, METHOD_FIELDS[k]) for k in METHOD_FIELDS if k != "method"},
     }
     if "results" in rec:  # papermill mode: keep every scalar the notebook recorded
         row.update({f"result_{k}": v for k, v in res.items() if isinstance(v, (int, float, str, bool))})
@@ -274,7 +283,8 @@ def _choose(group: pd.DataFrame) -> pd.DataFrame:
 
 
 SETTING_BUT_LR = ("policy", "adapter_size", "top_k", "init_std", "epochs", "max_train_examples", "head_input",
-                  "train_pooler", "mixed_precision", "patience")
+                  "train_pooler", "mixed_precision", "patience", "nonlinearity", "train_layernorm", "lora_r",
+                  "prefix_length")
 
 
 def lr_edge(group: pd.DataFrame, top) -> str:

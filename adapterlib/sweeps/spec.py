@@ -327,7 +327,7 @@ def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
         digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
         prefix = "-".join(str(fields[k]) for k in ("task", "policy") if k in fields)
         return Run(f"{Path(spec.notebook).stem}-{prefix + '-' if prefix else ''}{digest}", fields, stage)
-    from ..config import TrainConfig
+    from ..config import ADAPTER_METHODS, TrainConfig, method_of_policy
     from ..policies import POLICIES
     from ..train import run_id
     label = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in spec.base)
@@ -337,12 +337,13 @@ def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
         # outside policy adapter (it changes nothing there; the default keeps earlier run ids)
         if fields.get("task") is not None:
             fields["task"] = _task_key(fields["task"], strict=True)
-        if fields.get("policy", TrainConfig.policy) != "adapter":
+        method = fields.get("method") or method_of_policy(fields.get("policy", TrainConfig.policy))
+        if method not in ADAPTER_METHODS:
             fields["adapter_size"] = TrainConfig.adapter_size
         cfg = TrainConfig(**fields)
         if cfg.policy not in POLICIES:
             raise SweepSpecError(f"unknown policy {cfg.policy!r}; known: {', '.join(POLICIES)}")
-        if cfg.policy == "adapter":
+        if cfg.method in ADAPTER_METHODS:
             cfg.adapter_config()
         return Run(run_id(cfg), cfg.to_dict(), stage)
     except ValueError as e:
