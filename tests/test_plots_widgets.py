@@ -282,6 +282,7 @@ def test_study_explorer_controls_change_table_and_figure(size_curve_cpu):
     assert "layers <b>0..5</b>" in explorer.view.value
     explorer.task.value = "cola"
     assert explorer.table.attrs["metric"] == "mcc"
+    assert explorer.view in explorer.widget.children  # full width: the caption is not squeezed beside the figure
 
 
 def test_glue_vs_paper_plot_has_one_short_tick_per_row_and_names_them_in_the_legend():

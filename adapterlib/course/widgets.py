@@ -326,8 +326,9 @@ class StudyExplorer:
         self.image = w.Image(format="png")
         for control in (self.task, self.mode, self.budget, self.span):
             control.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]),
-                              w.HBox([self.view, self.image])])
+        # the view (caption + table) spans the whole width above the figure: beside it, JupyterLab cut the caption
+        # off ("LA dev mcc: ...")
+        self.widget = w.VBox([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]), self.view, self.image])
         self.widget.add_class("adapterlib-study-explorer")
         self.view.add_class("adapterlib-view")
         self.update()
