@@ -135,6 +135,16 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def dev_scores_text(dev: dict) -> str:
+    """The dev scores of a run record: "dev accuracy 85.00, f1 88.10"; a task with several dev splits (MNLI)
+    names each: "dev_matched: accuracy 80.10; dev_mismatched: accuracy 80.50"."""
+    def scores(d):
+        return ", ".join(f"{k} {v:.2f}" for k, v in d.items() if k != "loss")
+    if list(dev) == ["dev"]:
+        return f"dev {scores(dev['dev'])}"
+    return "; ".join(f"{split}: {scores(d)}" for split, d in dev.items())
+
+
 def cmd_train(args) -> int:
     import dataclasses
 
@@ -156,8 +166,7 @@ def cmd_train(args) -> int:
     record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint)
     sel = record["selected"]
     print(f"{record['task']} {record['method']}: selected step {sel['step']} (validation {record['metric']} "
-          f"{sel['validation_' + record['metric']]:.2f}); dev " +
-          ", ".join(f"{s}: " + ", ".join(f"{k} {v:.2f}" for k, v in d.items() if k != "loss") for s, d in record["dev"].items()))
+          f"{sel['validation_' + record['metric']]:.2f}); {dev_scores_text(record['dev'])}")
     print(f"record: {record['path']}")
     return 0
 

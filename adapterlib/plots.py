@@ -256,6 +256,9 @@ def _legend_outside(ax, **kw):
     return ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0, **kw)
 
 
+FULL_LINE_LABEL = "full fine-tuning (level to reach)"  # the dashed reference line
+
+
 def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", annotate=True, full_line=True,
                     floor=None, yerr=None):
     """Score against trainable parameters per task on a log x-axis (paper Figs. 3/4).
@@ -281,7 +284,8 @@ def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", ann
         else:
             ax.plot(group[x], group[y], linestyle=ls, markersize=7, **style)
         if method == "full" and full_line:
-            ax.axhline(group[y].max(), color=style["color"], linestyle="--", linewidth=0.8)
+            ax.axhline(group[y].max(), color=style["color"], linestyle="--", linewidth=0.8,
+                       label=FULL_LINE_LABEL)
         if annotate and "label" in group:
             labels += [(row[x], row[y], row["label"], style.get("color", "black"), method == "top_k")
                        for _, row in group.iterrows() if isinstance(row["label"], str) and row["label"]]
@@ -323,9 +327,20 @@ def mark_paper_inits(ax, legend: bool = True):
 
 # --- study tables (adapterlib.sweeps.aggregate, adapterlib.studies) ------------------------------
 
+METRIC_NAMES = {"mcc": "MCC", "accuracy": "accuracy", "f1": "F1", "spearman": "Spearman", "pearson": "Pearson"}
+MIXED_SCORES = "dev score (x100)"  # an axis shared by tasks of different metrics
+
+
+def metric_label(metric: str) -> str:
+    """The course's one axis-label convention for a GLUE metric, scored x100 (adapterlib.metrics): a share
+    in percent, "accuracy (%)", "F1 (%)"; a correlation x100, "MCC (x100)", "Spearman (x100)"."""
+    name = METRIC_NAMES.get(metric, metric)
+    return f"{name} (%)" if metric in ("accuracy", "f1") else f"{name} (x100)"
+
+
 def _metric_label(table: pd.DataFrame, task: str) -> str:
     metric = table.loc[table["task"] == task, "metric"].iloc[0]
-    return f"{task_label(task)} dev {metric} (%)"
+    return f"{task_label(task)} dev {metric_label(metric)}"
 
 
 def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
@@ -369,7 +384,9 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
                        linestyle="-" if len(part) > 1 else "none", capsize=2,
                        markersize=9 if policy == "full" else 5, **look)
             if policy == "full":
-                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=look["color"])
+                a.axhline(part["dev_mean"].iloc[0], ls="--", lw=0.8, color=look["color"],
+                          label=FULL_LINE_LABEL if len(tasks) == 1 or ax is None else
+                          f"{task_label(task)} {FULL_LINE_LABEL}")
             if column:
                 labels += [(x, y, note.format(v), look["color"], policy == "top_k")
                            for x, y, v in zip(part["trainable"], part["dev_mean"], part[column])]
@@ -378,7 +395,7 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
                         if len(tasks) == 1 else f"{task_label(task)} majority class ({floors[task]:.1f})")
         a.set_xscale("log")
         a.set_xlabel("trained parameters per task (log scale)")
-        a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else "dev score (%)")
+        a.set_ylabel(_metric_label(table, task) if len(tasks) == 1 or ax is None else MIXED_SCORES)
         a.set_title(f"{task_label(task)}: score vs trained parameters")
         a.grid(alpha=0.3)
         _label_points(a, labels, marker_pt=3.0)
@@ -422,8 +439,7 @@ def plot_init_curve(table: pd.DataFrame, ax=None, floors: dict | None = None, ze
         mark_paper_inits(a, legend=False)
         a.set_xscale("log")
         a.set_xlabel("adapter init std (log scale)")
-        metric = rows["metric"].iloc[0]
-        a.set_ylabel(f"{task_label(task)} dev " + ("MCC (x100)" if metric == "mcc" else f"{metric} (%)"))
+        a.set_ylabel(_metric_label(rows, task))
         a.set_title(task_label(task))
     order = lambda hl: (hl[1].startswith("init:"), hl[1] == "majority class", hl[1].startswith("std 0"))  # noqa: E731
     handles = sorted(zip(*axes[-1].get_legend_handles_labels()), key=order)  # scores first, then the reference lines
@@ -452,7 +468,7 @@ def plot_span_heatmap(df: pd.DataFrame, ax=None, value: str = "score", cmap: str
     ax.set_xlabel("last layer with adapters removed")
     ax.set_ylabel("first layer with adapters removed")
     metric, split, task = df["metric"].iloc[0], df.attrs.get("split", ""), df.attrs.get("task", "")
-    label = f"{metric} (%)" if value == "score" else f"{value} ({metric}, points)" if value == "drop" else value
+    label = metric_label(metric) if value == "score" else f"{value} ({metric}, points)" if value == "drop" else value
     ax.figure.colorbar(image, ax=ax, label=label, shrink=0.85)
     ax.set_title(f"{task} {split}: adapters removed from layers first..last\n"
                  f"nothing removed: {df[value].iloc[0]:.1f}", fontsize=10)
@@ -599,7 +615,7 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         ax.set_ylim(bottom - 0.08 * (top - bottom) - 1, top + 0.08 * (top - bottom) + 1)
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.grid(axis="x", visible=False)
-    axes[0].set_ylabel("dev score (%)")
+    axes[0].set_ylabel(MIXED_SCORES)
     handles = [Line2D([], [], marker="o", color=OURS_COLORS[m], ls="none", label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)")
                for m in methods]
     handles += [Line2D([], [], marker="D", mfc="white", mec="black", ls="none", label="paper (BERT-large, test server)"),

@@ -371,3 +371,75 @@ def test_step_check_leaves_the_random_state_alone(capsys):
     before = torch.get_rng_state()
     verdict(capsys, check_train_step, make_step())
     assert torch.equal(torch.get_rng_state(), before)
+
+
+# ----------------------------------------------------------------------------- answers the checkers misjudged
+
+def test_check_value_accepts_numpy_and_torch_integers(capsys):
+    import numpy as np
+
+    for got in (np.int64(605_954), torch.tensor(605_954), np.array(605_954), torch.tensor([605_954]).sum()):
+        assert verdict(capsys, check_value, "count", got, 605_954) == (True, "✓ count: 605,954 is right")
+    assert not verdict(capsys, check_value, "count", np.int64(3), 605_954)[0]
+    assert "expected a number" in verdict(capsys, check_value, "count", torch.tensor([1, 2]), 3)[1]
+    assert "expected a number" in verdict(capsys, check_value, "count", np.bool_(True), 1)[1]
+
+
+def test_an_adapter_with_a_hard_coded_size_is_rejected(capsys):
+    right = make_adapter_cls()
+
+    class Fixed(right):
+        def __init__(self, d, m, std=1e-2):
+            super().__init__(D, M, std)  # ignores its arguments: always 48 -> 8 -> 48
+    Fixed.__name__ = "Fixed"
+    passed, line = verdict(capsys, check_adapter, Fixed, d=D, m=M)
+    assert not passed and "Fixed(24, 5) has" in line and "fixed numbers" in line
+
+
+def test_an_adapter_whose_forward_raises_is_named_not_a_raw_error(capsys):
+    right = make_adapter_cls()
+
+    class Broken(right):
+        def forward(self, h):
+            return self.up(h)  # d -> ... shape error inside PyTorch
+    passed, line = verdict(capsys, check_adapter, Broken, d=D, m=M)
+    assert not passed and "raised RuntimeError" in line
+
+
+def test_a_step_in_eval_mode_is_rejected(capsys):
+    def eval_step(model, batch, optimizer, scheduler, max_grad_norm=1.0):
+        model.eval()  # dropout off while training
+        return make_step()(model, batch, optimizer, scheduler, max_grad_norm)
+
+    def eval_then_train(model, batch, optimizer, scheduler, max_grad_norm=1.0):
+        model.eval()
+        loss = make_step()(model, batch, optimizer, scheduler, max_grad_norm)
+        model.train()  # puts the mode back, but the step trained without dropout
+        return loss
+    for step in (eval_step, eval_then_train):
+        passed, line = verdict(capsys, check_train_step, step)
+        assert not passed and "eval mode, so dropout is off" in line, line
+
+
+def make_hook_place(attention="attention.output.dropout", ffn="output.dropout", pre=False):
+    """place_adapters with forward hooks: each adapter a child of the sub-layer, hooked onto its dropout."""
+    def place_with_hooks(layer, d, m):
+        for path in (attention, ffn):
+            parent_path, _, attr = path.rpartition(".")
+            parent = layer.get_submodule(parent_path) if parent_path else layer
+            parent.adapter = adapter = Adapter(d, AdapterConfig(size=m))
+            target = getattr(parent, attr)
+            if pre:
+                target.register_forward_pre_hook(lambda mod, args, a=adapter: (a(args[0]),))
+            else:
+                target.register_forward_hook(lambda mod, args, out, a=adapter: a(out))
+    return place_with_hooks
+
+
+def test_a_placement_with_forward_hooks_is_accepted(capsys, make_tiny):
+    passed, line = verdict(capsys, check_placement, make_hook_place(), make_tiny(), m=M)
+    assert passed, line
+    passed, line = verdict(capsys, check_placement, make_hook_place(attention="attention.output.dense"), make_tiny(), m=M)
+    assert not passed and "wraps `attention.output.dense`, the output projection itself" in line
+    passed, line = verdict(capsys, check_placement, make_hook_place(pre=True), make_tiny(), m=M)
+    assert not passed and "in train mode" in line  # the adapter runs before the dropout

@@ -14,9 +14,17 @@ from adapterlib import adapter_param_formula
 from adapterlib.studies.paper import DATA_DIR, TABLE1_COLUMNS, paper_table, table1_score, with_paper_scores
 
 ROOT = Path(__file__).resolve().parents[1]
-PAPER_MD = ROOT.parent / "shared" / "PAPER.md"
+PAPER_MD = DATA_DIR / "PAPER.md"  # the paper's facts, shipped with the project (a copy of ../shared/PAPER.md)
+SHARED_PAPER_MD = ROOT.parent / "shared" / "PAPER.md"
 GLUE = os.environ.get("GLUE_DIR") or None  # None: the GLUE copy bundled with adapterlib
-needs_paper = pytest.mark.skipif(not PAPER_MD.is_file(), reason="../shared/PAPER.md not present")
+
+
+def test_shipped_paper_md_is_the_shared_one():
+    """The tables below are checked against data/paper/PAPER.md; where the workspace's ../shared/PAPER.md is
+    present (the team's copy), the shipped one must equal it byte for byte."""
+    assert PAPER_MD.is_file()
+    if SHARED_PAPER_MD.is_file():
+        assert PAPER_MD.read_bytes() == SHARED_PAPER_MD.read_bytes()
 
 
 def finite(x) -> bool:
@@ -25,7 +33,6 @@ def finite(x) -> bool:
 
 # ----------------------------------------------------------------------------- reference tables
 
-@needs_paper
 def test_table1_is_papers_table_exactly():
     """Every cell of data/paper/table1.csv equals the Markdown Table 1 in PAPER.md."""
     lines = [ln for ln in PAPER_MD.read_text().splitlines() if ln.startswith("| full fine-tuning") or
@@ -43,7 +50,6 @@ def test_table1_is_papers_table_exactly():
     assert table["source"].str.contains("Table 1").all()
 
 
-@needs_paper
 @pytest.mark.parametrize("name", ["table1", "dev_comparisons", "fig6_layer_ablation"])
 def test_every_number_is_stated_in_paper_md(name):
     text = PAPER_MD.read_text()
@@ -249,20 +255,22 @@ def test_notebook_06_many_tasks_one_model(tmp_path):
     from nbtools import run_notebook
 
     r = run_notebook("06", tmp_path, output_dir=str(tmp_path / "ckpt"))
-    assert r["tasks"] == ["sst2", "cola", "mrpc"] and r["head_input"] == "mean"
-    assert r["unchanged_after_later_tasks"] is True and r["n_checks"] == 3  # sst2 twice, cola once
+    assert r["tasks"] == ["sst2", "cola"] and r["head_input"] == "mean"
+    assert r["unchanged_after_later_tasks"] is True and r["n_checks"] == 1  # sst2 after cola
+    assert r["dev_identical_after_all"] is True  # every task's dev scores, bit for bit, after the later tasks
     assert r["frozen_identical"] is True and r["fresh_base_identical"] is True
     assert r["fresh_reload_identical"] is True and r["layernorm_swapped"] is True
     assert all(finite(x) for x in r["train_losses"].values())
     assert all(-100 <= x <= 100 for x in r["dev"].values())  # CoLA's MCC can be negative
     # mean pooling replaces the pooler: its 147,840 unused parameters leave the count
     assert r["trainable"] == adapter_param_formula(384, 64, 6) + 13 * 2 * 384 + 770
-    assert set(r["checkpoint_bytes"]) == {"SST-2", "CoLA", "MRPC"}
+    assert set(r["checkpoint_bytes"]) == {"SST-2", "CoLA"}
     for size in r["checkpoint_bytes"].values():
         assert 4 * r["trainable"] < size < 4 * r["trainable"] + 200_000  # float32 tensors + header + JSON
     assert (tmp_path / "ckpt" / "cola" / "adapter_model.safetensors").is_file()
     adapters, full = (r["storage_MB"][k] for k in ("adapters: one base + n checkpoints", "full fine-tuning: n models"))
-    assert adapters < full / 2
+    n = len(r["tasks"])
+    assert adapters < full / n + 3 * n  # one base (a full model's size) + n checkpoints under 3 MB each
     assert_tasks_against_floors(r, n_dev=32)
 
 
@@ -375,15 +383,16 @@ def test_notebook_05_course_scale(tmp_path):
 
 @pytest.mark.course_scale
 def test_notebook_06_course_scale(tmp_path):
-    """Notebook 06 at preset course: every task beats its majority floor, or the findings say plainly that it
-    does not and why (steps, training loss against the class-frequency loss, from its record)."""
+    """Notebook 06 at preset course: every task beats its majority floor (the lesson, "switching adapters leaves the
+    other tasks unchanged", needs tasks that learned something), and its dev scores are unchanged bit for bit."""
     from nbtools import run_notebook
 
     r = run_notebook("06", tmp_path, preset="course", output_dir=str(tmp_path / "ckpt"))
-    assert r["preset"] == "course" and r["tasks"] == ["sst2", "cola", "mrpc"]
-    assert r["learned"]["SST-2"] is True  # SST-2 learns in well under a minute on this scale
+    assert r["preset"] == "course" and r["tasks"] == ["sst2", "cola"]
+    assert all(r["learned"].values()), r["dev"]
     assert_tasks_against_floors(r, n_dev=500)
     assert r["unchanged_after_later_tasks"] is True and r["fresh_reload_identical"] is True
+    assert r["dev_identical_after_all"] is True
 
 
 def test_notebook_04_with_a_v2_shaped_study(tmp_path):

@@ -1,5 +1,6 @@
 """Plot helpers and the parameter explorer: exact counts, and figures that draw without a display."""
 import io
+from pathlib import Path
 
 import matplotlib
 
@@ -11,6 +12,7 @@ import pytest
 
 from adapterlib import model_from_preset, param_report, set_trainable
 from adapterlib import plots
+from adapterlib.sweeps.aggregate import RESULTS_DIR
 from adapterlib.course.widgets import MODELS, SIZES, ParamExplorer, adapter_report, param_table, storage_table
 
 
@@ -44,9 +46,10 @@ def test_score_vs_params_log_axis_one_line_per_method():
     ax = plots.score_vs_params(pd.DataFrame(rows))
     assert ax.get_xscale() == "log"
     labelled = [line.get_label() for line in ax.get_lines() if not line.get_label().startswith("_")]
-    assert labelled == [plots.METHOD_STYLE[m]["label"] for m in ("adapter", "top_k", "full")]
-    full_line = [line for line in ax.get_lines() if line.get_label().startswith("_")]
+    assert labelled == [plots.METHOD_STYLE[m]["label"] for m in ("adapter", "top_k", "full")] + [plots.FULL_LINE_LABEL]
+    full_line = [line for line in ax.get_lines() if line.get_label() == plots.FULL_LINE_LABEL]
     assert len(full_line) == 1 and list(full_line[0].get_ydata()) == [83.0, 83.0]  # dashed full fine-tuning level
+    assert plots.FULL_LINE_LABEL in [t.get_text() for t in ax.get_legend().get_texts()]  # and in the legend
     assert sorted(t.get_text() for t in ax.texts) == ["k=1", "m=64", "m=8"]
     assert ax.get_xlabel() and ax.get_ylabel()
 
@@ -91,6 +94,32 @@ def test_storage_table_reproduces_table1_budget():
     assert table.loc["full fine-tuning", "trained per task"] == param_report(full).trainable
 
 
+def test_full_fine_tuning_trains_100_percent_of_the_base_head_aside():
+    """Full fine-tuning trains every base parameter: 100%, not 100.003% (the new head's 770 parameters on MiniLM
+    are counted aside, in their own column/row)."""
+    full = model_from_preset("minilm", device="meta")
+    set_trainable(full, "full")
+    report = param_report(full)
+    assert report.trainable == report.base + report.head and report.head == 384 * 2 + 2
+    assert report.percent_of_base_head_aside == 100.0
+    trainable_row = next(line for line in str(report).splitlines() if line.startswith("trainable"))
+    assert trainable_row.split()[-1] == "100.000%"
+    table = storage_table("minilm", 64, n_tasks=9)
+    assert table.loc["full fine-tuning", "% of base"] == 100.0
+    assert (table["of which new head"] == 770).all()
+    adapters = param_table("minilm", 64)
+    assert adapters["% of base"].isna().tolist() == [False, False, True, False, False, False]  # the head: new
+
+
+def test_explorer_tables_have_no_index_name_row():
+    import re
+
+    explorer = ParamExplorer(model="minilm", size=64, n_tasks=9)
+    heads = re.findall(r"<thead>(.*?)</thead>", explorer.view.value, flags=re.S)
+    assert len(heads) == 2 and all(head.count("<tr") == 1 for head in heads)
+    assert ">new<" in explorer.view.value  # the head row's share of the base
+
+
 def test_cost_table_counts_minilm_as_the_v2_studies_build_it():
     """head_input="mean" counts MiniLM without its pooler, as TrainConfig(head_input="mean") builds it: the
     counts equal a committed pilot record's, and the paper's numbers stay on the BERT-large rows only."""
@@ -113,7 +142,9 @@ def test_cost_table_counts_minilm_as_the_v2_studies_build_it():
         method = "full fine-tuning" if rec["policy"] == "full" else f"adapters ({rec['config']['adapter_size']})"
         if method in mean.index:
             assert mean.loc[method, "trained per task"] == rec["params"]["trainable"], path.name
-            assert mean.loc[method, "% of base"] == pytest.approx(rec["params"]["percent_of_base"], abs=1e-3)
+            params = rec["params"]
+            head_aside = 100.0 * (params["trainable"] - params["head"]) / params["base"]
+            assert mean.loc[method, "% of base"] == pytest.approx(head_aside, abs=1e-3)
             checked.add(method)
     assert checked == {"full fine-tuning", "adapters (64)"}
 
@@ -251,6 +282,7 @@ def test_study_explorer_controls_change_table_and_figure(size_curve_cpu):
     assert "layers <b>0..5</b>" in explorer.view.value
     explorer.task.value = "cola"
     assert explorer.table.attrs["metric"] == "mcc"
+    assert explorer.view in explorer.widget.children  # full width: the caption is not squeezed beside the figure
 
 
 def test_glue_vs_paper_plot_has_one_short_tick_per_row_and_names_them_in_the_legend():
@@ -281,3 +313,29 @@ def test_a_majority_class_far_below_the_scores_is_a_legend_entry_not_a_line(size
     assert not any(list(line.get_ydata()) == [50.9, 50.9] for line in sst2.get_lines())
     low = sst2.get_ylim()[0]
     assert low > 50.9 and low <= size_curve_cpu[size_curve_cpu.task == "sst2"]["dev_mean"].min()
+
+
+def test_one_metric_label_convention_and_the_full_line_in_every_legend(size_curve_cpu):
+    """The same metric reads the same on every axis (CoLA: "MCC (x100)", never "mcc (%)"), and the size curve's
+    legend names full fine-tuning's dashed reference line."""
+    from adapterlib.studies.ablation import load_study as load_ablation
+
+    assert plots.metric_label("mcc") == "MCC (x100)" and plots.metric_label("accuracy") == "accuracy (%)"
+    axes = plots.plot_size_curve(size_curve_cpu, floors=None)
+    by_task = {a.get_title().split(":")[0]: a for a in axes}
+    assert by_task["CoLA"].get_ylabel() == "CoLA dev MCC (x100)"
+    assert by_task["SST-2"].get_ylabel() == "SST-2 dev accuracy (%)"
+    legend = [t.get_text() for t in axes[-1].get_legend().get_texts()]
+    assert plots.FULL_LINE_LABEL in legend or any(plots.FULL_LINE_LABEL in text for text in legend)
+    init = pd.DataFrame([dict(task="cola", init_std=s, dev_mean=20.0, dev_sem=float("nan"), metric="mcc")
+                         for s in (1e-3, 1e-2)])
+    assert plots.plot_init_curve(init)[0].get_ylabel() == "CoLA dev MCC (x100)"
+    tables = load_ablation(Path(RESULTS_DIR) / "ablation_v2")
+    table, _ = tables["cola"]
+    fig, ax = plt.subplots(figsize=(5.6, 4.6))
+    plots.plot_span_heatmap(table, ax=ax)
+    colorbar = [a for a in fig.axes if a is not ax][0]
+    assert colorbar.get_ylabel() == "MCC (x100)"
+    fig.canvas.draw()
+    title, box = ax.title.get_window_extent(), fig.bbox
+    assert box.x0 <= title.x0 and title.x1 <= box.x1 and title.y1 <= box.y1  # the title fits in the figure

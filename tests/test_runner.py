@@ -125,3 +125,44 @@ def test_cli_help_and_user_errors(course_dir, capsys):
         assert option in help_text
     assert main(["course", "--notebook-dir", str(course_dir), "-p", "nope", "1"]) == 2
     assert "error: no selected notebook has parameter(s) nope" in capsys.readouterr().err
+
+
+def test_unknown_parameter_name_stops_the_notebook(tmp_path):
+    """papermill `-p presett smoke` (a typo): the cell after the parameters cell stops the run, one line naming
+    the unknown name and the known ones; a declared name runs as usual."""
+    import papermill as pm
+    from papermill.exceptions import PapermillExecutionError
+
+    nb = tmp_path / "01_nb.ipynb"
+    _write_notebook(nb, "from adapterlib.course import check_parameters, record_results\n"
+                        "check_parameters(globals())\nrecord_results(results_path, x=x)")
+    results = tmp_path / "r.json"
+    pm.execute_notebook(str(nb), str(tmp_path / "ok.ipynb"), parameters=dict(x=3, results_path=str(results)),
+                        kernel_name="python3", progress_bar=False)
+    assert json.loads(results.read_text()) == {"x": 3}
+    with pytest.raises(PapermillExecutionError) as info:
+        pm.execute_notebook(str(nb), str(tmp_path / "typo.ipynb"), parameters=dict(presett="smoke"),
+                            kernel_name="python3", progress_bar=False)
+    assert info.value.ename == "UnknownParameterError"
+    assert "presett" in info.value.evalue and "preset, results_path, x" in info.value.evalue
+    assert len(info.value.traceback) == 1  # one line, not a traceback
+    executed = nbformat.read(tmp_path / "typo.ipynb", as_version=4)
+    outputs = executed.cells[-1].outputs
+    assert outputs[-1].output_type == "error"  # stopped in the cell after the parameters
+
+
+def test_check_parameters_outside_papermill_checks_nothing():
+    from adapterlib.course import check_parameters
+
+    check_parameters({})
+    check_parameters({"In": ["", "x = 1", "y = 2"]})  # run by hand: no injected cell, nothing to compare
+    with pytest.raises(ValueError, match="unknown parameter.*presett"):
+        check_parameters({"In": ["", "import os", "preset = None\nx = 1", "# Parameters\npresett = 'smoke'\n", ""]})
+
+
+def test_course_unknown_parameter_lists_known_names(course_dir, capsys):
+    from adapterlib.cli import main
+
+    assert main(["course", "--notebook-dir", str(course_dir), "-p", "presett", "smoke"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "presett" in err and "results_path, x, z" in err

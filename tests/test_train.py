@@ -68,6 +68,7 @@ def test_cli_train_and_evaluate(tiny_model_dir, tiny_glue_dir, tmp_path, capsys)
     out = capsys.readouterr().out
     assert rc == 0 and "record:" in out
     record = json.loads(open(out.split("record: ")[1].strip()).read())
+    assert f"; dev accuracy {record['dev']['dev']['accuracy']:.2f}" in out and "dev dev" not in out  # summary line
     rc = main(["evaluate", "--checkpoint", str(tmp_path / record["checkpoint"]), "--glue-dir", str(tiny_glue_dir)])
     scores = json.loads(capsys.readouterr().out)
     assert rc == 0 and scores["accuracy"] == pytest.approx(record["dev"]["dev"]["accuracy"])
@@ -133,3 +134,11 @@ def test_train_cli_is_generated_from_train_config():
                                         "--adapter-layers", "0", "2", "--warmup-ratio", "0.2"])
     assert (parsed.fast, parsed.train_pooler, parsed.lr, parsed.adapter_layers, parsed.warmup_ratio) == \
         (False, True, 1e-3, [0, 2], 0.2)
+
+
+def test_dev_scores_text_names_splits_only_when_several():
+    from adapterlib.cli import dev_scores_text
+
+    assert dev_scores_text({"dev": {"accuracy": 85.0, "f1": 88.125, "loss": 0.3}}) == "dev accuracy 85.00, f1 88.12"
+    assert dev_scores_text({"dev_matched": {"accuracy": 80.1}, "dev_mismatched": {"accuracy": 80.5}}) == \
+        "dev_matched: accuracy 80.10; dev_mismatched: accuracy 80.50"

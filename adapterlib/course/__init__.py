@@ -7,6 +7,6 @@
     adapterlib.course.findings    text generated from the numbers: every score against its majority-class floor
     adapterlib.course.costs       parameter and storage tables (paper Table 1's cost columns)
 """
-from .presets import ENV_VAR, PRESETS, TRAIN_SCALES, pick, record_results, resolve_preset, train_scale  # noqa: F401
+from .presets import ENV_VAR, PRESETS, TRAIN_SCALES, check_parameters, pick, record_results, resolve_preset, train_scale  # noqa: F401
 
-__all__ = ["ENV_VAR", "PRESETS", "TRAIN_SCALES", "pick", "record_results", "resolve_preset", "train_scale"]
+__all__ = ["ENV_VAR", "PRESETS", "TRAIN_SCALES", "check_parameters", "pick", "record_results", "resolve_preset", "train_scale"]

@@ -16,6 +16,7 @@ Solutions sit in the notebook between nbgrader's `### BEGIN SOLUTION` / `### END
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import re
 
@@ -55,8 +56,26 @@ def _fmt(x) -> str:
     return f"{x:,}" if isinstance(x, int) else f"{x:.6g}"
 
 
+def _plain_number(x):
+    """np.int64(3), torch.tensor(3), np.array(3.0) -> 3, 3, 3.0; anything else unchanged."""
+    if isinstance(x, (bool, int, float)) or not hasattr(x, "item"):
+        return x
+    try:
+        if getattr(x, "dtype", None) is not None and "bool" in str(x.dtype):
+            return x
+        if (x.numel() if callable(getattr(x, "numel", None)) else getattr(x, "size", 1)) != 1:
+            return x
+        value = x.item()
+    except Exception:  # noqa: BLE001 - not a number after all: reported as such
+        return x
+    return value if isinstance(value, (int, float)) and not isinstance(value, bool) else x
+
+
 def check_value(name: str, got, expected, rtol: float = 0.0) -> None:
-    """Say whether a number the student computed equals `expected` (within relative tolerance `rtol`)."""
+    """Say whether a number the student computed equals `expected` (within relative tolerance `rtol`).
+
+    A numpy or torch number (a 0-d array or tensor, np.int64, ...) counts as the Python number it holds."""
+    got = _plain_number(got)
     if isinstance(got, bool) or not isinstance(got, (int, float)):
         problem = f"{name}: got {got!r} ({type(got).__name__}), expected a number"
     elif (got == expected) if rtol == 0 else math.isclose(got, expected, rel_tol=rtol):
@@ -152,6 +171,26 @@ def _init_problem(linear: nn.Linear, name: str, std: float) -> tuple[str | None,
     return None, spread
 
 
+def _first_line(e: BaseException) -> str:
+    return (str(e).strip().splitlines() or [""])[0]
+
+
+def _other_size_problem(adapter_cls, name: str, d: int, m: int) -> str | None:
+    """Built with other sizes (d/2, m/2 + 1), the adapter must follow its arguments, not fixed numbers."""
+    d2, m2 = max(2, d // 2), max(1, m // 2 + 1)
+    try:
+        other = adapter_cls(d2, m2)
+        count = sum(p.numel() for p in other.parameters())
+        shapes = [tuple(getattr(other, attr).weight.shape) for attr in ("down", "up")]
+    except Exception as e:  # noqa: BLE001 - the student's code may raise anything; say what
+        return f"{name}({d2}, {m2}) raised {type(e).__name__}: {_first_line(e)}"
+    if count != 2 * m2 * d2 + d2 + m2 or shapes != [(m2, d2), (d2, m2)]:
+        return (f"{name}({d2}, {m2}) has {count:,} parameters (down {shapes[0]}, up {shapes[1]}), expected "
+                f"{2 * m2 * d2 + d2 + m2:,}: the sizes are fixed numbers in the code; build the layers from the "
+                f"d and m the class is given")
+    return None
+
+
 def _adapter_problem(adapter_cls, d: int, m: int, std: float) -> tuple[str | None, str]:
     name = getattr(adapter_cls, "__name__", "the adapter")
     try:
@@ -173,7 +212,12 @@ def _adapter_problem(adapter_cls, d: int, m: int, std: float) -> tuple[str | Non
         if problem:
             return problem, ""
         spreads.append(spread)
-    problem = _function_problem(mine, d, m)
+    problem = _other_size_problem(adapter_cls, name, d, m)
+    if problem is None:
+        try:
+            problem = _function_problem(mine, d, m)
+        except Exception as e:  # noqa: BLE001 - the student's forward may raise anything; say what
+            problem = f"running {name} on a batch shaped (2, 5, {d}) raised {type(e).__name__}: {_first_line(e)}"
     facts = (f"{name} is right: {count:,} parameters = 2md + d + m (d={d}, m={m}); same outputs as adapterlib.Adapter "
              f"on the same weights; exactly h at zero weights; near-identity init (weight std "
              f"{spreads[0]:.1e} / {spreads[1]:.1e}, biases 0)")
@@ -234,6 +278,32 @@ def _host_problem(host: str, layer: nn.Module, expected: dict[str, str]) -> str 
     return f"an adapter sits at `{host}`; the paper's positions are `{'` and `'.join(expected)}`"
 
 
+def _hooked(original: nn.Module, mine: nn.Module) -> list[str]:
+    """Paths of modules of `original` to which the student's placement added a forward hook (or pre-hook)."""
+    return [path for path, module in mine.named_modules() if path and (module._forward_hooks or
+            module._forward_pre_hooks) and _has(original, path)]
+
+
+def _has(model: nn.Module, path: str) -> bool:
+    try:
+        model.get_submodule(path)
+        return True
+    except AttributeError:
+        return False
+
+
+def _nearest(path: str, hooked: list[str]) -> str | None:
+    """The hooked module an adapter stored elsewhere serves: the one sharing the longest path prefix (an adapter
+    at `attention.output.adapter` hooked onto `attention.output.dropout`), if exactly one does."""
+    def shared(h):
+        return sum(1 for _ in itertools.takewhile(lambda ab: ab[0] == ab[1], zip(h.split("."), path.split("."))))
+    if not hooked:
+        return None
+    best = max(shared(h) for h in hooked)
+    closest = [h for h in hooked if shared(h) == best]
+    return closest[0] if best > 0 and len(closest) == 1 else None
+
+
 def _locate(place, model: nn.Module, m: int, index: int):
     """Run the student's placement on a copy of `model`; return (problem, copy, {position: adapter})."""
     mine, placement = copy.deepcopy(model).eval(), placement_for(model)
@@ -248,9 +318,10 @@ def _locate(place, model: nn.Module, m: int, index: int):
         return (f"found {len(adapters)} adapters (modules with `down` and `up` layers) in the layer, expected 2: "
                 f"one wrapping `{'` and one wrapping `'.join(expected)}`"), None, {}
     hosts = _replaced(original, layer)
+    hooked = _hooked(original, layer)
     found = {}
     for path, adapter in adapters:
-        host = next((h for h in hosts if path.startswith(h + ".") or path == h), None)
+        host = next((h for h in hosts + hooked if path.startswith(h + ".") or path == h), None) or _nearest(path, hooked)
         if host is None:
             return (f"the adapter at `{path}` replaces no module on the data path, so it never runs: wrap the "
                     f"dropout (`{'`, `'.join(expected)}`)"), None, {}
@@ -282,9 +353,17 @@ def _placement_problem(place, model: nn.Module, m: int, index: int) -> tuple[str
     batch = dict(input_ids=ids, attention_mask=torch.ones_like(ids))
     for _, position, slot in adapter_slots(ref):
         _randomise_(slot.adapter.down, slot.adapter.up)
-        adapters[position].load_state_dict(slot.adapter.state_dict())
+        try:
+            adapters[position].load_state_dict(slot.adapter.state_dict())
+        except Exception as e:  # noqa: BLE001 - the student's adapter may hold other weights; say so
+            return (f"the {position} adapter does not hold adapterlib.Adapter's weights (down, up): "
+                    f"{type(e).__name__}: {_first_line(e)}"), ""
     for train in (False, True):
-        got, want = _logits(mine, batch, train), _logits(ref, batch, train)
+        want = _logits(ref, batch, train)
+        try:
+            got = _logits(mine, batch, train)
+        except Exception as e:  # noqa: BLE001 - the student's placement may break the forward pass; say how
+            return f"the model with your adapters raised {type(e).__name__} on a batch: {_first_line(e)}", ""
         if not torch.allclose(got, want, rtol=1e-4, atol=1e-5):
             mode = ("in train mode (same in eval mode): the wrapper must run the dropout first, then the adapter "
                     "on its output") if train else "in eval mode"
@@ -420,17 +499,20 @@ _STEP_MISTAKES = {
                    "rate: step the optimizer first",
     "clip_before_backward": "the gradients are clipped before backward() computes them: clip between backward() "
                             "and optimizer.step()",
+    "eval_mode": "the step runs the model in eval mode, so dropout is off while it trains: leave the model in "
+                 "train mode (model.train()), eval mode is for scoring",
 }
 
 
 def _tiny_trainee(seed: int = 0) -> nn.Module:
-    """A seeded tiny BERT classifier (hidden 32, 2 layers, no dropout) with adapters and the paper's trained set."""
+    """A seeded tiny BERT classifier (hidden 32, 2 layers, dropout 0.1) with adapters and the paper's trained set.
+    Dropout is on, as in training: a step that switches the model to eval mode changes the result."""
     from transformers import BertConfig, BertForSequenceClassification
 
     torch.manual_seed(seed)
     config = BertConfig(hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64,
-                        vocab_size=128, max_position_embeddings=64, hidden_dropout_prob=0.0,
-                        attention_probs_dropout_prob=0.0, num_labels=2, initializer_range=0.2)
+                        vocab_size=128, max_position_embeddings=64, hidden_dropout_prob=0.1,
+                        attention_probs_dropout_prob=0.1, num_labels=2, initializer_range=0.2)
     model = add_adapters(BertForSequenceClassification(config), AdapterConfig(size=8, init_std=0.1))
     return set_trainable(model, "adapter").train()
 
@@ -458,6 +540,7 @@ def _step_setup(base: nn.Module):
 def _reference_step(model, batch, optimizer, scheduler, max_grad_norm, mistake=None) -> float:
     """adapterlib.train's step (without accelerate), or one of the usual mistakes."""
     trainable = [p for p in model.parameters() if p.requires_grad]
+    model.train(mistake != "eval_mode")
     if mistake == "clip_before_backward":
         torch.nn.utils.clip_grad_norm_(trainable, max_grad_norm)
     loss = model(**batch).loss
@@ -502,7 +585,8 @@ def _run_steps(step, base, batches, max_grad_norm, **kw):
     returned = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # torch warns about scheduler-before-optimizer: the check says it itself
-        for batch in batches:
+        for i, batch in enumerate(batches):
+            torch.manual_seed(2 + i)  # each call draws the same dropout masks for every step function
             returned.append(step(model, dict(batch), optimizer, scheduler, max_grad_norm, **kw))
     return model, scheduler, returned, counts["steps"], counts["backward"]
 
@@ -530,6 +614,8 @@ def _train_step_problem(step) -> tuple[str | None, str]:
     if steps != calls or backward != calls:
         return (f"{calls} calls ran optimizer.step() {steps} times and backward() {backward} times: one of each "
                 f"per call"), ""
+    if not mine.training:
+        return _STEP_MISTAKES["eval_mode"], ""
     frozen = {n for n, p in base.named_parameters() if not p.requires_grad}
     if not _same_params(mine, base, frozen):
         moved = {n for n, p in mine.named_parameters() if n in frozen and not torch.equal(p, base.get_parameter(n))}

@@ -11,6 +11,7 @@ scale), else "course".
 """
 from __future__ import annotations
 
+import ast
 import os
 
 from ..errors import UsageError
@@ -27,6 +28,46 @@ def resolve_preset(preset: str | None = None) -> str:
     if preset not in PRESETS:
         raise UsageError(f"unknown preset {preset!r}; choose one of {', '.join(PRESETS)}")
     return preset
+
+
+class UnknownParameterError(UsageError):
+    """A papermill `-p NAME VALUE` whose NAME the notebook's parameters cell does not declare (a typo)."""
+
+    def _render_traceback_(self):  # IPython shows this instead of a traceback: one line in the notebook
+        return [f"{type(self).__name__}: {self}"]
+
+
+INJECTED_HEADER = "# Parameters\n"  # how papermill's injected-parameters cell begins (its Python translator)
+
+
+def _assigned_names(source: str) -> list[str]:
+    """The names a parameters cell assigns, in order (simple `name = value` lines)."""
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    return [target.id for node in tree.body if isinstance(node, (ast.Assign, ast.AnnAssign))
+            for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+            if isinstance(target, ast.Name)]
+
+
+def check_parameters(namespace: dict) -> None:
+    """Stop a papermill run that passed a parameter the notebook does not declare (`-p presett smoke`).
+
+    Call it in the cell after the `parameters` cell with `globals()`. papermill executes an
+    `injected-parameters` cell (it begins "# Parameters") right after the parameters cell, and IPython
+    keeps every executed cell's source in `In`: the names the injected cell assigns must all be names
+    the parameters cell (the cell executed just before it) assigns. Outside papermill, nothing to check.
+    """
+    history = list(namespace.get("In") or [])
+    injected = [i for i, source in enumerate(history) if i > 0 and source.startswith(INJECTED_HEADER)]
+    if not injected:
+        return
+    known = _assigned_names(history[injected[-1] - 1])
+    unknown = [name for name in _assigned_names(history[injected[-1]]) if name not in known]
+    if unknown:
+        raise UnknownParameterError(f"unknown parameter(s) {', '.join(unknown)}; this notebook's parameters: "
+                                    f"{', '.join(known)}")
 
 
 def pick(preset: str, *, smoke, course, full):

@@ -101,10 +101,11 @@ def plan_parameters(notebooks: list[Path], args) -> dict[Path, dict]:
         wanted["glue_dir"] = str(Path(args.glue_dir).resolve())  # kernels run in the notebook folder
     wanted.update({name: parse_value(value) for name, value in args.parameter})
     declared = {nb: notebook_parameters(nb) for nb in notebooks}
-    unknown = set(wanted) - {"preset"} - {name for params in declared.values() for name in params}
+    known = list(dict.fromkeys(name for params in declared.values() for name in params))
+    unknown = set(wanted) - {"preset"} - set(known)
     if unknown:
         raise UsageError(f"no selected notebook has parameter(s) {', '.join(sorted(unknown))}; "
-                         "see `python -m adapterlib course --list`")
+                         f"their parameters: {', '.join(known)}")
     output_dir = Path(args.output_dir)
     plans = {}
     for nb, params in declared.items():

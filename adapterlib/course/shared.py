@@ -71,7 +71,8 @@ def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True
     if record is not None:
         record["reused"] = True
         if not quiet:
-            print(f"reused {record['run_id']} (trained earlier, {record['timing']['wall_s']:.0f} s; record in {folder})")
+            print(f"reused {record['run_id']} (trained earlier in {record['timing']['wall_s']:.0f} s; its record is in "
+                  f"the course's run folder)")  # no machine path: notebooks store this line
         return record
     record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint)
     record["reused"] = False

@@ -55,9 +55,12 @@ class ParamExplorer:
     def update(self) -> pd.DataFrame:
         self.table = param_table(self.model.value, self.size.value)
         self.storage = storage_table(self.model.value, self.size.value, self.n_tasks.value)
-        html = dict(na_rep="", float_format=lambda v: f"{v:,.3f}")
-        self.view.value = (self.caption() + self.table.to_html(formatters={"parameters": "{:,}".format}, **html)
-                           + "<br>" + self.storage.to_html(formatters={"trained per task": "{:,}".format}, **html))
+        html = dict(float_format=lambda v: f"{v:,.3f}", index_names=False)  # no empty index-name row
+        self.view.value = (self.caption()  # the head's "% of base" is NaN: new parameters, not part of the base
+                           + self.table.to_html(formatters={"parameters": "{:,}".format}, na_rep="new", **html)
+                           + "<br>" + self.storage.to_html(formatters={"trained per task": "{:,}".format,
+                                                                       "of which new head": "{:,}".format},
+                                                           na_rep="", **html))
         return self.table
 
     def caption(self) -> str:
@@ -323,8 +326,9 @@ class StudyExplorer:
         self.image = w.Image(format="png")
         for control in (self.task, self.mode, self.budget, self.span):
             control.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]),
-                              w.HBox([self.view, self.image])])
+        # the view (caption + table) spans the whole width above the figure: beside it, JupyterLab cut the caption
+        # off ("LA dev mcc: ...")
+        self.widget = w.VBox([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]), self.view, self.image])
         self.widget.add_class("adapterlib-study-explorer")
         self.view.add_class("adapterlib-view")
         self.update()
@@ -337,7 +341,7 @@ class StudyExplorer:
             self.table = budget_table(self.curve, self.task.value, self.budget.value)
             caption = (f"<b>{self.task.label}</b>: the dev score of each method's setting chosen on validation among "
                        f"those training at most <b>{self.budget.value:,}</b> parameters per task.")
-            html = self.table.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}",
+            html = self.table.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}", index_names=False,
                                       formatters={"trained parameters": lambda v: "-" if pd.isna(v) else f"{v:,.0f}"})
         elif self.task.value not in self.ablations:
             self.table = pd.DataFrame()
@@ -347,7 +351,7 @@ class StudyExplorer:
             self.table = span_table(self.ablations[self.task.value], first, last)
             caption = (f"<b>{self.task.label}</b> dev {self.table.attrs['metric']}: the adapters of layers "
                        f"<b>{first}..{last}</b> switched off at inference (no retraining).")
-            html = self.table.to_html(float_format=lambda v: f"{v:.2f}")
+            html = self.table.to_html(float_format=lambda v: f"{v:.2f}", index_names=False)
         self.view.value = f"<p>{caption}</p>" + html
         self.image.value = _png(self.figure())
         return self.table

@@ -1,7 +1,7 @@
 """The published numbers the course compares against, read from data/paper/*.csv.
 
 Every CSV row carries a `source` column (paper, table or figure). Nothing here is typed into
-code: the notebooks read these files, so a reader can check each number against PAPER.md.
+code: the notebooks read these files, so a reader can check each number against PAPER.md (data/paper/PAPER.md, the paper's facts).
 
     table1.csv              Houlsby et al. 2019 Table 1 (BERT-large, GLUE test server)
     dev_comparisons.csv     BERT-base dev-set numbers (AdapterHub Table 1; Houlsby Fig. 4)
