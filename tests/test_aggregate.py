@@ -164,7 +164,7 @@ def test_size_and_init_curves_and_plots():
     assert cola[cola["method"] == "adapters"]["trainable"].is_monotonic_increasing
     axes = plots.plot_size_curve(curve)
     assert len(axes) == 2 and axes[0].get_xscale() == "log" and "trained parameters" in axes[0].get_xlabel()
-    assert "mcc" in axes[0].get_ylabel()
+    assert "MCC (x100)" in axes[0].get_ylabel()  # plots.metric_label: one convention on every axis
 
     stds = [1e-7, 1e-5, 1e-3, 1e-1, 1.0]
     recs = [fake_record(t, "adapter", init_std=s, seed=seed, val=70 - 10 * s, dev=60 - 10 * s + seed)

@@ -227,7 +227,7 @@ def test_exercises_import_only_the_core():
     code = "import adapterlib.course.exercises, sys; print(sorted(sys.modules))"
     modules = eval(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     ours = {m for m in modules if m == "adapterlib" or m.startswith("adapterlib.")}
-    core = {"config", "modules", "inject", "params", "policies", "errors", "_version"}
+    core = {"config", "modules", "inject", "params", "policies", "errors", "paths", "_version"}
     course = {"course", "course.presets", "course.exercises"}  # the course package's light __init__ (presets)
     assert ours <= {"adapterlib"} | {f"adapterlib.{m}" for m in core | course}, sorted(ours)
     assert not {"pandas", "datasets", "matplotlib", "dask", "papermill", "sklearn"} & set(modules)

@@ -241,7 +241,7 @@ def distilbert_dir(tmp_path_factory, tiny_model_dir):
     (["--method", "houlsby", "--lora-r", "4"], ["--lora-r", "houlsby"]),
     (["--method", "lora", "--no-train-layernorm"], ["train-layernorm", "lora"]),
     (["--method", "ia3", "--policy", "full"], ["ia3", "full"]),
-    (["--method", "lora", "--model", "DISTILBERT"], ["lora", "distilbert"]),
+    (["--method", "lora", "--model", "DISTILBERT", "--max-length", "32"], ["lora", "distilbert"]),
 ])
 def test_cli_bad_method_input_is_one_line_naming_both(args, names, tiny_glue_dir, distilbert_dir, tmp_path, capsys):
     args = [str(distilbert_dir) if a == "DISTILBERT" else a for a in args]
