@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-import yaml
 
 from test_reliability import fake_ok, make_world, run_cli, study_with_records, write_yaml
 

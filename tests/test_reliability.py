@@ -247,8 +247,6 @@ def _one_excluded(name_start):
 def _full_disk(target, name: str, exc: BaseException, partial: bool = True):
     """A fault: `target.name` writes part of its output (a full disk mid-file), then raises `exc`."""
     def patch(mp: pytest.MonkeyPatch) -> None:
-        real = getattr(target, name)
-
         def failing(*args, **kwargs):
             if partial:
                 dest = next((a for a in (*args, *kwargs.values()) if isinstance(a, (str, Path))
