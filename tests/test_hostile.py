@@ -495,23 +495,25 @@ def resolve_child(case: Case, ctx: dict) -> Case:
 
 
 @pytest.fixture(scope="module")
-def ctx(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
-    return world(tiny_model_dir, tiny_glue_dir, tmp_path_factory.mktemp("hostile"))
+def battery(tiny_model_dir, tiny_glue_dir, tmp_path_factory) -> dict[str, tuple[str, str, str]]:
+    """Every case of CASES run once, in a fresh world: {name: (outcome, stdout, stderr)}. test_hostile checks each
+    case's outcome and test_figures counts them, from this one run (as tests/test_reliability.py's battery does)."""
+    ctx = world(tiny_model_dir, tiny_glue_dir, tmp_path_factory.mktemp("hostile"))
+    return {case.name: run_case(resolve_child(case, ctx), ctx) for case in CASES}
 
 
 @pytest.mark.parametrize("case", CASES, ids=[f"{c.cls}-{c.name}" for c in CASES])
-def test_hostile(case, ctx):
-    outcome, out, err = run_case(resolve_child(case, ctx), ctx)
+def test_hostile(case, battery):
+    outcome, out, err = battery[case.name]
     assert outcome == ("clear error" if case.expect else "correct success"), (outcome, out[-600:], err[-1500:])
 
 
-def test_figures(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
-    """The battery's counts per outcome and per class, in a fresh world (HOSTILE_REPORT=FILE writes them)."""
-    ctx = world(tiny_model_dir, tiny_glue_dir, tmp_path_factory.mktemp("hostile_figures"))
+def test_figures(battery):
+    """The battery's counts per outcome and per class (HOSTILE_REPORT=FILE writes them)."""
     counts = {o: 0 for o in OUTCOMES}
     by_class: dict[str, dict] = {}
     for case in CASES:
-        outcome = run_case(resolve_child(case, ctx), ctx)[0]
+        outcome = battery[case.name][0]
         counts[outcome] += 1
         by_class.setdefault(str(case.cls), {o: 0 for o in OUTCOMES})[outcome] += 1
     figures = {"cases": len(CASES), **counts, "by_class": by_class}
@@ -526,6 +528,11 @@ def test_figures(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
 def figures_row(figures: dict) -> str:
     """The README's table row: | cases | clear errors | successes | tracebacks | silent | misleading | files | hangs |"""
     return "| " + " | ".join(str(figures[k]) for k in ("cases", *OUTCOMES)) + " |"
+
+
+@pytest.fixture(scope="module")
+def ctx(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
+    return world(tiny_model_dir, tiny_glue_dir, tmp_path_factory.mktemp("hostile_ctx"))
 
 
 def test_a_diverged_run_names_its_init_std(ctx, monkeypatch):
