@@ -27,10 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
+
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench import interleave  # noqa: E402  the main benchmark's timer: configs alternate, order rotating
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -104,21 +107,6 @@ def merged(model, args):
     config = (peft.LoraConfig if model.peft_settings["method"] == "lora" else peft.IA3Config)(**settings)
     base, _ = load_base_model(args.model, num_labels=2)
     return peft.get_peft_model(base, config).merge_and_unload()
-
-
-def interleave(steps: dict, warmup: int, reps: int) -> dict:
-    """Time the callables alternately (order rotating each round); per-config lists of seconds."""
-    names = list(steps)
-    for _ in range(warmup):
-        for name in names:
-            steps[name]()
-    times = {name: [] for name in names}
-    for r in range(reps):
-        for name in names[r % len(names):] + names[:r % len(names)]:
-            start = time.perf_counter()
-            steps[name]()
-            times[name].append(time.perf_counter() - start)
-    return times
 
 
 def ratios(times: dict, baseline: str) -> dict:
