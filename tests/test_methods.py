@@ -32,14 +32,6 @@ def tiny_with(make_tiny, method, seed=0, **kw):
     return add_method(model, config(method, **kw)).eval()
 
 
-def batch():
-    torch.manual_seed(1)
-    ids = torch.randint(5, 120, (4, 10))
-    mask = torch.ones_like(ids)
-    mask[0, 6:] = 0
-    return {"input_ids": ids, "attention_mask": mask}
-
-
 # ------------------------------------------------------------------ run ids of earlier records
 
 @pytest.mark.parametrize("policy", ["adapter", "full", "top_k", "layernorm"])
@@ -135,7 +127,7 @@ def test_the_implementation_dial(make_tiny):
     assert all(p.requires_grad for n, p in lnp.named_parameters() if "LayerNorm" in n)
 
 
-def test_prefix_tuning_is_peft_s_own(make_tiny):
+def test_prefix_tuning_is_peft_s_own(make_tiny, tiny_batch):
     """Our prefix hook computes exactly what peft's PeftModelForSequenceClassification computes."""
     from peft import PrefixTuningConfig, TaskType, get_peft_model
     ours = tiny_with(make_tiny, "prefix", prefix_length=5)
@@ -145,14 +137,14 @@ def test_prefix_tuning_is_peft_s_own(make_tiny):
                                                                             num_virtual_tokens=5)).eval()
     theirs.prompt_encoder.default.embedding.weight.data.copy_(ours.prefix_encoder.default.embedding.weight)
     with torch.no_grad():
-        assert torch.equal(ours(**batch()).logits, theirs(**batch()).logits)
+        assert torch.equal(ours(**tiny_batch).logits, theirs(**tiny_batch).logits)
 
 
 # ------------------------------------------------------------------ checkpoints
 
 @pytest.mark.parametrize("method", ["houlsby", "pfeiffer", "bitfit", "lora", "ia3", "prefix", "layernorm"])
 @pytest.mark.parametrize("head_input", ["pooler", "mean"])
-def test_adapter_only_checkpoint_reloads_every_method_exactly(method, head_input, make_tiny, tmp_path):
+def test_adapter_only_checkpoint_reloads_every_method_exactly(method, head_input, make_tiny, tiny_batch, tmp_path):
     model = make_tiny(num_labels=LABELS)
     al.set_head_input(model, head_input)
     add_method(model, config(method, head_input=head_input))
@@ -165,8 +157,8 @@ def test_adapter_only_checkpoint_reloads_every_method_exactly(method, head_input
     assert saved["method"] == method
     assert len(saved["tensors"]) == sum(1 for p in model.parameters() if p.requires_grad)  # nothing frozen saved
     fresh = load_adapter(make_tiny(num_labels=LABELS), tmp_path / "ckpt").eval()
-    assert torch.equal(task_logits(fresh, batch()), task_logits(model, batch()))
-    assert not torch.equal(task_logits(make_tiny(num_labels=LABELS), batch()), task_logits(model, batch()))
+    assert torch.equal(task_logits(fresh, tiny_batch), task_logits(model, tiny_batch))
+    assert not torch.equal(task_logits(make_tiny(num_labels=LABELS), tiny_batch), task_logits(model, tiny_batch))
 
 
 def test_a_peft_checkpoint_refuses_a_model_with_other_peft_modules(make_tiny, tmp_path):
