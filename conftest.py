@@ -43,7 +43,12 @@ def pytest_addoption(parser):
                      help="also run the tests marked course_scale: notebooks at preset course (minutes each)")
 
 
+@pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by `-m`, so `-m "not slow"` sees these marks
 def pytest_collection_modifyitems(config, items):
+    for item in items:
+        # nbval collects every cell of a notebook as a test and cannot decorate it: all are slow, as course_scale is
+        if item.path.suffix == ".ipynb" or "course_scale" in item.keywords:
+            item.add_marker(pytest.mark.slow)
     if config.getoption("--course-scale"):
         return
     skip = pytest.mark.skip(reason="runs a notebook at preset course (minutes): pass --course-scale")

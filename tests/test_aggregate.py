@@ -1,6 +1,7 @@
 """Aggregation of run records into the reproduction's tables, on fake records (pure pandas)."""
 import json
 import math
+import re
 
 import matplotlib
 import pandas as pd
@@ -176,10 +177,11 @@ def test_size_and_init_curves_and_plots():
     assert [a.get_title() for a in axes] == ["CoLA", "RTE"]
     assert all(a.get_xscale() == "log" and "init std" in a.get_xlabel() for a in axes)
     labels = [t.get_text() for t in axes[-1].get_legend().get_texts()]
-    assert labels == ["adapters (dev score) ± s.e.m. over seeds", "init: paper (1e-2)", "init: official code (1e-3)"]
+    assert labels[1:] == ["init: paper (1e-2)", "init: official code (1e-3)"] and "± s.e.m." in labels[0]
     assert "majority class" in axes[0].get_legend_handles_labels()[1]  # CoLA's floor; RTE got none
 
 
+@pytest.mark.slow
 def test_write_tables_is_deterministic_and_removes_stale(tmp_path):
     folder = write_study(tmp_path / "study", glue_records() + size_records())
     mine = folder / "tables" / "old_table.csv"   # not written by aggregate: never removed
@@ -204,6 +206,7 @@ def committed_studies():
     return sorted(p.parent.parent for p in root.glob("*/tables/*.csv")) if root.is_dir() else []
 
 
+@pytest.mark.committed
 @pytest.mark.parametrize("study", sorted(set(committed_studies())) or [None], ids=lambda p: p.name if p else "none")
 def test_committed_tables_equal_a_fresh_aggregation(study, tmp_path):
     """Every committed table is exactly what the aggregation code computes from the committed records."""
@@ -217,6 +220,7 @@ def test_committed_tables_equal_a_fresh_aggregation(study, tmp_path):
         assert text == recomputed[name], f"{study.name}/tables/{name} is not a fresh aggregation of the records"
 
 
+@pytest.mark.committed
 def test_committed_twin_tables_equal_a_fresh_comparison(tmp_path):
     """data/results/hardware_check/twins/ is exactly what `python sweeps/hardware_check.py` computes from the
     committed records of hardware_check and glue_v2."""
@@ -308,12 +312,10 @@ def test_aggregate_command_prints_the_interval_or_says_why_there_is_none(tmp_pat
     one = write_study(tmp_path / "one_seed", [r for r in recs if r["seed"] == 0])
     assert main(["aggregate", str(two), "--out-dir", str(tmp_path / "t2")]) == 0
     out = capsys.readouterr().out
-    assert "adapters (64) - full fine-tuning: average gap -0.75 over 2 tasks (95% seed bootstrap " in out
-    assert "at least 2 seeds per cell); best of seeds on validation -0.50" in out and "nan" not in out
+    assert "average gap -0.75" in out and "2 tasks (95%" in out and "validation -0.50" in out and "nan" not in out
     assert main(["aggregate", str(one), "--out-dir", str(tmp_path / "t1")]) == 0
     out = capsys.readouterr().out
-    assert ("adapters (64) - full fine-tuning: average gap +0.50 over 2 tasks (no interval: a cell has 1 seed, "
-            "whose noise is not measured)") in out and "nan" not in out
+    assert "gap +0.50" in out and "(no interval" in out and "1 seed" in out and "nan" not in out
 
 
 # ---------------------------------------------------------------- the Table 1 claim, from the gap table
@@ -342,25 +344,26 @@ def test_glue_claim_verdict_reads_the_interval(mean, lo, hi, n_seeds, word):
     from adapterlib.course.findings import glue_claim_findings
     [text] = glue_claim_findings(_gap_row(mean, lo, hi, n_seeds), _averages(2.6, 5.5))
     assert word in text
-    assert f"{mean:+.2f} points on average over 2 tasks" in text and "RTE " in text and "CoLA " in text
-    assert f"best of the seeds, chosen on validation): {mean + 0.3:+.2f}" in text
+    assert f"{mean:+.2f} points" in text and "over 2 tasks" in text and "RTE " in text and "CoLA " in text
+    assert f"on validation): {mean + 0.3:+.2f}" in text   # the best of the seeds
     assert ("no interval" in text) == (n_seeds == 1)
     [with_tasks] = glue_claim_findings(_gap_row(mean, lo, hi, n_seeds).assign(**{
         "gap_rte_low_95%": mean - 1.5, "gap_rte_high_95%": mean + 0.5, "gap_cola_low_95%": float("nan"),
         "gap_cola_high_95%": float("nan")}), _averages(2.6, 5.5))
     assert f"RTE {mean - 0.5:+.1f} ({mean - 1.5:+.1f} .. {mean + 0.5:+.1f}), CoLA {mean + 0.5:+.1f} (each" in with_tasks
-    assert "2.60% of the whole base model" in text and "5.50% of the base without" in text
-    assert "met only as a share of the whole model" in text      # 2.6 <= 4 < 5.5
+    assert "2.60% of the whole" in text and "5.50% of the base" in text
+    assert "met only" in text      # 2.6 <= 4 < 5.5: as a share of the whole model, not without embeddings
 
 
 def test_glue_claim_budget_and_missing_inputs():
     from adapterlib.course.findings import glue_claim_findings
-    assert "met on both counts" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0))[0]
-    assert "exceeded on both counts" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0))[0]
+    assert "met on both" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0))[0]
+    assert "exceeded on both" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0))[0]
     assert "% of the whole" not in glue_claim_findings(_gap_row(0, -0.1, 0.1), None)[0]
     assert "Not yet" in glue_claim_findings(_gap_row(0, -0.1, 0.1, method="adapters (64)"), None)[0]
 
 
+@pytest.mark.committed
 def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     """v1's finding (issue 14): full fine-tuning chose the top of its grid (1e-4) on 4 of 5 tasks."""
     from adapterlib.course.findings import glue_sweep_checks, glue_sweep_findings, size_study_findings
@@ -387,22 +390,23 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     [rte64] = [c["check"] for c in checks if (c["check"].name, c["check"].task) == ("adapters (64)", "RTE")]
     assert rte64.status == "at" and not rte64.learned
     why = next(x for x in lines if x.startswith("  - *Why adapters (64) does not clearly beat RTE's"))
-    assert "training loss after 3 epoch(s) is 0.69" in why and "did not fit the training set" in why
-    assert any(x.startswith("  - *What the adapters' classifier reads*: [CLS] through the bundled MiniLM's pooler")
-               for x in lines)
+    assert "3 epoch(s) is 0.69" in why and "did not fit" in why   # the training loss, from the records
+    assert any("classifier reads*" in x and "[CLS]" in x for x in lines)
     [edge] = [line for line in lines if line.startswith("- **Chosen at the edge")]
-    assert edge.endswith("full fine-tuning on CoLA (lr 1e-4, the highest tried); full fine-tuning on SST-2 (lr 1e-4, "
-                         "the highest tried); full fine-tuning on MRPC (lr 1e-4, the highest tried); full fine-tuning "
-                         "on RTE (lr 1e-4, the highest tried); adapters (within 4%) on RTE and adapters (64) on RTE (lr 3e-3, the "
-                         "highest tried).")
+    flagged = {}   # {(method, task): (lr, edge)}, read back from the line's items
+    for item in edge.split("): ", 1)[1].rstrip(".").split("; "):
+        subjects, lr, side = re.fullmatch(r"(.+) \(lr (\S+), the (\w+) tried\)", item).groups()
+        flagged.update({tuple(s.split(" on ")): (lr, side) for s in subjects.split(" and ")})
+    assert flagged == {**{("full fine-tuning", t): ("1e-4", "highest") for t in ("CoLA", "SST-2", "MRPC", "RTE")},
+                       **{(m, "RTE"): ("3e-3", "highest") for m in ("adapters (within 4%)", "adapters (64)")}}
     # size_cpu has one lr per point: nothing is on an edge, and the findings say nothing of edges
     assert not any("edge" in line for line in size_study_findings(aggregate.size_curve(aggregate.load_study("size_cpu"))))
     curve = aggregate.size_curve(aggregate.load_study("size_cpu")).assign(lr_edge="")
     curve.loc[(curve["policy"] == "top_k") & (curve["top_k"] == 2) & (curve["task"] == "cola"), "lr_edge"] = "lowest"
-    assert ("**chosen at the edge of the learning rates tried**, so a better rate may lie beyond: top-2 (lr 1e-4, "
-            "the lowest tried)") in size_study_findings(curve)[0]
+    assert "top-2 (lr 1e-4, the lowest" in size_study_findings(curve)[0]
 
 
+@pytest.mark.committed
 def test_a_run_trained_again_in_another_study_has_the_same_record():
     """ablation_v2 trains two of glue_v2's runs again (same run id, for their checkpoints): on this CPU training is
     deterministic, so the committed records agree to the last digit (not copies: neither is `reused_from`).
@@ -474,14 +478,15 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     spec.loader.exec_module(script)
     assert script.main(["--study", str(tmp_path / "gpu"), "--reference", str(tmp_path / "cpu")]) == 0
     out = capsys.readouterr().out
-    assert "NVIDIA H200 - CPU (2 cores) = +2.25 dev points over 4 seeds" in out and "excludes 0: systematic" in out
-    assert "validation +1.00 (95% +1.00 .. +1.00, excludes 0); epochs run 5.0 vs 5.0; at the epochs both ran: " \
-           "validation +2.00 on average, training loss within 0.010" in out
+    assert "NVIDIA H200 - CPU (2 cores) = +2.25" in out and "excludes 0: systematic" in out
+    assert "validation +1.00 (95% +1.00 .. +1.00, excludes 0)" in out and "epochs run 5.0 vs 5.0" in out
+    assert "validation +2.00" in out and "within 0.010" in out   # at the epochs both ran; training loss
     assert (tmp_path / "gpu" / "twins" / "twin_differences.csv").is_file()
     assert (tmp_path / "gpu" / "twins" / "twin_pairs.png").read_bytes()[:4] == b"\x89PNG"
     assert script.main(["--study", str(tmp_path / "cpu"), "--reference", str(tmp_path / "nothing")]) == 1
 
 
+@pytest.mark.committed
 def test_readme_states_the_hardware_check_as_measured():
     """The README's figures for CPU vs GPU are the committed records' twin differences, not typed from memory."""
     from pathlib import Path
@@ -511,6 +516,7 @@ def test_readme_states_the_hardware_check_as_measured():
         assert text in readme, text
 
 
+@pytest.mark.committed
 def test_a_gpu_run_repeated_on_the_gpu_is_the_same_run():
     """The README (hardware check) and size_v2/set_aside/README.md say a run repeats exactly on one machine: the
     set-aside H200 record and the H200 record of the same run id in size_v2/runs (another session, another

@@ -5,9 +5,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
+@pytest.mark.slow
 def test_bench_tiny_writes_every_part(tmp_path):
     out = tmp_path / "bench.json"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false", "ADAPTERLIB_CACHE": str(tmp_path)}
@@ -40,6 +43,7 @@ def test_bench_tiny_writes_every_part(tmp_path):
     assert out.with_suffix(".md").read_text() == md.stdout
 
 
+@pytest.mark.committed
 def test_readme_shows_the_committed_measurement():
     """benchmarks/README.md's tables are the markdown of benchmarks/results/latest.json, unedited."""
     sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -52,6 +56,7 @@ def test_readme_shows_the_committed_measurement():
     assert bench.format_markdown(results) in (ROOT / "benchmarks" / "README.md").read_text()
 
 
+@pytest.mark.committed
 def test_workers_table_in_the_benchmarks_readme_is_printed_from_the_committed_results():
     files = [ROOT / "benchmarks" / "results" / n for n in ("workers_bf16.json", "workers_fp32_one.json")]
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "workers.py"), "--table", *map(str, files)],

@@ -192,6 +192,7 @@ def _press(page, handle, key: str, times: int) -> None:
         page.keyboard.press(key)
 
 
+@pytest.mark.slow
 def test_init_std_slider_changes_the_rendered_drift_table(browser, lab, tmp_path):
     page = _run_all(browser, lab, "01_adapter_anatomy.ipynb", tmp_path)
     try:
@@ -216,6 +217,7 @@ def test_init_std_slider_changes_the_rendered_drift_table(browser, lab, tmp_path
         page.close()
 
 
+@pytest.mark.slow
 def test_study_explorer_sliders_change_the_rendered_table(browser, lab, tmp_path):
     page = _run_all(browser, lab, "study_explorer.ipynb", tmp_path)
     try:
@@ -223,7 +225,7 @@ def test_study_explorer_sliders_change_the_rendered_table(browser, lab, tmp_path
         view = explorer.locator(".adapterlib-view")
         view.locator("table").wait_for()
         before = view.inner_text()
-        assert "setting chosen on validation among those training at most" in before
+        assert "training at most" in before   # the budget row's label
         assert "full fine-tuning" in before and "none within budget" not in before
         # the budget slider starts at the largest budget (full fine-tuning): two steps left excludes it
         from adapterlib.sweeps.aggregate import load_study, size_curve

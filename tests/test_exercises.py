@@ -103,14 +103,14 @@ def test_adapter_that_does_not_build_or_misnames_its_layers(capsys):
     class Broken(nn.Module):
         def __init__(self, d, m):
             raise ValueError("not yet")
-    assert "Broken(48, 8) raised ValueError: not yet" in verdict(capsys, check_adapter, Broken, d=D, m=M)[1]
+    assert "Broken(48, 8) raised ValueError:" in verdict(capsys, check_adapter, Broken, d=D, m=M)[1]
 
     class Named(make_adapter_cls()):
         def __init__(self, d, m):
             super().__init__(d, m)
             self.proj_down = self.down
             del self.down
-    assert "needs an nn.Linear(48, 8) named `down`" in verdict(capsys, check_adapter, Named, d=D, m=M)[1]
+    assert "nn.Linear(48, 8) named `down`" in verdict(capsys, check_adapter, Named, d=D, m=M)[1]
 
 
 def test_checks_leave_the_random_state_alone(capsys):
@@ -181,7 +181,7 @@ def test_placement_that_raises_or_adds_unused_adapters(capsys, make_tiny):
         layer.attention.output.adapter = Adapter(d, AdapterConfig(size=m))
         layer.output.adapter = Adapter(d, AdapterConfig(size=m))
     line = verdict(capsys, check_placement, unused, make_tiny(), m=M)[1]
-    assert "the adapter at `attention.output.adapter` replaces no module on the data path" in line
+    assert "`attention.output.adapter` replaces no module" in line
 
 
 # ----------------------------------------------------------------------------- numbers and notebook text
@@ -192,7 +192,7 @@ def test_check_value(capsys):
         False, "✗ count: 302,977, expected 605,954 (0.5x the right value)")
     assert verdict(capsys, check_value, "ratio", 1.2004, 1.2, rtol=1e-3)[0]
     assert not verdict(capsys, check_value, "ratio", 1.21, 1.2, rtol=1e-3)[0]
-    assert "got None (NoneType), expected a number" in verdict(capsys, check_value, "count", None, 3)[1]
+    assert "got None (NoneType)" in verdict(capsys, check_value, "count", None, 3)[1]
 
 
 def test_clear_solutions_gives_nbgraders_gap():
@@ -253,7 +253,7 @@ def make_select(adapters=True, layer_norms=True, embedding_norm=True, head=True,
 def test_reference_selection_passes_and_leaves_the_model_alone(capsys, make_tiny):
     model = make_tiny()
     passed, line = verdict(capsys, check_trainable, make_select(), model, m=M)
-    assert passed and line.startswith("✓ select_trainable is right: ") and "LayerNorm (the embeddings' included)" in line
+    assert passed and line.startswith("✓ select_trainable is right: ") and "(the embeddings' included)" in line
     assert all(p.requires_grad for p in model.parameters()) and not adapter_slots(model)  # a copy was checked
     set_adapterlib = lambda model: set_trainable(model, "adapter")  # noqa: E731 - adapterlib's own passes too
     assert verdict(capsys, check_trainable, set_adapterlib, model, m=M)[0]
@@ -276,13 +276,13 @@ def test_wrong_selections_are_rejected_with_the_reason(capsys, make_tiny, mistak
 
 def test_selection_problems_are_all_named_and_partial_ones_counted(capsys, make_tiny):
     line = verdict(capsys, check_trainable, make_select(embedding_norm=False, pooler=True), make_tiny(), m=M)[1]
-    assert "the embedding LayerNorm is frozen" in line and "the pooler is trained" in line
+    assert "LayerNorm is frozen" in line and "pooler is trained" in line
 
     def attention_only(model):
         make_select()(model)
         model.bert.encoder.layer[0].attention.self.query.weight.requires_grad_(True)
     line = verdict(capsys, check_trainable, attention_only, make_tiny(), m=M)[1]
-    assert "1 pre-trained tensors are trained (`bert.encoder.layer.0.attention.self.query.weight`)" in line
+    assert "1 pre-trained tensors" in line and "(`bert.encoder.layer.0.attention.self.query.weight`)" in line
 
     def raises(model):
         model.classifer.requires_grad_(True)
@@ -321,7 +321,7 @@ def make_step(clip="norm", zero_grad=True, scheduler_first=False, scheduler=True
 
 def test_reference_step_passes(capsys):
     passed, line = verdict(capsys, check_train_step, make_step())
-    assert passed and line.startswith("✓ train_step is right: 2 steps on a tiny BERT") and "frozen weights unchanged" in line
+    assert passed and line.startswith("✓ train_step is right: 2 steps") and "frozen weights unchanged" in line
 
 
 def test_model_zero_grad_at_the_start_is_fine(capsys):
@@ -357,13 +357,13 @@ def test_wrong_steps_are_rejected_with_the_reason(capsys, mistake, expected):
 def test_step_that_raises_or_steps_twice(capsys):
     def raises(model, batch, optimizer, scheduler, max_grad_norm=1.0):
         return model(batch).loss.item()
-    assert "raises(model, batch, optimizer, scheduler, max_grad_norm) raised" in verdict(capsys, check_train_step, raises)[1]
+    assert "raises(model, batch, optimizer, scheduler, max_grad_norm)" in verdict(capsys, check_train_step, raises)[1]
 
     def twice(model, batch, optimizer, scheduler, max_grad_norm=1.0):
         loss = make_step()(model, batch, optimizer, scheduler, max_grad_norm)
         optimizer.step()
         return loss
-    assert "2 calls ran optimizer.step() 4 times and backward() 2 times" in verdict(capsys, check_train_step, twice)[1]
+    assert "optimizer.step() 4 times and backward() 2" in verdict(capsys, check_train_step, twice)[1]
 
 
 def test_step_check_leaves_the_random_state_alone(capsys):
@@ -418,7 +418,7 @@ def test_a_step_in_eval_mode_is_rejected(capsys):
         return loss
     for step in (eval_step, eval_then_train):
         passed, line = verdict(capsys, check_train_step, step)
-        assert not passed and "eval mode, so dropout is off" in line, line
+        assert not passed and "eval mode" in line and "dropout" in line, line
 
 
 def make_hook_place(attention="attention.output.dropout", ffn="output.dropout", pre=False):
@@ -440,6 +440,6 @@ def test_a_placement_with_forward_hooks_is_accepted(capsys, make_tiny):
     passed, line = verdict(capsys, check_placement, make_hook_place(), make_tiny(), m=M)
     assert passed, line
     passed, line = verdict(capsys, check_placement, make_hook_place(attention="attention.output.dense"), make_tiny(), m=M)
-    assert not passed and "wraps `attention.output.dense`, the output projection itself" in line
+    assert not passed and "wraps `attention.output.dense`" in line and "projection itself" in line
     passed, line = verdict(capsys, check_placement, make_hook_place(pre=True), make_tiny(), m=M)
     assert not passed and "in train mode" in line  # the adapter runs before the dropout

@@ -80,6 +80,7 @@ def test_public_names_load_on_first_use():
         al.no_such_name
 
 
+@pytest.mark.slow
 def test_train_stays_the_function_when_the_submodule_is_imported_first():
     assert _python("import adapterlib.train, adapterlib as al; print(al.train.__module__, callable(al.train))"
                    ).split() == ["adapterlib.train", "True"]

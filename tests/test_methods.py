@@ -34,6 +34,7 @@ def tiny_with(make_tiny, method, seed=0, **kw):
 
 # ------------------------------------------------------------------ run ids of earlier records
 
+@pytest.mark.committed
 @pytest.mark.parametrize("policy", ["adapter", "full", "top_k", "layernorm"])
 def test_committed_records_of_every_policy_keep_their_run_ids_and_read_as_their_method(policy):
     files = [f for f in sorted((ROOT / "data" / "results").glob("*/runs/*.json"))
@@ -48,6 +49,7 @@ def test_committed_records_of_every_policy_keep_their_run_ids_and_read_as_their_
         assert run_id(al.TrainConfig(**{**rec["config"], "method": cfg.method})) == rec["run_id"]  # said explicitly
 
 
+@pytest.mark.committed
 def test_aggregate_reads_an_old_record_as_its_method_and_keeps_its_config_key():
     from adapterlib.sweeps.aggregate import config_key, record_row
     f = next((ROOT / "data" / "results" / "glue_v2" / "runs").glob("*-adapter-*.json"))

@@ -33,6 +33,7 @@ def cfg(task, glue_dir):
     return TrainConfig(task=task, lr=1e-2, max_steps=4, batch_size=8, glue_dir=str(glue_dir), eval_every=2)
 
 
+@pytest.mark.slow
 def test_train_tasks_in_turn_on_one_base(bank, glue_dir, word_tokenizer, tiny_batch, tmp_path):
     model = bank.model
     shared_before = frozen_fingerprint(model)

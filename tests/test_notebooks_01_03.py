@@ -10,6 +10,7 @@ from adapterlib.course.findings import MARGIN
 from nbtools import run_notebook
 
 
+@pytest.mark.slow
 def test_01_adapter_anatomy(tmp_path):
     r = run_notebook("01", tmp_path)
     assert r["preset"] == "smoke" and r["adapter_size"] == 64
@@ -31,6 +32,7 @@ def test_01_adapter_anatomy(tmp_path):
     assert r["policies"]["layernorm"] == 9_984 + 770
 
 
+@pytest.mark.slow
 def test_02_initialisation_ablation(tmp_path):
     from adapterlib import TrainConfig
     from adapterlib.course.presets import train_scale
@@ -55,6 +57,8 @@ def test_02_initialisation_ablation(tmp_path):
     assert r["zero_init_grads_zero"] == {"down.weight": True, "down.bias": True, "up.weight": True, "up.bias": False}
 
 
+@pytest.mark.slow
+@pytest.mark.committed
 def test_03_adapter_size_vs_parameters(tmp_path):
     r = run_notebook("03", tmp_path)
     assert r["arithmetic_ok"] is True and r["budget_ok"] is True
@@ -148,7 +152,7 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
         if 0 < std <= 1e-2:
             assert learned, f"std {std:g}: {score:.2f} does not beat the majority class {floor:.2f}"
         elif not learned:
-            assert ("destroying the pre-trained function" if std > 1e-2 else "exactly zero gradients") in why
+            assert ("destroying" if std > 1e-2 else "zero gradients") in why   # the cause, by its key word
     small = [s for std, s in zip(stds, scores) if 0 < std <= 1e-2]
     assert scores[stds.index(1.0)] < min(small)                  # the paper's shape: large stds degrade
     named = [s for std, s in zip(stds, scores) if std == 0 or std > 1e-2] + [min(small), max(small)]

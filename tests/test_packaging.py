@@ -3,6 +3,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -28,6 +29,7 @@ def test_environment_yml_matches_pyproject():
     assert "torch==2.13.0" in conda_reqs
 
 
+@pytest.mark.committed
 def test_readme_commands_match_ci():
     readme = (ROOT / "README.md").read_text()
     ci = (ROOT / ".ci" / "run").read_text()
@@ -35,6 +37,7 @@ def test_readme_commands_match_ci():
     assert test_cmd in ci, "the README's test command must be what .ci/run runs"
 
 
+@pytest.mark.slow
 def test_project_files_are_found_under_one_root(tmp_path):
     """data/, sweeps/ and notebooks/ come from paths.project_root(): $ADAPTERLIB_ROOT first, else this checkout."""
     import os

@@ -19,6 +19,7 @@ def library_snippet() -> str:
     return re.search(r"```python\n(.*?)```", section, re.S).group(1)
 
 
+@pytest.mark.committed
 @pytest.mark.slow
 def test_readme_library_snippet_loads_the_trained_adapters(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)  # the snippet writes runs/

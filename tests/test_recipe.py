@@ -4,6 +4,7 @@ Each is a TrainConfig field, recorded in the run's config and part of its run id
 before the field existed keep their ids (their records are committed under data/results/).
 """
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ def cfg(tiny_model_dir, tiny_glue_dir, **kw):
     return al.TrainConfig(**{**base, **kw})
 
 
+@pytest.mark.committed
 def test_committed_records_keep_their_run_ids():
     """Every committed v1 record's id is recomputed from its config (new fields take legacy defaults)."""
     files = sorted((ROOT / "data" / "results").glob("*/runs/*.json"))
@@ -89,7 +91,7 @@ def test_mean_pooling_masks_padding_and_drops_the_pooler(tiny_model_dir):
         alone = model.base_model(input_ids=ids[:1, :4], attention_mask=mask[:1, :4]).pooler_output
         assert torch.allclose(alone[0], out.pooler_output[0], atol=1e-5)
     assert model.base_model.pooler.mask is None  # not kept after the forward
-    with pytest.raises(ValueError, match="head_input must be one of"):
+    with pytest.raises(ValueError, match="head_input .*'max'"):
         al.set_head_input(model, "max")
 
 
@@ -110,6 +112,7 @@ def test_train_pooler_is_trained_and_counted(tiny_model_dir, tiny_glue_dir, tmp_
     assert "pooler" in meta["groups"] and any(".pooler." in t for t in meta["tensors"])
 
 
+@pytest.mark.slow
 def test_mean_head_checkpoint_round_trip(tiny_model_dir, tiny_glue_dir, tmp_path):
     tiny_batch = {"input_ids": torch.tensor([[2, 5, 6, 3, 0], [2, 7, 8, 9, 3]]),
                   "attention_mask": torch.tensor([[1, 1, 1, 1, 0], [1, 1, 1, 1, 1]])}
@@ -129,6 +132,7 @@ def test_mean_head_checkpoint_round_trip(tiny_model_dir, tiny_glue_dir, tmp_path
         al.load_adapter(fresh, tmp_path / pooled["checkpoint"])
 
 
+@pytest.mark.slow
 def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch):
     """mixed_precision bf16 (the v2 sweeps' setting): the training forward runs under bf16 autocast (with the
     fast path on), the trained weights and the checkpoint stay float32, and the record names the precision."""
@@ -163,6 +167,7 @@ def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue
     assert seen and set(seen) == {torch.float32}
 
 
+@pytest.mark.slow
 def test_early_stopping_stops_after_patience_and_restores_the_best(tiny_model_dir, tiny_glue_dir, monkeypatch):
     """Validation scores are scripted: best at the 2nd evaluation, then 2 worse ones -> stop at the 4th."""
     import importlib
@@ -209,7 +214,7 @@ def test_non_finite_loss_stops_the_run(tiny_model_dir, tiny_glue_dir, tmp_path, 
         return real_step(model, batch, *args)
 
     monkeypatch.setattr(T, "_train_step", poisoned_step)
-    with pytest.raises(TrainingDiverged, match="training loss became nan at step 3"):
+    with pytest.raises(TrainingDiverged, match="nan at step 3"):
         al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=tmp_path, progress=False)
     assert len(calls) == 3 and not list(tmp_path.iterdir())  # stopped at once; no record, no checkpoint
 
@@ -221,7 +226,7 @@ def test_output_dir_is_checked_before_training(tiny_model_dir, tiny_glue_dir, tm
     monkeypatch.setattr(T, "fit", lambda *a, **k: trained.append(1))
     a_file = tmp_path / "file"
     a_file.write_text("x")
-    with pytest.raises(T.OutputWriteError, match="is a file, not a directory"):
+    with pytest.raises(T.OutputWriteError, match=re.escape(str(a_file))):
         al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=a_file, progress=False)
     read_only = tmp_path / "ro"
     read_only.mkdir()
@@ -244,7 +249,7 @@ def test_a_failed_final_write_keeps_the_scores_on_screen(tiny_model_dir, tiny_gl
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(T.records, "write_json_atomic", disk_full)
-    with pytest.raises(T.OutputWriteError, match=r"No space left on device.*Scores \(not saved\): dev [\d.]+ accuracy"):
+    with pytest.raises(T.OutputWriteError, match=r"No space left.*\(not saved\): dev [\d.]+ accuracy"):
         al.train(cfg(tiny_model_dir, tiny_glue_dir), output_dir=tmp_path, progress=False)
 
 
@@ -267,6 +272,7 @@ def test_adapter_config_layers_accept_integers_of_any_kind():
     assert al.AdapterConfig(layers=[np.int64(3), 1, 3]).layers == [1, 3]
 
 
+@pytest.mark.slow
 def test_patience_counts_only_validations_after_the_warm_up(tiny_model_dir, tiny_glue_dir, monkeypatch):
     """13 steps per epoch, 6 epochs, warm-up 50% = 39 steps: the validations at steps 26 and 39 do not count,
     so with patience 2 the run stops at the 5th validation (without the rule it would stop at the 3rd)."""

@@ -37,6 +37,7 @@ from adapterlib.sweeps import executor
 from adapterlib.sweeps import driver as sweep
 from adapterlib.cli import main
 from adapterlib.sweeps.spec import expand, load_spec, parse_spec
+from tally import tally
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = ("clear error", "correct success", "traceback", "silent acceptance", "misleading line", "data lost")
@@ -463,6 +464,7 @@ def test_bad_input(case, battery):
     assert outcome == ("correct success" if not case.expect else "clear error"), (outcome, out[-600:], err[-1500:])
 
 
+@pytest.mark.committed
 def test_figures(battery):
     """The battery's counts per outcome (the README's Reliability figures)."""
     counts = {o: 0 for o in OUTCOMES}
@@ -511,12 +513,12 @@ def test_evaluate_with_force_scores_another_task_with_a_warning(ctx, capsys):
     rc = main(["evaluate", "--checkpoint", str(ctx["ckpt"]), "--task", "sst2", "--force", "--glue-dir",
                str(ctx["glue"]), "--max-examples", "8"])
     captured = capsys.readouterr()
-    assert rc == 0 and "warning: scoring a checkpoint trained on rte on sst2 (--force)" in captured.err
+    assert rc == 0 and "warning:" in captured.err and "rte on sst2 (--force)" in captured.err
     assert json.loads(captured.out[captured.out.index("{"):])["task"] == "sst2"
 
 
 def test_sweep_file_booleans_must_be_yaml_booleans():
-    with pytest.raises(ValueError, match="keep_notebooks must be true or false"):
+    with pytest.raises(ValueError, match="keep_notebooks .*true or false"):
         parse_spec({"name": "t", "grid": {"lr": [1e-3]}, "keep_notebooks": "no"})
     assert parse_spec({"name": "t", "grid": {"lr": [1e-3]}, "save_checkpoint": True}).save_checkpoint is True
 
@@ -676,9 +678,9 @@ def test_two_drivers_at_once_and_a_garbled_record(killed_study):
                             text=True, timeout=120)
     out, err = first.communicate(timeout=180)
     assert first.returncode == 0, err[-2000:]
-    assert second.returncode == 2 and second.stderr.count("\n") == 1 and "another sweep is running" in second.stderr
-    assert f"invalid run record excluded: {victim}" in err
-    assert "2 ok, 0 failed, 2 already done" in out
+    assert second.returncode == 2 and second.stderr.count("\n") == 1 and "another sweep" in second.stderr
+    assert f"excluded: {victim}" in err
+    assert tally(out) == {"ok": 2, "failed": 0, "already done": 2}
     assert json.loads(victim.read_text())["status"] == "ok" and gone.exists()
     assert {p.name: p.read_text() for p in others} == kept
     aside = list(runs.glob(f"{victim.name}.invalid-*"))
@@ -688,6 +690,7 @@ def test_two_drivers_at_once_and_a_garbled_record(killed_study):
         pass
 
 
+@pytest.mark.slow
 def test_all_failed_group_skips_its_seeds_and_other_tasks_go_on(ctx, capsys):
     spec_path = tiny_sweep(ctx, "qnli", grid={"task": ["qnli", "rte"], "lr": [1e-3]},
                            select_then_seeds={"by": ["task", "policy"], "seeds": [1]})
@@ -696,14 +699,14 @@ def test_all_failed_group_skips_its_seeds_and_other_tasks_go_on(ctx, capsys):
                "--quiet"])
     captured = capsys.readouterr()
     assert rc == 1, captured.err
-    assert "no successful grid run for task=qnli, policy=adapter; its seeds are skipped" in captured.err
+    assert "task=qnli, policy=adapter; its seeds" in captured.err   # the group whose seeds are skipped
     recs = [json.loads(p.read_text()) for p in (study / "runs").glob("*.json")]
     assert sorted((r["task"], r["status"], r["seed"]) for r in recs) == [("qnli", "failed", 0), ("rte", "ok", 0),
                                                                           ("rte", "ok", 1)]
     assert main(["sweep", str(spec_path), "--output-dir", str(study), "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "no successful grid run for task=qnli, policy=adapter: its seeds are skipped" in out
-    assert "3 runs: 2 done, 1 failed, 0 to run" in out
+    assert "task=qnli, policy=adapter: its seeds" in out
+    assert tally(out) == {"runs": 3, "done": 2, "failed": 1, "to run": 0}
     progress = sweep.study_progress(load_spec(spec_path), study)
     assert progress["planned"] == 3 and progress["tasks_complete"] == ["rte"]
 

@@ -87,7 +87,7 @@ def test_a_snapshot_of_another_run_is_ignored(tiny_model_dir, tiny_glue_dir, tmp
         al.train(first, output_dir=tmp_path, progress=False)
     monkeypatch.undo()
     resume.snapshot_path(tmp_path, run_id(first)).rename(resume.snapshot_path(tmp_path, run_id(second)))
-    with pytest.warns(UserWarning, match="written for another run"):
+    with pytest.warns(UserWarning, match="another run"):
         record = al.train(second, output_dir=tmp_path, progress=False)
     assert "resumed_at_epochs" not in record["timing"]
     assert record["history"] == al.train(second, progress=False)["history"]   # as a fresh run

@@ -47,6 +47,7 @@ def site(tmp_path_factory):
     return out / "_build" / "html"
 
 
+@pytest.mark.committed
 def test_every_notebook_has_a_page_with_its_stored_outputs(site):
     assert len(NOTEBOOKS) == 6
     for stem in NOTEBOOKS:
@@ -62,6 +63,7 @@ def test_every_notebook_has_a_page_with_its_stored_outputs(site):
     assert "application/vnd.jupyter.widget-state+json" in anatomy  # the explorers' stored state
 
 
+@pytest.mark.committed
 def test_landing_page_links_every_notebook_and_the_paper(site):
     index = (site / "index.html").read_text()
     assert "book/intro.html" in index  # redirect to the landing page
@@ -78,6 +80,7 @@ def test_landing_page_links_every_notebook_and_the_paper(site):
     assert 'href="../book/paper_map.html"' in nav and 'href="../book/intro.html"' in nav
 
 
+@pytest.mark.committed
 def test_broken_internal_link_fails_the_build(tmp_path):
     """The same configuration on a one-page book whose page links a page that does not exist."""
     src = tmp_path / "src"

@@ -19,6 +19,7 @@ from adapterlib.sweeps import status
 from adapterlib.cli import main
 from adapterlib.sweeps.spec import SweepSpecError, expand, load_spec, parse_spec
 from adapterlib.train import run_id
+from tally import tally
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = REPO / "sweeps"
@@ -143,7 +144,7 @@ def test_bad_yaml_and_bad_set(tmp_path, capsys):
     assert main(["sweep", str(SWEEPS / "smoke.yaml"), "--dry-run", "--set", "lr"]) == 2
     assert "--set expects FIELD=VALUE" in capsys.readouterr().err
     assert main(["sweep", str(SWEEPS / "smoke.yaml"), "--dry-run", "--set", "lrate=1"]) == 2
-    assert "unknown TrainConfig field 'lrate'" in capsys.readouterr().err
+    assert "'lrate'" in capsys.readouterr().err   # the unknown field, named
 
 
 # ---------------------------------------------------------------- CPU plan
@@ -154,7 +155,7 @@ def test_plan_workers_never_oversubscribes():
     assert plan(workers=2, cores=2) == (2, 1)
     assert plan(threads=1, cores=2) == (2, 1)
     assert plan(threads=2, cores=8) == (4, 2)
-    with pytest.raises(executor.SweepError, match="2 x --threads-per-run 2 = 4 threads exceeds the 2 CPU cores"):
+    with pytest.raises(executor.SweepError, match=r"2 x --threads-per-run 2 = 4 threads .* 2 CPU"):
         plan(workers=2, threads=2, cores=2)
     with pytest.raises(executor.SweepError, match="exceeds"):
         plan(threads=3, cores=2)
@@ -167,14 +168,14 @@ def test_cli_refuses_oversubscription(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(executor, "available_cores", lambda: 2)
     rc = main(["sweep", str(SWEEPS / "smoke.yaml"), "--output-dir", str(tmp_path / "s"), "--workers", "2",
                "--threads-per-run", "2"])
-    assert rc == 2 and "exceeds the 2 CPU cores" in capsys.readouterr().err
+    assert rc == 2 and "--threads-per-run 2" in capsys.readouterr().err
     assert not (tmp_path / "s").exists()
 
 
 def test_a_study_runs_one_driver_at_a_time(tmp_path):
     spec = load_spec(SWEEPS / "smoke.yaml")
     with sweep.study_lock(tmp_path / "s"):
-        with pytest.raises(executor.SweepError, match="another sweep is running"):
+        with pytest.raises(executor.SweepError, match="another sweep"):
             sweep.run_sweep(spec, tmp_path / "s", progress=False)
 
 
@@ -197,12 +198,13 @@ def smoke_study(tiny_model_dir, tiny_glue_dir, tmp_path_factory):
     return folder / "study", args
 
 
+@pytest.mark.slow
 def test_sweep_records_failures_and_runs_seeds_at_the_selected_setting(smoke_study):
     study, _ = smoke_study
     recs = records_in(study)
     assert len(recs) == 3 + 1 + 2 and all(name == r["run_id"] for name, r in recs.items())
     failed = [r for r in recs.values() if r["status"] == "failed"]
-    assert len(failed) == 1 and "k must be an integer in 1..2" in failed[0]["error"]
+    assert len(failed) == 1 and "1..2" in failed[0]["error"]   # top_k's range
     assert failed[0]["config"]["top_k"] == 5 and "Traceback" in failed[0]["traceback"]
     ok = [r for r in recs.values() if r["status"] == "ok"]
     assert all(r["history"] and r["selected"] in r["history"] for r in ok)
@@ -220,18 +222,20 @@ def test_sweep_records_failures_and_runs_seeds_at_the_selected_setting(smoke_stu
         pass
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_runs_without_starting_a_cluster(smoke_study, capsys, monkeypatch):
     study, args = smoke_study
     before = {p.name: p.stat().st_mtime_ns for p in (study / "runs").glob("*.json")}
     monkeypatch.setattr(executor.DaskPool, "get", lambda self: pytest.fail("nothing to run, no cluster needed"))
     assert main(args) == 0
-    assert "0 ok, 0 failed, 6 already done" in capsys.readouterr().out
+    assert tally(capsys.readouterr().out) == {"ok": 0, "failed": 0, "already done": 6}
     assert before == {p.name: p.stat().st_mtime_ns for p in (study / "runs").glob("*.json")}
     assert main([*args, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert "6 runs: 5 done, 1 failed, 0 to run" in out and "seeds" in out
+    assert tally(out) == {"runs": 6, "done": 5, "failed": 1, "to run": 0} and "seeds" in out
 
 
+@pytest.mark.slow
 def test_deleted_record_and_leftover_temp_file_rerun_only_that_run(smoke_study, capsys):
     study, args = smoke_study
     runs = study / "runs"
@@ -240,21 +244,23 @@ def test_deleted_record_and_leftover_temp_file_rerun_only_that_run(smoke_study, 
     (runs / f".{victim.name}.abc123.tmp").write_text('{"run_id": "half')   # a write cut off by kill -9
     before = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
     assert main(args) == 0
-    assert "1 ok, 0 failed, 5 already done" in capsys.readouterr().out
+    assert tally(capsys.readouterr().out) == {"ok": 1, "failed": 0, "already done": 5}
     after = {p.name: p.stat().st_mtime_ns for p in runs.glob("*.json")}
     assert set(after) == set(before) | {victim.name} and all(after[n] == t for n, t in before.items())
     assert not list(runs.glob(".*.tmp"))
 
 
+@pytest.mark.slow
 def test_retry_failed_reruns_only_failed_runs(smoke_study, capsys):
     study, args = smoke_study
     failed = [p for p in (study / "runs").glob("*.json") if json.loads(p.read_text())["status"] == "failed"]
     stamp = failed[0].stat().st_mtime_ns
     assert main([*args, "--retry-failed"]) == 1
-    assert "0 ok, 1 failed, 5 already done" in capsys.readouterr().out
+    assert tally(capsys.readouterr().out) == {"ok": 0, "failed": 1, "already done": 5}
     assert failed[0].stat().st_mtime_ns != stamp
 
 
+@pytest.mark.slow
 def test_reuse_copies_ok_records_of_the_same_runs_from_another_study(smoke_study, tiny_model_dir, tiny_glue_dir,
                                                                       capsys, monkeypatch):
     """`reuse: [study]`: a run with an ok record of the same id in that study is copied (plus reused_from),
@@ -268,7 +274,7 @@ def test_reuse_copies_ok_records_of_the_same_runs_from_another_study(smoke_study
     spec = load_spec(path, {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
     failing = [r for r in expand(spec) if r.fields["policy"] == "top_k"][0]
     assert sweep.reuse_source(spec, failing, folder) is None
-    assert "(to be copied from study)" in sweep.describe_plan(spec, folder)
+    assert "copied from study" in sweep.describe_plan(spec, folder)
     spec.runs = []  # without the failing run everything is in the source study: nothing to train
     monkeypatch.setattr(executor.DaskPool, "get", lambda self: pytest.fail("every run is reused"))
     counts = sweep.run_sweep(spec, folder, progress=False)
@@ -284,7 +290,7 @@ def test_reuse_copies_ok_records_of_the_same_runs_from_another_study(smoke_study
     assert {**log[1]["runs"], **log[2]["runs"]} == dict.fromkeys(copies, study.name)
     progress = sweep.study_progress(spec, folder)
     assert (progress["finished"], progress["reused"], progress["wall_h"], progress["cpu_h"]) == (5, 5, 0, 0)
-    assert "reused 3 finished runs of study" in capsys.readouterr().out  # the grid; then 2 seed runs
+    assert "reused 3 " in capsys.readouterr().out  # the grid; then 2 seed runs
     counts = sweep.run_sweep(spec, folder, progress=False)   # a second run: nothing left to copy
     assert counts["reused"] == 0 and counts["skipped"] == 5
     # a copy of a copy keeps the first provenance
@@ -305,6 +311,7 @@ def test_reuse_copies_ok_records_of_the_same_runs_from_another_study(smoke_study
         __import__("shutil").rmtree(study / "runs" / grid[0].run_id)
 
 
+@pytest.mark.slow
 def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):
     study, _ = smoke_study
     assert main(["aggregate", str(study), "--out-dir", str(tmp_path)]) == 0
@@ -314,6 +321,7 @@ def test_aggregate_cli_on_a_real_sweep(smoke_study, tmp_path, capsys):
     assert best[0].startswith("task,policy,adapter_size") and len(best) == 1 + 2
 
 
+@pytest.mark.slow
 def test_seeds_run_task_by_task_so_a_stopped_sweep_leaves_whole_tasks(tiny_model_dir, tiny_glue_dir, tmp_path,
                                                                       monkeypatch):
     data = {"name": "bytask", "base": {"epochs": 1, "batch_size": 16, "max_length": 32, "max_train_examples": 64,
@@ -368,6 +376,7 @@ def test_seeds_run_task_by_task_so_a_stopped_sweep_leaves_whole_tasks(tiny_model
     assert "1 runs so far" in sweep.describe_plan(spec, tmp_path / "study")
 
 
+@pytest.mark.slow
 def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, tiny_glue_dir):
     study, _ = smoke_study
     spec = load_spec(study.parent / "smoke_fail.yaml", {"model": str(tiny_model_dir), "glue_dir": str(tiny_glue_dir)})
@@ -407,6 +416,7 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
         status.replace_status_block("no markers", "| new |")
 
 
+@pytest.mark.committed
 def test_readme_status_table_matches_the_committed_records():
     text = (REPO / "README.md").read_text()
     block = text.split(status.STATUS_BEGIN, 1)[1].split(status.STATUS_END, 1)[0].strip()
@@ -435,6 +445,7 @@ def _start_until_first_record(cmd, env, runs, **popen):
     return driver, {p.name: p.read_text() for p in runs.glob("*.json")}
 
 
+@pytest.mark.slow
 def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_glue_dir, tmp_path):
     """Kill the driver with SIGKILL once the first record exists; the same command then finishes the rest
     (and gets the per-run CPU lock the killed workers held)."""
@@ -456,6 +467,7 @@ def test_kill_9_then_restart_completes_without_duplicates(tiny_model_dir, tiny_g
     assert not list(runs.glob(".*"))
 
 
+@pytest.mark.slow
 def test_sigterm_stops_the_sweep_as_ctrl_c_does_and_logs_its_end(tiny_model_dir, tiny_glue_dir, tmp_path):
     """`kill` (SIGTERM: a session's or a cluster job's end) leaves the study's log an "end" line marked
     interrupted, exit code 130 and the resume hint; finished records are kept as they were."""
@@ -465,7 +477,7 @@ def test_sigterm_stops_the_sweep_as_ctrl_c_does_and_logs_its_end(tiny_model_dir,
     driver.send_signal(signal.SIGTERM)
     _, err = driver.communicate(timeout=60)
     assert first and len(first) < len(expected), "the sweep should have been stopped midway"
-    assert driver.returncode == 130 and "run the same command again to resume" in err, err[-2000:]
+    assert driver.returncode == 130 and "to resume" in err, err[-2000:]
     log = [json.loads(line) for line in (tmp_path / "study" / "sweep_log.jsonl").read_text().splitlines()]
     assert [e["event"] for e in log] == ["start", "end"] and log[-1]["interrupted"] is True
     # the end line counts the runs that finished before the signal (it said ok 0 until 2026-12-04)
@@ -481,6 +493,7 @@ NOTEBOOK_CELLS = [
 ]
 
 
+@pytest.mark.slow
 def test_papermill_mode_records_what_the_notebook_recorded(tmp_path):
     import nbformat
     nb = nbformat.v4.new_notebook()
@@ -489,14 +502,14 @@ def test_papermill_mode_records_what_the_notebook_recorded(tmp_path):
     nbformat.write(nb, tmp_path / "toy.ipynb")
     spec = parse_spec({"name": "nb", "mode": "papermill", "notebook": "toy.ipynb", "base": {"task": "rte"},
                        "grid": {"x": [1, 2, 3]}}, root=tmp_path)
-    with pytest.raises(SweepSpecError, match="unknown parameter of toy.ipynb .y.; known: x, task$"):
+    with pytest.raises(SweepSpecError, match=r"toy.ipynb .y.; known: x, task$"):
         parse_spec({"name": "nb", "mode": "papermill", "notebook": "toy.ipynb", "grid": {"y": [1]}}, root=tmp_path)
     counts = sweep.run_sweep(spec, tmp_path / "study", workers=1, threads_per_run=1, progress=False)
     assert counts["ok"] == 2 and counts["failed"] == 1
     df = aggregate.load_study(tmp_path / "study").sort_values("val_score")
     assert list(df["val_score"].dropna()) == [51.0, 52.0] and list(df["result_note"].dropna()) == ["hi", "hi"]
     failed = df[df["status"] == "failed"].iloc[0]
-    assert "x must not be 3" in failed["error"]
+    assert "must not be 3" in failed["error"]
     assert set(df["task"]) == {"rte"}
 
 
@@ -578,6 +591,7 @@ def test_run_v2_goes_on_after_failed_runs_and_stops_when_interrupted(tmp_path, c
     assert all("--workers 2 --threads-per-run 1" in line for line in lines if "adapterlib sweep" in line)
     assert ("runs failed in: ablation_v2 layer_ablation glue_v2 init_v2 size_v2" in done.stderr) is (code == 1)
 
+@pytest.mark.committed
 def test_runs_trained_on_a_gpu_are_counted_apart_from_the_cpu_time(tmp_path):
     """A GPU run counts as finished, but not in the CPU time, the run times or the CPU estimates: the status
     gives the GPU's runs and the hours it was training at least one of them (overlapping runs count once)."""

@@ -48,6 +48,7 @@ def test_train_each_policy_record_and_frozen_weights(tiny_model_dir, tiny_glue_d
         assert changed, "no trainable parameter changed"
 
 
+@pytest.mark.slow
 def test_training_is_deterministic_and_learns(tiny_model_dir, tiny_glue_dir):
     config = cfg(tiny_model_dir, tiny_glue_dir, policy="full", lr=3e-3, epochs=4)
     a, b = al.train(config, progress=False), al.train(config, progress=False)
