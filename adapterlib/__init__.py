@@ -36,13 +36,27 @@ _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from .checkpoint import CheckpointError, load_adapter, save_adapter
-    from .config import (INIT_SCHEMES, METHODS, MODEL_PRESETS, AdapterConfig, AdapterConfigError, TrainConfig,
-                         TrainConfigError)
-    from .methods import add_method
+    from .config import (
+        INIT_SCHEMES,
+        METHODS,
+        MODEL_PRESETS,
+        AdapterConfig,
+        AdapterConfigError,
+        TrainConfig,
+        TrainConfigError,
+    )
     from .errors import AdapterlibError
     from .fast import slow_down, speed_up
     from .heads import HEAD_INPUTS, MeanPooler, head_input, set_head_input
-    from .inject import PLACEMENTS, UnsupportedModelError, adapter_slots, adapters_removed, add_adapters, enable_adapters
+    from .inject import (
+        PLACEMENTS,
+        UnsupportedModelError,
+        adapter_slots,
+        adapters_removed,
+        add_adapters,
+        enable_adapters,
+    )
+    from .methods import add_method
     from .models import ModelLoadError, load_base_model, model_from_preset, tiny_config
     from .modules import Adapter, AdapterSlot
     from .params import ParamReport, adapter_param_formula, param_report

@@ -22,7 +22,7 @@ from torch import nn
 from .config import AdapterConfig
 from .errors import AdapterlibError
 from .heads import head_input, set_head_input
-from .inject import add_adapters, adapter_slots, placement_for, transformer_layers
+from .inject import adapter_slots, add_adapters, placement_for, transformer_layers
 from .paths import replacing, write_text_atomic
 from .policies import param_groups
 
@@ -118,7 +118,8 @@ def read_adapter_config(path) -> dict:
         known = {f.name for f in dataclasses.fields(AdapterConfig)}
         if not isinstance(adapter, dict) or set(adapter) - known:
             unknown = sorted(set(adapter) - known) if isinstance(adapter, dict) else adapter
-            raise CheckpointError(f"{cfg_file}: unknown adapter_config field(s) {unknown}; known: {', '.join(sorted(known))}")
+            raise CheckpointError(f"{cfg_file}: unknown adapter_config field(s) {unknown}; "
+                                  f"known: {', '.join(sorted(known))}")
         try:
             AdapterConfig.from_dict(adapter)
         except (TypeError, ValueError) as e:
@@ -166,7 +167,8 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     with torch.no_grad():
         for name, tensor in state.items():
             if params[name].shape != tensor.shape:
-                raise CheckpointError(f"{name}: checkpoint shape {tuple(tensor.shape)} vs model {tuple(params[name].shape)}")
+                raise CheckpointError(f"{name}: checkpoint shape {tuple(tensor.shape)} "
+                                      f"vs model {tuple(params[name].shape)}")
         for name, tensor in state.items():
             params[name].copy_(tensor)
     return model

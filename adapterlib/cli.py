@@ -6,14 +6,21 @@ nothing heavy; each command's handler imports the library code it runs when it r
 from __future__ import annotations
 
 import argparse
+import ast
+import dataclasses
+import inspect
 import json
+import math
 import os
 import re
+import shlex
 import sys
+import typing
 from pathlib import Path
 
 EPILOG = """examples:
-  python -m adapterlib train --task rte --policy adapter --adapter-size 64 --lr 3e-4 --epochs 3 --seed 0 --output-dir runs/
+  python -m adapterlib train --task rte --policy adapter --adapter-size 64 --lr 3e-4 --epochs 3 --seed 0 \
+--output-dir runs/
   python -m adapterlib train --task rte --method lora --lora-r 8 --lr 5e-4 --output-dir runs/
   python -m adapterlib train --task rte --method houlsby --nonlinearity swish --init-std 0.02 --no-train-layernorm
   python -m adapterlib train --task sst2 --max-train-examples 4000 --epochs 1 --output-dir runs/
@@ -30,8 +37,6 @@ TRAIN_CHOICES = {"head_input": ("pooler", "mean"), "mixed_precision": ("no", "fp
 def field_help(cls) -> dict[str, str]:
     """Each dataclass field's trailing `# comment` in the class source (with its `#` continuation lines):
     the comments beside TrainConfig's fields are the CLI's help, so defaults and help live in one place."""
-    import dataclasses
-    import inspect
     names, helps, current = {f.name for f in dataclasses.fields(cls)}, {}, None
     for line in inspect.getsource(cls).splitlines():
         field = re.match(r"\s{4}(\w+)\s*:[^#]*(?:#\s*(.*))?$", line)
@@ -51,8 +56,6 @@ def add_dataclass_arguments(parser, cls, required=(), choices=None) -> None:
     `X | None` fields take one X (or, for `list[X]`, one or more); a bool field that defaults to False is
     a `--name` switch, one that defaults to True a `--no-name` switch. Fields in `required` have no default.
     """
-    import dataclasses
-    import typing
     hints, helps, choices = typing.get_type_hints(cls), field_help(cls), choices or {}
     for f in dataclasses.fields(cls):
         flag, hint = "--" + f.name.replace("_", "-"), hints[f.name]
@@ -106,7 +109,8 @@ def _add_evaluate(sub):
                        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--checkpoint", required=True, help="checkpoint folder written by `train`")
     p.add_argument("--task", help="GLUE task (default: the task stored in the checkpoint)")
-    p.add_argument("--split", default="dev", help="split to score: dev, validation, train, dev_matched, ... (default: dev)")
+    p.add_argument("--split", default="dev",
+                   help="split to score: dev, validation, train, dev_matched, ... (default: dev)")
     p.add_argument("--model", help="base model (default: the one stored in the checkpoint)")
     p.add_argument("--glue-dir", help="GLUE data folder (default: $GLUE_DIR, else the bundled copy, else the hub)")
     p.add_argument("--max-examples", type=int, help="score only the first N examples (N >= 1)")
@@ -146,7 +150,6 @@ def dev_scores_text(dev: dict) -> str:
 
 
 def cmd_train(args) -> int:
-    import dataclasses
 
     from .config import TrainConfig
     from .train import train
@@ -157,8 +160,9 @@ def cmd_train(args) -> int:
         from .config import ADAPTER_METHODS
         from .errors import UsageError
         if cfg.method not in ADAPTER_METHODS:
-            raise UsageError(f"--adapter-size applies to methods {' and '.join(ADAPTER_METHODS)} (bottleneck adapters), "
-                             f"not --method {cfg.method}{' (its size is --lora-r)' if cfg.method == 'lora' else ''}")
+            lora = " (its size is --lora-r)" if cfg.method == "lora" else ""
+            raise UsageError(f"--adapter-size applies to methods {' and '.join(ADAPTER_METHODS)} "
+                             f"(bottleneck adapters), not --method {cfg.method}{lora}")
         cfg = dataclasses.replace(cfg, adapter_size=size)
     cfg.adapter_config() if cfg.method in ("houlsby", "pfeiffer") else None  # adapter options: checked before loading
     from .precision import check_precision
@@ -204,7 +208,6 @@ def cmd_evaluate(args) -> int:
 def check_finite_scores(scores: dict, what: str) -> None:
     """A NaN or infinite loss or metric is not a score: an error naming what was scored (its weights or inputs
     are broken), never a number printed with exit code 0."""
-    import math
 
     from .checkpoint import CheckpointError
     bad = {k: v for k, v in scores.items() if isinstance(v, float) and not math.isfinite(v)}
@@ -245,7 +248,8 @@ def _add_course(sub) -> None:
     from .paths import NOTEBOOK_DIR
 
     p = sub.add_parser("course", help="run the notebook course in order with papermill",
-                       description=COURSE_DESCRIPTION, epilog=COURSE_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       description=COURSE_DESCRIPTION, epilog=COURSE_EPILOG,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--preset", choices=PRESETS,
                    help=f"scale: smoke | course | full (default: ${ENV_VAR}, else course)")
     p.add_argument("--notebooks", nargs="+", metavar="NN",
@@ -267,8 +271,7 @@ def _add_course(sub) -> None:
 
 def cmd_course(args) -> int:
     from .course.presets import resolve_preset
-    from .course.runner import (find_notebooks, importable_adapterlib, list_notebooks, plan_parameters, run_one,
-                                summary)
+    from .course.runner import find_notebooks, importable_adapterlib, list_notebooks, plan_parameters, run_one, summary
     from .errors import UsageError
     from .paths import folder_problem
 
@@ -302,7 +305,6 @@ def cmd_course(args) -> int:
 
 def _pilot_rules() -> str:
     """The pilot's rules, as adapterlib/sweeps/pilot.py's docstring states them (read without importing pandas)."""
-    import ast
     doc = ast.get_docstring(ast.parse((Path(__file__).parent / "sweeps" / "pilot.py").read_text()))
     return "examples and rules (sweeps/pilot_v2.yaml):\n" + doc.split("\n\n", 1)[1]
 
@@ -354,16 +356,17 @@ def _add_sweeps(sub) -> None:
 
     st = sub.add_parser("status", help="how far each reproduction study is (a Markdown table)",
                         description="For each sweep file: runs finished / planned, failed runs and the summed run "
-                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. The README's "
-                        "status table is this output.")
+                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. "
+                        "The README's status table is this output.")
     st.add_argument("specs", nargs="*", help="sweep files (default: every sweeps/*.yaml except smoke.yaml)")
     st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
                     f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")
     st.set_defaults(func=cmd_status)
 
-    pi = sub.add_parser("pilot", help="the v2 pilot's decisions (epochs, head input, lr x size, precision) from its records",
-                        description="Apply the v2 pilot's pre-registered rules (sweeps/pilot_v2.yaml) to its run records "
-                        "and print each decision with its evidence (validation scores only).",
+    pi = sub.add_parser("pilot",
+                        help="the v2 pilot's decisions (epochs, head input, lr x size, precision) from its records",
+                        description="Apply the v2 pilot's pre-registered rules (sweeps/pilot_v2.yaml) to its run "
+                        "records and print each decision with its evidence (validation scores only).",
                         epilog=_pilot_rules(), formatter_class=argparse.RawDescriptionHelpFormatter)
     pi.add_argument("study", nargs="?", default="pilot_v2",
                     help="study name under data/results/ or a folder of run records (default: pilot_v2)")
@@ -394,12 +397,12 @@ def cmd_sweep(args) -> int:
         return 130
     print(f"{spec.name}: {counts['ok']} ok, {counts['failed']} failed, {counts['skipped']} already done "
           f"({counts['reused']} of them reused from another study); measured: {counts['wall_s'] / 3600:.2f} h of wall "
-          f"time, {counts['cpu_s'] / 3600:.2f} core-h of CPU time in the runs trained now; records in {counts['folder']}/runs")
+          f"time, {counts['cpu_s'] / 3600:.2f} core-h of CPU time in the runs trained now; "
+          f"records in {counts['folder']}/runs")
     return 1 if counts["failed"] else 0
 
 
 def _command_line(args) -> str:
-    import shlex
 
     """The command as typed (for the study's log), rebuilt from the parsed options."""
     parts = ["python -m adapterlib sweep", shlex.quote(args.spec)]
@@ -446,10 +449,10 @@ def cmd_pilot(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .sweeps.driver import invalid_records, report_invalid, study_folder
-    from .sweeps.spec import load_spec
     from .errors import OutputWriteError, UsageError
     from .paths import write_text_atomic
+    from .sweeps.driver import invalid_records, report_invalid, study_folder
+    from .sweeps.spec import load_spec
     from .sweeps.status import replace_status_block, repository_sweeps, status_markdown
 
     specs = args.specs or repository_sweeps()
@@ -458,7 +461,7 @@ def cmd_status(args) -> int:
     table = status_markdown(specs)
     if not args.update:
         print(table)
-        from .resume import pending   # runs stopped part-way (or training now): where they resume
+        from .resume import pending  # runs stopped part-way (or training now): where they resume
         for path in specs:
             for snap in pending(study_folder(load_spec(path)) / "runs"):
                 print(f"{Path(path).stem}: {snap['run_id']} has {snap['epochs']:g} epoch(s) done "

@@ -24,7 +24,8 @@ INIT_SCHEMES: dict[str, dict] = {
     "adapter-bert": dict(std=1e-3, source="google-research/adapter-bert modeling.py (init_scale=1e-3)"),
 }
 
-MAX_ADAPTER_SIZE = 65536   # an absolute cap on m (the model's hidden size bounds it further: inject.MAX_SIZE_PER_HIDDEN)
+# an absolute cap on m (the model's hidden size bounds it further: inject.MAX_SIZE_PER_HIDDEN)
+MAX_ADAPTER_SIZE = 65536
 # The largest explicit init std: the init ablation's largest (1.0) is already far past where adapters start
 # near the identity; a larger one only makes the first forward pass overflow ("training loss became nan").
 INIT_STD_MAX = 1.0
@@ -72,7 +73,8 @@ class AdapterConfig:
             raise AdapterConfigError(f"unknown init scheme {self.init!r}; known: {', '.join(INIT_SCHEMES)}")
         if self.init_std is not None and (isinstance(self.init_std, bool) or not isinstance(self.init_std, (int, float))
                                           or not 0 <= self.init_std <= INIT_STD_MAX):  # also rejects NaN
-            raise AdapterConfigError(f"init_std must be a finite number >= 0 and <= {INIT_STD_MAX:g}, got {self.init_std!r}")
+            raise AdapterConfigError(f"init_std must be a finite number >= 0 and <= {INIT_STD_MAX:g}, "
+                                     f"got {self.init_std!r}")
         if self.nonlinearity not in NONLINEARITIES:
             raise AdapterConfigError(
                 f"unknown nonlinearity {self.nonlinearity!r}; known: {', '.join(NONLINEARITIES)}")
@@ -182,7 +184,8 @@ class TrainConfig:
     fast: bool = True                   # adapterlib.fast's exact CPU speed-ups (same computation)
     method: str | None = None           # what trains: houlsby (= policy adapter) | pfeiffer | bitfit | lora | ia3 |
                                         #   prefix | full | top_k | layernorm | head (None: the policy's)
-    nonlinearity: str = "gelu"          # adapter nonlinearity (houlsby, pfeiffer): gelu | relu | tanh | swish | identity
+    nonlinearity: str = "gelu"          # adapter nonlinearity (houlsby, pfeiffer): gelu | relu | tanh | swish |
+                                        #   identity
     train_layernorm: bool | None = None  # houlsby, pfeiffer: also train every LayerNorm (default: the method's own
                                         #   choice, houlsby yes as in the paper, pfeiffer no as in AdapterHub)
     lora_r: int | None = None           # LoRA rank r (method lora only; default 8, peft's)

@@ -33,6 +33,8 @@ reuse instead of returning it to the OS and page-faulting it back in on the next
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import math
 import os
 import warnings
@@ -246,7 +248,7 @@ def _check_attention() -> None:
         got = torch.autograd.grad(out, (q, k, v), grad)
         want = torch.autograd.grad(ref, (q, k, v), grad)
         if not (torch.allclose(plain, stock) and torch.allclose(out, ref)
-                and all(torch.allclose(a, b) for a, b in zip(got, want))):
+                and all(torch.allclose(a, b) for a, b in zip(got, want, strict=True))):
             raise AssertionError("exact_sdpa_attention no longer matches SDPA / the reference on a tiny input")
 
 
@@ -301,7 +303,8 @@ def speed_up(model: nn.Module, dropout: bool = True, attention: bool = True) -> 
         for module in model.modules():
             if type(module) is nn.Dropout:
                 module.__class__ = ExactDropout
-    if attention and ok["attention"] and getattr(getattr(model, "config", None), "_attn_implementation", None) == "sdpa":
+    implementation = getattr(getattr(model, "config", None), "_attn_implementation", None)
+    if attention and ok["attention"] and implementation == "sdpa":
         model.set_attn_implementation(ATTENTION)
     return model
 
@@ -329,8 +332,6 @@ _TUNED = {"holders": 0, "forever": False}      # open malloc_tuned() blocks; tun
 
 def _mallopt():
     """glibc's mallopt, or None where there is none (musl, macOS, Windows)."""
-    import ctypes
-    import ctypes.util
     try:
         return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").mallopt
     except (OSError, AttributeError):
@@ -380,8 +381,6 @@ def _startup_value(variable: str) -> int:
 
 
 def _malloc_trim() -> None:
-    import ctypes
-    import ctypes.util
     try:
         ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim(0)
     except (OSError, AttributeError):

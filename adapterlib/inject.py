@@ -75,7 +75,8 @@ def add_adapters(model: nn.Module, config: AdapterConfig | None = None) -> nn.Mo
     layers = transformer_layers(model)
     chosen = range(len(layers)) if config.layers is None else config.layers
     if any(i >= len(layers) for i in chosen):
-        raise UsageError(f"layers {config.layers} out of range: the model has {len(layers)} layers (0..{len(layers) - 1})")
+        raise UsageError(f"layers {config.layers} out of range: "
+                         f"the model has {len(layers)} layers (0..{len(layers) - 1})")
     hidden = model.config.hidden_size if hasattr(model.config, "hidden_size") else model.config.dim
     if config.size > MAX_SIZE_PER_HIDDEN * hidden:  # checked before any adapter is allocated
         raise AdapterConfigError(f"adapter size {config.size} exceeds {MAX_SIZE_PER_HIDDEN} x the model's hidden size "
@@ -121,5 +122,5 @@ def adapters_removed(model: nn.Module, layers):
                 slot.enabled = False
         yield model
     finally:
-        for (_, _, slot), was in zip(adapter_slots(model), before):
+        for (_, _, slot), was in zip(adapter_slots(model), before, strict=True):
             slot.enabled = was

@@ -24,6 +24,8 @@ instead of 0, 1, ...; max_length + p must fit the model's position table (`add_m
 """
 from __future__ import annotations
 
+from importlib.metadata import PackageNotFoundError, version
+
 from torch import nn
 
 from .config import ADAPTER_METHODS, PEFT_METHODS, TrainConfig, policy_of_method
@@ -48,7 +50,6 @@ TRAINS = {
 
 def peft_version() -> str | None:
     """The installed peft's version (without importing it), or None."""
-    from importlib.metadata import PackageNotFoundError, version
     try:
         return version("peft")
     except PackageNotFoundError:
@@ -105,7 +106,8 @@ def _add_prefix(model: nn.Module, n_tokens: int) -> None:
         prompter = PeftModel(model, PrefixTuningConfig(num_virtual_tokens=n_tokens))
     except (ValueError, AttributeError, KeyError) as e:  # a config without the sizes peft reads
         raise UnsupportedModelError(f"peft cannot apply prefix tuning to model type "
-                                    f"{getattr(model.config, 'model_type', None)!r}: {str(e).splitlines()[0]}") from None
+                                    f"{getattr(model.config, 'model_type', None)!r}: "
+                                    f"{str(e).splitlines()[0]}") from None
     model.prefix_encoder = prompter.prompt_encoder  # its parameters belong to the model (optimizer, state_dict)
     cache = get_transformers_cache_name()  # "cache" from transformers 5.24, "past_key_values" before
 

@@ -78,8 +78,8 @@ class ParamReport:
 
     def __str__(self) -> str:
         rows = [("adapters", self.adapter), ("layernorm", self.layernorm), ("head", self.head),
-                *([("pooler", self.pooler)] if self.pooler else []), ("other", self.other), ("trainable", self.trainable), ("frozen", self.frozen),
-                ("total", self.total)]
+                *([("pooler", self.pooler)] if self.pooler else []), ("other", self.other),
+                ("trainable", self.trainable), ("frozen", self.frozen), ("total", self.total)]
         def percent(name, n):  # the head is new (not part of the base): the trainable row counts it aside
             if name == "head":
                 return f"{'new':>10}"

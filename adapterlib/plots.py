@@ -76,7 +76,7 @@ def _arrow(ax, start, end, **kw):
 def _skip(ax, y0, y1, x, side):
     """A residual connection from height y0 around the boxes to the '+' at height y1."""
     path = [(x, y0), (x + side, y0), (x + side, y1)]
-    ax.plot(*zip(*path), color="black", lw=0.8)
+    ax.plot(*zip(*path, strict=True), color="black", lw=0.8)
     _arrow(ax, (x + side, y1), (x + np.sign(side) * 0.2, y1))
 
 
@@ -107,7 +107,7 @@ def draw_adapter_architecture(fig=None):
     ys = [0.9 + i * step for i in range(len(stack))]
     _arrow(left, (x, 0.0), (x, ys[0] - 0.31))
     left.text(x, -0.2, "layer input x", ha="center", va="top", fontsize=8)
-    for i, ((text, color, note), y) in enumerate(zip(stack, ys)):
+    for i, ((text, color, note), y) in enumerate(zip(stack, ys, strict=True)):
         if color is None:
             _plus(left, x, y)
         else:
@@ -129,7 +129,7 @@ def draw_adapter_architecture(fig=None):
     yr = [0.9 + i * 0.95 for i in range(len(parts))]
     _arrow(right, (xr, 0.0), (xr, yr[0] - 0.36))
     right.text(xr, -0.15, "h  (B, T, d)", ha="center", va="top", fontsize=8)
-    for i, ((text, color), y) in enumerate(zip(parts, yr)):
+    for i, ((text, color), y) in enumerate(zip(parts, yr, strict=True)):
         if color is None:
             _plus(right, xr, y)
         else:
@@ -187,9 +187,10 @@ def _obstacles(ax, marker_px: float) -> np.ndarray:
         if line.get_marker() not in (None, "None", "", " "):
             boxes += [(x - marker_px, y - marker_px, x + marker_px, y + marker_px) for x, y in xy]
         if line.get_linestyle() not in ("None", "", " ") and len(xy) > 1:
-            for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:]):  # a point every 2 px along each segment
+            for (x0, y0), (x1, y1) in zip(xy[:-1], xy[1:], strict=True):  # a point every 2 px along each segment
                 n = int(max(abs(x1 - x0), abs(y1 - y0)) // 2) + 2
-                boxes += [(x - 1, y - 1, x + 1, y + 1) for x, y in zip(np.linspace(x0, x1, n), np.linspace(y0, y1, n))]
+                boxes += [(x - 1, y - 1, x + 1, y + 1)
+                          for x, y in zip(np.linspace(x0, x1, n), np.linspace(y0, y1, n), strict=True)]
     return np.array(boxes, dtype=float).reshape(-1, 4)
 
 
@@ -371,7 +372,7 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
             except Exception:  # no data at hand: no floor line
                 pass
     floors = floors or {}
-    for task, a in zip(tasks, axes):
+    for task, a in zip(tasks, axes, strict=True):
         rows = table[table["task"] == task]
         labels = []
         for method, (policy, note, column) in style.items():
@@ -389,7 +390,7 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
                           f"{task_label(task)} {FULL_LINE_LABEL}")
             if column:
                 labels += [(x, y, note.format(v), look["color"], policy == "top_k")
-                           for x, y, v in zip(part["trainable"], part["dev_mean"], part[column])]
+                           for x, y, v in zip(part["trainable"], part["dev_mean"], part[column], strict=True)]
         if task in floors:
             _floor_line(a, floors[task], rows["dev_mean"], f"majority class ({floors[task]:.1f})"
                         if len(tasks) == 1 else f"{task_label(task)} majority class ({floors[task]:.1f})")
@@ -401,7 +402,7 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
         _label_points(a, labels, marker_pt=3.0)
     merged = {}  # one legend, right of the last panel, with every panel's entries
     for a in dict.fromkeys(axes):
-        for handle, label in zip(*a.get_legend_handles_labels()):
+        for handle, label in zip(*a.get_legend_handles_labels(), strict=True):
             merged.setdefault(label, handle)
     axes[-1].legend(merged.values(), merged.keys(), loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0,
                     fontsize=8)
@@ -427,7 +428,7 @@ def plot_init_curve(table: pd.DataFrame, ax=None, floors: dict | None = None, ze
         axes = list(ax) if isinstance(ax, (list, tuple, np.ndarray)) else [ax]
         if len(axes) != len(tasks):
             raise ValueError(f"plot_init_curve needs one axes per task ({len(tasks)}), got {len(axes)}")
-    for task, a in zip(tasks, axes):
+    for task, a in zip(tasks, axes, strict=True):
         rows = table[table["task"] == task].sort_values("init_std")
         sem = rows["dev_sem"] if "dev_sem" in rows else pd.Series(np.nan, index=rows.index)
         a.errorbar(rows["init_std"], rows["dev_mean"], yerr=sem.fillna(0), fmt="o-", capsize=3, color="tab:blue",
@@ -442,8 +443,9 @@ def plot_init_curve(table: pd.DataFrame, ax=None, floors: dict | None = None, ze
         a.set_ylabel(_metric_label(rows, task))
         a.set_title(task_label(task))
     order = lambda hl: (hl[1].startswith("init:"), hl[1] == "majority class", hl[1].startswith("std 0"))  # noqa: E731
-    handles = sorted(zip(*axes[-1].get_legend_handles_labels()), key=order)  # scores first, then the reference lines
-    axes[-1].legend(*zip(*handles), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
+    # scores first, then the reference lines
+    handles = sorted(zip(*axes[-1].get_legend_handles_labels(), strict=True), key=order)
+    axes[-1].legend(*zip(*handles, strict=True), loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)
     return axes
 
 
@@ -488,8 +490,9 @@ def plot_storage(df: pd.DataFrame, ax=None):
     ax.bar(x - width / 2, ad["shared_bytes"] / 1e6, width, color="#9aa5b1", label="shared frozen base (stored once)")
     ax.bar(x - width / 2, ad["per_task_bytes"] / 1e6, width, bottom=ad["shared_bytes"] / 1e6, color="#d9822b",
            label="task checkpoints (adapters + LayerNorms + head)")
-    ax.bar(x + width / 2, ft["per_task_bytes"] / 1e6, width, color="#2b6cb0", label="full fine-tuning: one model per task")
-    for xi, (a, f) in enumerate(zip(ad["total_bytes"], ft["total_bytes"])):
+    ax.bar(x + width / 2, ft["per_task_bytes"] / 1e6, width, color="#2b6cb0",
+           label="full fine-tuning: one model per task")
+    for xi, (a, f) in enumerate(zip(ad["total_bytes"], ft["total_bytes"], strict=True)):
         ax.text(xi - width / 2, a / 1e6, f"{a / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
         ax.text(xi + width / 2, f / 1e6, f"{f / 1e6:.0f}", ha="center", va="bottom", fontsize=8)
     ax.set_xticks(x, [str(n) for n in ns])
@@ -552,7 +555,7 @@ def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=Non
     labels = list(ours) + list(references)
     y = np.arange(len(labels))[::-1]
     values = list(ours.values()) + list(references.values())
-    for k, (yy, label, v) in enumerate(zip(y, labels, values)):
+    for k, (yy, label, v) in enumerate(zip(y, labels, values, strict=True)):
         if k < len(ours):
             color = OURS_COLORS["full fine-tuning" if "full" in label else "adapters (64)"]
             ax.barh(yy, v - floor, left=floor, height=0.55, color=color, alpha=0.85)
@@ -580,8 +583,8 @@ def _short_method(method: str) -> str:
 
 
 def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: str | None = None):
-    """Table 1 analog: per task, our dev score (mean +- s.e.m. over seeds, dots with error bars) per method, the paper's number
-    (BERT-large, GLUE test server: open diamonds, a different kind of reference) and the task's
+    """Table 1 analog: per task, our dev score (mean +- s.e.m. over seeds, dots with error bars) per method, the
+    paper's number (BERT-large, GLUE test server: open diamonds, a different kind of reference) and the task's
     majority-class floor on our dev set (dashed line).
 
     selection: adapterlib.sweeps.aggregate.glue_selection output with a "paper (test)" column
@@ -596,10 +599,10 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         fig = plt.figure(figsize=((0.45 * len(methods) + 0.6) * len(tasks) + 0.6, 3.6))
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
     x = np.arange(len(methods))
-    for ax, task in zip(axes, tasks):
+    for ax, task in zip(axes, tasks, strict=True):
         rows = selection[selection["task"] == task].set_index("method").reindex(methods)
         sem = rows["dev_sem"].fillna(0).to_numpy()
-        for xx, m, v, e in zip(x, methods, rows["dev_mean"], sem):
+        for xx, m, v, e in zip(x, methods, rows["dev_mean"], sem, strict=True):
             ax.errorbar(xx, v, yerr=e, marker="o", ms=7, color=OURS_COLORS[m], ecolor="black", elinewidth=1.2,
                         capsize=4, ls="none")
         if "paper (test)" in rows:
@@ -616,9 +619,10 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.grid(axis="x", visible=False)
     axes[0].set_ylabel(MIXED_SCORES)
-    handles = [Line2D([], [], marker="o", color=OURS_COLORS[m], ls="none", label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)")
-               for m in methods]
-    handles += [Line2D([], [], marker="D", mfc="white", mec="black", ls="none", label="paper (BERT-large, test server)"),
+    handles = [Line2D([], [], marker="o", color=OURS_COLORS[m], ls="none",
+                      label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)") for m in methods]
+    handles += [Line2D([], [], marker="D", mfc="white", mec="black", ls="none",
+                       label="paper (BERT-large, test server)"),
                 Line2D([], [], color="black", ls="--", label="majority class (our dev set)")]
     fig.legend(handles=handles, loc="lower center", ncol=3, fontsize=7, frameon=False)
     if title:
@@ -633,7 +637,7 @@ def plot_twin_pairs(pairs: pd.DataFrame, fig=None):
     fig = fig or plt.figure(figsize=(8.4, 3.8))
     axes = fig.subplots(1, 2)
     groups = list(pairs.groupby("setting", sort=True))  # named by aggregate.twin_setting
-    for ax, (column, name) in zip(axes, (("dev_score", "dev"), ("val_score", "validation"))):
+    for ax, (column, name) in zip(axes, (("dev_score", "dev"), ("val_score", "validation")), strict=True):
         for setting, rows in groups:
             ax.scatter(rows[f"reference_{column}"], rows[column], label=setting, s=28)
         values = pd.concat([pairs[column], pairs[f"reference_{column}"]])

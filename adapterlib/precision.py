@@ -47,7 +47,8 @@ def on_gpu() -> bool:
 
 
 FP32_HINT = {"train": "use --mixed-precision no (fp32)",
-             "sweep": "rerun its plan in fp32 with --set mixed_precision=no (new run ids) and an --output-dir of its own"}
+             "sweep": "rerun its plan in fp32 with --set mixed_precision=no (new run ids) "
+                      "and an --output-dir of its own"}
 
 
 def precision_problem(mixed_precision: str, allow_slow_bf16: bool = False, command: str = "train") -> str | None:

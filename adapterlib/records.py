@@ -1,6 +1,7 @@
 """Run records: one JSON file per run, written atomically, with full provenance."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import os
@@ -85,9 +86,8 @@ def versions() -> dict:
     import datasets
     import transformers
 
-    from .methods import peft_version
-
     from ._version import __version__  # not the package: records is imported while it loads
+    from .methods import peft_version
     return {"adapterlib": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "transformers": transformers.__version__, "datasets": datasets.__version__,
             "peft": peft_version()}  # LoRA, (IA)3 and prefix runs train peft's modules
@@ -226,7 +226,6 @@ def _config_problem(config) -> str | None:
     """A TrainConfig field of a record's config whose value has the wrong type (other keys are not checked)."""
     if not isinstance(config, dict):
         return None
-    import dataclasses
 
     from .config import TrainConfig
     for f in dataclasses.fields(TrainConfig):
@@ -348,7 +347,6 @@ def remove_abandoned_temp_files(folder, max_age_s: float = 3600.0) -> list[Path]
     this machine is kept, one from another machine only once it is older than `max_age_s`.
     Files from before writers were named are removed (callers hold the study's lock).
     """
-    import time
     removed = []
     for tmp in Path(folder).glob(".*.tmp"):
         match = re.search(r"\.pid(\d+)@([A-Za-z0-9-]+)\.[^.]*\.tmp$", tmp.name)

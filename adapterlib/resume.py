@@ -34,8 +34,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, safe_open, save_file
 
 from .errors import AdapterlibError
+
 # temp files name their writer, so a sweep's cleanup spares a live one
-from .records import _writer
+from .records import _type_problem, _writer
 
 FORMAT = 1
 
@@ -107,18 +108,19 @@ def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
             meta = json.loads(f.metadata()["adapterlib_resume"])
         tensors = load_file(str(path))
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:  # truncated or foreign: start afresh
-        warnings.warn(f"ignoring the resume snapshot {path} ({type(e).__name__}: {e}); the run starts from scratch")
+        warnings.warn(f"ignoring the resume snapshot {path} ({type(e).__name__}: {e}); the run starts from scratch",
+                      stacklevel=2)
         return None
     trained = {n: p for n, p in model.named_parameters() if p.requires_grad}
     saved = {n[len("model."):]: t for n, t in tensors.items() if n.startswith("model.")}
     if (not isinstance(meta, dict) or meta.get("format") != FORMAT or meta.get("run_id") != run_id
             or saved.keys() != trained.keys() or any(saved[n].shape != p.shape for n, p in trained.items())):
         warnings.warn(f"ignoring the resume snapshot {path}: it was written for another run or model; "
-                      "the run starts from scratch")
+                      "the run starts from scratch", stacklevel=2)
         return None
     problem = snapshot_problem(meta, tensors, optimizer, sampler_generator)
     if problem:  # checked before anything is restored, so a bad snapshot leaves the fresh run untouched
-        warnings.warn(f"ignoring the resume snapshot {path}: {problem}; the run starts from scratch")
+        warnings.warn(f"ignoring the resume snapshot {path}: {problem}; the run starts from scratch", stacklevel=2)
         return None
     try:
         with torch.no_grad():
@@ -151,7 +153,6 @@ LOOP_FIELDS = {"step": "int", "train_time": "num", "tokens": "int", "padded": "i
 def snapshot_problem(meta: dict, tensors: dict, optimizer, sampler_generator) -> str | None:
     """Why a snapshot's metadata and random states cannot be restored (a key missing, a wrong type, a random
     state of the wrong size or kind), or None. Each state is tried on a fresh generator, never the live one."""
-    from .records import _type_problem
     loop = meta.get("loop")
     if not isinstance(loop, dict):
         return "its loop counters are missing"
@@ -169,7 +170,7 @@ def snapshot_problem(meta: dict, tensors: dict, optimizer, sampler_generator) ->
     if not isinstance(opt, dict) or not isinstance(opt.get("scalars"), dict) \
             or not isinstance(opt.get("param_groups"), list) or len(opt["param_groups"]) != len(groups) \
             or any(not isinstance(g, dict) or len(g.get("params") or []) != len(h["params"])
-                   for g, h in zip(opt["param_groups"], groups)):
+                   for g, h in zip(opt["param_groups"], groups, strict=True)):
         return "its optimizer state does not match this run's parameter groups"
     if not isinstance(meta.get("scheduler"), dict):
         return "its lr schedule state is missing"
@@ -206,7 +207,6 @@ def pending(runs_dir) -> list[dict]:
                      "wall_s": meta["loop"]["wall_s"], "time": meta["time"]}
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, SafetensorError):
             continue  # half-written or foreign: the run starts afresh anyway, so nothing to list
-        from .records import _type_problem
         if not any(_type_problem(k, entry[k], kind) for k, kind in
                    (("run_id", "str"), ("epochs", "num"), ("wall_s", "num"), ("time", "num"))):
             out.append(entry)   # a snapshot whose counters have the wrong types is not listed either

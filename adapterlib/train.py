@@ -184,7 +184,8 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                 snapshots.remove(snapshot)
             raise
     model = result["model"]
-    record = _record(cfg, model, result["data"], result["loop"], result["dev"], start - result["loop"]["resumed_wall_s"])
+    record = _record(cfg, model, result["data"], result["loop"], result["dev"],
+                     start - result["loop"]["resumed_wall_s"])
     record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned, **speedups.active(model)}
     if output_dir is not None:
         out = Path(output_dir)
@@ -314,7 +315,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     segments, resumed_wall, segment_start = [], 0.0, time.time()
     writer = None  # the code and libraries of this segment, written into its snapshots
     sampler_generator = train_loader.sampler.generator
-    restored = snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator) if snapshot else None
+    restored = (snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator)
+                if snapshot else None)
     if restored:
         state, best_state = restored
         history, best, since_best = state["history"], state["best"], state["since_best"]
@@ -389,12 +391,14 @@ def _record(cfg, model, data, loop, dev, start) -> dict:
         "history": loop["history"], "selected": loop["selected"],
         "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
         # the floor every score is read against: always predicting the majority class of the scored examples
-        "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files) if s in data},
+        "majority": {s: majority_baseline(spec, data[s]["labels"])
+                     for s in ("validation", *spec.dev_files) if s in data},
         "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
                    "epochs_run": loop["epochs_run"], "stopped_early": loop["stopped_early"],
                    **({"resumed_at_epochs": [s["until_epoch"] for s in loop["earlier_segments"]]}
                       if loop["earlier_segments"] else {}),
-                   "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"], "steps_per_s": steps / train_time if train_time else None,
+                   "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"],
+                   "steps_per_s": steps / train_time if train_time else None,
                    "s_per_step": train_time / steps if steps else None,
                    "tokens_per_s": loop["tokens"] / train_time if train_time else None,
                    "padded_tokens_per_s": loop["padded_tokens"] / train_time if train_time else None},

@@ -54,12 +54,14 @@ TRAIN_CONFIGS = {
     "adapter": "adapterlib's training code as train() runs it: train.build_model (adapters m=64 + LayerNorms + "
                "head, with adapterlib.fast) + make_optimizer + train._train_step",
     "adapter_stock": "adapter with build_model(fast=False): stock torch dropout and SDPA attention",
-    "adapter_fast_dropout": "adapter_stock + adapterlib.speed_up(model, attention=False): cheaper masks in nn.Dropout only",
+    "adapter_fast_dropout": "adapter_stock + adapterlib.speed_up(model, attention=False): "
+                            "cheaper masks in nn.Dropout only",
     "adapter_fast_attention": "adapter_stock + adapterlib.speed_up(model, dropout=False): exact SDPA attention only",
     "adapter_fused_adamw": "adapter with torch.optim.AdamW(fused=True)",
     "adapter_foreach_adamw": "adapter with torch.optim.AdamW(foreach=True)",
     "full_ft_fast": "full_ft + adapterlib.speed_up(model) (for information)",
-    "adapter_malloc": "adapter + fast.tune_malloc(), as train() tunes it while training (process-wide, so memory part only)",
+    "adapter_malloc": "adapter + fast.tune_malloc(), as train() tunes it while training "
+                      "(process-wide, so memory part only)",
     "adapter_store_probs": "adapter keeping the attention probabilities for backward (no recompute)",
 }
 INFER_CONFIGS = {
@@ -109,8 +111,8 @@ def make_tiny_assets(root: Path) -> tuple[str, str]:
     rng = random.Random(0)
     (glue_dir / "SST-2").mkdir(parents=True, exist_ok=True)
     for split, n in (("train", 160), ("dev", 24)):
-        rows = [(" ".join(rng.choice(words[:10]) for _ in range(rng.randint(2, 12))) + (" good ." if i % 2 else " bad ."),
-                 i % 2) for i in range(n)]
+        rows = [(" ".join(rng.choice(words[:10]) for _ in range(rng.randint(2, 12)))
+                 + (" good ." if i % 2 else " bad ."), i % 2) for i in range(n)]
         (glue_dir / "SST-2" / f"{split}.tsv").write_text("sentence\tlabel\n" + "".join(f"{s}\t{y}\n" for s, y in rows))
     return str(model_dir), str(glue_dir)
 
@@ -230,7 +232,7 @@ def summarise_times(times: dict, baseline: str) -> dict:
     med = {k: statistics.median(v) for k, v in times.items()}
     out = {}
     for name, ts in times.items():
-        paired = [t / b for t, b in zip(ts, times[baseline])]
+        paired = [t / b for t, b in zip(ts, times[baseline], strict=True)]
         out[name] = {"median_s": med[name], "ratio": med[name] / med[baseline],
                      "paired_ratio_median": statistics.median(paired), "times_s": ts}
     return out
@@ -333,7 +335,8 @@ def part_memory(args) -> dict:
     setup = {name: statistics.median(run["peak_rss_mb_after_setup"] for run in rs) for name, rs in runs.items()}
     step = {name: statistics.median(run["median_step_s"] for run in rs) for name, rs in runs.items()}
     faults = {name: statistics.median(run["page_faults_per_step"] for run in rs) for name, rs in runs.items()}
-    return {"configs": {name: {"what": TRAIN_CONFIGS[name], "peak_rss_mb": med[name], "ratio": med[name] / med["full_ft"],
+    return {"configs": {name: {"what": TRAIN_CONFIGS[name], "peak_rss_mb": med[name],
+                               "ratio": med[name] / med["full_ft"],
                                "peak_rss_mb_after_setup": setup[name], "isolated_step_s": step[name],
                                "isolated_step_ratio": step[name] / step["full_ft"],
                                "page_faults_per_step": faults[name], "runs": runs[name]}
@@ -541,9 +544,11 @@ def format_markdown(results: dict) -> str:
 
 def parse_args(argv=None):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--parts", default=",".join(PARTS), help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
+    p.add_argument("--parts", default=",".join(PARTS),
+                   help=f"comma-separated subset of {','.join(PARTS)} (default: all)")
     p.add_argument("--tiny", action="store_true",
-                   help="tiny random BERT, tiny batches and data: checks the script works in seconds (CI); no speed claims")
+                   help="tiny random BERT, tiny batches and data: checks the script works in seconds (CI); "
+                   "no speed claims")
     p.add_argument("--out", type=Path, default=None,
                    help=f"JSON file to write; parts already in it are kept unless re-measured (default: {DEFAULT_OUT}, "
                         "or a temporary file with --tiny)")
@@ -551,11 +556,12 @@ def parse_args(argv=None):
     p.add_argument("--markdown", action="store_true", help="with --report: print the markdown of benchmarks/README.md")
     p.add_argument("--threads", type=int, default=2, help="torch threads (default 2, as in the issue)")
     p.add_argument("--batch-size", type=int, default=None, help="batch size (default 32; tiny 8)")
-    p.add_argument("--seq-len", type=int, default=None, help="sequence length of step/infer/memory batches and max_length "
-                                                              "(default 128; tiny 16)")
+    p.add_argument("--seq-len", type=int, default=None,
+                   help="sequence length of step/infer/memory batches and max_length (default 128; tiny 16)")
     p.add_argument("--warmup", type=int, default=None, help="warm-up steps per configuration (default 2; tiny 1)")
     p.add_argument("--reps", type=int, default=None, help="timed training steps per configuration (default 10; tiny 2)")
-    p.add_argument("--infer-reps", type=int, default=None, help="timed forward passes per configuration (default 24; tiny 2)")
+    p.add_argument("--infer-reps", type=int, default=None,
+                   help="timed forward passes per configuration (default 24; tiny 2)")
     p.add_argument("--step-configs", default="full_ft,adapter,adapter_stock",
                    help="training configurations to time, comma-separated; known: " + ", ".join(TRAIN_CONFIGS))
     p.add_argument("--infer-configs", default="base,adapter",
@@ -563,7 +569,8 @@ def parse_args(argv=None):
     p.add_argument("--mem-configs", default=None,
                    help="training configurations of the memory part, comma-separated, full_ft first "
                         f"(default {','.join(MEMORY_CONFIGS)}; tiny full_ft,adapter)")
-    p.add_argument("--mem-reps", type=int, default=None, help="child processes per memory configuration (default 2; tiny 1)")
+    p.add_argument("--mem-reps", type=int, default=None,
+                   help="child processes per memory configuration (default 2; tiny 1)")
     p.add_argument("--mem-steps", type=int, default=None,
                    help="training steps in each memory child; the median of all but the first is its step time "
                         "(default 4; tiny 2)")
@@ -576,7 +583,8 @@ def parse_args(argv=None):
                    help="step/infer: call adapterlib.fast.tune_malloc() for the whole process first, baseline included "
                         "(removes page-fault noise; default: glibc's default behaviour)")
     p.add_argument("--no-fast", dest="fast", action="store_false",
-                   help="SST-2 runs with train(fast=False): stock dropout and attention (default: as train() runs, fast)")
+                   help="SST-2 runs with train(fast=False): stock dropout and attention "
+                   "(default: as train() runs, fast)")
     p.add_argument("--model", default=None, help="base model id/path (default: bundled all-MiniLM-L6-v2)")
     p.add_argument("--glue-dir", default=None, help="GLUE folder (default: $GLUE_DIR)")
     # internal: one job in a child process

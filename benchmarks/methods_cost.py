@@ -27,13 +27,13 @@ import subprocess
 import sys
 import tempfile
 import time
-
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # run from a checkout without installing
 sys.path.insert(0, str(ROOT / "benchmarks"))
 from bench import interleave  # noqa: E402  the main benchmark's timer: configs alternate, order rotating
+
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
@@ -56,7 +56,8 @@ def random_batch(vocab_size: int, args, labels: bool = True) -> dict:
     g = torch.Generator().manual_seed(0)
     shape = (args.batch_size, args.seq_len)
     batch = {"input_ids": torch.randint(min(1000, vocab_size // 2), vocab_size, shape, generator=g),
-             "attention_mask": torch.ones(shape, dtype=torch.long), "token_type_ids": torch.zeros(shape, dtype=torch.long)}
+             "attention_mask": torch.ones(shape, dtype=torch.long),
+             "token_type_ids": torch.zeros(shape, dtype=torch.long)}
     if labels:
         batch["labels"] = torch.randint(0, 2, (args.batch_size,), generator=g)
     return batch
@@ -134,7 +135,8 @@ def part_step(args) -> dict:
 
 def part_infer(args) -> dict:
     batch = random_batch(vocab_size(args), args, labels=False)
-    names = ["base", *[m for m in args.methods if m != "full"], *[f"{m}_merged" for m in MERGEABLE if m in args.methods]]
+    names = ["base", *[m for m in args.methods if m != "full"],
+             *[f"{m}_merged" for m in MERGEABLE if m in args.methods]]
     forwards = {name: build_forward(name, args, batch) for name in names}
     return ratios(interleave(forwards, args.warmup, args.infer_reps), "base")
 
@@ -189,8 +191,10 @@ def machine() -> dict:
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--methods", nargs="+", default=list(METHODS), help="methods to measure (full is always the baseline)")
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--methods", nargs="+", default=list(METHODS),
+                   help="methods to measure (full is always the baseline)")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--batch-size", type=int, default=8, help="training/inference batch (default 8)")
     p.add_argument("--seq-len", type=int, default=64, help="tokens per sequence, no padding (default 64)")

@@ -49,7 +49,8 @@ def main(argv=None) -> int:
         plots.plot_twin_pairs(pairs).savefig(tmp, bbox_inches="tight", format="png")
     with pd.option_context("display.width", 200, "display.max_columns", 30):
         lr = {"lr": "{:g}".format}  # rounding would print 6e-4 as 0.0
-        print(pairs.drop(columns=["run_id"]).round(2).assign(lr=pairs["lr"]).to_string(index=False, formatters=lr), "\n")
+        shown = pairs.drop(columns=["run_id"]).round(2).assign(lr=pairs["lr"])
+        print(shown.to_string(index=False, formatters=lr), "\n")
         print(diffs.round(2).assign(lr=diffs["lr"]).to_string(index=False, formatters=lr))
     for line in twin_summary(diffs):
         print(line)

@@ -22,12 +22,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
 
 from adapterlib import load_adapter, load_base_model  # noqa: E402
-from adapterlib.plots import plot_span_heatmap  # noqa: E402
-from adapterlib.studies.ablation import span_ablation  # noqa: E402
 from adapterlib.data import get_task  # noqa: E402
 from adapterlib.paths import replacing  # noqa: E402
+from adapterlib.plots import plot_span_heatmap  # noqa: E402
 from adapterlib.records import load_records  # noqa: E402
-
+from adapterlib.studies.ablation import span_ablation  # noqa: E402
 
 AUTOCAST = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
@@ -79,7 +78,8 @@ def main(argv=None) -> int:
             df.to_csv(tmp, index=False, float_format="%.4f")
         save_heatmap(df, spec, out)
         print(f"{spec.display}: {len(df)} rows -> {out / f'layer_ablation_{spec.name}.csv'}; nothing removed: dev "
-              f"{spec.metric} {df['score'].iloc[0]:.2f} (the run record's dev score: {record.get('dev_score', float('nan')):.2f})")
+              f"{spec.metric} {df['score'].iloc[0]:.2f} "
+              f"(the run record's dev score: {record.get('dev_score', float('nan')):.2f})")
     return 0
 
 

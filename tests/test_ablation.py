@@ -8,10 +8,10 @@ import math
 import pytest
 import torch
 
-from adapterlib import AdapterConfig, add_adapters, adapter_slots, set_trainable
+from adapterlib import AdapterConfig, adapter_slots, add_adapters, set_trainable
+from adapterlib.data import load_glue, tokenize_glue
 from adapterlib.plots import plot_span_heatmap
 from adapterlib.studies.ablation import span_ablation, span_matrix, span_summary, spans
-from adapterlib.data import load_glue, tokenize_glue
 from adapterlib.train import evaluate, make_loader
 
 

@@ -7,10 +7,9 @@ import matplotlib
 import pandas as pd
 import pytest
 
-from adapterlib import TrainConfig
-from adapterlib import plots
-from adapterlib.sweeps import aggregate
+from adapterlib import TrainConfig, plots
 from adapterlib.data import get_task
+from adapterlib.sweeps import aggregate
 from adapterlib.train import run_id
 
 matplotlib.use("Agg")
@@ -265,7 +264,8 @@ def test_recipe_options_are_columns_and_keep_variants_apart(tmp_path):
 
 def two_seed_gap_records():
     """RTE and MRPC, full fine-tuning and adapters (64), seeds 0-1, as (validation, dev) pairs:
-    RTE full (70, 60), (71, 62), adapters (69, 58), (68, 61); MRPC full (85, 80), (84, 84), adapters (86, 83), (83, 81)."""
+    RTE full (70, 60), (71, 62), adapters (69, 58), (68, 61);
+    MRPC full (85, 80), (84, 84), adapters (86, 83), (83, 81)."""
     recs = []
     for task, full, adapter in (("rte", [(70, 60), (71, 62)], [(69, 58), (68, 61)]),
                                 ("mrpc", [(85, 80), (84, 84)], [(86, 83), (83, 81)])):
@@ -400,7 +400,8 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     assert flagged == {**{("full fine-tuning", t): ("1e-4", "highest") for t in ("CoLA", "SST-2", "MRPC", "RTE")},
                        **{(m, "RTE"): ("3e-3", "highest") for m in ("adapters (within 4%)", "adapters (64)")}}
     # size_cpu has one lr per point: nothing is on an edge, and the findings say nothing of edges
-    assert not any("edge" in line for line in size_study_findings(aggregate.size_curve(aggregate.load_study("size_cpu"))))
+    size_cpu = aggregate.size_curve(aggregate.load_study("size_cpu"))
+    assert not any("edge" in line for line in size_study_findings(size_cpu))
     curve = aggregate.size_curve(aggregate.load_study("size_cpu")).assign(lr_edge="")
     curve.loc[(curve["policy"] == "top_k") & (curve["top_k"] == 2) & (curve["task"] == "cola"), "lr_edge"] = "lowest"
     assert "top-2 (lr 1e-4, the lowest" in size_study_findings(curve)[0]

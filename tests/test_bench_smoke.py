@@ -37,8 +37,8 @@ def test_bench_tiny_writes_every_part(tmp_path):
     report = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--report", "--out", str(out)],
                             capture_output=True, text=True, env=env, timeout=120)
     assert report.returncode == 0 and "targets:" in report.stdout
-    md = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--report", "--markdown", "--out", str(out)],
-                        capture_output=True, text=True, env=env, timeout=120)
+    md = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "bench.py"), "--report", "--markdown",
+                         "--out", str(out)], capture_output=True, text=True, env=env, timeout=120)
     assert md.returncode == 0 and "| target | measured | target | met |" in md.stdout
     assert out.with_suffix(".md").read_text() == md.stdout
 

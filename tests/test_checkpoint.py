@@ -49,7 +49,8 @@ def test_save_load_roundtrip_identical_logits(make_tiny, tiny_batch, tmp_path):
 
 def test_switch_tasks_on_one_base(make_tiny, tiny_batch, tmp_path):
     model = al.set_trainable(al.add_adapters(make_tiny(), al.AdapterConfig(size=4)), "adapter")
-    shared = {n: p.detach().clone() for n, p in model.named_parameters() if al.param_groups(model)[n] in ("other", "embedding")}
+    shared = {n: p.detach().clone() for n, p in model.named_parameters()
+              if al.param_groups(model)[n] in ("other", "embedding")}
     outs = {}
     for task, seed in (("a", 1), ("b", 2)):
         torch.manual_seed(seed)

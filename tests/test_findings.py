@@ -7,7 +7,8 @@ from adapterlib.course.findings import study_setup
 def record(**config):
     cfg = {"adapter_size": 64, "epochs": 3, "lr": 1e-3, "seed": 0, "head_input": "pooler", "train_pooler": False,
            "val_fraction": 0.1, "max_train_examples": None, "patience": None, **config}
-    return {"config": cfg, "splits": {"sizes": {"train": 7696}}, "timing": {"epochs_run": 3}, "selected": {"epoch": 3.0}}
+    return {"config": cfg, "splits": {"sizes": {"train": 7696}}, "timing": {"epochs_run": 3},
+            "selected": {"epoch": 3.0}}
 
 
 def test_study_setup_says_what_each_run_trained_from_its_record():
@@ -19,7 +20,8 @@ def test_study_setup_says_what_each_run_trained_from_its_record():
     text = study_setup({"sst2": (None, v2)})
     assert "seeded 7,696-example subset" in text
     assert "last hidden states" in text and "(no pooler" in text   # head_input mean
-    assert "autocast" not in text and "seed 0, bf16 autocast; " in study_setup({"cola": (None, record(mixed_precision="bf16"))})
+    assert "autocast" not in text
+    assert "seed 0, bf16 autocast; " in study_setup({"cola": (None, record(mixed_precision="bf16"))})
     assert "11 of" in text and "20 epochs" in text and "chose epoch 8)" in text   # early stopping, from the record
     assert "3% validation hold-out" in study_setup({"cola": (None, record(val_fraction=0.03))})
 
@@ -59,8 +61,8 @@ def test_init_study_findings_with_seeds_give_the_sem_and_the_study_name():
     from adapterlib.sweeps.aggregate import init_curve, load_study
     curve = init_curve(load_study("init_cpu"))
     drift = {1e-3: 0.001, 1e-2: 0.1, 1.0: 50.0}
-    from adapterlib.records import load_records
     from adapterlib.paths import RESULTS_DIR
+    from adapterlib.records import load_records
     rec = next(r for r in load_records(RESULTS_DIR / "init_cpu" / "runs") if r["task"] == "cola")
     text = init_findings([rec], [1e-3], drift, curve, {"cola": 0.0, "sst2": 50.9})
     assert "(`init_cpu`): CoLA (mcc, lr 0.001)" in text and "±" not in text   # one seed

@@ -28,7 +28,6 @@ from pathlib import Path
 from typing import Callable
 
 import pytest
-
 from test_reliability import fake_ok, make_world, run_cli, study_with_records, write_yaml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -336,18 +335,20 @@ CASES = [
                                         "select_then_seeds": {"by": ["task"], "seeds": list(range(1, 10001))}}),
          "limit"),
     Case(1, "sweep: a 1000-run grid is planned", lambda c: dry(c, "thousand", {
-        "name": "thousand", "base": base(c), "grid": {"seed": list(range(10)), "lr": [1e-4 * (i + 1) for i in range(100)]}}),
+        "name": "thousand", "base": base(c),
+        "grid": {"seed": list(range(10)), "lr": [1e-4 * (i + 1) for i in range(100)]}}),
          "", check=_planned(1000)),
     # 2. outputs landing on inputs; in-place updates are atomic
     Case(2, "course --output-dir <the notebook folder>",
-         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "nbs", "--preset", "smoke"],
+         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "nbs",
+                    "--preset", "smoke"],
          "--output-dir"),
     Case(2, "course --output-dir <the notebook folder, another spelling>",
-         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "nbs" / ".." / "nbs/",
-                    "--preset", "smoke"], "--output-dir"),
+         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"),
+                    "--output-dir", c["tmp"] / "nbs" / ".." / "nbs/", "--preset", "smoke"], "--output-dir"),
     Case(2, "status --update <README> on a full disk",
-         lambda c: ["status", REPO / "sweeps" / "smoke.yaml", "--update", readme_copy(c, "README_full.md")], "README_full.md",
-         child={"fsize": 1024}),
+         lambda c: ["status", REPO / "sweeps" / "smoke.yaml", "--update", readme_copy(c, "README_full.md")],
+         "README_full.md", child={"fsize": 1024}),
     Case(2, "status --update <README> works",
          lambda c: ["status", REPO / "sweeps" / "smoke.yaml", "--update", readme_copy(c, "README_ok.md")], "",
          check=_readme_updated, updates="README_ok.md"),
@@ -357,29 +358,38 @@ CASES = [
          lambda c: ["status", ok_sweep(c, "selfupdate"), "--update", c["tmp"] / "selfupdate.yaml"], "--update"),
     # 3. silent mislabels
     Case(3, "sweep name: .", lambda c: dry(c, "dot", {"name": ".", "base": base(c), "grid": {"lr": [1e-3]}}), "name"),
-    Case(3, "sweep name: ..", lambda c: dry(c, "dotdot", {"name": "..", "base": base(c), "grid": {"lr": [1e-3]}}), "name"),
+    Case(3, "sweep name: ..",
+         lambda c: dry(c, "dotdot", {"name": "..", "base": base(c), "grid": {"lr": [1e-3]}}), "name"),
     Case(3, "sweep: duplicate top-level key",
-         lambda c: dry(c, "dupkey", f"name: dupkey\ngrid: {{lr: [1.0e-3]}}\ngrid: {{lr: [2.0e-3]}}\nbase: {json.dumps(base(c))}\n"),
+         lambda c: dry(c, "dupkey", "name: dupkey\ngrid: {lr: [1.0e-3]}\ngrid: {lr: [2.0e-3]}\n"
+                                    f"base: {json.dumps(base(c))}\n"),
          "duplicate key"),
     Case(3, "sweep: duplicate key in base",
-         lambda c: dry(c, "dupbase", f"name: dupbase\ngrid: {{lr: [1.0e-3]}}\nbase: {json.dumps(base(c))[:-1]}, \"epochs\": 5}}\n"),
+         lambda c: dry(c, "dupbase", "name: dupbase\ngrid: {lr: [1.0e-3]}\n"
+                                     f"base: {json.dumps(base(c))[:-1]}, \"epochs\": 5}}\n"),
          "duplicate key"),
-    Case(3, "sweep --dashboard 127.0.0.1:99999", lambda c: dry(c, "dash1", {"name": "dash1", "base": base(c),
-                                                                         "grid": {"lr": [1e-3]}}, "--dashboard", "127.0.0.1:99999"),
+    Case(3, "sweep --dashboard 127.0.0.1:99999",
+         lambda c: dry(c, "dash1", {"name": "dash1", "base": base(c), "grid": {"lr": [1e-3]}},
+                       "--dashboard", "127.0.0.1:99999"),
          "--dashboard"),
-    Case(3, "sweep --dashboard 127.0.0.1:http", lambda c: dry(c, "dash2", {"name": "dash2", "base": base(c),
-                                                                        "grid": {"lr": [1e-3]}}, "--dashboard", "127.0.0.1:http"),
+    Case(3, "sweep --dashboard 127.0.0.1:http",
+         lambda c: dry(c, "dash2", {"name": "dash2", "base": base(c), "grid": {"lr": [1e-3]}},
+                       "--dashboard", "127.0.0.1:http"),
          "--dashboard"),
-    Case(3, "sweep --dashboard off", lambda c: dry(c, "dash3", {"name": "dash3", "base": base(c), "grid": {"lr": [1e-3]}},
-                                                   "--dashboard", "off"), "", check=_planned(1)),
+    Case(3, "sweep --dashboard off",
+         lambda c: dry(c, "dash3", {"name": "dash3", "base": base(c), "grid": {"lr": [1e-3]}}, "--dashboard", "off"),
+         "", check=_planned(1)),
     Case(3, "course --cell-timeout 0",
-         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out", "--cell-timeout", "0"],
+         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out",
+                    "--cell-timeout", "0"],
          "--cell-timeout"),
     Case(3, "course --cell-timeout -5",
-         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out", "--cell-timeout", "-5"],
+         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out",
+                    "--cell-timeout", "-5"],
          "--cell-timeout"),
     Case(3, "course -p preset bogus",
-         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out", "-p", "preset", "bogus"],
+         lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out",
+                    "-p", "preset", "bogus"],
          "bogus"),
     Case(3, "course -p results_path <a path>",
          lambda c: ["course", "--notebook-dir", notebook_dir(c, "nbs"), "--output-dir", c["tmp"] / "c_out",
@@ -393,27 +403,31 @@ CASES = [
          lambda c: ["sweep", papermill_sweep(c, "pm_set", {"x": [1]}), "--dry-run", "--output-dir", c["tmp"] / "pm_set",
                     "--set", "preset=bogus"], "bogus"),
     # 4. GLUE files validated as data: one line naming the file and row
-    Case(4, "train: header-only train.tsv", lambda c: train(c, glue=glue_copy(c, "g_header", "RTE", header_only)), "train.tsv"),
-    Case(4, "train: train.tsv with one row", lambda c: train(c, glue=glue_copy(c, "g_one", "RTE", one_row)), "train.tsv"),
-    Case(4, "train: STS-B label 99", lambda c: train(c, glue=glue_copy(c, "g_99", "STS-B", sts_label("99")), task="stsb"),
-         "line 6"),
-    Case(4, "train: STS-B label inf", lambda c: train(c, glue=glue_copy(c, "g_inf", "STS-B", sts_label("inf")), task="stsb"),
-         "line 6"),
-    Case(4, "train: STS-B label -1", lambda c: train(c, glue=glue_copy(c, "g_neg", "STS-B", sts_label("-1")), task="stsb"),
-         "line 6"),
+    Case(4, "train: header-only train.tsv",
+         lambda c: train(c, glue=glue_copy(c, "g_header", "RTE", header_only)), "train.tsv"),
+    Case(4, "train: train.tsv with one row",
+         lambda c: train(c, glue=glue_copy(c, "g_one", "RTE", one_row)), "train.tsv"),
+    Case(4, "train: STS-B label 99",
+         lambda c: train(c, glue=glue_copy(c, "g_99", "STS-B", sts_label("99")), task="stsb"), "line 6"),
+    Case(4, "train: STS-B label inf",
+         lambda c: train(c, glue=glue_copy(c, "g_inf", "STS-B", sts_label("inf")), task="stsb"), "line 6"),
+    Case(4, "train: STS-B label -1",
+         lambda c: train(c, glue=glue_copy(c, "g_neg", "STS-B", sts_label("-1")), task="stsb"), "line 6"),
     Case(4, "train: CoLA row missing columns",
          lambda c: train(c, glue=glue_copy(c, "g_cola", "CoLA", cola_short_row), task="cola"), "line 4"),
     Case(4, "evaluate: header-only dev.tsv",
-         lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--glue-dir", glue_copy(c, "g_dev", "RTE", empty_dev)], "dev.tsv"),
+         lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--glue-dir", glue_copy(c, "g_dev", "RTE", empty_dev)],
+         "dev.tsv"),
     Case(4, "evaluate: valid dev.tsv", lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--glue-dir", c["glue"]], "",
          check=_scored),
     # 5. numbers beyond the libraries' limits: checked at the edge
     Case(5, "train --seed 2**32", lambda c: train(c, "--seed", str(2**32)), "seed"),
-    Case(5, "sweep: seed 2**40", lambda c: dry(c, "bigseed", {"name": "bigseed", "base": base(c), "grid": {"seed": [2**40]}}),
-         "seed"),
+    Case(5, "sweep: seed 2**40",
+         lambda c: dry(c, "bigseed", {"name": "bigseed", "base": base(c), "grid": {"seed": [2**40]}}), "seed"),
     Case(5, "train --seed 2**32-1", lambda c: train(c, "--seed", str(2**32 - 1)), "", check=_trained),
     Case(5, "train --threads 2**66", lambda c: train(c, "--threads", str(2**66)), "--threads"),
-    Case(5, "evaluate --threads 2**40", lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--threads", str(2**40)], "--threads"),
+    Case(5, "evaluate --threads 2**40",
+         lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--threads", str(2**40)], "--threads"),
     Case(5, "sweep --threads-per-run 2**66 --scheduler <an address>",
          lambda c: ["sweep", ok_sweep(c), "--output-dir", c["tmp"] / "tpr", "--scheduler", "tcp://127.0.0.1:8786",
                     "--threads-per-run", str(2**66)], "--threads-per-run"),
@@ -421,18 +435,19 @@ CASES = [
     Case(5, "train: model whose heads do not divide hidden",
          lambda c: train(c, model=model_copy(c, "m_heads", config_edit(num_attention_heads=3))), "m_heads"),
     Case(5, "train --init-std 1e308", lambda c: train(c, "--init-std", "1e308"), "init"),
-    Case(5, "sweep: init_std 1e10", lambda c: dry(c, "bigstd", {"name": "bigstd", "base": base(c), "grid": {"init_std": [1e10]}}),
-         "init"),
+    Case(5, "sweep: init_std 1e10",
+         lambda c: dry(c, "bigstd", {"name": "bigstd", "base": base(c), "grid": {"init_std": [1e10]}}), "init"),
     Case(5, "train --init-std 1 (the ablation's largest)", lambda c: train(c, "--init-std", "1"), "", check=_trained),
     # 6. files that are not what they claim
     Case(6, "sweep <a binary file>", lambda c: ["sweep", (c["tmp"] / "bin.yaml").write_bytes(bytes(range(256)) * 4) and
                                                 c["tmp"] / "bin.yaml", "--dry-run"], "bin.yaml"),
     Case(6, "sweep <a YAML list, not a mapping>", lambda c: dry(c, "alist", "- 1\n- 2\n"), "alist.yaml"),
     Case(6, "sweep <a folder>", lambda c: ["sweep", c["tmp"], "--dry-run"], "not found"),
-    Case(6, "status <a binary file>", lambda c: ["status", (c["tmp"] / "bin2.yaml").write_bytes(b"\xff\xfe\x00garbage") and
-                                                 c["tmp"] / "bin2.yaml"], "bin2.yaml"),
-    Case(6, "papermill sweep: garbage notebook", lambda c: ["sweep", papermill_sweep(c, "pm_bad", {"x": [1]}, garbage=True),
-                                                           "--dry-run"], "01_tiny.ipynb"),
+    Case(6, "status <a binary file>",
+         lambda c: ["status", (c["tmp"] / "bin2.yaml").write_bytes(b"\xff\xfe\x00garbage") and c["tmp"] / "bin2.yaml"],
+         "bin2.yaml"),
+    Case(6, "papermill sweep: garbage notebook",
+         lambda c: ["sweep", papermill_sweep(c, "pm_bad", {"x": [1]}, garbage=True), "--dry-run"], "01_tiny.ipynb"),
     Case(6, "papermill sweep: notebook not JSON",
          lambda c: ["sweep", papermill_sweep(c, "pm_text", {"x": [1]}, garbage=b"just some text, not a notebook\n"),
                     "--dry-run"], "01_tiny.ipynb"),
@@ -453,7 +468,8 @@ CASES = [
     Case(6, "train --model <folder with a pickle .bin>",
          lambda c: train(c, model=model_copy(c, "m_pickle", pickled_weights)), "pytorch_model.bin"),
     Case(6, "train --model <config.json not JSON>",
-         lambda c: train(c, model=model_copy(c, "m_garbage", lambda f: (f / "config.json").write_text("{garbage"))), "m_garbage"),
+         lambda c: train(c, model=model_copy(c, "m_garbage", lambda f: (f / "config.json").write_text("{garbage"))),
+         "m_garbage"),
     Case(6, "evaluate: garbage adapter weights",
          lambda c: ["evaluate", "--checkpoint", _garbage_weights(c)], "adapter_model.safetensors"),
     Case(6, "sweep --scheduler garbage", lambda c: ["sweep", ok_sweep(c), "--output-dir", c["tmp"] / "sch1",
@@ -464,10 +480,12 @@ CASES = [
     Case(6, "sweep --scheduler tcp://127.0.0.1:0", lambda c: ["sweep", ok_sweep(c), "--output-dir", c["tmp"] / "sch3",
                                                              "--scheduler", "tcp://127.0.0.1:0"], "--scheduler"),
     Case(6, "sweep --dashboard no-such-host.invalid:8787",
-         lambda c: ["sweep", ok_sweep(c), "--output-dir", c["tmp"] / "dash4", "--dashboard", "no-such-host.invalid:8787"],
+         lambda c: ["sweep", ok_sweep(c), "--output-dir", c["tmp"] / "dash4",
+                    "--dashboard", "no-such-host.invalid:8787"],
          "no-such-host.invalid"),
     # 7. non-finite results are errors naming the checkpoint
-    Case(7, "evaluate <a checkpoint with NaN weights>", lambda c: ["evaluate", "--checkpoint", nan_checkpoint(c)], "ck_nan"),
+    Case(7, "evaluate <a checkpoint with NaN weights>",
+         lambda c: ["evaluate", "--checkpoint", nan_checkpoint(c)], "ck_nan"),
     Case(7, "evaluate <a checkpoint with NaN weights> --force --task sst2",
          lambda c: ["evaluate", "--checkpoint", nan_checkpoint(c), "--task", "sst2", "--force"], "ck_nan"),
 ]
@@ -523,11 +541,13 @@ def test_figures(battery):
     assert counts["clear error"] + counts["correct success"] == len(CASES), figures
     readme = (REPO / "README.md").read_text().split("## Reliability", 1)[-1].split("\n## ", 1)[0]
     if "test_hostile.py" in readme:  # once the README quotes this battery, its row must be the measured one
-        assert figures_row(figures) in readme, f"README's hostile-battery figures are stale; measured: {figures_row(figures)}"
+        measured = figures_row(figures)
+        assert measured in readme, f"README's hostile-battery figures are stale; measured: {measured}"
 
 
 def figures_row(figures: dict) -> str:
-    """The README's table row: | cases | clear errors | successes | tracebacks | silent | misleading | files | hangs |"""
+    """The README's table row:
+    | cases | clear errors | successes | tracebacks | silent | misleading | files | hangs |"""
     return "| " + " | ".join(str(figures[k]) for k in ("cases", *OUTCOMES)) + " |"
 
 

@@ -10,8 +10,15 @@ from adapterlib import AdapterConfig, TrainConfig, add_adapters, param_report, s
 from adapterlib.checkpoint import read_adapter_config
 from adapterlib.fast import ExactDropout
 from adapterlib.plots import plot_storage
-from adapterlib.studies.multitask import (AdapterBank, checkpoint_bytes, checkpoint_contents, frozen_fingerprint,
-                                          probe_batch, storage_cost, task_logits)
+from adapterlib.studies.multitask import (
+    AdapterBank,
+    checkpoint_bytes,
+    checkpoint_contents,
+    frozen_fingerprint,
+    probe_batch,
+    storage_cost,
+    task_logits,
+)
 
 
 @pytest.fixture
@@ -127,5 +134,6 @@ def test_probe_batch_logits_and_checkpoint_contents(bank, glue_dir, word_tokeniz
     contents = checkpoint_contents(bank.model, tmp_path / "a").set_index("group")
     report = param_report(bank.model)
     assert list(contents.index) == ["adapter", "layernorm", "head"]
-    assert contents["params"].to_dict() == {"adapter": report.adapter, "layernorm": report.layernorm, "head": report.head}
+    assert contents["params"].to_dict() == {"adapter": report.adapter, "layernorm": report.layernorm,
+                                            "head": report.head}
     assert contents.loc["adapter", "tensors"] == 2 * 2 * 4  # 2 layers x 2 adapters x (2 weights + 2 biases)

@@ -28,7 +28,7 @@ def test_six_notebooks():
 def test_previous_and_next_links_at_top_and_bottom(index):
     path = NOTEBOOKS[index]
     expected = {NOTEBOOKS[i].name for i in (index - 1, index + 1) if 0 <= i < len(NOTEBOOKS)}
-    for where, text in zip(("first", "last"), first_and_last(path)):
+    for where, text in zip(("first", "last"), first_and_last(path), strict=True):
         links = set(LINK.findall(text))
         assert links == expected, f"{path.name}: the {where} cell links {sorted(links)}, expected {sorted(expected)}"
         assert all((path.parent / link).is_file() for link in links)

@@ -5,9 +5,9 @@ Each test trains (at most a few 3-step runs) on the real bundled MiniLM: about 2
 import math
 
 import pytest
+from nbtools import run_notebook
 
 from adapterlib.course.findings import MARGIN
-from nbtools import run_notebook
 
 
 @pytest.mark.slow
@@ -47,7 +47,8 @@ def test_02_initialisation_ablation(tmp_path):
     shared = TrainConfig(task="sst2", policy="adapter", adapter_size=64, lr=1e-3, seed=0, model=None, glue_dir=None,
                          **train_scale("smoke"))
     assert r["run_ids"][0] == run_id(shared) and len(set(r["run_ids"])) == 2
-    for score, floor, learned, why in zip(r["dev_scores"], r["majority_floors"], r["learned"], r["why_not"]):
+    rows = zip(r["dev_scores"], r["majority_floors"], r["learned"], r["why_not"], strict=True)
+    for score, floor, learned, why in rows:
         assert learned == (score - floor > 1.0) and bool(why) == (not learned)  # a run that does not learn says why
     assert f"{r['dev_scores'][1]:.1f}" in r["summary"] and "majority class" in r["summary"]  # generated, not typed
     assert r["drift_at_zero"] == 0.0 and r["logit_change_at_zero"] == 0.0
@@ -103,7 +104,6 @@ def test_03_adapter_size_vs_parameters(tmp_path):
 @pytest.mark.parametrize("prefix", ["01", "02", "03"])
 def test_notebook_parameters_are_documented(prefix):
     import papermill as pm
-
     from nbtools import notebook_path
 
     params = pm.inspect_notebook(str(notebook_path(prefix)))
@@ -147,13 +147,13 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
     shared = TrainConfig(task="sst2", policy="adapter", adapter_size=64, lr=1e-3, seed=0, model=None, glue_dir=None,
                          **train_scale("course"))
     assert r["run_ids"][stds.index(1e-2)] == run_id(shared)
-    for std, score, floor, learned, why in zip(stds, scores, floors, r["learned"], r["why_not"]):
+    for std, score, floor, learned, why in zip(stds, scores, floors, r["learned"], r["why_not"], strict=True):
         assert learned == (score - floor > 1.0)
         if 0 < std <= 1e-2:
             assert learned, f"std {std:g}: {score:.2f} does not beat the majority class {floor:.2f}"
         elif not learned:
             assert ("destroying" if std > 1e-2 else "zero gradients") in why   # the cause, by its key word
-    small = [s for std, s in zip(stds, scores) if 0 < std <= 1e-2]
+    small = [s for std, s in zip(stds, scores, strict=True) if 0 < std <= 1e-2]
     assert scores[stds.index(1.0)] < min(small)                  # the paper's shape: large stds degrade
-    named = [s for std, s in zip(stds, scores) if std == 0 or std > 1e-2] + [min(small), max(small)]
+    named = [s for std, s in zip(stds, scores, strict=True) if std == 0 or std > 1e-2] + [min(small), max(small)]
     assert all(f"{s:.1f}" in r["summary"] for s in named)        # the summary is generated from these scores

@@ -152,7 +152,8 @@ def assert_floor_explained(r):
         assert c["learned"] is (c["status"] == "clearly above") and finite(c["floor"]), c
         assert (c["dev_mean"] - c["floor"] > 1.0) is (c["status"] in ("clearly above", "within noise")), c
         why = [x for x in r["conclusions"]
-               if x.startswith(f"  - *Why {c['method']} does not clearly beat {c['task']}'s floor, as far as the records show*: ")]
+               if x.startswith(f"  - *Why {c['method']} does not clearly beat {c['task']}'s floor, "
+                               "as far as the records show*: ")]
         assert len(why) == (0 if c["learned"] else 1), (c, why)
         task_line = next(x for x in r["conclusions"] if x.startswith(f"- **Sweep, {c['task']}** "))
         assert f"majority class {c['floor']:.1f}" in task_line
@@ -184,9 +185,10 @@ def test_notebook_04_glue_reproduction(tmp_path):
     assert r["cost"]["minilm adapters (64)"]["trainable"] == adapter_param_formula(384, 64, 6) + 13 * 2 * 384 + 770
     assert set(r["selected"]) == {"adapters (64)", "full fine-tuning"} and 0 < r["majority"] < 100
     assert r["table1_rows"] == 3 and isinstance(r["sweep_available"], bool)
-    # the committed study's records (the notebook's `study`): it says which tasks are complete, from the study's sweep file
-    from adapterlib.sweeps.aggregate import RESULTS_DIR
+    # the committed study's records (the notebook's `study`): it says which tasks are complete, from the study's
+    # sweep file
     from adapterlib.data import get_task
+    from adapterlib.sweeps.aggregate import RESULTS_DIR
     from adapterlib.sweeps.driver import load_spec, study_progress
     folder = RESULTS_DIR / r["study"]
     assert r["sweep_available"] is (folder / "runs").is_dir()
@@ -244,6 +246,7 @@ def test_notebook_05_layer_ablation(tmp_path):
     assert f"costs at most {r['max_single_layer_drop']:.1f} accuracy points" in r["findings"]
     # "full results" reads the committed layer-ablation study (records + CSVs of the notebook's `study`)
     import pandas as pd
+
     from adapterlib.studies.ablation import span_summary
     from adapterlib.sweeps.aggregate import RESULTS_DIR
     assert r["study_tasks"] == ["cola", "sst2"]
@@ -316,7 +319,8 @@ def test_notebook_04_with_sweep_results(tmp_path):
     r = run_notebook("04", tmp_path, study=str(study))
     assert r["sweep_available"] is True
     got = {(row["method"], row["task"]): (row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
-    for task in ("RTE", "MRPC"):  # every adapter here trains 1% of the base: the budget row is 8-256's choice, not in Table 1
+    # every adapter here trains 1% of the base: the budget row is 8-256's choice, not in Table 1
+    for task in ("RTE", "MRPC"):
         n, dev, paper = got.pop(("adapters (within 4%)", task))
         assert (n, dev) == (1, 67.0) and math.isnan(paper)
     assert got == {("full fine-tuning", "RTE"): (1, 65.0, 70.1), ("adapters (64)", "RTE"): (1, 66.0, 68.8),
@@ -334,7 +338,8 @@ def test_notebook_04_with_sweep_results(tmp_path):
     assert "adapters (within 4%) 67.0 (" in average and "for all 2 tasks)" in average
     assert "adapters (8-256) at 80.0 vs full fine-tuning 80.4 with 3.6%" in average   # the paper's
     claim = next(x for x in r["conclusions"] if x.startswith("- **Is the paper's claim reproduced?**"))
-    assert "adapters (8-256) minus full fine-tuning," in claim and "seeds: +2.00 points" in claim and "over 2 tasks" in claim
+    assert "adapters (8-256) minus full fine-tuning," in claim
+    assert "seeds: +2.00 points" in claim and "over 2 tasks" in claim
     assert "cannot be judged" in claim and "no interval" in claim  # 1 seed each
     budget = next(x for x in r["conclusions"] if x.startswith("- **Is it reproduced with adapters (within 4%)?**"))
     assert "adapters (within 4%) minus full fine-tuning," in budget and "seeds: +2.00 points" in budget
@@ -344,7 +349,8 @@ def test_notebook_04_with_sweep_results(tmp_path):
     assert r["sweep_majority"] == {"RTE": pytest.approx(majority_baseline("rte", dev["rte"])["accuracy"]),
                                    "MRPC": pytest.approx(majority_baseline("mrpc", dev["mrpc"])["f1"])}
     assert 50 < r["sweep_majority"]["RTE"] < 55  # RTE dev: 146 of 277 pairs are "entailment"
-    # the fake study's MRPC runs (F1 65-67) are below MRPC's floor (81.2, all "paraphrase"): said, with no history to explain
+    # the fake study's MRPC runs (F1 65-67) are below MRPC's floor (81.2, all "paraphrase"): said, with no history
+    # to explain
     assert_floor_explained(r)
     status = {(c["method"], c["task"]): c["status"] for c in r["sweep_checks"]}
     assert status[("full fine-tuning", "RTE")] == "clearly above" and status[("adapters (64)", "MRPC")] == "below"

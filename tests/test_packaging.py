@@ -1,9 +1,9 @@
 """environment.yml (conda users) and pyproject.toml (pip users) name the same dependencies."""
 import re
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -35,6 +35,9 @@ def test_readme_commands_match_ci():
     ci = (ROOT / ".ci" / "run").read_text()
     test_cmd = re.search(r"# test\n(.+)\n", readme).group(1).strip()
     assert test_cmd in ci, "the README's test command must be what .ci/run runs"
+    lint = "ruff check adapterlib tests benchmarks tools sweeps conftest.py"
+    install = re.search(r"# install\n(.+)\n", readme).group(1).rsplit("&& ", 1)[-1].strip()
+    assert lint in readme and ci.index(install) < ci.index(lint) < ci.index(test_cmd)   # lint fails CI before tests
 
 
 @pytest.mark.slow

@@ -28,7 +28,7 @@ def stage1(adapter=(10.0, 20.0, 15.0), full=(30.0, 25.0)):
 
 def stage2(scores=(20.0, 22.0, 21.0, 19.0), twins=(31.0, 32.0)):
     rows = [row("cola", "adapter", v, size=m, lr=lr, precision="bf16", wall=300.0)
-            for v, (m, lr) in zip(scores, [(8, 3e-3), (8, 1e-2), (256, 3e-4), (256, 6e-4)])]
+            for v, (m, lr) in zip(scores, [(8, 3e-3), (8, 1e-2), (256, 3e-4), (256, 6e-4)], strict=True)]
     rows += [row("cola", "adapter", twins[0], precision="bf16", wall=300.0),
              row("cola", "full", twins[1], precision="bf16", wall=300.0)]
     return rows

@@ -10,10 +10,9 @@ import matplotlib.pyplot as plt
 import pandas as pd
 import pytest
 
-from adapterlib import model_from_preset, param_report, set_trainable
-from adapterlib import plots
-from adapterlib.sweeps.aggregate import RESULTS_DIR
+from adapterlib import model_from_preset, param_report, plots, set_trainable
 from adapterlib.course.widgets import MODELS, SIZES, ParamExplorer, adapter_report, param_table, storage_table
+from adapterlib.sweeps.aggregate import RESULTS_DIR
 
 
 @pytest.fixture(autouse=True)
@@ -131,9 +130,11 @@ def test_cost_table_counts_minilm_as_the_v2_studies_build_it():
     pooled = cost_table(("minilm",), sizes=(64,), paper=False).set_index("method")
     table = cost_table(("bert-large", "minilm"), sizes=(64,), head_input={"minilm": "mean"})
     mean = table[table["model"] == "minilm"].set_index("method")
-    assert (mean["head input"] == "mean").all() and (table[table["model"] == "bert-large"]["head input"] == "pooler").all()
+    assert (mean["head input"] == "mean").all()
+    assert (table[table["model"] == "bert-large"]["head input"] == "pooler").all()
     pooler = 384 * 384 + 384
-    assert mean.loc["full fine-tuning", "trained per task"] == pooled.loc["full fine-tuning", "trained per task"] - pooler
+    full = "full fine-tuning"
+    assert mean.loc[full, "trained per task"] == pooled.loc[full, "trained per task"] - pooler
     assert mean.loc["adapters (64)", "trained per task"] == pooled.loc["adapters (64)", "trained per task"]
     assert mean["paper: % per task"].isna().all()
     assert table[table["model"] == "bert-large"]["paper: % per task"].notna().any()
@@ -179,7 +180,7 @@ def test_drift_probe_is_exact_identity_at_zero_and_grows_with_std(tiny_probe):
     assert list(zero["sentence"]) == TINY_SENTENCES
     assert (zero["[CLS] relative change"] == 0).all() and (zero["max |logit change|"] == 0).all()
     curve = tiny_probe.curve([1e-3, 1e-2, 1e-1, 1.0])["cls_relative_change"].tolist()
-    assert all(a < b for a, b in zip(curve, curve[1:])), curve
+    assert all(a < b for a, b in zip(curve, curve[1:], strict=False)), curve
     # the correction W_up f(W_down h) is a product of two std-sized projections: ~100x per decade
     assert 30 < curve[2] / curve[1] < 300
 
@@ -250,8 +251,8 @@ def test_budget_table_chooses_on_validation_within_the_budget(size_curve_cpu):
 
 @pytest.mark.committed
 def test_span_table_reads_the_stored_heat_map():
-    from adapterlib.studies.ablation import span_matrix, span_summary
     from adapterlib.course.widgets import load_span_ablations, span_table
+    from adapterlib.studies.ablation import span_matrix, span_summary
     tables = load_span_ablations("ablation_cpu")
     assert set(tables) == {"cola", "sst2"}
     df = tables["sst2"]

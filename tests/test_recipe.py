@@ -45,7 +45,8 @@ def test_recipe_fields_enter_the_run_id_only_when_set():
         assert cfg_.to_dict()[next(iter(change))] == next(iter(change.values()))  # recorded in the config
         ids.add(run_id(cfg_))
     assert len(ids) == 5
-    assert run_id(al.TrainConfig(task="rte", head_input="mean", patience=3)).startswith("rte-adapter-m64-lr0.0003-s0-mean-es3-")
+    mean = run_id(al.TrainConfig(task="rte", head_input="mean", patience=3))
+    assert mean.startswith("rte-adapter-m64-lr0.0003-s0-mean-es3-")
     bf16 = run_id(al.TrainConfig(task="rte", head_input="mean", patience=3, mixed_precision="bf16"))
     assert bf16.startswith("rte-adapter-m64-lr0.0003-s0-mean-es3-bf16-") and bf16 not in ids  # precision: in the id
 
@@ -136,9 +137,9 @@ def test_mean_head_checkpoint_round_trip(tiny_model_dir, tiny_glue_dir, tmp_path
 def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue_dir, tmp_path, monkeypatch):
     """mixed_precision bf16 (the v2 sweeps' setting): the training forward runs under bf16 autocast (with the
     fast path on), the trained weights and the checkpoint stay float32, and the record names the precision."""
-    from safetensors.torch import load_file
-
     import sys
+
+    from safetensors.torch import load_file
     T = sys.modules["adapterlib.train"]  # the module (the package's `train` attribute is the function)
     seen = []
     real_step = T._train_step
@@ -154,8 +155,8 @@ def test_bf16_trains_in_bf16_and_keeps_float32_weights(tiny_model_dir, tiny_glue
     al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean"), progress=False)  # fp32 first, in the same process:
     # accelerate's process-wide state must not pin the precision (a sweep worker runs both kinds one after the other)
     monkeypatch.setattr(T, "_train_step", spy)
-    record = al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean", mixed_precision="bf16"), output_dir=tmp_path,
-                      progress=False)
+    record = al.train(cfg(tiny_model_dir, tiny_glue_dir, head_input="mean", mixed_precision="bf16"),
+                      output_dir=tmp_path, progress=False)
     assert seen and set(seen) == {torch.bfloat16}
     assert record["config"]["mixed_precision"] == "bf16" and record["run_id"].split("-")[-2] == "bf16"
     assert all(torch.isfinite(torch.tensor(h["train_loss"])) for h in record["history"])

@@ -30,14 +30,13 @@ from typing import Callable
 
 import pytest
 import yaml
+from tally import tally
 
 from adapterlib import records
-from adapterlib.sweeps import aggregate
-from adapterlib.sweeps import executor
-from adapterlib.sweeps import driver as sweep
 from adapterlib.cli import main
+from adapterlib.sweeps import aggregate, executor
+from adapterlib.sweeps import driver as sweep
 from adapterlib.sweeps.spec import expand, load_spec, parse_spec
-from tally import tally
 
 REPO = Path(__file__).resolve().parents[1]
 OUTCOMES = ("clear error", "correct success", "traceback", "silent acceptance", "misleading line", "data lost")
@@ -197,7 +196,8 @@ def _nested(path: str, value) -> Callable[[dict], None]:
 NESTED_EDITS = {  # a record whose nested field has the wrong type: named and left out, never an AttributeError
     "timing a string": _nested("timing", "fast"), "timing.wall_s a string": _nested("timing.wall_s", "60 s"),
     "history a number": _nested("history", 5), "history entries not mappings": _nested("history", [3]),
-    "machine a string": _nested("machine", "laptop"), "machine.torch_threads a string": _nested("machine.torch_threads", "2"),
+    "machine a string": _nested("machine", "laptop"),
+    "machine.torch_threads a string": _nested("machine.torch_threads", "2"),
     "reused_from a string": _nested("reused_from", "pilot_v2"), "config.lr a string": _nested("config.lr", "fast"),
     "params.trainable a string": _nested("params.trainable", "10"), "dev scores a list": _nested("dev", {"dev": [1]}),
 }
@@ -307,8 +307,9 @@ def _checkpoint_module():
 
 
 ISSUE30_CASES = [
-    *[Case(f"sweep --dry-run: a record's {label}", lambda c, label=label, edit=edit: _dry_run_with_nested(c, label, edit),
-           "", check=_nested_named) for label, edit in NESTED_EDITS.items()],
+    *[Case(f"sweep --dry-run: a record's {label}",
+           lambda c, label=label, edit=edit: _dry_run_with_nested(c, label, edit), "", check=_nested_named)
+      for label, edit in NESTED_EDITS.items()],
     *[Case(f"aggregate: a record's {label}", lambda c, label=label, edit=edit: _aggregate_with_nested(c, label, edit),
            "", check=_one_excluded(f"aggnest_{_slug(label)}"))
       for label, edit in list(NESTED_EDITS.items())[::3]],
@@ -339,7 +340,8 @@ CASES = [
     Case("train --threads -1", lambda c: _train(c, "--threads", "-1"), "--threads must be a positive integer, got -1"),
     Case("train --epochs abc", lambda c: _train(c, "--epochs", "abc"), "invalid int value: 'abc'"),
     Case("train --max-length -5", lambda c: _train(c, "--max-length", "-5"), "max-length must be a positive integer"),
-    Case("train --adapter-size 0", lambda c: _train(c, "--adapter-size", "0"), "adapter-size must be a positive integer"),
+    Case("train --adapter-size 0", lambda c: _train(c, "--adapter-size", "0"),
+         "adapter-size must be a positive integer"),
     Case("train --task nosuch", lambda c: _train(c)[:2] + ["nosuch"] + _train(c)[3:], "unknown GLUE task 'nosuch'"),
     Case("train --output-dir <a file>", lambda c: _train(c) + ["--output-dir", c["file"]], "is a file"),
     Case("train --model <folder without config.json>", lambda c: _train(c, "--model", c["tmp"] / "empty_model"),
@@ -353,16 +355,18 @@ CASES = [
     Case("evaluate --checkpoint <missing>", lambda c: ["evaluate", "--checkpoint", c["tmp"] / "nockpt"],
          "is not an adapterlib checkpoint"),
     Case("evaluate: unknown adapter_config field",
-         lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_unknown", lambda m: m["adapter_config"].update(sizee=3))],
+         lambda c: ["evaluate", "--checkpoint",
+                    checkpoint(c, "ck_unknown", lambda m: m["adapter_config"].update(sizee=3))],
          "unknown adapter_config field(s) ['sizee']"),
-    Case("evaluate: checkpoint without base", lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_base", _dropped("base"))],
-         "`base` must map"),
+    Case("evaluate: checkpoint without base",
+         lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_base", _dropped("base"))], "`base` must map"),
     Case("evaluate: checkpoint without tensors",
          lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_tensors", _dropped("tensors"))], "`tensors` must be"),
     Case("evaluate: version \"2\" (a string)",
          lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_version", lambda m: m.update(version="2"))],
          "version must be an integer in 1..2, got '2'"),
-    Case("evaluate: version 7", lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_v7", lambda m: m.update(version=7))],
+    Case("evaluate: version 7",
+         lambda c: ["evaluate", "--checkpoint", checkpoint(c, "ck_v7", lambda m: m.update(version=7))],
          "version must be an integer in 1..2, got 7"),
     Case("evaluate: RTE checkpoint --task sst2 (same label count)",
          lambda c: ["evaluate", "--checkpoint", c["ckpt"], "--task", "sst2"], "pass --force"),
@@ -376,7 +380,8 @@ CASES = [
          "--lock /nonexistent/dir/cpu.lock: folder /nonexistent/dir does not exist"),
     Case("sweep --output-dir <a file>", lambda c: ["sweep", tiny_sweep(c), "--output-dir", c["file"]], "is a file"),
     Case("sweep: save_checkpoint: \"false\" (a string)",
-         lambda c: ["sweep", tiny_sweep(c, save_checkpoint="false"), "--dry-run"], "save_checkpoint must be true or false"),
+         lambda c: ["sweep", tiny_sweep(c, save_checkpoint="false"), "--dry-run"],
+         "save_checkpoint must be true or false"),
     Case("sweep: max_grad_norm: -1", lambda c: ["sweep", tiny_sweep(c, grid={"max_grad_norm": [-1.0]}), "--dry-run"],
          "max-grad-norm must be a finite number"),
     Case("sweep: warmup_ratio: 5", lambda c: ["sweep", tiny_sweep(c, grid={"warmup_ratio": [5.0]}), "--dry-run"],
@@ -387,9 +392,9 @@ CASES = [
          "--workers must be >= 1, got 0"),
     Case("sweep <missing file>", lambda c: ["sweep", c["tmp"] / "nope.yaml", "--dry-run"], "nope.yaml not found"),
     Case("sweep --set lr=-1", lambda c: ["sweep", tiny_sweep(c), "--dry-run", "--set", "lr=-1"], "lr must be a finite"),
-    Case("sweep: task RTE and rte are one run", lambda c: ["sweep", tiny_sweep(c, "spell", grid={"task": ["RTE", "rte"]}),
-                                                          "--dry-run", "--output-dir", c["tmp"] / "spell"], "",
-         check=_one_run_planned),
+    Case("sweep: task RTE and rte are one run",
+         lambda c: ["sweep", tiny_sweep(c, "spell", grid={"task": ["RTE", "rte"]}), "--dry-run",
+                    "--output-dir", c["tmp"] / "spell"], "", check=_one_run_planned),
     Case("sweep: adapter_size under policy full is one run",
          lambda c: ["sweep", tiny_sweep(c, "fullsize", grid={"policy": ["full"], "adapter_size": [8, 64]}), "--dry-run",
                     "--output-dir", c["tmp"] / "fullsize"], "", check=_one_run_planned),
@@ -407,7 +412,8 @@ CASES = [
     Case("aggregate with a garbled record", lambda c: ["aggregate", _garbled_study(c, "badagg")], "",
          check=_aggregate_excludes),
     # course, status
-    Case("course --output-dir <a file>", lambda c: ["course", "--output-dir", c["file"], "--notebooks", "01"], "is a file"),
+    Case("course --output-dir <a file>",
+         lambda c: ["course", "--output-dir", c["file"], "--notebooks", "01"], "is a file"),
     Case("course --preset nope", lambda c: ["course", "--preset", "nope"], "invalid choice: 'nope'"),
     Case("status --update <missing file>", lambda c: ["status", "--update", c["tmp"] / "NOPE.md"], "NOPE.md"),
     Case("status --update <file without the markers>", lambda c: ["status", "--update", c["file"]], "block to update"),
@@ -428,8 +434,8 @@ def make_world(tiny_model_dir, tiny_glue_dir, tmp: Path) -> dict:
     (tmp / "user_tables" / "best.csv").write_text("the user's own best.csv\n")
     (tmp / "agg").mkdir()
     (tmp / "agg" / "mine.csv").write_text("mine\n")
-    return {"tmp": tmp, "model": tiny_model_dir, "glue": tiny_glue_dir, "ckpt": tmp / "ckpt", "file": tmp / "a_file.txt",
-            "user_tables": tmp / "user_tables"}
+    return {"tmp": tmp, "model": tiny_model_dir, "glue": tiny_glue_dir, "ckpt": tmp / "ckpt",
+            "file": tmp / "a_file.txt", "user_tables": tmp / "user_tables"}
 
 
 @pytest.fixture(scope="module")
@@ -527,7 +533,8 @@ def test_record_schema():
     good = fake_ok()
     assert records.record_problem(good) is None
     for change, reason in [({"status": "done"}, "status must be"), ({"config": None}, "no config"),
-                           ({"selected": {}}, "selected.validation_accuracy"), ({"dev_score": float("nan")}, "dev_score"),
+                           ({"selected": {}}, "selected.validation_accuracy"),
+                           ({"dev_score": float("nan")}, "dev_score"),
                            ({"schema": 2}, "schema 2"), ({"run_id": ""}, "no run_id"), ({"task": 3}, "no task")]:
         assert reason in records.record_problem({**good, **change}), change
     failed = {k: v for k, v in good.items() if k not in ("metric", "selected", "dev_score", "params")}

@@ -50,7 +50,7 @@ def test_a_killed_run_resumes_at_its_last_epoch_and_ends_as_if_never_stopped(tin
     assert "resumed_at_epochs" not in whole["timing"] and "earlier_segments" not in whole
 
     out = tmp_path / "stopped"
-    interrupted(monkeypatch, after_steps=2 * 8 + 3)                 # 64 examples / 8 = 8 steps an epoch: dies in epoch 3
+    interrupted(monkeypatch, after_steps=2 * 8 + 3)   # 64 examples / 8 = 8 steps an epoch: dies in epoch 3
     with pytest.raises(Killed):
         al.train(config, output_dir=out, progress=False)
     snapshot = resume.snapshot_path(out, run_id(config))
@@ -107,7 +107,8 @@ def test_status_names_the_runs_that_would_resume(tiny_model_dir, tiny_glue_dir, 
     [snap] = resume.pending(study / "runs")
     assert snap["run_id"] == run_id(config) and snap["epochs"] == 2 and snap["wall_s"] > 0
     spec = tmp_path / "resumable.yaml"
-    spec.write_text(f"name: resumable\nbase: {{task: sst2, policy: adapter, adapter_size: 4, model: '{tiny_model_dir}'}}\n"
+    spec.write_text("name: resumable\n"
+                    f"base: {{task: sst2, policy: adapter, adapter_size: 4, model: '{tiny_model_dir}'}}\n"
                     "grid: {lr: [1.0e-3]}\n")
     for module in ("adapterlib.sweeps.driver", "adapterlib.sweeps.aggregate"):
         monkeypatch.setattr(f"{module}.RESULTS_DIR", tmp_path / "results")

@@ -20,7 +20,7 @@ def _readme_command() -> list[str]:
     """The build command of the README's "Course website" section, as an argument list."""
     readme = (ROOT / "README.md").read_text()
     section = readme.split("## Course website", 1)[1].split("\n## ", 1)[0]
-    line = next(l.strip() for l in section.splitlines() if l.strip().startswith("jupyter-book build"))
+    line = next(s.strip() for s in section.splitlines() if s.strip().startswith("jupyter-book build"))
     return shlex.split(line.split("#", 1)[0])
 
 

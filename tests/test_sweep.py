@@ -10,16 +10,14 @@ from pathlib import Path
 
 import pytest
 import yaml
+from tally import tally
 
 from adapterlib import TrainConfig
-from adapterlib.sweeps import aggregate
-from adapterlib.sweeps import executor
-from adapterlib.sweeps import driver as sweep
-from adapterlib.sweeps import status
 from adapterlib.cli import main
+from adapterlib.sweeps import aggregate, executor, status
+from adapterlib.sweeps import driver as sweep
 from adapterlib.sweeps.spec import SweepSpecError, expand, load_spec, parse_spec
 from adapterlib.train import run_id
-from tally import tally
 
 REPO = Path(__file__).resolve().parents[1]
 SWEEPS = REPO / "sweeps"
@@ -596,7 +594,8 @@ def test_runs_trained_on_a_gpu_are_counted_apart_from_the_cpu_time(tmp_path):
     """A GPU run counts as finished, but not in the CPU time, the run times or the CPU estimates: the status
     gives the GPU's runs and the hours it was training at least one of them (overlapping runs count once)."""
     spec_file = tmp_path / "mini.yaml"
-    spec_file.write_text("name: mini\nbase: {task: rte, policy: adapter, epochs: 3}\ngrid: {lr: [1.0e-3, 2.0e-3, 3.0e-3]}\n")
+    spec_file.write_text("name: mini\nbase: {task: rte, policy: adapter, epochs: 3}\n"
+                         "grid: {lr: [1.0e-3, 2.0e-3, 3.0e-3]}\n")
     spec = load_spec(spec_file)
     runs = expand(spec)
     (tmp_path / "runs").mkdir()

@@ -9,4 +9,5 @@
 """
 from .presets import ENV_VAR, PRESETS, TRAIN_SCALES, check_parameters, pick, record_results, resolve_preset, train_scale  # noqa: F401
 
-__all__ = ["ENV_VAR", "PRESETS", "TRAIN_SCALES", "check_parameters", "pick", "record_results", "resolve_preset", "train_scale"]
+__all__ = ["ENV_VAR", "PRESETS", "TRAIN_SCALES", "check_parameters", "pick", "record_results", "resolve_preset",
+           "train_scale"]

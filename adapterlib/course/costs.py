@@ -56,7 +56,8 @@ def param_table(model: str = "bert-base", size: int = 64) -> pd.DataFrame:
     return table
 
 
-def storage_table(model: str = "bert-base", size: int = 64, n_tasks: int = 9, head_input: str = "pooler") -> pd.DataFrame:
+def storage_table(model: str = "bert-base", size: int = 64, n_tasks: int = 9,
+                  head_input: str = "pooler") -> pd.DataFrame:
     """Per-task cost and storage for `n_tasks` tasks: full fine-tuning vs adapters (paper Table 1).
 
     "% of non-embedding base" is the paper's convention for adapters (2.1% for BERT-large, m=64).
@@ -92,7 +93,8 @@ def cost_table(models=("bert-large", "minilm"), sizes=(8, 64, 256), n_tasks: int
         for i, size in enumerate(sizes):
             table = storage_table(model, size, n_tasks, head)
             if i == 0:
-                rows.append({"model": model, "head input": head, "method": "full fine-tuning", **table.iloc[0].to_dict()})
+                rows.append({"model": model, "head input": head, "method": "full fine-tuning",
+                             **table.iloc[0].to_dict()})
             rows.append({"model": model, "head input": head, "method": f"adapters ({size})", **table.iloc[1].to_dict()})
     out = pd.DataFrame(rows)
     out["trained per task"] = out["trained per task"].astype(int)

@@ -8,7 +8,8 @@ or exactly what is off. When something is off it also raises AssertionError, so 
     check_placement(place_adapters, model)          # its two positions in one layer: place_adapters(layer, d, m)
     check_value("trainable parameters", got, expected)
     check_trainable(select_trainable, model)        # notebook 02: the paper's trained set, select_trainable(model)
-    check_train_step(train_step)                    # notebook 02: train_step(model, batch, optimizer, scheduler, max_grad_norm)
+    check_train_step(train_step)                    # notebook 02: train_step(model, batch, optimizer, scheduler,
+                                                    #              max_grad_norm)
 
 Solutions sit in the notebook between nbgrader's `### BEGIN SOLUTION` / `### END SOLUTION` markers;
 `clear_solutions` turns a solution into the text a student starts from, exactly as nbgrader does.
@@ -19,6 +20,7 @@ import copy
 import itertools
 import math
 import re
+import warnings
 
 import torch
 from torch import nn
@@ -136,7 +138,8 @@ def _function_problem(mine: nn.Module, d: int, m: int) -> str | None:
     with torch.no_grad():
         want, out = ref(h), mine.eval()(h)
         if not isinstance(out, torch.Tensor) or out.shape != h.shape:
-            return f"forward returned {getattr(out, 'shape', type(out).__name__)}, expected a tensor shaped like h {tuple(h.shape)}"
+            return (f"forward returned {getattr(out, 'shape', type(out).__name__)}, "
+                    f"expected a tensor shaped like h {tuple(h.shape)}")
         if not torch.allclose(out, want, rtol=1e-5, atol=1e-5):
             close = [why for why, y in _wrong_forwards(ref, h).items() if torch.allclose(out, y, rtol=1e-5, atol=1e-5)]
             return close[0] if close else (f"outputs differ from adapterlib.Adapter on the same weights (max |diff| "
@@ -147,7 +150,8 @@ def _function_problem(mine: nn.Module, d: int, m: int) -> str | None:
             p.zero_()
         out = mine.eval()(h)
     if not torch.equal(out, h):
-        return f"with every weight and bias at zero the output is not exactly h (max |diff| {(out - h).abs().max():.2e})"
+        return (f"with every weight and bias at zero the output is not exactly h "
+                f"(max |diff| {(out - h).abs().max():.2e})")
     return None
 
 
@@ -270,7 +274,8 @@ def _host_problem(host: str, layer: nn.Module, expected: dict[str, str]) -> str 
         return (f"an adapter wraps `{host}`, the output projection itself, so it runs before the dropout; "
                 f"wrap `{sibling}`, the dropout that follows it")
     if sibling and isinstance(original, nn.LayerNorm):
-        return f"an adapter wraps `{host}`, so it runs after the residual add and LayerNorm; wrap `{sibling}` (before them)"
+        return (f"an adapter wraps `{host}`, so it runs after the residual add and LayerNorm; "
+                f"wrap `{sibling}` (before them)")
     inside = next((p for p in expected if p.startswith(host + ".")), None)
     if inside:
         return (f"an adapter wraps all of `{host}`, so it runs after the residual add and LayerNorm; wrap `{inside}` "
@@ -296,7 +301,8 @@ def _nearest(path: str, hooked: list[str]) -> str | None:
     """The hooked module an adapter stored elsewhere serves: the one sharing the longest path prefix (an adapter
     at `attention.output.adapter` hooked onto `attention.output.dropout`), if exactly one does."""
     def shared(h):
-        return sum(1 for _ in itertools.takewhile(lambda ab: ab[0] == ab[1], zip(h.split("."), path.split("."))))
+        pairs = zip(h.split("."), path.split("."), strict=False)   # the paths' lengths differ
+        return sum(1 for _ in itertools.takewhile(lambda ab: ab[0] == ab[1], pairs))
     if not hooked:
         return None
     best = max(shared(h) for h in hooked)
@@ -321,14 +327,16 @@ def _locate(place, model: nn.Module, m: int, index: int):
     hooked = _hooked(original, layer)
     found = {}
     for path, adapter in adapters:
-        host = next((h for h in hosts + hooked if path.startswith(h + ".") or path == h), None) or _nearest(path, hooked)
+        host = (next((h for h in hosts + hooked if path.startswith(h + ".") or path == h), None)
+                or _nearest(path, hooked))
         if host is None:
             return (f"the adapter at `{path}` replaces no module on the data path, so it never runs: wrap the "
                     f"dropout (`{'`, `'.join(expected)}`)"), None, {}
         problem = _host_problem(host, original, expected)
         if problem:
             return problem, None, {}
-        if path == host or not any(isinstance(x, type(original.get_submodule(host))) for x in layer.get_submodule(host).modules()):
+        if path == host or not any(isinstance(x, type(original.get_submodule(host)))
+                                   for x in layer.get_submodule(host).modules()):
             return (f"the adapter replaces `{host}` instead of wrapping it: the dropout no longer runs; keep it and "
                     f"run the adapter on its output"), None, {}
         if expected[host] in found:
@@ -415,8 +423,8 @@ def _trainable_diff(want: set[str], got: set[str], groups: dict[str, str]) -> li
     if by(missing, "adapter"):
         part = by(missing, "adapter")
         whole = part == {n for n in groups if groups[n] == "adapter"}
-        problems.append(("the adapters are frozen" if whole else f"{len(part)} adapter tensors are frozen ({_names(part)})")
-                        + ": they are what a new task trains")
+        frozen = "the adapters are frozen" if whole else f"{len(part)} adapter tensors are frozen ({_names(part)})"
+        problems.append(frozen + ": they are what a new task trains")
     if missing & emb_ln:
         problems.append(f"the embedding LayerNorm is frozen ({_names(missing & emb_ln)}): the paper trains every "
                         f"LayerNorm, the embeddings' included")
@@ -575,7 +583,6 @@ def _clip_threshold(base: nn.Module, batches) -> float:
 
 def _run_steps(step, base, batches, max_grad_norm, **kw):
     """(model, scheduler, returned values, optimizer steps, backward passes) after one call per batch."""
-    import warnings
 
     model, optimizer, scheduler = _step_setup(base)
     counts = {"steps": 0, "backward": 0}
@@ -622,7 +629,8 @@ def _train_step_problem(step) -> tuple[str | None, str]:
         return f"frozen weights changed ({_names(moved)}): the step must leave requires_grad as it is", ""
     if not _same_params(mine, want):
         for mistake, why in _STEP_MISTAKES.items():
-            other = _run_steps(lambda *a: _reference_step(*a, mistake=mistake), base, batches, max_norm)[0]
+            other = _run_steps(lambda *a, mistake=mistake: _reference_step(*a, mistake=mistake), base, batches,
+                               max_norm)[0]
             if not _same_params(other, want) and _same_params(mine, other):
                 return why, ""
         if sched.last_epoch != want_sched.last_epoch:
@@ -636,7 +644,7 @@ def _train_step_problem(step) -> tuple[str | None, str]:
     if not all(isinstance(r, float) for r in returned):
         kind = type(next(r for r in returned if not isinstance(r, float))).__name__
         return f"{name} returns a {kind}: return the loss as a Python float (loss.item())", ""
-    if not all(math.isclose(r, w, rel_tol=1e-5) for r, w in zip(returned, want_losses)):
+    if not all(math.isclose(r, w, rel_tol=1e-5) for r, w in zip(returned, want_losses, strict=True)):
         return (f"{name} returned {', '.join(f'{r:.4f}' for r in returned)}; the batches' losses before each step are "
                 f"{', '.join(f'{w:.4f}' for w in want_losses)}"), ""
     return None, (f"{name} is right: {calls} steps on a tiny BERT with adapters give the reference parameters "

@@ -181,9 +181,9 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
                             "adapters' output biases, while the adapters' projections stay exactly at zero"
                             if c.learned else f", not above the majority class ({init_why_not(0.0)})") + ".")
     if study_curve is not None and len(study_curve):
-        from ..data import task_label
-
         import math
+
+        from ..data import task_label
 
         parts = []
         seeds = int(study_curve["n_seeds"].min())

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 import ast
 import os
+from pathlib import Path
 
 from ..errors import UsageError
 from ..paths import COURSE_PRESETS
-from pathlib import Path
 
 PRESETS = COURSE_PRESETS
 ENV_VAR = "ADAPTERLIB_PRESET"

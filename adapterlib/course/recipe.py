@@ -86,8 +86,9 @@ def _seed_line(ok: pd.DataFrame) -> str:
     if counts.max() == 1:
         return f"one seed per setting (seed {_ints(ok['seed'])})"
     by_count = counts.value_counts().sort_index(ascending=False)
-    return (f"seeds {_ints(ok['seed'])}; " + ", ".join(f"{n} setting{'s' if n > 1 else ''} with {k} seed{'s' if k > 1 else ''}"
-                                                      for k, n in by_count.items())
+    return (f"seeds {_ints(ok['seed'])}; "
+            + ", ".join(f"{n} setting{'s' if n > 1 else ''} with {k} seed{'s' if k > 1 else ''}"
+                        for k, n in by_count.items())
             + " (settings differ in task, method, size, lr or init)")
 
 

@@ -18,9 +18,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from .presets import resolve_preset
 from ..errors import UsageError
 from ..paths import PACKAGE_PARENT
+from .presets import resolve_preset
 
 NOTEBOOK_GLOB = "[0-9][0-9]_*.ipynb"
 
@@ -85,8 +85,8 @@ def check_course_arguments(notebooks: list[Path], args) -> None:
                          "choose another folder")
     for name, value in args.parameter:
         if name == "results_path":
-            raise UsageError("-p results_path: the runner sets it for each notebook (<--output-dir>/NN_..._results.json); "
-                             "choose the folder with --output-dir")
+            raise UsageError("-p results_path: the runner sets it for each notebook "
+                             "(<--output-dir>/NN_..._results.json); choose the folder with --output-dir")
         if name == "preset":
             resolve_preset(parse_value(value))
 
@@ -121,7 +121,8 @@ def importable_adapterlib():
     """Put this checkout first on the kernels' PYTHONPATH, so notebooks import this adapterlib,
     and make a relative GLUE_DIR absolute, because kernels run in the notebook folder."""
     saved = {k: os.environ.get(k) for k in ("PYTHONPATH", "GLUE_DIR")}
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT)] + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(PACKAGE_PARENT)]
+                                               + ([saved["PYTHONPATH"]] if saved["PYTHONPATH"] else []))
     if saved["GLUE_DIR"]:
         os.environ["GLUE_DIR"] = str(Path(saved["GLUE_DIR"]).expanduser().resolve())
     try:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from ..config import TrainConfig
+from ..paths import project_root
+
 RUNS_ENV = "ADAPTERLIB_COURSE_RUNS"
 
 
 def course_runs_dir() -> Path:
     """Where the course's run records go: $ADAPTERLIB_COURSE_RUNS, else <project>/outputs/course-runs."""
-    from ..paths import project_root
 
     if os.environ.get(RUNS_ENV):
         return Path(os.environ[RUNS_ENV]).expanduser()
@@ -50,7 +52,6 @@ def stored_run(cfg, folder=None, checkpoint: bool = False) -> dict | None:
 def _same_config(recorded, cfg) -> bool:
     """Whether a record's config is `cfg`'s; a record made before a field existed reads it at its legacy value
     (TrainConfig fills it: a record without `method` has its policy's)."""
-    from ..config import TrainConfig
     try:
         return TrainConfig(**recorded).to_dict() == cfg.to_dict()
     except (TypeError, ValueError):  # not a mapping, an unknown or invalid field

@@ -23,6 +23,8 @@ the table for the default values below the widget: that output is what a reader 
 """
 from __future__ import annotations
 
+import copy
+import io
 from functools import lru_cache
 
 import numpy as np
@@ -90,7 +92,6 @@ class InitDriftProbe:
     """
 
     def __init__(self, model=None, tokenizer=None, sentences=DRIFT_SENTENCES, size: int = 64, seed: int = 0):
-        import copy
 
         import torch
 
@@ -157,7 +158,6 @@ def init_drift_probe(model: str | None = None, size: int = 64) -> InitDriftProbe
 
 
 def _png(fig) -> bytes:
-    import io
 
     import matplotlib.pyplot as plt
 

@@ -13,6 +13,9 @@ over the same batches.
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 
@@ -77,7 +80,7 @@ def span_matrix(df: pd.DataFrame, value: str = "score") -> np.ndarray:
     spans_only = df[df["n_removed"] > 0]
     n = int(spans_only["last"].max()) + 1
     grid = np.full((n, n), np.nan)
-    for first, last, v in zip(spans_only["first"], spans_only["last"], spans_only[value]):
+    for first, last, v in zip(spans_only["first"], spans_only["last"], spans_only[value], strict=True):
         grid[int(first), int(last)] = v
     return grid
 
@@ -119,8 +122,6 @@ def load_study(folder) -> dict:
     the span tables that `sweeps/layer_ablation.py` wrote in layer_ablation/layer_ablation_<task>.csv
     (one row per span, a run_id column naming the record). Empty dict when there are none yet.
     """
-    import json
-    from pathlib import Path
 
     folder = Path(folder)
     study = {}

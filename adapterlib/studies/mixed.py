@@ -6,10 +6,10 @@
 Every task's checkpoint (adapters, LayerNorms, head: whatever its method trained) stays resident beside
 the one shared copy of the frozen base. Each module that a checkpoint changes is replaced by a
 `RoutedModule` holding one copy per task (its frozen tensors shared with the base, only the task's own
-tensors per copy; a bottleneck adapter is routed whole), and a `Router` says which task runs. A mixed batch is split by task (what AdapterHub's
-`BatchSplit` does), each group is cut to its own longest example, and runs with its task's modules, so
-each example gets exactly the computation per-task inference gives it: the logits are bit for bit the
-same (tests/test_methods.py). Heads may differ in label count.
+tensors per copy; a bottleneck adapter is routed whole), and a `Router` says which task runs. A mixed batch
+is split by task (what AdapterHub's `BatchSplit` does), each group is cut to its own longest example, and runs
+with its task's modules, so each example gets exactly the computation per-task inference gives it: the logits are
+bit for bit the same (tests/test_methods.py). Heads may differ in label count.
 
 Why not run the frozen layers once on the whole mixed batch (peft's `adapter_names` does, for LoRA)?
 The adapters sit inside every layer, so the hidden states differ per task from the first adapter on;
@@ -113,7 +113,8 @@ class MixedTaskModel(nn.Module):
         meta = read_adapter_config(path)
         ours = {k: v for k, v in base_signature(self.model).items() if k != "num_labels"}
         theirs = {k: v for k, v in meta["base"].items() if k != "num_labels"}
-        if any(ours.get(k) != v for k, v in theirs.items()) or meta.get("head_input", "pooler") != head_input(self.model):
+        if (any(ours.get(k) != v for k, v in theirs.items())
+                or meta.get("head_input", "pooler") != head_input(self.model)):
             raise UsageError(f"checkpoint {path} (task {task!r}) was made for another base model or head input")
         state = load_file(str(Path(path) / WEIGHTS_NAME))
         params = dict(self.model.named_parameters())
@@ -150,7 +151,8 @@ class MixedTaskModel(nn.Module):
 
 
 def task_groups(batch: dict, tasks: list[str]):
-    """(task, {"rows": positions, "inputs": the rows cut to their own longest example}) per task, in first-seen order."""
+    """(task, {"rows": positions, "inputs": the rows cut to their own longest example}) per task, in first-seen
+    order."""
     order = list(dict.fromkeys(tasks))
     mask = batch["attention_mask"]
     for task in order:

@@ -23,6 +23,7 @@ import torch
 from accelerate.utils import set_seed
 from safetensors.torch import save_file
 
+from .. import fast as speedups
 from ..checkpoint import DEFAULT_GROUPS, WEIGHTS_NAME, load_adapter, read_adapter_config, save_adapter, trained_state
 from ..config import TrainConfig
 from ..data import get_task, load_glue
@@ -30,7 +31,6 @@ from ..errors import UsageError
 from ..heads import head_input
 from ..metrics import majority_baseline
 from ..params import param_report
-from .. import fast as speedups
 from ..policies import param_groups, set_trainable
 from ..train import fit, run_id
 

@@ -1,7 +1,8 @@
 """The published numbers the course compares against, read from data/paper/*.csv.
 
 Every CSV row carries a `source` column (paper, table or figure). Nothing here is typed into
-code: the notebooks read these files, so a reader can check each number against PAPER.md (data/paper/PAPER.md, the paper's facts).
+code: the notebooks read these files, so a reader can check each number against PAPER.md (data/paper/PAPER.md,
+the paper's facts).
 
     table1.csv              Houlsby et al. 2019 Table 1 (BERT-large, GLUE test server)
     dev_comparisons.csv     BERT-base dev-set numbers (AdapterHub Table 1; Houlsby Fig. 4)
@@ -26,7 +27,8 @@ def paper_table(name: str) -> pd.DataFrame:
     path = DATA_DIR / f"{name}.csv"
     if not path.is_file():
         known = ", ".join(sorted(p.stem for p in DATA_DIR.glob("*.csv"))) or "none"
-        raise FileNotFoundError(f"no reference table {path} (known: {known}); run from a checkout of the repository or set $ADAPTERLIB_ROOT to one")
+        raise FileNotFoundError(f"no reference table {path} (known: {known}); run from a checkout of the repository "
+                                "or set $ADAPTERLIB_ROOT to one")
     return pd.read_csv(path)
 
 
@@ -46,5 +48,5 @@ def with_paper_scores(table: pd.DataFrame) -> pd.DataFrame:
     """
     methods = set(paper_table("table1")["method"])
     scores = [table1_score(t, m) if m in methods and get_task(t).name in TABLE1_COLUMNS else float("nan")
-              for t, m in zip(table["task"], table["method"])]
+              for t, m in zip(table["task"], table["method"], strict=True)]
     return table.assign(**{"paper (test)": scores})

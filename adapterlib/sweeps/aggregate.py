@@ -28,8 +28,8 @@ from ..paths import RESULTS_DIR, replacing
 from ..records import accelerator, load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
-           "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score", "dev_score",
-           "selected_epoch", "epochs_run", "stopped_early", "trainable",
+           "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score",
+           "dev_score", "selected_epoch", "epochs_run", "stopped_early", "trainable",
            "percent_of_base", "percent_of_base_no_embedding", "frozen", "base", "wall_s", "s_per_step",
            "config_key", "error"]
 # Recipe settings every run record's config has (records older than a field: its value then), kept in the
@@ -187,7 +187,7 @@ def _epoch_by_epoch(rec: dict, ref: dict) -> dict:
     """Two runs' histories compared over the epochs both ran (see `twin_pairs`)."""
     key = f"validation_{rec.get('metric')}"
     mine, theirs = rec.get("history") or [], ref.get("history") or []
-    pairs = list(zip(mine, theirs))  # the epochs both ran
+    pairs = list(zip(mine, theirs, strict=False))  # the epochs both ran
     loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in pairs
             if x.get("train_loss") is not None and y.get("train_loss") is not None]
     val = [x[key] - y[key] for x, y in pairs if x.get(key) is not None and y.get(key) is not None]
@@ -213,7 +213,7 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
         dev = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
         val = (group["val_score"] - group["reference_val_score"]).to_numpy(float)
         (low, high), (val_low, val_high) = interval(dev), interval(val)
-        rows.append({**dict(zip(keys, key)), "setting": group["setting"].iloc[0], "n_seeds": len(dev),
+        rows.append({**dict(zip(keys, key, strict=True)), "setting": group["setting"].iloc[0], "n_seeds": len(dev),
                      "machine": " / ".join(sorted(set(group["machine"]))),
                      "reference_machine": " / ".join(sorted(set(group["reference_machine"]))),
                      "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
@@ -221,7 +221,8 @@ def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) ->
                      "val_diff": val.mean(), "val_diff_low": val_low, "val_diff_high": val_high,
                      "val_same_epochs_diff": group["val_same_epochs_diff"].mean(),
                      "train_loss_max_abs_diff": group["train_loss_max_abs_diff"].max(),
-                     "epochs_run": group["epochs_run"].mean(), "reference_epochs_run": group["reference_epochs_run"].mean()})
+                     "epochs_run": group["epochs_run"].mean(),
+                     "reference_epochs_run": group["reference_epochs_run"].mean()})
     return pd.DataFrame(rows)
 
 
@@ -308,8 +309,8 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
     Returns one row per group: the group keys, the chosen lr, lr_edge ('highest'/'lowest' when that lr is
     the edge of the lrs tried at its setting, see lr_edge) and epochs (the maximum, with early stopping),
     n_candidates (settings compared), selected_epoch_mean and epochs_run_mean (over the seeds: the epoch
-    validation chose and the epochs trained), n_seeds, val_mean, dev_mean, dev_sem (s.e.m. over seeds, NaN for one seed),
-    dev_min (the worst seed's dev score),
+    validation chose and the epochs trained), n_seeds, val_mean, dev_mean, dev_sem (s.e.m. over seeds, NaN for one
+    seed), dev_min (the worst seed's dev score),
     dev_best_of_seeds (the dev score of the seed with the best validation score: how the paper reports,
     "best of 5 seeds chosen on validation"), trainable, percent_of_base, percent_of_base_no_embedding (the
     paper's convention: of the base without its embedding tables), frozen, base, metric, run_id (of the
@@ -324,7 +325,7 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
         else:
             best = _choose(group)
         top = best.iloc[0]
-        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,))),
+        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True)),
                      **{c: top[c] for c in ("policy", "adapter_size", "top_k", "init_std") if c not in by},
                      "lr": top["lr"], "lr_edge": lr_edge(group, top), "epochs": top["epochs"],
                      "n_candidates": group["config_key"].nunique(),
@@ -374,8 +375,8 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     lr, adapter_size).
 
     "average" is the mean over tasks (for dev_sem: the s.e.m. of that mean, NaN unless every task has
-    2 seeds or more); it is NaN unless the method has every task. Parameter columns: trainable_per_task (mean over tasks),
-    params_per_task_percent (of the base model), params_per_task_percent_no_embedding (of the base without
+    2 seeds or more); it is NaN unless the method has every task. Parameter columns: trainable_per_task (mean over
+    tasks), params_per_task_percent (of the base model), params_per_task_percent_no_embedding (of the base without
     embeddings: the paper's convention, its "3.6%" and "2.1%"), total_params_multiple = (frozen + sum over tasks
     of trainable) / base, i.e. the storage for all n_tasks relative to one pre-trained model.
     """
@@ -398,8 +399,8 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     wide["params_per_task_percent"] = by_method["percent_of_base"].mean()
     wide["params_per_task_percent_no_embedding"] = by_method["percent_of_base_no_embedding"].mean()
     groups = [by_method.get_group(m) for m in wide.index]  # the frozen parameters once + every task's own
-    wide["total_params_multiple"] = [storage_multiple(stored_params(g["frozen"].mean(), g["trainable"]), g["base"].mean())
-                                     for g in groups]
+    wide["total_params_multiple"] = [
+        storage_multiple(stored_params(g["frozen"].mean(), g["trainable"]), g["base"].mean()) for g in groups]
     wide["n_tasks"] = by_method["task"].nunique()
     wide.columns = [task_label(c) if c in tasks else c for c in wide.columns]
     wide.columns.name = None
@@ -539,7 +540,8 @@ def _read_manifest(out: Path) -> dict[str, str]:
     """name -> sha256 of the files a previous aggregate wrote in `out` ({} without a readable manifest)."""
     try:
         data = json.loads((out / MANIFEST).read_text())
-        files = data.get("files") if isinstance(data, dict) and data.get("written_by") == "adapterlib aggregate" else None
+        ours = isinstance(data, dict) and data.get("written_by") == "adapterlib aggregate"
+        files = data.get("files") if ours else None
     except (OSError, ValueError):
         return {}
     return {k: v for k, v in files.items() if isinstance(k, str) and "/" not in k and isinstance(v, str)} \

@@ -29,9 +29,15 @@ import yaml
 
 from ..data import get_task
 from ..paths import RESULTS_DIR, folder_problem, write_text_atomic
+from ..records import (
+    accelerator,
+    cpu_seconds,
+    load_records,
+    read_record_file,
+    remove_abandoned_temp_files,
+    this_accelerator,
+)
 from .executor import DaskPool, SweepError, check_addresses, execute_run, failed_record, plan_workers
-from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
-                       this_accelerator)
 from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
 
 

@@ -11,15 +11,19 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import ipaddress
 import json
 import logging
 import os
+import re
+import socket
 import tempfile
 import time
 import traceback
 from pathlib import Path
 
 from .. import records
+from ..config import MAX_THREADS, TrainConfig
 from ..errors import AdapterlibError
 
 
@@ -39,7 +43,6 @@ def plan_workers(workers: int | None = None, threads: int | None = None, schedul
     Defaults: all cores to one run at a time (one worker). With --scheduler the cluster is not
     ours: --workers does not apply and threads stay as asked (None = torch's default).
     """
-    from ..config import MAX_THREADS
     for name, value in (("--workers", workers), ("--threads-per-run", threads)):
         if value is not None and value < 1:
             raise SweepError(f"{name} must be >= 1, got {value}")
@@ -65,8 +68,6 @@ RESERVED_DOMAINS = (".invalid", ".example", ".test")  # RFC 6761/2606: never res
 
 def _host_problem(host: str) -> str | None:
     """Why `host` cannot be listened on / connected to, or None. Only a local name lookup, no connection."""
-    import ipaddress
-    import socket
     host = host.strip("[]")
     if host in ("", "localhost"):
         return None
@@ -86,7 +87,6 @@ def _host_problem(host: str) -> str | None:
 def check_address(value: str, flag: str, scheme: bool) -> None:
     """Refuse a --scheduler (`tcp://host:port`) or --dashboard (`host:port`) address dask would fail on,
     or, worse, drop without a word: a missing or out-of-range port, an unknown scheme, a host that does not resolve."""
-    import re
     example = "tcp://10.0.0.1:8786" if scheme else "127.0.0.1:8787"
     match = re.fullmatch(r"(?:(\w+)://)?(\[[0-9A-Fa-f:.]+\]|[^\s:/\[\]]*):(\d{1,5})", value.strip())
     if not match or (scheme and match.group(1) not in (*SCHEDULER_SCHEMES, None)) or (not scheme and match.group(1)):
@@ -177,7 +177,6 @@ def _cpu_lock(path: str | None):
 
 
 def _train(job: dict) -> dict:
-    from ..config import TrainConfig
     from ..train import train
     cfg = TrainConfig(**job["fields"])
     record = train(cfg, output_dir=job["runs_dir"], progress=False, save_checkpoint=job.get("save_checkpoint", False))

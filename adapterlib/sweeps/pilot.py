@@ -52,8 +52,9 @@ def decide(df: pd.DataFrame, tasks=TASKS, stage2_runs: int = STAGE2_RUNS) -> dic
             lines.append(f"{policy}: no task has all of {', '.join(heads)} yet")
             continue
         means = {h: runs[(runs["head"] == h) & runs["task"].isin(done)]["val_score"].mean() for h in heads}
+        todo = ", ".join(t for t in tasks if t not in done)
         lines.append(f"{policy}, mean over {', '.join(done)}: " + ", ".join(f"{h} {v:.1f}" for h, v in means.items())
-                     + ("" if len(done) == len(tasks) else f" (still to run: {', '.join(t for t in tasks if t not in done)})"))
+                     + ("" if len(done) == len(tasks) else f" (still to run: {todo})"))
         if len(done) < len(tasks):
             continue
         best[policy] = max(("pooler", "mean"), key=lambda h: means[h])
@@ -79,7 +80,8 @@ def decide(df: pd.DataFrame, tasks=TASKS, stage2_runs: int = STAGE2_RUNS) -> dic
     failed = stage2[stage2["val_score"] <= 0.0]  # at the majority class (MCC, F1-free tasks: CoLA in the pilot)
     out["C"] = {"decision": (None if len(stage2) < stage2_runs else
                              "the size-shifted grids stand" if failed.empty else
-                             "halve the grid of size(s) " + ", ".join(str(int(m)) for m in sorted(set(failed["adapter_size"])))),
+                             "halve the grid of size(s) "
+                             + ", ".join(str(int(m)) for m in sorted(set(failed["adapter_size"])))),
                 "evidence": lines}
 
     # D: bf16 vs fp32 twins (same task, policy, size, lr, head input, seed)
@@ -88,7 +90,8 @@ def decide(df: pd.DataFrame, tasks=TASKS, stage2_runs: int = STAGE2_RUNS) -> dic
     twins = bf.merge(fp, on=keys, suffixes=("_bf16", "_fp32"))
     lines = [f"{r.task} {r.policy}{'' if pd.isna(r.adapter_size) else f' m={int(r.adapter_size)}'} lr {r.lr:g}: "
              f"bf16 {r.val_score_bf16:.1f} vs fp32 {r.val_score_fp32:.1f}; "
-             f"{r.wall_s_bf16 / r.epochs_run_bf16 / 60:.2f} vs {r.wall_s_fp32 / r.epochs_run_fp32 / 60:.2f} min per epoch"
+             f"{r.wall_s_bf16 / r.epochs_run_bf16 / 60:.2f} vs "
+             f"{r.wall_s_fp32 / r.epochs_run_fp32 / 60:.2f} min per epoch"
              for r in twins.itertuples()]
     if len(twins) < 2:
         decision = None

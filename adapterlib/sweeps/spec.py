@@ -28,7 +28,7 @@ import math
 import re
 from pathlib import Path
 
-
+from ..config import ADAPTER_METHODS, TrainConfig, method_of_policy
 from ..errors import AdapterlibError
 from ..paths import COURSE_PRESETS
 from .yamlsafe import YamlError, load_yaml
@@ -132,7 +132,6 @@ def _mapping(obj, where: str) -> dict:
 def _field_checker(spec: SweepSpec, data: dict, where: str, root: Path) -> _Fields:
     """The mode decides what a field is: a TrainConfig field, or a parameter of the notebook."""
     if spec.mode == "api":
-        from ..config import TrainConfig
         return _Fields({f.name: f.type for f in dataclasses.fields(TrainConfig)}, "TrainConfig field")
     if spec.mode != "papermill":
         raise SweepSpecError(f"{where}: mode must be api or papermill, got {spec.mode!r}")
@@ -260,7 +259,8 @@ def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
     spec.select_by, spec.seeds = by, seeds
     if planned_count(spec) * (1 + len(seeds)) > MAX_RUNS:  # at most every grid run's group gets every seed
         raise SweepSpecError(f"{where}.seeds: {len(seeds)} seeds for up to {planned_count(spec)} settings is up to "
-                             f"{planned_count(spec) * (1 + len(seeds))} runs, over the limit of {MAX_RUNS} per sweep file")
+                             f"{planned_count(spec) * (1 + len(seeds))} runs, "
+                             f"over the limit of {MAX_RUNS} per sweep file")
     spec.budget_percent = None if budget is None else float(budget)
 
 
@@ -318,7 +318,7 @@ def parse_overrides(items: list[str] | None) -> dict:
 # ---------------------------------------------------------------- the runs of a sweep
 
 def _product(axes: dict) -> list[dict]:
-    return [dict(zip(axes, values)) for values in itertools.product(*axes.values())]
+    return [dict(zip(axes, values, strict=True)) for values in itertools.product(*axes.values())]
 
 
 def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
@@ -327,7 +327,6 @@ def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
         digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
         prefix = "-".join(str(fields[k]) for k in ("task", "policy") if k in fields)
         return Run(f"{Path(spec.notebook).stem}-{prefix + '-' if prefix else ''}{digest}", fields, stage)
-    from ..config import ADAPTER_METHODS, TrainConfig, method_of_policy
     from ..policies import POLICIES
     from ..train import run_id
     label = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in spec.base)

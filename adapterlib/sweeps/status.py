@@ -45,7 +45,8 @@ def status_markdown(paths) -> str:
              "|---|---|---|---|---|---|"]
     for name, p in progress:
         done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
-        notes = [f"{p['reused']} reused"] * bool(p["reused"]) + [f"{p['off_plan']} no longer planned"] * bool(p["off_plan"])
+        notes = ([f"{p['reused']} reused"] * bool(p["reused"])
+                 + [f"{p['off_plan']} no longer planned"] * bool(p["off_plan"]))
         reused = f" ({', '.join(notes)})" if notes else ""
         lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']}{reused} | {p['failed']} | "
                      f"{p['wall_h']:.2f} h | {p['cpu_h']:.1f} core-h{_on_gpus(p['gpu'])} | "
