@@ -384,7 +384,7 @@ def _hub_splits(spec: TaskSpec, wanted: list[str]) -> dict:
             f"needed because {why}: {type(exc).__name__}: {exc}. The hub needs network access; offline, pass "
             f"--glue-dir (or set GLUE_DIR) to a directory in the standard layout <TASK>/train.tsv, "
             f"<TASK>/dev.tsv.") from exc
-    rename = dict(zip(_HUB_TEXT_COLUMNS[spec.name], ("text_a", "text_b")))
+    rename = dict(zip(_HUB_TEXT_COLUMNS[spec.name], ("text_a", "text_b"), strict=False))  # one or two text columns
     label_type = datasets.Value("float32" if spec.is_regression else "int64")
     out = {}
     for split in wanted:

@@ -12,6 +12,8 @@ reason is known.
 """
 from __future__ import annotations
 
+import math
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -58,7 +60,8 @@ def record_floor(rec: dict, split: str | None = None, glue_dir=None) -> float:
     from ..data import majority_floor  # records written before floors were recorded
 
     cfg = rec["config"]
-    return float(majority_floor(spec, split, glue_dir or cfg.get("glue_dir"), cfg.get("max_eval_examples"))[spec.metric])
+    floor = majority_floor(spec, split, glue_dir or cfg.get("glue_dir"), cfg.get("max_eval_examples"))
+    return float(floor[spec.metric])
 
 
 def verdict(rec: dict, name: str | None = None, split: str | None = None) -> FloorCheck:
@@ -87,7 +90,7 @@ def floor_table(records, names=None):
 
     names = names or [None] * len(records)
     rows = []
-    for rec, name in zip(records, names):
+    for rec, name in zip(records, names, strict=True):
         c = verdict(rec, name)
         rows.append({"run": c.name, f"{c.split} {c.metric}": round(c.score, 2), "majority class": round(c.floor, 2),
                      "points above": round(c.above, 2), "learned": c.learned})
@@ -101,7 +104,6 @@ ROBUST_MAX = 1e-2  # the paper's robust range of init stds ends here (section 3.
 
 def std_text(std: float) -> str:
     """0 -> "0", 1e-07 -> "1e-7", 0.1 -> "0.1", 1.0 -> "1", 3.16e-05 -> "3.2e-5"."""
-    import math
 
     if std == 0:
         return "0"
@@ -132,7 +134,7 @@ def init_why_not(std: float, drift: dict | None = None) -> str:
 def init_floor_table(records, stds, drift: dict | None = None):
     """notebook 02: one row per training run (init std `stds[i]`): score, majority class, learned, and why not."""
     table = floor_table(records, names=[f"std {std_text(s)}" for s in stds])
-    table["why not"] = ["" if ok else init_why_not(s, drift) for ok, s in zip(table["learned"], stds)]
+    table["why not"] = ["" if ok else init_why_not(s, drift) for ok, s in zip(table["learned"], stds, strict=True)]
     return table
 
 
@@ -141,7 +143,7 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
     """notebook 02's summary, as Markdown bullets, from its numbers: drift at init, the trained scores against
     their floors and the robust range, and (when present) the stored reproduction study `study` (its
     `aggregate.init_curve`: with several seeds per std, each score is their mean, +- its s.e.m.)."""
-    checks = {s: verdict(rec, f"std {std_text(s)}") for s, rec in zip(stds, records)}
+    checks = {s: verdict(rec, f"std {std_text(s)}") for s, rec in zip(stds, records, strict=True)}
     metric, floor = next(iter(checks.values())).metric, next(iter(checks.values())).floor
     lines = []
     named = [(s, who) for s, who in ((1e-3, "the official code's 1e-3"), (1e-2, "the paper's 1e-2")) if s in drift]
@@ -158,13 +160,15 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
         best = max(small, key=lambda s: small[s].score)
         beats = all(c.learned for c in small.values())
         if len(small) > 1:
-            lines.append(f"Trained with stds {std_text(min(small))} … {std_text(max(small))} (the paper's robust range) "
-                         f"the dev {metric} lies within {hi - lo:.1f} points ({lo:.1f} … {hi:.1f}); "
+            lines.append(f"Trained with stds {std_text(min(small))} … {std_text(max(small))} "
+                         f"(the paper's robust range) the dev {metric} lies within {hi - lo:.1f} points "
+                         f"({lo:.1f} … {hi:.1f}); "
                          + ("every one beats the majority class" if beats else "not every one beats the majority class")
                          + f" ({floor:.1f}).")
         else:
-            lines.append(f"Trained with std {std_text(best)} (in the paper's robust range) the dev {metric} is {hi:.1f}, "
-                         + ("above" if beats else "not above") + f" the majority class ({floor:.1f}).")
+            lines.append(f"Trained with std {std_text(best)} (in the paper's robust range) "
+                         f"the dev {metric} is {hi:.1f}, " + ("above" if beats else "not above")
+                         + f" the majority class ({floor:.1f}).")
         for s in sorted(x for x in checks if x > ROBUST_MAX):
             c = checks[s]
             where = (f"{small[best].score - c.score:.1f} points below the best small std ({std_text(best)})"
@@ -181,7 +185,6 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
                             "adapters' output biases, while the adapters' projections stay exactly at zero"
                             if c.learned else f", not above the majority class ({init_why_not(0.0)})") + ".")
     if study_curve is not None and len(study_curve):
-        import math
 
         from ..data import task_label
 
@@ -194,16 +197,19 @@ def init_findings(records, stds, drift: dict, study_curve=None, study_floors: di
             lrs = sorted(set(rows["lr"])) if "lr" in rows else []
             lr = f", lr {', '.join(f'{x:g}' for x in lrs)}" if lrs else ""
             above = ", ".join(f"{v:.1f}" + (f" ± {e:.1f}" if not math.isnan(e) else "") + f" at {std_text(s)}"
-                              for s, v, e in zip(rows["init_std"], rows["dev_mean"], rows["dev_sem"]) if s > ROBUST_MAX)
-            text = (f"{task_label(task)} ({m}{lr}): {inside['dev_mean'].min():.1f} … {inside['dev_mean'].max():.1f} for stds "
-                    f"{std_text(inside['init_std'].min())} … {std_text(inside['init_std'].max())}"
+                              for s, v, e in zip(rows["init_std"], rows["dev_mean"], rows["dev_sem"], strict=True)
+                              if s > ROBUST_MAX)
+            text = (f"{task_label(task)} ({m}{lr}): {inside['dev_mean'].min():.1f} … {inside['dev_mean'].max():.1f} "
+                    f"for stds {std_text(inside['init_std'].min())} … {std_text(inside['init_std'].max())}"
                     + (f"; {above}" if above else ""))
             if f is not None:
-                at_floor = [std_text(s) for s, v in zip(rows["init_std"], rows["dev_mean"]) if v - f <= MARGIN]
+                at_floor = [std_text(s) for s, v in zip(rows["init_std"], rows["dev_mean"], strict=True)
+                            if v - f <= MARGIN]
                 text += (f"; at the majority class ({f:.1f}) at std {', '.join(at_floor)}" if at_floor
                          else f"; every std beats the majority class ({f:.1f})")
                 if seeds > 1 and "dev_min" in rows:  # a mean above the floor can hide a seed that learned nothing
-                    hidden = [std_text(s) for s, v, lo in zip(rows["init_std"], rows["dev_mean"], rows["dev_min"])
+                    hidden = [std_text(s)
+                              for s, v, lo in zip(rows["init_std"], rows["dev_mean"], rows["dev_min"], strict=True)
                               if v - f > MARGIN and lo - f <= MARGIN]
                     if hidden:
                         text += (f"; at std {', '.join(hidden)} the mean beats it but at least one seed stays at the "
@@ -262,7 +268,8 @@ def _size_pct(n: float, of: float) -> str:
 
 def _size_who(row) -> str:
     return {"adapter": f"adapters ({row['label']})", "top_k": f"top-k fine-tuning ({row['label']})",
-            "layernorm": "LayerNorm only", "head": "head only", "full": "full fine-tuning"}.get(row["method"], row["method"])
+            "layernorm": "LayerNorm only", "head": "head only",
+            "full": "full fine-tuning"}.get(row["method"], row["method"])
 
 
 def live_findings(live, task: str, metric: str) -> list[str]:
@@ -275,10 +282,10 @@ def live_findings(live, task: str, metric: str) -> list[str]:
     learned = live[live["learned"]]
     if len(learned):
         low = learned.loc[(learned["dev_score"] - learned["floor"]).idxmin()]
-        lines.append(f"- **Above chance**: {'all' if len(learned) == len(live) else f'{len(learned)} of the'} {len(live)} runs "
-                     "beat the majority class of the "
-                     f"{spec.display} dev examples ({live['floor'].iloc[0]:.1f} {metric}); the closest, {_size_who(low)}, by "
-                     f"{low['dev_score'] - low['floor']:.1f} points.")
+        how_many = "all" if len(learned) == len(live) else f"{len(learned)} of the"
+        lines.append(f"- **Above chance**: {how_many} {len(live)} runs beat the majority class of the "
+                     f"{spec.display} dev examples ({live['floor'].iloc[0]:.1f} {metric}); "
+                     f"the closest, {_size_who(low)}, by {low['dev_score'] - low['floor']:.1f} points.")
     for _, row in live[~live["learned"]].iterrows():
         lines.append(f"- **{_size_who(row)}** scores {row['dev_score']:.1f}, at or below the majority class "
                      f"({row['floor']:.1f}): it has not learned the task; {row['why_not']}.")
@@ -289,19 +296,21 @@ def live_findings(live, task: str, metric: str) -> list[str]:
         if len(ad):
             gaps = ad["dev_score"] - f["dev_score"]
             best = ad.loc[ad["dev_score"].idxmax()]
-            lines.append(f"- **Adapters** (sizes {', '.join(ad['label'].str[2:])}) score {ad['dev_score'].min():.1f} to "
-                         f"{ad['dev_score'].max():.1f} against full fine-tuning's {f['dev_score']:.1f} "
+            lines.append(f"- **Adapters** (sizes {', '.join(ad['label'].str[2:])}) "
+                         f"score {ad['dev_score'].min():.1f} to {ad['dev_score'].max():.1f} "
+                         f"against full fine-tuning's {f['dev_score']:.1f} "
                          f"({gaps.min():+.1f} to {gaps.max():+.1f} points) while training "
-                         f"{_size_pct(ad['trainable'].min(), f['trainable'])} to {_size_pct(ad['trainable'].max(), f['trainable'])} "
-                         f"of its parameters; the best is {_size_who(best)}.")
+                         f"{_size_pct(ad['trainable'].min(), f['trainable'])} to "
+                         f"{_size_pct(ad['trainable'].max(), f['trainable'])} of its parameters; "
+                         f"the best is {_size_who(best)}.")
         for _, row in live[live["method"].isin(["top_k", "layernorm", "head"]) & live["learned"]].iterrows():
             smaller = ad[(ad["trainable"] < row["trainable"])] if len(ad) else ad
-            text = (f"- **{_size_who(row)}** ({row['trainable']:,} parameters, {_size_pct(row['trainable'], f['trainable'])} of "
-                    f"full) scores {row['dev_score']:.1f}, {row['dev_score'] - f['dev_score']:+.1f} points from full "
-                    "fine-tuning")
+            text = (f"- **{_size_who(row)}** ({row['trainable']:,} parameters, "
+                    f"{_size_pct(row['trainable'], f['trainable'])} of full) scores {row['dev_score']:.1f}, "
+                    f"{row['dev_score'] - f['dev_score']:+.1f} points from full fine-tuning")
             if row["method"] == "top_k" and len(smaller):
-                text += (f"; {int((smaller['dev_score'] > row['dev_score']).sum())} of the {len(smaller)} adapter sizes "
-                         "that train fewer parameters score higher")
+                text += (f"; {int((smaller['dev_score'] > row['dev_score']).sum())} of the {len(smaller)} "
+                         "adapter sizes that train fewer parameters score higher")
             lines.append(text + ".")
     return lines
 
@@ -323,8 +332,8 @@ def lr_edge_items(rows, name) -> list[str]:
     same: dict = {}   # one choice under several names (Table 1's rows can pick the same setting): named once
     for r in edged.itertuples():
         same.setdefault(getattr(r, "run_id", r.Index), []).append(r)
-    return [" and ".join(dict.fromkeys(name(r) for r in rs)) + f" (lr {short_number(rs[0].lr)}, the {rs[0].lr_edge} tried)"
-            for rs in same.values()]
+    return [" and ".join(dict.fromkeys(name(r) for r in rs))
+            + f" (lr {short_number(rs[0].lr)}, the {rs[0].lr_edge} tried)" for rs in same.values()]
 
 
 def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
@@ -347,20 +356,24 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
         ad = by["adapter"].sort_values("adapter_size")
         if len(ad):
             best = ad.loc[ad["val_mean"].idxmax()]
-            text = (f"the adapter size chosen on validation, m = {best['adapter_size']:g}, scores {best['dev_mean']:.1f} "
-                    f"with {best['trainable']:,.0f} parameters")
+            text = (f"the adapter size chosen on validation, m = {best['adapter_size']:g}, "
+                    f"scores {best['dev_mean']:.1f} with {best['trainable']:,.0f} parameters")
             if full_n:
-                text += f" ({_size_pct(best['trainable'], full_n)} of full fine-tuning's; {best['dev_mean'] - full_score:+.1f} points)"
+                text += (f" ({_size_pct(best['trainable'], full_n)} of full fine-tuning's; "
+                         f"{best['dev_mean'] - full_score:+.1f} points)")
                 near = ad[ad["dev_mean"] >= full_score - 1]
-                text += (f"; the smallest adapter within 1 point of full fine-tuning on dev is m = {near['adapter_size'].iloc[0]:g}"
-                         if len(near) else "; no adapter size comes within 1 point of full fine-tuning on dev")
+                text += (f"; the smallest adapter within 1 point of full fine-tuning on dev is "
+                         f"m = {near['adapter_size'].iloc[0]:g}" if len(near)
+                         else "; no adapter size comes within 1 point of full fine-tuning on dev")
             parts.append(text)
         tk = by["top_k"].sort_values("top_k")
         if len(tk) and len(ad):
             top1 = tk.iloc[0]
             cheaper = ad[(ad["trainable"] < top1["trainable"]) & (ad["dev_mean"] > top1["dev_mean"])]
-            parts.append(f"top-{top1['top_k']:g} fine-tuning ({top1['trainable'] / 1e6:.1f}M) scores {top1['dev_mean']:.1f}, "
-                         f"beaten by {len(cheaper)} of the {int((ad['trainable'] < top1['trainable']).sum())} smaller adapter sizes")
+            n_smaller = int((ad["trainable"] < top1["trainable"]).sum())
+            parts.append(f"top-{top1['top_k']:g} fine-tuning ({top1['trainable'] / 1e6:.1f}M) "
+                         f"scores {top1['dev_mean']:.1f}, beaten by {len(cheaper)} of the {n_smaller} "
+                         "smaller adapter sizes")
         if len(by["layernorm"]) and full_n:
             ln = by["layernorm"].iloc[0]
             parts.append(f"LayerNorm-only ({ln['trainable']:,.0f}) scores {ln['dev_mean']:.1f}, "
@@ -370,8 +383,10 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
                   f"the best of up to {lrs} learning rates, chosen on validation,")
         seeding = "the one seed" if seeds == 1 else f"{seeds} seeds or more"
         stuck = rows[rows["dev_mean"] - floor <= MARGIN]
-        point = (lambda r: f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
-                 if r.policy == "top_k" else r.method)
+
+        def point(r):
+            return (f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
+                    if r.policy == "top_k" else r.method)
         if len(stuck):
             names = ", ".join(point(r) for r in stuck.itertuples())
             parts.append(f"**not above the majority-class score ({floor:.1f})**: {names}; these runs learned nothing "
@@ -402,9 +417,11 @@ def paper_mnli_sentence(paper=None) -> str:
         paper = paper_table("fig4_mnli_points")
     mnli = paper[paper["task"] == "MNLI-m"].set_index("method")
     ln = paper[paper["method"] == "layernorm"].set_index("task")["drop_in_points"]
-    return (f"- Paper (BERT-base, Fig. 3/4): on MNLI-m, adapters of size 64 (~{mnli.loc['adapter', 'approx_trainable_params'] / 1e6:.0f}M "
-            f"parameters) reach {mnli.loc['adapter', 'score']:g} against {mnli.loc['full', 'score']:g} for full fine-tuning and "
-            f"{mnli.loc['top_k', 'score']:g} for the top layer alone (~{mnli.loc['top_k', 'approx_trainable_params'] / 1e6:.0f}M); "
+    millions = mnli["approx_trainable_params"] / 1e6
+    return (f"- Paper (BERT-base, Fig. 3/4): on MNLI-m, adapters of size 64 (~{millions['adapter']:.0f}M "
+            f"parameters) reach {mnli.loc['adapter', 'score']:g} against {mnli.loc['full', 'score']:g} "
+            f"for full fine-tuning and {mnli.loc['top_k', 'score']:g} for the top layer alone "
+            f"(~{millions['top_k']:.0f}M); "
             f"LayerNorm-only loses ~{ln['CoLA']:g} points on CoLA and ~{ln['MNLI-m']:g} on MNLI.")
 
 
@@ -427,9 +444,10 @@ def size_summary(arithmetic_ok: bool, large64, full_large, axis, live, task: str
            f"{large64.percent_of_base_no_embedding:.1f}% of the non-embedding model per task and "
            f"{large64.total_multiple(9):.1f}x the model for 9 tasks, against {full_large.total_multiple(9):.1f}x for "
            "fine-tuning.",
-           f"- On the parameter axis (BERT-base) adapters span {_size_short(ad['trainable'].min())} (m = {ad['m'].min()}) to "
-           f"{_size_short(ad['trainable'].max())} (m = {ad['m'].max()}) parameters; every size up to {cheaper['m'].max()} costs "
-           f"less than fine-tuning the top layer alone ({_size_short(top1)}), and LayerNorm-only ({_size_short(ln)}) sits "
+           f"- On the parameter axis (BERT-base) adapters span {_size_short(ad['trainable'].min())} "
+           f"(m = {ad['m'].min()}) to {_size_short(ad['trainable'].max())} (m = {ad['m'].max()}) parameters; "
+           f"every size up to {cheaper['m'].max()} costs less than fine-tuning the top layer alone "
+           f"({_size_short(top1)}), and LayerNorm-only ({_size_short(ln)}) sits "
            + ("below" if ln < ad["trainable"].min() else "above") + " the smallest adapter."]
     if len(live):
         total = load_glue(spec, glue_dir, val_fraction=0, splits=["train"])["train"].num_rows
@@ -461,7 +479,8 @@ def anatomy_summary(adapters, full, drift: dict, size: int, n_tasks: int = 9) ->
     return "\n".join([
         f"- Fine-tuning stores a full model per task; adapters store the backbone once plus a small trained set per "
         f"task (BERT-base, m={size}: ~{_size_short(adapters.trainable)} parameters, "
-        f"{adapters.total_multiple(n_tasks):.1f}x the base for {n_tasks} tasks instead of {full.total_multiple(n_tasks):.1f}x).",
+        f"{adapters.total_multiple(n_tasks):.1f}x the base for {n_tasks} tasks "
+        f"instead of {full.total_multiple(n_tasks):.1f}x).",
         "- The adapter is `h + W_up f(W_down h + b_down) + b_up` with `2md + d + m` parameters, placed twice per "
         "layer after each sub-layer's output projection, before the residual add and LayerNorm.",
         f"- With a near-zero init the network with adapters computes what the pre-trained network computes: {exact} "
@@ -502,7 +521,6 @@ def frequency_loss(counts) -> float:
     """Cross-entropy (nats) of always predicting the class frequencies `counts` (counts or probabilities):
     the loss a classifier that learned nothing but the label balance reaches (ln 2 = 0.693 for two balanced
     classes)."""
-    import math
 
     n = sum(counts)
     return -sum(k / n * math.log(k / n) for k in counts if k > 0)
@@ -510,7 +528,6 @@ def frequency_loss(counts) -> float:
 
 def class_frequency_loss(task, glue_dir=None) -> float | None:
     """frequency_loss of train.tsv's labels (None for regression)."""
-    from collections import Counter
 
     from ..data import get_task, load_glue
 
@@ -594,7 +611,8 @@ def pooler_evidence(task, pilot: str = "pilot_v2") -> str:
     here = variants(name)
     if "the frozen pooler" in here and len(here) > 1:
         return base + f"; in the pilot (sweeps/{pilot}.yaml) {say(name, here)}"
-    others = [t for t in runs["task"].unique() if t != name and "the frozen pooler" in variants(t) and len(variants(t)) > 1]
+    others = [t for t in runs["task"].unique()
+              if t != name and "the frozen pooler" in variants(t) and len(variants(t)) > 1]
     text = base
     if others:
         text += f"; in the pilot (sweeps/{pilot}.yaml) " + "; ".join(say(t, variants(t)) for t in others)
@@ -621,7 +639,6 @@ class SeedCheck:
     @property
     def status(self) -> str:
         """"clearly above" (by more than MARGIN and two s.e.m.), "within noise" (above MARGIN only), "at", "below"."""
-        import math
 
         noise = 2 * self.sem if not math.isnan(self.sem) else 0.0
         if self.above > max(MARGIN, noise):
@@ -635,7 +652,6 @@ class SeedCheck:
         return self.status == "clearly above"
 
     def text(self) -> str:
-        import math
 
         sem = f" ± {self.sem:.1f}" if not math.isnan(self.sem) else ""
         head = f"{self.name} {self.score:.1f}{sem} over {self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
@@ -662,7 +678,6 @@ def study_record(study, run_id: str) -> dict | None:
 def glue_sweep_checks(selection, runs, study, glue_dir=None) -> list[dict]:
     """Per (method, task) of `selection` (glue_selection, task names or labels): the floor check over seeds,
     with the records of the chosen setting (every seed) so a failure can be explained from them."""
-    import math
 
     out = []
     for _, row in selection.iterrows():
@@ -714,14 +729,17 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
                 notes.append(f"  - *Why {m} does not clearly beat {tspec.display}'s floor, as far as the records "
                              f"show*: {fit or 'the records hold no training history to say why'}.")
                 cfg = c["records"][0]["config"] if c["records"] else {}
-                if m.startswith("adapters") and cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler"):
+                frozen_pooler = cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler")
+                if m.startswith("adapters") and frozen_pooler:
                     pooler = f"  - *What the adapters' classifier reads*: {pooler_evidence(tspec.name)}."
         if {"full fine-tuning", "adapters (64)"} <= set(g.index):
-            seeds = {m: int(g.loc[m, "n_seeds"]) for m in ("adapters (64)", "full fine-tuning")} if "n_seeds" in g else {}
+            seeds = ({m: int(g.loc[m, "n_seeds"]) for m in ("adapters (64)", "full fine-tuning")}
+                     if "n_seeds" in g else {})
             uneven = (f" (a mean over {seeds['adapters (64)']} seed(s) against one over {seeds['full fine-tuning']})"
                       if len(set(seeds.values())) > 1 else "")
-            parts.append(f"gap adapters (64) - full: ours {gap(g.loc['adapters (64)', 'dev_mean'], g.loc['full fine-tuning', 'dev_mean'])}"
-                         f"{uneven}, paper {gap(g.loc['adapters (64)', 'paper (test)'], g.loc['full fine-tuning', 'paper (test)'])}")
+            ours = gap(g.loc["adapters (64)", "dev_mean"], g.loc["full fine-tuning", "dev_mean"])
+            paper = gap(g.loc["adapters (64)", "paper (test)"], g.loc["full fine-tuning", "paper (test)"])
+            parts.append(f"gap adapters (64) - full: ours {ours}{uneven}, paper {paper}")
         running = progress is not None and tspec.name not in progress["tasks_complete"]
         lines.append(f"- **Sweep, {tspec.display}** (dev {metric}, majority class {floor:.1f}"
                      f"{'; runs still to come, best so far' if running else ''}): " + "; ".join(parts) + ".")
@@ -734,7 +752,8 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
     if configs and all(cfg.get("head_input") == "mean" for cfg in configs):
         lines.append(f"- {mean_head_differs()} Both methods read it, so the comparison stays like for like.")
     t1 = table1.set_index("method")
-    methods = [m for m in ("adapters (8-256)", BUDGET_METHOD, "adapters (64)", "full fine-tuning") if m in averages.index]
+    methods = [m for m in ("adapters (8-256)", BUDGET_METHOD, "adapters (64)", "full fine-tuning")
+               if m in averages.index]
 
     def paper_avg(m):  # the paper's average over the same tasks; Table 1 has no budget row
         return f"; paper on the same tasks {t1.loc[m, task_cols].mean():.1f}" if m in t1.index else ""
@@ -749,13 +768,15 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
                        if m in t1.index else "")
                     for m in methods if m != "full fine-tuning"]
         lines.append(f"- **Sweep, average over {', '.join(task_cols)}**: " + "; ".join(avg_parts + avg_gaps) + ". "
-                     f"Over its 9 GLUE tasks the paper reports adapters (8-256) at {t1.loc['adapters (8-256)', 'Total']:.1f} "
+                     f"Over its 9 GLUE tasks the paper reports adapters (8-256) at "
+                     f"{t1.loc['adapters (8-256)', 'Total']:.1f} "
                      f"vs full fine-tuning {t1.loc['full fine-tuning', 'Total']:.1f} with "
                      f"{t1.loc['adapters (8-256)', 'params_per_task_percent']:.1f}% of the parameters per task.")
     else:
         done = [get_task(t).display for t in progress["tasks_complete"]] if progress else []
         lines.append(f"- **Sweep, average**: shown once every task of the study has finished all its runs "
-                     f"(tasks with results so far: {', '.join(get_task(t).display for t in comparison['task'].unique())}; "
+                     "(tasks with results so far: "
+                     f"{', '.join(get_task(t).display for t in comparison['task'].unique())}; "
                      f"complete: {', '.join(done) or 'none'}).")
     return lines
 
@@ -773,7 +794,8 @@ def glue_live_findings(table, records, published: dict, preset: str, glue_dir=No
     n_dev = first.get("splits", {}).get("sizes", {}).get("dev")
     checks = {m: verdict(r, m) for m, r in chosen.items()}
     lines = [(f"- **Live run, {spec.display}** ({preset} preset, {cfg.get('max_train_examples') or 'all'} training "
-              f"examples, {first['history'][-1].get('epoch', 1):g} epoch(s), seed {cfg['seed']}, MiniLM; dev {spec.metric}"
+              f"examples, {first['history'][-1].get('epoch', 1):g} epoch(s), seed {cfg['seed']}, MiniLM; "
+              f"dev {spec.metric}"
               f"{f' on {n_dev} examples' if n_dev else ''}):")]
     for m, c in checks.items():
         lines.append("  - " + floor_sentence(c, None if c.learned else why_not_text(m, [chosen[m]], glue_dir)))
@@ -783,7 +805,8 @@ def glue_live_findings(table, records, published: dict, preset: str, glue_dir=No
         text = f"  - Gap {adapters} - full fine-tuning: ours {ours:+.1f} points"
         if "adapters (64)" in published and "full fine-tuning" in published:
             text += (f"; paper (BERT-large, test) adapters (64) {published['adapters (64)']:.1f} vs full "
-                     f"{published['full fine-tuning']:.1f} ({published['adapters (64)'] - published['full fine-tuning']:+.1f} points)")
+                     f"{published['full fine-tuning']:.1f} "
+                     f"({published['adapters (64)'] - published['full fine-tuning']:+.1f} points)")
         lines.append(text + ".")
     return lines
 
@@ -808,7 +831,7 @@ def paper_fig6() -> dict:
     return {"max_single_drop": float(by("largest drop")["value"].iloc[0]),
             "all_removed": {row.task: float(row.value) for row in by("score with all").itertuples()},
             "least": by("layers that matter least")["statement"].iloc[0],
-            "statements": dict(zip(t["quantity"], t["statement"]))}
+            "statements": dict(zip(t["quantity"], t["statement"], strict=True))}
 
 
 def _ablation_numbers(df, value: str = "score") -> dict:
@@ -848,7 +871,8 @@ def _ablation_bullets(n: dict, floor: float, paper: dict) -> list[str]:
     everything = (f"with every adapter removed the model scores {n['all']:.1f}, "
                   + ("the majority class, as in the paper" if abs(gap) <= MARGIN else
                      f"{gap:.1f} points {'above' if gap > 0 else 'below'} the majority class ({floor:.1f}); the paper "
-                     "fell to the majority class (the trained LayerNorms and classifier stay when adapters are removed)"))
+                     "fell to the majority class (the trained LayerNorms and classifier stay when adapters are "
+                     "removed)"))
     return [f"**One layer**: removing one layer's adapters costs at most {n['max_drop']:.1f} {m} points "
             f"(layer {n['worst_layer']}; least: layer {n['least_layer']}), {one}.",
             f"**Which layers**: {halves}.", f"**All layers**: {everything}."]
@@ -866,7 +890,8 @@ def ablation_findings(df, record: dict) -> str:
     n = _ablation_numbers(df)
     lines += [f"- {b}" for b in _ablation_bullets(n, check.floor, paper)]
     if _contradicts(n, paper):
-        lines.append(f"- **What may explain the differences**: {_why_differs(int(df['last'].max()) + 1, _frozen_pooler(record))}")
+        why = _why_differs(int(df["last"].max()) + 1, _frozen_pooler(record))
+        lines.append(f"- **What may explain the differences**: {why}")
     return "\n".join(lines)
 
 
@@ -875,7 +900,8 @@ def _study_setup(spec, record: dict | None) -> str:
         return f"{spec.display} (run record not found)"
     cfg, sizes = record["config"], record["splits"]["sizes"]
     data = (f"all of train.tsv ({sizes['train']:,} sentences after the {cfg.get('val_fraction', 0.1):.0%} validation "
-            "hold-out)" if not cfg.get("max_train_examples") else f"a seeded {sizes['train']:,}-example subset of train.tsv")
+            "hold-out)" if not cfg.get("max_train_examples")
+            else f"a seeded {sizes['train']:,}-example subset of train.tsv")
     ran = (record.get("timing") or {}).get("epochs_run")
     chosen = (record.get("selected") or {}).get("epoch")
     epochs = (f"{ran} of at most {cfg['epochs']} epochs (early stopping; validation chose epoch {chosen:g})"
@@ -924,18 +950,20 @@ def study_findings(study: dict) -> str:
         out += [f"- {b}" for b in _ablation_bullets(n, floors[spec.metric], paper)]
         if n["metric"] != "accuracy" and "accuracy" in df:
             a = _ablation_numbers(df, "accuracy")
-            out.append(f"- **In accuracy** (the paper's CoLA panel: its {paper['all_removed'].get(spec.display, float('nan')):g}% "
-                       f"is the majority-class accuracy): {a['none']:.1f} with every adapter, "
+            out.append(f"- **In accuracy** (the paper's CoLA panel: its "
+                       f"{paper['all_removed'].get(spec.display, float('nan')):g}% is the majority-class accuracy): "
+                       f"{a['none']:.1f} with every adapter, "
                        f"{a['none'] - floors['accuracy']:.1f} points above the majority class "
                        f"({floors['accuracy']:.1f}); one layer costs at most {a['max_drop']:.1f} points "
                        f"({'within' if round(a['max_drop'], 1) <= paper['max_single_drop'] else 'beyond'} the paper's "
                        f"{paper['max_single_drop']:g}).")
             if n["max_drop"] > paper["max_single_drop"] >= round(a["max_drop"], 1):
                 out.append(f"- **Why MCC contradicts the paper and accuracy does not**: the model is only "
-                           f"{a['none'] - floors['accuracy']:.1f} accuracy points above always answering the majority "
-                           f"class, and {spec.metric.upper()} is 0 for a one-class model. Near that floor a few changed "
-                           f"predictions move {spec.metric.upper()} by many points: the same ablations move accuracy by "
-                           f"at most {a['max_drop']:.1f} and {spec.metric.upper()} by up to {n['max_drop']:.1f}.")
+                           f"{a['none'] - floors['accuracy']:.1f} accuracy points above always answering the "
+                           f"majority class, and {spec.metric.upper()} is 0 for a one-class model. Near that floor a "
+                           f"few changed predictions move {spec.metric.upper()} by many points: the same ablations "
+                           f"move accuracy by at most {a['max_drop']:.1f} and {spec.metric.upper()} by up to "
+                           f"{n['max_drop']:.1f}.")
         out.append("")
     contradicted = [t for t, (df, _) in study.items() if _contradicts(_ablation_numbers(df), paper)]
     if contradicted:
@@ -1028,8 +1056,8 @@ def pilot_head_evidence(folder=None) -> str | None:
             f"a best validation MCC of {pooler['selected']['validation_mcc']:.1f} in "
             f"{pooler['timing']['epochs_run']} epochs, those reading the token mean "
             f"{mean['selected']['validation_mcc']:.1f} in {mean['timing']['epochs_run']}"
-            + (f", first above {MARGIN:g} after {first['step']} steps (epoch {first['epoch']:g}: {first['validation_mcc']:.1f})"
-               if first else ""))
+            + (f", first above {MARGIN:g} after {first['step']} steps "
+               f"(epoch {first['epoch']:g}: {first['validation_mcc']:.1f})" if first else ""))
 
 
 def mean_head_differs() -> str:
@@ -1081,7 +1109,6 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
     full fine-tuning on the five-task average, at no more than `max_percent`% of the base per task (default:
     aggregate.BUDGET_PERCENT). The verdict reads the interval, not only the mean: "holds" needs the whole
     interval above -max_gap, "does not hold" the whole interval below it; otherwise the seeds cannot tell."""
-    import math
 
     if max_percent is None:  # the goal's budget: at most this % of the base model's parameters per task
         from ..sweeps.aggregate import BUDGET_PERCENT as max_percent
@@ -1122,7 +1149,8 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
                 if not math.isnan(p) and p <= max_percent]
         budget = (f" It trains {pct:.2f}% of the whole base model per task and {pct_ne:.2f}% of the base without its "
                   f"embedding tables (the paper's convention); the {max_percent:g}% budget is "
-                  + ("met on both counts" if len(fits) == 2 else f"met only {fits[0]}" if fits else "exceeded on both counts")
+                  + ("met on both counts" if len(fits) == 2 else f"met only {fits[0]}" if fits
+                     else "exceeded on both counts")
                   + ".")
     return [f"- {lead} {method} minus full fine-tuning, dev, mean over seeds: "
             f"{mean:+.2f} points on average over {len(tasks)} tasks ({interval}); per task {per_task}"

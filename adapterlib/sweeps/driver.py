@@ -16,6 +16,7 @@ import calendar
 import contextlib
 import dataclasses
 import hashlib
+import inspect
 import json
 import os
 import shutil
@@ -163,7 +164,7 @@ def seed_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
 
 
 def describe_group(spec: SweepSpec, key: tuple) -> str:
-    return ", ".join(f"{k}={v}" for k, v in zip(spec.select_by or (), key))
+    return ", ".join(f"{k}={v}" for k, v in zip(spec.select_by or (), key, strict=True))
 
 
 def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]:
@@ -209,14 +210,14 @@ def study_lock(folder: Path):
     """One driver per study at a time: an OS lock (flock, through `filelock`) on <study>/.sweep.lock,
     held for the driver's lifetime. The kernel releases it when the process ends, even on kill -9;
     the file itself stays (its existence means nothing), so no driver can remove another's lock."""
-    import inspect
 
     import filelock
     check_folder(folder, "study folder")
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / ".sweep.lock"
     # native locks only: never filelock's soft fallback (a lock file whose existence is the lock)
-    options = {"preserve_lock_file": True} if "preserve_lock_file" in inspect.signature(filelock.FileLock).parameters else {}
+    native = "preserve_lock_file" in inspect.signature(filelock.FileLock).parameters
+    options = {"preserve_lock_file": True} if native else {}
     lock = filelock.FileLock(str(path), timeout=0, thread_local=False, **options)
     try:
         lock.acquire()
@@ -388,7 +389,8 @@ def reuse_records(spec: SweepSpec, runs: list[Run], folder: Path) -> list[tuple[
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(source.parent / run.run_id, target)
             # a copy of a copy keeps the first provenance: the study that ran it, and that record's sha256
-            origin = record.get("reused_from") or {"study": study, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+            origin = (record.get("reused_from")
+                      or {"study": study, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()})
             write_json_atomic(runs_dir / source.name, {**record, "reused_from": origin})
             copied.append((run.run_id, origin["study"]))
     if copied:
@@ -549,10 +551,11 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
         waiting = any(s == "todo" for s, r in rows if r.stage != "seeds")
         budget = (f"; also the best within {spec.budget_percent:g}% of the base per task"
                   if spec.budget_percent is not None else "")
-        lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation{budget}, seeds {spec.seeds}): "
-                     + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"
-                                           if waiting else ""))
-        lines += [f"  no successful grid run for {g}: its seeds are skipped" for g in no_success_groups(spec, output_dir)]
+        later = " so far; each group's seeds are planned once its grid runs finish" if waiting else ""
+        lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation{budget}, "
+                     f"seeds {spec.seeds}): {n_seed} runs{later}")
+        lines += [f"  no successful grid run for {g}: its seeds are skipped"
+                  for g in no_success_groups(spec, output_dir)]
     bad = invalid_records(folder / "runs")
     lines += [f"  invalid record (excluded; its run is rerun): {path}: {reason}" for path, reason in bad]
     counts = {s: sum(st == s for st, _ in rows) for s in ("ok", "failed", "todo")}
