@@ -25,6 +25,7 @@ from ..data import task_order as _task_order
 from ..errors import AdapterlibError, OutputWriteError
 from ..params import storage_multiple, stored_params
 from ..paths import RESULTS_DIR, replacing
+from ..record import RunRecord
 from ..records import accelerator, load_records
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
@@ -32,9 +33,9 @@ COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_
            "selected_epoch", "epochs_run", "stopped_early", "trainable",
            "percent_of_base", "percent_of_base_no_embedding", "frozen", "base", "wall_s", "s_per_step",
            "config_key", "error"]
-# Recipe settings every run record's config has (records older than a field: its value then), kept in the
+# Recipe settings every run record's config has (RunRecord gives older records their value then), kept in the
 # records frame beside COLUMNS but not written to runs.csv.
-RECIPE_DEFAULTS = {"val_fraction": 0.1, "batch_size": 32, "max_length": 128}
+RECIPE_FIELDS = ("val_fraction", "batch_size", "max_length")
 METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
                 "layernorm": "LayerNorm only", "head": "head only"}
 # TrainConfig fields added with `method`, and the value of each in every record made before them
@@ -64,44 +65,38 @@ def config_key(config: dict) -> str:
     return hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def record_row(rec: dict) -> dict:
-    """The flat row of one record (api or papermill mode, ok or failed)."""
-    cfg = rec.get("config") or rec.get("parameters") or {}
-    res = rec.get("results") or {}
-    policy = rec.get("policy") or cfg.get("policy")
-    task = rec.get("task") or cfg.get("task")
-    metric = rec.get("metric") or res.get("metric") or (get_task(task).metric if task in TASKS else None)
-    params, timing, selected = rec.get("params") or {}, rec.get("timing") or {}, rec.get("selected") or {}
+def record_row(rec: RunRecord | dict) -> dict:
+    """The flat row of one record (api or papermill mode, ok or failed; RunRecord applied the legacy defaults)."""
+    rec = rec if isinstance(rec, RunRecord) else RunRecord.from_json(rec, check=False)
+    cfg = rec.config if rec.mode == "api" else rec.parameters or {}
+    res = rec.results or {}
+    policy, params, timing = rec.policy, rec.params, rec.timing
+    adapter = policy in ("adapter", "pfeiffer")
     std = cfg.get("init_std")
-    if std is None and policy in ("adapter", "pfeiffer"):
+    if std is None and adapter:
         std = INIT_SCHEMES.get(cfg.get("init", "houlsby"), {}).get("std")
     row = {
-        "run_id": rec["run_id"], "status": rec.get("status", "ok"), "task": task, "policy": policy,
-        "adapter_size": cfg.get("adapter_size") if policy in ("adapter", "pfeiffer") else None,
-        "top_k": cfg.get("top_k") if policy == "top_k" else None,
-        "init_std": std if policy in ("adapter", "pfeiffer") else None,
-        "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.get("seed")),
+        "run_id": rec.run_id, "status": rec.status, "task": rec.task, "policy": policy,
+        "adapter_size": cfg.get("adapter_size") if adapter else None,
+        "top_k": cfg.get("top_k") if policy == "top_k" else None, "init_std": std if adapter else None,
+        "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.seed),
         "max_train_examples": cfg.get("max_train_examples"),
-        # recipe options; records made before they existed had the legacy values (TrainConfig.LEGACY_DEFAULTS)
-        "head_input": cfg.get("head_input", "pooler"), "train_pooler": bool(cfg.get("train_pooler", False)),
-        "mixed_precision": cfg.get("mixed_precision") or "no", "patience": cfg.get("patience"), "metric": metric,
-        "val_score": selected.get(f"validation_{metric}", res.get("val_score")),
-        "dev_score": rec.get("dev_score", res.get("dev_score")), "selected_epoch": selected.get("epoch"),
-        "epochs_run": timing.get("epochs_run"), "stopped_early": bool(timing.get("stopped_early", False)),
-        "trainable": params.get("trainable", res.get("trainable")), "percent_of_base": params.get("percent_of_base"),
+        "head_input": cfg.get("head_input"), "train_pooler": bool(cfg.get("train_pooler")),
+        "mixed_precision": cfg.get("mixed_precision"), "patience": cfg.get("patience"), "metric": rec.metric,
+        "val_score": rec.selected.get(f"validation_{rec.metric}", res.get("val_score")),
+        "dev_score": rec.dev_score, "selected_epoch": rec.selected.get("epoch"),
+        "epochs_run": timing.epochs_run, "stopped_early": bool(timing.stopped_early),
+        "trainable": params.trainable, "percent_of_base": params.percent_of_base,
         # the paper's convention (of the base without embeddings); only meaningful when the embeddings stay frozen:
         # full fine-tuning trains them, and its "% without embeddings" would exceed 100
-        "percent_of_base_no_embedding": params.get("percent_of_base_no_embedding") if policy != "full" else None,
-        "frozen": params.get("frozen"), "base": params.get("base"),
-        "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
-        "config_key": config_key(cfg), "error": rec.get("error"),
+        "percent_of_base_no_embedding": params.percent_of_base_no_embedding if policy != "full" else None,
+        "frozen": params.frozen, "base": params.base, "wall_s": timing.wall_s, "s_per_step": timing.s_per_step,
+        "config_key": config_key(rec.recorded("config") or rec.recorded("parameters") or {}), "error": rec.error,
         # the rest of the recipe, for describing a study (course.study_recipe); not in the runs table
-        **{k: cfg.get(k, RECIPE_DEFAULTS[k]) for k in RECIPE_DEFAULTS}, "machine": machine_name(rec),
-        # the method (a record made before `method` existed: the one its policy names) and its options
-        "method": cfg.get("method") or (method_of_policy(policy) if policy else None),
-        **{k: cfg.get(k, METHOD_FIELDS[k]) for k in METHOD_FIELDS if k != "method"},
+        **{k: cfg.get(k) for k in RECIPE_FIELDS}, "machine": machine_name(rec),
+        "method": rec.method, **{k: cfg.get(k) for k in METHOD_FIELDS if k != "method"},
     }
-    if "results" in rec:  # papermill mode: keep every scalar the notebook recorded
+    if rec.results is not None:  # papermill mode: keep every scalar the notebook recorded
         row.update({f"result_{k}": v for k, v in res.items() if isinstance(v, (int, float, str, bool))})
     return row
 
