@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import vocab
 from ..record import as_record
 
 MARGIN = 1.0  # points above the majority-class score that count as "learned" (below: noise on a few hundred examples)
@@ -44,9 +45,8 @@ def record_name(rec: dict) -> str:
     cfg = rec["config"]
     if rec["policy"] == "adapter":
         return f"adapters (m={cfg['adapter_size']}, lr {cfg['lr']:g})"
-    names = {"full": "full fine-tuning", "top_k": f"top-{cfg.get('top_k')} layers", "layernorm": "LayerNorm only",
-             "head": "head only"}
-    return f"{names.get(rec['policy'], rec['policy'])} (lr {cfg['lr']:g})"
+    name = f"top-{cfg.get('top_k')} layers" if rec["policy"] == "top_k" else vocab.label(rec["policy"])
+    return f"{name} (lr {cfg['lr']:g})"
 
 
 def record_floor(rec: dict, split: str | None = None, glue_dir=None) -> float:
@@ -264,8 +264,8 @@ def _size_pct(n: float, of: float) -> str:
 
 
 def _size_who(row) -> str:
-    return {"adapter": f"adapters ({row['label']})", "top_k": f"top-k fine-tuning ({row['label']})",
-            "layernorm": "LayerNorm only", "head": "head only", "full": "full fine-tuning"}.get(row["method"], row["method"])
+    key = vocab.key_of(row["method"])
+    return f"{vocab.label(key)} ({row['label']})" if key in ("adapter", "top_k") else vocab.label(key)
 
 
 def live_findings(live, task: str, metric: str) -> list[str]:
@@ -477,7 +477,7 @@ def anatomy_summary(adapters, full, drift: dict, size: int, n_tasks: int = 9) ->
 
 # --- notebook 04 (GLUE reproduction) ------------------------------------------------------------
 
-GLUE_LIVE_NAMES = {"adapter": "adapters ({size})", "full": "full fine-tuning"}
+GLUE_LIVE_NAMES = {"adapter": "adapters ({size})", "full": vocab.label("full")}
 
 
 def glue_live_table(records):
@@ -695,8 +695,6 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
     the average over the tasks when the study is complete."""
     from ..data import get_task
     from ..studies.paper import TABLE1_COLUMNS
-    from ..sweeps.aggregate import BUDGET_METHOD
-
     def gap(a, b):
         return f"{a - b:+.1f} points"
 
@@ -737,7 +735,8 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
     if configs and all(cfg.get("head_input") == "mean" for cfg in configs):
         lines.append(f"- {mean_head_differs()} Both methods read it, so the comparison stays like for like.")
     t1 = table1.set_index("method")
-    methods = [m for m in ("adapters (8-256)", BUDGET_METHOD, "adapters (64)", "full fine-tuning") if m in averages.index]
+    methods = [m for m in map(vocab.label, ("adapters_8_256", "adapters_budget", "adapters_64", "full"))
+               if m in averages.index]
 
     def paper_avg(m):  # the paper's average over the same tasks; Table 1 has no budget row
         return f"; paper on the same tasks {t1.loc[m, task_cols].mean():.1f}" if m in t1.index else ""
@@ -1082,12 +1081,12 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
 
     The claim, as issue 14 states it: `method` (size chosen on validation) within `max_gap` points of
     full fine-tuning on the five-task average, at no more than `max_percent`% of the base per task (default:
-    aggregate.BUDGET_PERCENT). The verdict reads the interval, not only the mean: "holds" needs the whole
+    vocab.BUDGET_PERCENT). The verdict reads the interval, not only the mean: "holds" needs the whole
     interval above -max_gap, "does not hold" the whole interval below it; otherwise the seeds cannot tell."""
     import math
 
     if max_percent is None:  # the goal's budget: at most this % of the base model's parameters per task
-        from ..sweeps.aggregate import BUDGET_PERCENT as max_percent
+        max_percent = vocab.BUDGET_PERCENT
     lead = ("**Is the paper's claim reproduced?**" if method == "adapters (8-256)" else
             f"**Is it reproduced with {method}?**")
     if gap is None or len(gap) == 0 or method not in set(gap["method"]):

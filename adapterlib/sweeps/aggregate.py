@@ -27,6 +27,7 @@ from ..params import storage_multiple, stored_params
 from ..paths import RESULTS_DIR, replacing
 from ..record import RunRecord
 from ..records import accelerator, load_records
+from ..vocab import BUDGET_PERCENT, CURVE, METHODS, TABLE1, key_of, label  # noqa: F401 (BUDGET_PERCENT: as before)
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score", "dev_score",
@@ -36,8 +37,7 @@ COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_
 # Recipe settings every run record's config has (RunRecord gives older records their value then), kept in the
 # records frame beside COLUMNS but not written to runs.csv.
 RECIPE_FIELDS = ("val_fraction", "batch_size", "max_length")
-METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
-                "layernorm": "LayerNorm only", "head": "head only"}
+METHOD_NAMES = {k: label(k) for k in CURVE}  # the size curves' methods (policies): display labels (adapterlib.vocab)
 # TrainConfig fields added with `method`, and the value of each in every record made before them
 METHOD_FIELDS = {"method": None, "nonlinearity": "gelu", "train_layernorm": None, "lora_r": None, "prefix_length": None}
 FLOAT_FORMAT = "%.6g"  # every CSV number: 6 significant digits, so the output is byte-for-byte reproducible
@@ -150,7 +150,7 @@ def machine_name(record: dict) -> str:
 def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
     """A `twin_pairs` setting in words: "CoLA adapters m=256, lr 0.0006"."""
     size = "" if pd.isna(adapter_size) else f" m={adapter_size:.0f}"
-    return f"{task_label(task)} {METHOD_NAMES.get(policy, policy)}{size}, lr {lr:g}"
+    return f"{task_label(task)} {label(policy)}{size}, lr {lr:g}"
 
 
 def twin_pairs(study, reference) -> pd.DataFrame:
@@ -334,32 +334,25 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
     return pd.DataFrame(rows)
 
 
-BUDGET_PERCENT = 4.0  # issue 14's goal: adapters at no more than this % of the base model's parameters per task
-BUDGET_METHOD = f"adapters (within {BUDGET_PERCENT:g}%)"
-GLUE_METHODS = {  # Table 1 rows: which runs compete for each task's cell
-    "full fine-tuning": lambda df: df["policy"] == "full",
-    "adapters (8-256)": lambda df: (df["policy"] == "adapter") & df["adapter_size"].isin([8, 64, 256]),
-    # the sizes of 8-256 that train at most BUDGET_PERCENT of the base per task (MiniLM: 8 and 64; m=256 is 10.5%)
-    BUDGET_METHOD: lambda df: ((df["policy"] == "adapter") & df["adapter_size"].isin([8, 64, 256])
-                               & (df["percent_of_base"] <= BUDGET_PERCENT)),
-    "adapters (64)": lambda df: (df["policy"] == "adapter") & (df["adapter_size"] == 64),
-}
-SIZE_CHOSEN = ("adapters (8-256)", BUDGET_METHOD)  # rows whose size is chosen on validation per task
+# Table 1's rows (which runs compete for each task's cell) are adapterlib.vocab's TABLE1 entries; the budget row
+# covers the sizes of 8-256 that train at most vocab.BUDGET_PERCENT of the base per task.
+BUDGET_METHOD = label("adapters_budget")  # its label (follows vocab.BUDGET_PERCENT; code compares keys)
 
 
 def glue_selection(df: pd.DataFrame) -> pd.DataFrame:
-    """Long form of Table 1: one row per (method, task) with the setting chosen on validation."""
+    """Long form of Table 1: one row per (method, task) with the setting chosen on validation; `method` is the
+    row's display label (adapterlib.vocab.label of a TABLE1 key; vocab.key_of gives the key back)."""
     parts = []
-    for method, rows in GLUE_METHODS.items():
-        within = ("adapter_size",) if method in SIZE_CHOSEN else None
-        chosen = select_best(df[rows(df)], by=("task",), within=within)
+    for key in TABLE1:
+        within = ("adapter_size",) if METHODS[key].size_chosen else None
+        chosen = select_best(df[METHODS[key].select(df)], by=("task",), within=within)
         if len(chosen):
-            parts.append(chosen.assign(method=method))
+            parts.append(chosen.assign(method=label(key)))
     if not parts:
         return pd.DataFrame(columns=["method", "task"])
     out = pd.concat(parts, ignore_index=True)
     out["task_order"] = out["task"].map({t: i for i, t in enumerate(_task_order(out["task"]))})
-    out["method_order"] = out["method"].map({m: i for i, m in enumerate(GLUE_METHODS)})
+    out["method_order"] = out["method"].map(lambda m: TABLE1.index(key_of(m)))
     out = out.sort_values(["method_order", "task_order"]).drop(columns=["task_order", "method_order"])
     return out[["method", "task", *[c for c in out.columns if c not in ("method", "task")]]].reset_index(drop=True)
 
@@ -379,7 +372,7 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
         return pd.DataFrame()
     tasks = _task_order(long["task"])
     wide = long.pivot(index="method", columns="task", values=value).reindex(columns=tasks)
-    wide = wide.reindex([m for m in GLUE_METHODS if m in set(long["method"])])
+    wide = wide.reindex([label(k) for k in TABLE1 if label(k) in set(long["method"])])
     complete = wide.notna().all(axis=1)
     if value == "dev_sem":  # NaN when a task has one seed (no s.e.m.): a sum without it would look too precise
         wide["average"] = np.sqrt((wide[tasks] ** 2).sum(axis=1, min_count=len(tasks))) / len(tasks)
@@ -407,8 +400,8 @@ def size_curve(df: pd.DataFrame) -> pd.DataFrame:
     chosen = select_best(runs, by=("task", "policy", "adapter_size", "top_k"))
     if chosen.empty:
         return chosen
-    chosen.insert(1, "method", chosen["policy"].map(METHOD_NAMES))
-    order = {p: i for i, p in enumerate(METHOD_NAMES)}
+    chosen.insert(1, "method", chosen["policy"].map(label))
+    order = {p: i for i, p in enumerate(CURVE)}
     chosen["_t"], chosen["_p"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))}), \
         chosen["policy"].map(order)
     return chosen.sort_values(["_t", "_p", "trainable"]).drop(columns=["_t", "_p"]).reset_index(drop=True)
@@ -444,7 +437,7 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
         chosen_key = ok.loc[ok["run_id"] == row["run_id"], "config_key"].iloc[0]
         scores[(row["method"], row["task"])] = ok.loc[ok["config_key"] == chosen_key, "dev_score"].to_numpy()
     rows = []
-    for method in [m for m in GLUE_METHODS if m != baseline and m in set(long["method"])]:
+    for method in [label(k) for k in TABLE1 if label(k) != baseline and label(k) in set(long["method"])]:
         tasks = [t for t in _task_order(long["task"]) if (method, t) in scores and (baseline, t) in scores]
         if not tasks:
             continue
