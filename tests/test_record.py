@@ -94,3 +94,13 @@ def test_a_record_reads_as_a_mapping_of_its_json():
     rec.reused = True
     assert rec["reused"] is True and "reused" not in rec.to_json()
     assert as_record(rec) is rec and as_record(old_record()) == rec
+
+
+def test_the_typed_parts_are_the_validated_ones():
+    """Timing, Machine and Params have exactly the fields records.NESTED checks, so no typed field goes unchecked."""
+    import dataclasses
+
+    from adapterlib.record import Params
+    from adapterlib.records import NESTED
+    for part, cls in (("timing", Timing), ("machine", Machine), ("params", Params)):
+        assert {f.name for f in dataclasses.fields(cls)} - {"extra"} == set(NESTED[part]), part

@@ -112,7 +112,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return df.sort_values("run_id", ignore_index=True)
 
 
-def _load(name_or_path, bad: list | None = None) -> list[dict]:
+def _load(name_or_path, bad: list | None = None) -> list[RunRecord]:
     """The study's valid records; garbled or invalid ones are appended to `bad` as (path, reason)."""
     folder = runs_dir(name_or_path)
     bad = [] if bad is None else bad
@@ -162,10 +162,10 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     both ran (`same_epochs`): the largest difference of training loss and the mean difference of validation
     score (study - reference)."""
     def ok(name) -> list:
-        return [r for r in _load(name) if r.get("status", "ok") == "ok"]
-    mine = {r["run_id"]: r for r in ok(study) if not r.get("reused_from")}
+        return [r for r in _load(name) if r.status == "ok"]
+    mine = {r.run_id: r for r in ok(study) if not r.reused_from}
     own = {study_dir(study).name}
-    theirs = {r["run_id"]: r for r in ok(reference) if (r.get("reused_from") or {}).get("study") not in own}
+    theirs = {r.run_id: r for r in ok(reference) if (r.reused_from or {}).get("study") not in own}
     rows = []
     for run_id in sorted(set(mine) & set(theirs)):
         a, b = record_row(mine[run_id]), record_row(theirs[run_id])
@@ -178,10 +178,10 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else ["run_id", "task", "policy", "adapter_size", "lr", "seed"])
 
 
-def _epoch_by_epoch(rec: dict, ref: dict) -> dict:
+def _epoch_by_epoch(rec: RunRecord, ref: RunRecord) -> dict:
     """Two runs' histories compared over the epochs both ran (see `twin_pairs`)."""
-    key = f"validation_{rec.get('metric')}"
-    mine, theirs = rec.get("history") or [], ref.get("history") or []
+    key = f"validation_{rec.metric}"
+    mine, theirs = rec.history, ref.history
     pairs = list(zip(mine, theirs))  # the epochs both ran
     loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in pairs
             if x.get("train_loss") is not None and y.get("train_loss") is not None]
