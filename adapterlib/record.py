@@ -233,6 +233,8 @@ def _with_legacy_defaults(d: dict) -> dict:
     from .data import TASKS, get_task
 
     d.setdefault("mode", "api")
+    if not isinstance(d.get("config"), dict):  # a papermill run's settings are its parameters
+        d["config"] = {}
     settings = d.get("config") if d["mode"] == "api" else d.get("parameters")
     settings = settings if isinstance(settings, dict) else {}
     results = d.get("results") if isinstance(d.get("results"), dict) else {}
@@ -242,7 +244,8 @@ def _with_legacy_defaults(d: dict) -> dict:
     if d.get("seed") is None and settings.get("seed") is not None:
         d["seed"] = settings["seed"]
     if d.get("metric") is None:
-        d["metric"] = results.get("metric") or (get_task(d["task"]).metric if d.get("task") in TASKS else None)
+        known = isinstance(d.get("task"), str) and d["task"] in TASKS
+        d["metric"] = results.get("metric") or (get_task(d["task"]).metric if known else None)
     if d.get("dev_score") is None and "dev_score" in results:  # papermill: the notebook's scores
         d["dev_score"] = results["dev_score"]
     if "trainable" in results and (d.get("params") or {}).get("trainable") is None:

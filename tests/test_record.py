@@ -104,3 +104,17 @@ def test_the_typed_parts_are_the_validated_ones():
     from adapterlib.records import NESTED
     for part, cls in (("timing", Timing), ("machine", Machine), ("params", Params)):
         assert {f.name for f in dataclasses.fields(cls)} - {"extra"} == set(NESTED[part]), part
+
+
+@pytest.mark.parametrize("raw", [
+    {"run_id": "x", "status": "ok", "mode": "papermill", "parameters": {"task": "rte"},
+     "results": {"dev_score": 50.0, "trainable": 3, "metric": "acc"}},
+    {"run_id": "x", "status": "failed", "mode": "papermill", "parameters": {}, "error": "boom", "config": [1, 2]},
+    {"run_id": "x", "status": "failed", "task": "rte", "policy": "full", "config": {"policy": "full"}, "error": "boom",
+     "timing": {"wall_s": None}},
+])
+def test_papermill_and_failed_records_round_trip(raw):
+    rec = RunRecord.from_json(raw)
+    assert rec.to_json() == raw and isinstance(rec.config, dict)
+    if rec.mode == "papermill" and rec.status == "ok":  # a notebook's scores, where the readers look for them
+        assert (rec.task, rec.metric, rec.dev_score, rec.params.trainable) == ("rte", "acc", 50.0, 3)
