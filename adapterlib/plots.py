@@ -370,8 +370,9 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
     for task, a in zip(tasks, axes):
         rows = table[table["task"] == task]
         labels = []
-        for method, (policy, note, column) in style.items():
-            part = rows[rows["method"] == method].sort_values("trainable")
+        for method, (policy, note, column) in style.items():  # rows by key (policy); the label is for display
+            part = rows[rows["policy"] == policy if "policy" in rows else rows["method"] == method]
+            part = part.sort_values("trainable")
             if part.empty:
                 continue
             look = dict(METHOD_STYLE[policy])
