@@ -225,3 +225,26 @@ def test_cli_prints_the_scorecard(card):
 def test_cli_bad_arguments_exit_2_with_one_line(args):
     out = run_cli(*args)
     assert out.returncode == 2 and out.stdout == "" and len(out.stderr.strip().splitlines()) == 1, out.stderr
+
+
+# ----------------------------------------------------------------------------- the site's page
+
+def test_the_sites_scorecard_page_is_current(card):
+    from pathlib import Path
+
+    import yaml
+
+    root = Path(__file__).resolve().parents[1]
+    page = (root / "book" / "scorecard.md").read_text()
+    block = page.split(cl.SCORECARD_BEGIN, 1)[1].split(cl.SCORECARD_END, 1)[0].strip()
+    assert block == cl.scorecard_block(card), "stale: python -m adapterlib claims --update book/scorecard.md"
+    toc = yaml.safe_load((root / "book" / "_toc.yml").read_text())
+    assert toc["parts"][0]["chapters"][0]["file"] == "book/scorecard"  # the site opens with it, after the intro
+
+
+def test_update_replaces_only_the_block(card):
+    text = f"intro\n{cl.SCORECARD_BEGIN}\nold\n{cl.SCORECARD_END}\nafter\n"
+    assert cl.replace_scorecard_block(text, card) == (f"intro\n{cl.SCORECARD_BEGIN}\n{cl.scorecard_block(card)}\n"
+                                                      f"{cl.SCORECARD_END}\nafter\n")
+    with pytest.raises(cl.ClaimsError):
+        cl.replace_scorecard_block("no markers", card)

@@ -441,8 +441,9 @@ def headline(card: pd.DataFrame, key: str = "table1_budget_whole") -> str:
     """The scorecard in one line: the counts of each verdict, and the Table 1 row (with its interval)."""
     counts = ", ".join(f"{n} {v}" for v, n in verdict_counts(card).items() if n)
     row = card.loc[key]
-    return (f"{len(card)} claims: {counts}. {row['claim']}: ours {row['ours']} ({row['interval']}), "
-            f"paper {row['paper_value']}: **{row['verdict']}**.")
+    interval = f"95% {_fmt(row['low'])} .. {_fmt(row['high'])}; " if not math.isnan(row["low"]) else ""
+    return (f"{len(card)} claims: {counts}. {row['claim']}: ours {row['ours']} ({interval}paper "
+            f"{row['paper_value']}): **{row['verdict']}**.")
 
 
 def _cell(value) -> str:
