@@ -391,11 +391,11 @@ def _add_sweeps(sub) -> None:
 
     st = sub.add_parser("status", help="how far each reproduction study is (a Markdown table)",
                         description="For each sweep file: runs finished / planned, failed runs and the summed run "
-                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. The README's "
-                        "status table is this output.")
+                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. "
+                        "The status table of book/reproduction.md (the site's reproduction ledger) is this output.")
     st.add_argument("specs", nargs="*", help="sweep files (default: every sweeps/*.yaml except smoke.yaml)")
     st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
-                    f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")
+                    f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. book/reproduction.md) instead of printing it")
     st.set_defaults(func=cmd_status)
 
     pi = sub.add_parser("pilot", help="the v2 pilot's decisions (epochs, head input, lr x size, precision) from its records",

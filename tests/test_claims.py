@@ -9,10 +9,11 @@ import pandas as pd
 import pytest
 
 from adapterlib.course import claims as cl
+from adapterlib.course import verdicts as vd
 from adapterlib.paths import RESULTS_DIR
 from adapterlib.sweeps import aggregate
 
-H, P, N, U = cl.VERDICTS
+H, P, N, U = vd.VERDICTS
 
 pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
 
@@ -24,22 +25,22 @@ pytestmark = pytest.mark.filterwarnings("ignore::RuntimeWarning")
     (-0.2, math.nan, math.nan, H), (-0.9, math.nan, math.nan, N),  # one seed: the mean stands for the interval
 ])
 def test_gap_rule(mean, low, high, expected):
-    assert cl.gap_verdict(mean, low, high, tolerance=0.5) == expected
+    assert vd.gap_verdict(mean, low, high, tolerance=0.5) == expected
 
 
 @pytest.mark.parametrize("passed, expected", [([True, True], H), ([True, False, True], P), ([False], N), ([], U)])
 def test_share_rule(passed, expected):
-    assert cl.share_verdict(passed) == expected
+    assert vd.share_verdict(passed) == expected
 
 
 @pytest.mark.parametrize("spread, expected", [(0.4, H), (1.5, P), (2.5, N), (math.nan, U)])
 def test_spread_rule(spread, expected):
-    assert cl.spread_verdict(spread, tolerance=1.0) == expected
+    assert vd.spread_verdict(spread, tolerance=1.0) == expected
 
 
 @pytest.mark.parametrize("ours, expected", [(1.35, H), (1.1, H), (3.0, P), (5.0, N), (math.nan, U)])
 def test_storage_rule(ours, expected):
-    assert cl.storage_verdict(ours, paper=1.3, full=9.0) == expected
+    assert vd.storage_verdict(ours, paper=1.3, full=9.0) == expected
 
 
 # ----------------------------------------------------------------------------- floors
@@ -49,13 +50,13 @@ FLOORS = pd.DataFrame({"metric": ["accuracy", "mcc"], "floor": [52.7, 0.0], "n_d
 
 
 def test_floor_margin_is_the_standard_error_at_the_floor():
-    assert cl.floor_margin(52.7, 277, "accuracy") == pytest.approx(1.96 * 100 * np.sqrt(0.527 * 0.473 / 277))
-    assert cl.floor_margin(0.0, 1043, "mcc") == pytest.approx(1.96 * 100 / np.sqrt(1042))
+    assert vd.floor_margin(52.7, 277, "accuracy") == pytest.approx(1.96 * 100 * np.sqrt(0.527 * 0.473 / 277))
+    assert vd.floor_margin(0.0, 1043, "mcc") == pytest.approx(1.96 * 100 / np.sqrt(1042))
     # RTE: both methods of glue_v2 (53.1, 54.4) sit within it; CoLA's 26 MCC does not
-    assert cl.at_floor("rte", 53.07, FLOORS) and cl.at_floor("rte", 54.44, FLOORS)
-    assert not cl.at_floor("rte", 60.0, FLOORS) and not cl.at_floor("cola", 26.4, FLOORS)
-    assert cl.at_floor("rte", 40.0, FLOORS)        # below the floor is at it
-    assert not cl.at_floor("sst2", 50.0, FLOORS)   # no known floor: never
+    assert vd.at_floor("rte", 53.07, FLOORS) and vd.at_floor("rte", 54.44, FLOORS)
+    assert not vd.at_floor("rte", 60.0, FLOORS) and not vd.at_floor("cola", 26.4, FLOORS)
+    assert vd.at_floor("rte", 40.0, FLOORS)        # below the floor is at it
+    assert not vd.at_floor("sst2", 50.0, FLOORS)   # no known floor: never
 
 
 def test_task_floors_read_the_records():
@@ -64,7 +65,7 @@ def test_task_floors_read_the_records():
             {"task": "rte", "metric": "accuracy", "majority": {"dev": {"accuracy": 99.0}},
              "splits": {"sizes": {"dev": 9}}},
             {"task": "cola", "metric": "mcc"}]  # no floor recorded: left out
-    floors = cl.task_floors(recs)
+    floors = vd.task_floors(recs)
     assert floors.index.tolist() == ["rte"] and floors.loc["rte", "floor"] == 52.7 and floors.loc["rte", "n_dev"] == 277
 
 
@@ -158,7 +159,7 @@ def card(evidence):
 def test_scorecard_shape(card):
     assert len(card) >= 8 and card.index.is_unique
     assert list(card.columns[:len(cl.COLUMNS)]) == cl.COLUMNS
-    assert set(card["verdict"]) <= set(cl.VERDICTS)
+    assert set(card["verdict"]) <= set(vd.VERDICTS)
     assert {"table1_budget_whole", "table1_budget_paper", "adapters64_vs_full", "adapters_vs_topk", "size_robust",
             "init_robust", "ablation_single_layer", "ablation_lower_layers", "layernorm_worse",
             "many_tasks_unchanged", "many_tasks_storage"} <= set(card.index)
@@ -179,7 +180,7 @@ def test_table1_intervals_equal_a_fresh_bootstrap(evidence, card):
     row = fresh.loc[aggregate.BUDGET_METHOD]
     assert (card.loc["table1_budget_whole", "low"], card.loc["table1_budget_whole", "high"]) == \
         (row["gap_low_95%"], row["gap_high_95%"])
-    assert card.loc["table1_budget_whole", "verdict"] == cl.gap_verdict(row["gap_mean"], row["gap_low_95%"],
+    assert card.loc["table1_budget_whole", "verdict"] == vd.gap_verdict(row["gap_mean"], row["gap_low_95%"],
                                                                          row["gap_high_95%"])
     # the paper's convention: only sizes within 4% of the base without embeddings (m=8 on MiniLM)
     small = evidence.glue[(evidence.glue["task"] != "rte") & ((evidence.glue["policy"] == "full") | (
@@ -194,7 +195,7 @@ def test_storage_equals_the_committed_selection(card):
     rows = chosen[chosen["method"] == "adapters (8-256)"]
     nine = (rows["frozen"].mean() + 9 * rows["trainable"].mean()) / rows["base"].mean()
     assert card.loc["many_tasks_storage", "value"] == pytest.approx(nine, rel=1e-5)
-    assert card.loc["many_tasks_storage", "verdict"] == cl.storage_verdict(nine, 1.3, 9.0)
+    assert card.loc["many_tasks_storage", "verdict"] == vd.storage_verdict(nine, 1.3, 9.0)
 
 
 def test_size_and_ablation_numbers_equal_the_committed_tables(card):
@@ -248,3 +249,12 @@ def test_update_replaces_only_the_block(card):
                                                       f"{cl.SCORECARD_END}\nafter\n")
     with pytest.raises(cl.ClaimsError):
         cl.replace_scorecard_block("no markers", card)
+
+
+def test_the_readmes_headline_is_current(card):
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    lines = readme.splitlines()
+    begin = lines.index(cl.HEADLINE_BEGIN)
+    assert begin < 40 and lines[begin + 1] == cl.headline(card) and lines[begin + 2] == cl.HEADLINE_END  # first screen

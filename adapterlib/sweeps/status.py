@@ -1,7 +1,8 @@
-"""The README's status tables: how far each reproduction study is, from its sweep file and run records.
+"""The status tables of book/reproduction.md (the reproduction ledger): how far each reproduction study is,
+from its sweep file and run records.
 
     python -m adapterlib status                      # print the tables
-    python -m adapterlib status --update README.md   # replace the block between the markers
+    python -m adapterlib status --update book/reproduction.md   # replace the block between the markers
 """
 from __future__ import annotations
 
