@@ -258,3 +258,18 @@ def test_the_readmes_headline_is_current(card):
     lines = readme.splitlines()
     begin = lines.index(cl.HEADLINE_BEGIN)
     assert begin < 40 and lines[begin + 1] == cl.headline(card) and lines[begin + 2] == cl.HEADLINE_END  # first screen
+
+
+@pytest.mark.parametrize("recorded, expected", [
+    ({k: True for k in cl.UNCHANGED_CHECKS}, H),
+    ({**{k: True for k in cl.UNCHANGED_CHECKS}, "frozen_identical": False}, P),
+    ({k: False for k in cl.UNCHANGED_CHECKS}, N), (None, U)])
+def test_unchanged_claim(recorded, expected):
+    assert cl.unchanged_claim(recorded).verdict == expected
+
+
+def test_many_tasks_checks_come_from_notebook_06s_record(evidence, card):
+    assert set(cl.UNCHANGED_CHECKS) <= set(evidence.many_tasks)  # committed: data/results/many_tasks/results.json
+    passed = [evidence.many_tasks[k] for k in cl.UNCHANGED_CHECKS]
+    assert card.loc["many_tasks_unchanged", "value"] == sum(passed) / len(passed)
+    assert card.loc["many_tasks_unchanged", "verdict"] == vd.share_verdict(passed)

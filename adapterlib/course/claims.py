@@ -20,6 +20,7 @@ from dataclasses import asdict, dataclass
 import pandas as pd
 
 from ..data import task_label
+from ..errors import AdapterlibError
 from ..params import storage_multiple, stored_params
 from ..studies import ablation
 from ..sweeps import aggregate
@@ -307,7 +308,7 @@ def ablation_claims(tables: dict, floors: pd.DataFrame, fig6: pd.DataFrame) -> l
 # --- many tasks on one frozen base (notebook 06, Table 1's storage column) ---------------------------------
 
 UNCHANGED_CHECKS = ("unchanged_after_later_tasks", "dev_identical_after_all", "frozen_identical",
-                    "fresh_reload_identical")  # notebook 06's recorded bit-for-bit checks
+                    "fresh_base_identical", "fresh_reload_identical")  # notebook 06's recorded bit-for-bit checks
 
 
 def unchanged_claim(recorded: dict | None) -> Claim:
@@ -391,7 +392,7 @@ STUDIES = {"glue": "glue_v2", "size": "size_v2", "init": "init_v2", "ablation": 
 PAPER_TABLES = ("table1", "size_robustness", "fig4_mnli_points", "fig6_layer_ablation")
 
 
-class ClaimsError(aggregate.AdapterlibError, ValueError):
+class ClaimsError(AdapterlibError, ValueError):
     """The committed records the scorecard needs are missing or unreadable."""
 
 
