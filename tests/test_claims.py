@@ -168,6 +168,7 @@ def test_scorecard_shape(card):
 
 def test_rte_is_at_chance_and_left_out_of_table1(evidence, card):
     assert cl.glue_excluded(evidence.glue, evidence.floors) == ["rte"]
+    assert card.loc["table1_rte", "verdict"] == U and math.isnan(card.loc["table1_rte", "value"])
     committed = pd.read_csv(RESULTS_DIR / "glue_v2" / "tables" / "glue_gap.csv").set_index("method")
     for key, method in (("table1_budget_whole", aggregate.BUDGET_METHOD), ("adapters64_vs_full", "adapters (64)")):
         # the per-task gaps of the committed table, averaged without RTE

@@ -153,7 +153,22 @@ def table1_claims(glue: pd.DataFrame, floors: pd.DataFrame, table1: pd.DataFrame
                    floor),
         _gap_claim("adapters64_vs_full", "adapters (64) match full fine-tuning", gap, "adapters (64)",
                    f"{pct(chosen, 'adapters (64)', 'whole')} of the whole model", table1, "adapters (64)", floor),
+        *[floor_claim(task, glue, floors, table1) for task in excluded],
     ]
+
+
+def floor_claim(task: str, glue: pd.DataFrame, floors: pd.DataFrame, table1: pd.DataFrame) -> Claim:
+    """A Table 1 task where every method sits at its floor: its part of the claim is untestable here."""
+    from ..studies.paper import TABLE1_COLUMNS
+
+    chosen = aggregate.glue_selection(glue[glue["task"] == task]).set_index("method")["dev_mean"]
+    t = table1.set_index("method")[TABLE1_COLUMNS[task]]
+    name = task_label(task)
+    return Claim(f"table1_{task}", f"adapters match full fine-tuning on {name}", "Table 1",
+                 f"{t['adapters (8-256)'] - t['full fine-tuning']:+.1f} ({t['adapters (8-256)']:g} vs "
+                 f"{t['full fine-tuning']:g})", ", ".join(f"{m} {v:.1f}" for m, v in chosen.items()),
+                 math.nan, math.nan, math.nan, "none", floor_note([task], floors), UNTESTABLE,
+                 "floor: every method within 1.96 s.e. of the majority class", "04")
 
 
 def size_claim(glue: pd.DataFrame, floors: pd.DataFrame, paper_sizes: pd.DataFrame) -> Claim:
