@@ -32,7 +32,7 @@ def replace_status_block(text: str, table: str) -> str:
 
 
 def status_markdown(paths) -> str:
-    """Markdown tables of every study's progress, from its sweep file and run records (the README's
+    """Markdown tables of every study's progress, from its sweep file and run records (book/reproduction.md's
     tables): one row per study, then one row per task of each study with the cost of its runs.
     Run wall time sums each run's wall clock; CPU time weighs it by the run's torch threads (2 workers
     of 1 thread each take twice a 2-thread run's wall time for the same CPU time). Runs trained on a GPU
