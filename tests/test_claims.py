@@ -274,3 +274,13 @@ def test_many_tasks_checks_come_from_notebook_06s_record(evidence, card):
     passed = [evidence.many_tasks[k] for k in cl.UNCHANGED_CHECKS]
     assert card.loc["many_tasks_unchanged", "value"] == sum(passed) / len(passed)
     assert card.loc["many_tasks_unchanged", "verdict"] == vd.share_verdict(passed)
+
+
+def test_cli_update_without_markers_changes_nothing(tmp_path):
+    page = tmp_path / "page.md"
+    page.write_bytes(b"# A page\n\nno scorecard markers here\n")
+    for target in (page, tmp_path / "missing.md"):
+        out = run_cli("--update", str(target))
+        assert out.returncode == 2 and len(out.stderr.strip().splitlines()) == 1, out.stderr
+        assert str(target.name) in out.stderr or "block" in out.stderr
+    assert page.read_bytes() == b"# A page\n\nno scorecard markers here\n" and not (tmp_path / "missing.md").exists()
