@@ -304,8 +304,10 @@ def cmd_claims(args) -> int:
 
 def cmd_course(args) -> int:
     from .course.presets import resolve_preset
-    from .course.runner import (find_notebooks, importable_adapterlib, list_notebooks, plan_parameters, run_one,
-                                summary)
+    from .course.runner import (COURSE_RECORD, course_record, find_notebooks, importable_adapterlib, list_notebooks,
+                                plan_parameters, run_one, summary)
+    from .course.shared import course_runs_dir
+    from .paths import write_text_atomic
     from .errors import UsageError
     from .paths import folder_problem
 
@@ -322,6 +324,8 @@ def cmd_course(args) -> int:
     print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     results = []
+    runs_dir = course_runs_dir()
+    runs_before = len(list(runs_dir.glob("*.json"))) if runs_dir.is_dir() else 0
     with importable_adapterlib():
         for i, nb in enumerate(notebooks, 1):
             head = f"[{i}/{len(notebooks)}] {nb.stem:<40}"
@@ -334,6 +338,8 @@ def cmd_course(args) -> int:
                   flush=True)
             results.append(result)
     print(summary(results))
+    write_text_atomic(out / COURSE_RECORD,
+                      json.dumps(course_record(results, resolve_preset(args.preset), runs_before), indent=1) + "\n")
     return 0 if all(r.ok for r in results) else 1
 
 
