@@ -5,6 +5,7 @@
     set_trainable(model, "adapter")                 # adapters + LayerNorms + head
     # or any method, Houlsby's successors included: add_method(model, TrainConfig(method="lora"))
     print(param_report(model))
+    claims()                                        # which of the paper's claims hold here (a DataFrame)
 """
 import importlib
 import sys
@@ -32,6 +33,7 @@ _EXPORTS = {
     "policies": ["POLICIES", "param_groups", "set_trainable"],
     "record": ["RunRecord"],
     "train": ["evaluate_task", "train"],
+    "course.claims": ["claims"],
 }
 _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 
@@ -46,6 +48,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
         TrainConfig,
         TrainConfigError,
     )
+    from .course.claims import claims
     from .errors import AdapterlibError
     from .fast import slow_down, speed_up
     from .heads import HEAD_INPUTS, MeanPooler, head_input, set_head_input
@@ -104,5 +107,5 @@ __all__ = [
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",
     "set_trainable", "tiny_config", "TrainConfig", "TrainConfigError", "train", "evaluate_task",
-    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method", "RunRecord",
+    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method", "RunRecord", "claims",
 ]

@@ -53,7 +53,7 @@ def test_table1_is_papers_table_exactly():
 
 
 @pytest.mark.committed
-@pytest.mark.parametrize("name", ["table1", "dev_comparisons", "fig6_layer_ablation"])
+@pytest.mark.parametrize("name", ["table1", "dev_comparisons", "fig6_layer_ablation", "size_robustness"])
 def test_every_number_is_stated_in_paper_md(name):
     text = PAPER_MD.read_text()
     df = paper_table(name)
