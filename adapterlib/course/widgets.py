@@ -217,15 +217,19 @@ class InitDriftExplorer:
     def figure(self):
         import matplotlib.pyplot as plt
 
-        from ..plots import mark_paper_inits, plot_vs_init_std
+        from ..plots import mark_exact_zeros, mark_paper_inits, plot_vs_init_std
 
         curve = self.probe.curve(self.GRID)
         fig, ax = plt.subplots(figsize=(4.6, 3.2))
-        plot_vs_init_std(curve.init_std, curve.cls_relative_change.clip(lower=1e-9), ax=ax, logy=True,
+        plot_vs_init_std(curve.init_std, curve.cls_relative_change, ax=ax, logy=True,
                          ylabel="[CLS] relative change at init", label="mean over sentences")
         mark_paper_inits(ax, legend=False)
-        ax.plot([self.summary["init_std"]], [max(self.summary["cls_relative_change"], 1e-9)], "o", color="tab:red",
-                markersize=9, label=f"slider: {self.summary['init_std']:.1e}")
+        slider = f"slider: {self.summary['init_std']:.1e}"
+        if self.summary["cls_relative_change"] == 0:  # exactly the base model: no point on a log axis
+            mark_exact_zeros(ax, [self.summary["init_std"]], color="tab:red", label=f"{slider}, exactly 0")
+        else:
+            ax.plot([self.summary["init_std"]], [self.summary["cls_relative_change"]], "o", color="tab:red",
+                    markersize=9, label=slider)
         ax.legend(fontsize=7, loc="upper left")
         return fig
 
