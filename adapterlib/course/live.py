@@ -26,6 +26,7 @@ class LiveCurves:
     def __init__(self, metric: str, title: str | None = None, show: bool = True):
         self.metric, self.title = metric, title
         self.runs: dict[str, dict] = {}      # label -> {"policy", "history", "record"}
+        self.score_lines: dict = {}           # label -> the validation-score line drawn for it
         self.fig, self.axes = plt.subplots(1, 2, figsize=(10, 3.6), sharex=True)
         self.handle = None
         if show:
@@ -66,7 +67,7 @@ class LiveCurves:
             loss_ax.plot(h["step"], h["train_loss"], "-", color=color, label=f"{label}: train (running mean)")
             if "validation_loss" in h:
                 loss_ax.plot(h["step"], h["validation_loss"], "--", color=color, label=f"{label}: validation")
-            score_ax.plot(h["step"], h[key], "o-", ms=4, color=color, label=label)
+            (self.score_lines[label],) = score_ax.plot(h["step"], h[key], "o-", ms=4, color=color, label=label)
             record = run["record"]
             if record is not None:
                 kept = record["selected"]
