@@ -32,7 +32,6 @@ from ..config import AdapterConfig
 from ..inject import add_adapters
 from .costs import MODELS, SIZES, adapter_report, param_table, storage_table  # noqa: F401 (re-exported)
 
-
 FALLBACK_TEXT = ("[interactive explorer: run the notebook's cells (Run All) to use it; "
                  "until then this is its static view]")
 
