@@ -522,3 +522,21 @@ def test_each_blank_fails_its_own_check(name, index, tmp_path):
     assert failing == [check + shift]
     printed = "".join(o.get("text", "") for o in out.cells[check + shift].outputs if o.get("output_type") == "stream")
     assert printed.startswith("✗ ")  # one line naming the mistake
+
+
+def test_an_unfilled_gap_is_named_by_every_check(capsys, make_tiny):
+    """Each check, given the student version's function or class (its body raising NotImplementedError), fails
+    with one line saying the gap is not written yet: never a raw NotImplementedError."""
+    def gap(*args, **kwargs):
+        raise NotImplementedError()
+
+    class GapAdapter(nn.Module):
+        def __init__(self, d, m, std=1e-2):
+            super().__init__()
+            raise NotImplementedError()
+
+    for check in (lambda: check_adapter(GapAdapter, d=D, m=M), lambda: check_placement(gap, make_tiny(), m=M),
+                  lambda: check_trainable(gap, make_tiny(), m=M), lambda: check_train_step(gap)):
+        with pytest.raises(AssertionError, match="not written yet"):
+            check()
+        assert capsys.readouterr().out.count("\n") == 1
