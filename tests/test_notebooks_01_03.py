@@ -150,8 +150,8 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
     r = run_notebook("02", tmp_path, preset="course")
     stds, scores, floors = r["train_stds"], r["dev_scores"], r["majority_floors"]
     assert stds == [0.0, 1e-4, 1e-2, 1.0]
-    for w in r["watched"].values():  # the live curves: a validation every 16 of the 94 steps, then the last
-        assert w["steps"] == [16, 32, 48, 64, 80, 94] and w["drawn_steps"] == w["steps"]
+    for w in r["watched"].values():  # the live curves: a validation every 24 of the 94 steps, then the last
+        assert w["steps"] == [24, 48, 72, 94] and w["drawn_steps"] == w["steps"]
     shared = TrainConfig(task="sst2", policy="adapter", adapter_size=64, lr=1e-3, seed=0, model=None, glue_dir=None,
                          **train_scale("course"))
     assert r["run_ids"][stds.index(1e-2)] == run_id(shared)
