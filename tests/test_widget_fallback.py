@@ -36,6 +36,7 @@ def test_drift_explorer_has_a_static_table_and_figure(tiny_model_dir):
     _check(_bundle_of(explorer), explorer, image=True)
 
 
+@pytest.mark.committed
 def test_study_explorer_has_a_static_table_and_figure():
     from adapterlib.course.widgets import StudyExplorer
 
