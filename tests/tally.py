@@ -10,4 +10,5 @@ def tally(text: str) -> dict[str, int]:
     {"runs": 6, "done": 5, "failed": 1, "to run": 0}."""
     lines = [line for line in text.splitlines() if re.search(r"\d+ failed", line)]
     assert lines, f"no summary line in {text[-600:]!r}"
-    return {label: int(n) for n, label in re.findall(r"(\d+) ([a-z]+(?: (?:done|run))?)\b", lines[-1])}
+    counts = re.findall(r"(?<![\w.])(\d+) (already done|to run|ok|failed|done|runs)(?=[,:;)\s]|$)", lines[-1])
+    return {label: int(n) for n, label in counts}
