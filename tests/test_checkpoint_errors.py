@@ -115,3 +115,22 @@ def test_load_refuses_peft_settings_peft_cannot_build(make_tiny, tmp_path, setti
     assert (folder / WEIGHTS_NAME).is_file()
     with pytest.raises(CheckpointError, match="cannot rebuild"):
         al.load_adapter(make_tiny(), folder)
+
+
+@pytest.mark.parametrize("settings", [{"method": "prefix", "num_virtual_tokens": 3}, {"method": "lora", "r": 2},
+                                      {"method": "ia3"}])
+def test_a_peft_checkpoint_rebuilds_its_modules_on_a_fresh_model(make_tiny, tiny_batch, tmp_path, settings):
+    from adapterlib.methods import add_peft, peft_settings
+    model = make_tiny()
+    full = peft_settings(settings["method"], model, settings.get("r"), settings.get("num_virtual_tokens"))
+    add_peft(model, full)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if al.param_groups(model)[name] == "adapter":
+                p.add_(torch.randn_like(p) * 0.2)
+    folder = al.save_adapter(model, tmp_path / "ckpt", groups=("adapter", "head"))
+    fresh = al.load_adapter(make_tiny(), folder)
+    assert fresh.peft_settings == full and fresh.adapterlib_method == settings["method"]
+    with torch.no_grad():
+        assert torch.equal(fresh(**tiny_batch).logits, model(**tiny_batch).logits)

@@ -133,7 +133,9 @@ def gpu(monkeypatch):
     def make(native: bool, keyword: bool = True):
         monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
         if keyword:
-            monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda including_emulation=True: native)
+            # torch's default counts emulated bf16 as supported: only including_emulation=False asks for native
+            monkeypatch.setattr(torch.cuda, "is_bf16_supported",
+                                lambda including_emulation=True: native or including_emulation)
         else:   # a torch from before `including_emulation`
             monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda: native)
     return make
