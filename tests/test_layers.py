@@ -33,6 +33,7 @@ def test_the_package_keeps_its_layers():
 @pytest.mark.parametrize("module, bad_import, arrow", [
     ("config", "from . import train", "adapterlib.config -> adapterlib.train"),            # core -> engine
     ("records", "from .sweeps import aggregate", "adapterlib.records -> adapterlib.sweeps.aggregate"),  # engine -> sweeps
+    ("data/cache", "from .. import plots", "adapterlib.data.cache -> adapterlib.plots"),  # engine package -> plots
     ("plots", "from .studies import ablation", "adapterlib.plots -> adapterlib.studies.ablation"),  # plots -> studies
     ("sweeps/aggregate", "from ..studies import paper", "adapterlib.sweeps.aggregate -> adapterlib.studies.paper"),  # sweeps -> studies (independent)
     ("course/runner", "from .. import cli", "adapterlib.course.runner -> adapterlib.cli"),  # course -> cli
