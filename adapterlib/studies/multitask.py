@@ -147,19 +147,19 @@ class AdapterBank:
         set_seed(cfg.seed)
         with speedups.malloc_tuned(fast) as malloc_tuned:
             result = fit(self.model, tokenizer, cfg, progress)  # full precision on one device: the same object
-        if result["model"] is not self.model:
+        if result.model is not self.model:
             raise RuntimeError("accelerate wrapped the shared model; AdapterBank needs one device, no wrapper")
-        loop, dev = result["loop"], result["dev"]
+        dev = result.dev
         self.save(spec.name, path, metadata={"run_id": run_id(cfg)})
-        data = result["data"]
+        data = result.data
         return {"task": spec.name, "policy": cfg.policy, "config": cfg.to_dict(), "metric": spec.metric,
-                "history": loop["history"], "selected": loop["selected"],
+                "history": result.history, "selected": result.selected,
                 "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
                 # the floor of the scored examples, as in a run record (findings.verdict reads it)
                 "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files)
                              if s in data},
-                "params": param_report(self.model).to_dict(), "steps": loop["steps"],
-                "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path),
+                "params": param_report(self.model).to_dict(), "steps": result.steps,
+                "train_s": result.train_time, "wall_s": time.time() - start, "checkpoint": str(path),
                 "fast_modules": fast,
                 "speedups": {"fast_modules": fast, "malloc_tuned": malloc_tuned, **speedups.active(self.model)}}
 
