@@ -41,6 +41,7 @@ from .models import check_max_length, load_base_model, max_tokens, resolve_model
 from .params import param_report
 from .policies import param_groups
 from .precision import check_precision
+from .record import RunRecord
 from .resume import LoopState
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
@@ -154,7 +155,7 @@ def _load_data(cfg: TrainConfig, tokenizer):
 
 
 def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True,
-          fast: bool | None = None) -> dict:
+          fast: bool | None = None) -> RunRecord:
     """Train one configuration; returns the run record (also written to `output_dir` if given).
 
     cfg.fast: the exact CPU speed-ups of `adapterlib.speed_up` (see `build_model`), plus
@@ -186,7 +187,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                 snapshots.remove(snapshot)
             raise
     model = result.model
-    record = _record(cfg, result, start - result.resumed_wall_s)
+    record = run_record(cfg, result, start - result.resumed_wall_s)
     record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned, **speedups.active(model)}
     if output_dir is not None:
         out = Path(output_dir)
@@ -206,7 +207,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                                    f"{type(e).__name__}: {_one_line(e)}. "
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
                                    f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
-    return record
+    return RunRecord.from_json(record)
 
 
 def _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast) -> None:
@@ -398,7 +399,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
     return state, best_state, stopped_early
 
 
-def _record(cfg, result: FitResult, start) -> dict:
+def run_record(cfg, result: FitResult, start) -> dict:
+    """The JSON of a finished run's record (RunRecord.from_json reads it): train() and AdapterBank.train_task."""
     spec = get_task(cfg.task)
     model, data, dev = result.model, result.data, result.dev
     steps, train_time = result.steps, result.train_time
