@@ -9,6 +9,8 @@
     adapterlib.sweeps.progress    how far a study is (StudyProgress, TaskProgress), cost estimates
     adapterlib.sweeps.status      the README's status tables
     adapterlib.sweeps.aggregate   run records -> tables (Table 1 analog, size and init curves)
+    adapterlib.sweeps.selection   the setting chosen on validation (select_best), Table 1's cells (aggregate's)
+    adapterlib.sweeps.bootstrap   seed bootstraps: glue_gap, twin runs' differences (aggregate's)
 
 Nothing is imported here: `import adapterlib.sweeps.spec` does not pull dask or pandas.
 """
