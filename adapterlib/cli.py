@@ -235,6 +235,7 @@ COURSE_EPILOG = """examples:
   python -m adapterlib course --notebooks 01 03 --output-dir outputs/try
   python -m adapterlib course --preset full -p task cola      # set a notebook parameter
   python -m adapterlib course --list                          # notebooks and their parameters
+  python -m adapterlib course --exercises                     # student notebooks -> outputs/course/exercises/
 
 -p NAME VALUE goes only to notebooks whose parameters cell defines NAME; VALUE is read as a
 Python literal when it is one (3, 1e-3, [1, 2], None, True), else as a string. --model and
@@ -262,6 +263,9 @@ def _add_course(sub) -> None:
                    help="folder holding the NN_*.ipynb notebooks (default: the repository's notebooks/)")
     p.add_argument("--cell-timeout", type=int, help="fail a notebook if one cell runs longer than N seconds")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    p.add_argument("--exercises", action="store_true",
+                   help="write the student version of the notebooks with exercises (solutions removed, checks "
+                        "failing until solved) to OUTPUT_DIR/exercises/, run nothing")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a cell-by-cell progress bar for each notebook on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_course)
@@ -315,6 +319,8 @@ def cmd_course(args) -> int:
     if args.list:
         list_notebooks(notebooks)
         return 0
+    if args.exercises:
+        return _write_exercises(notebooks, Path(args.output_dir) / "exercises")
     out = Path(args.output_dir)
     problem = folder_problem(out)  # before any notebook runs: a clear line, not a traceback
     if problem:
@@ -341,6 +347,22 @@ def cmd_course(args) -> int:
     write_text_atomic(out / COURSE_RECORD,
                       json.dumps(course_record(results, resolve_preset(args.preset), runs_before), indent=1) + "\n")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _write_exercises(notebooks, out: Path) -> int:
+    from .course.student import write_exercises
+    from .errors import UsageError
+    from .paths import folder_problem
+
+    problem = folder_problem(out)
+    if problem:
+        raise UsageError(f"--output-dir {out.parent}: {problem}")
+    written = write_exercises(notebooks, out)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("none of the selected notebooks has exercises (01 and 02 do)")
+    return 0
 
 
 def _pilot_rules() -> str:
