@@ -33,8 +33,10 @@ def test_the_package_keeps_its_layers():
 @pytest.mark.parametrize("module, bad_import, arrow", [
     ("config", "from . import train", "adapterlib.config -> adapterlib.train"),            # core -> engine
     ("records", "from .sweeps import aggregate", "adapterlib.records -> adapterlib.sweeps.aggregate"),  # engine -> sweeps
+    ("data/cache", "from .. import plots", "adapterlib.data.cache -> adapterlib.plots"),  # engine package -> plots
     ("plots", "from .studies import ablation", "adapterlib.plots -> adapterlib.studies.ablation"),  # plots -> studies
     ("sweeps/aggregate", "from ..studies import paper", "adapterlib.sweeps.aggregate -> adapterlib.studies.paper"),  # sweeps -> studies (independent)
+    ("sweeps/progress", "from ..course import runner", "adapterlib.sweeps.progress -> adapterlib.course.runner"),  # sweeps -> course
     ("course/runner", "from .. import cli", "adapterlib.course.runner -> adapterlib.cli"),  # course -> cli
 ])
 def test_the_contract_catches_an_import_against_the_layers(module, bad_import, arrow, tmp_path):
