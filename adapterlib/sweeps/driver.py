@@ -32,7 +32,8 @@ from ..paths import RESULTS_DIR, folder_problem, write_text_atomic
 from .executor import DaskPool, SweepError, check_addresses, execute_run, failed_record, plan_workers
 from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
                        this_accelerator)
-from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
+from .spec import (Run, SweepSpec, SweepSpecError, expand, group_seeds, load_spec, make_run,  # noqa: F401
+                   parse_overrides)
 
 
 def _group_key(spec: SweepSpec, run: Run) -> tuple:
@@ -143,7 +144,7 @@ def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Ru
     by_id = {r.run_id: r for r in grid}
     out = []
     for best_id in winners(spec, records_frame(ok), spec.select_by):
-        for seed in spec.seeds:
+        for seed in group_seeds(spec, by_id[best_id].fields):
             run = make_run(spec, {**by_id[best_id].fields, "seed": seed}, stage="seeds")
             if run.run_id not in by_id:
                 out.append(run)
@@ -543,6 +544,7 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
         waiting = any(s == "todo" for s, r in rows if r.stage != "seeds")
         budget = (f"; also the best within {spec.budget_percent:g}% of the base per task"
                   if spec.budget_percent is not None else "")
+        budget += "".join(f"; seeds {seeds} where {where}" for where, seeds in spec.seeds_for)
         lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation{budget}, seeds {spec.seeds}): "
                      + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"
                                            if waiting else ""))
@@ -613,7 +615,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
         if spec.select_by and run.stage != "seeds" and status == "todo" and _group_key(spec, run) not in waiting:
             key = _group_key(spec, run)
             waiting.add(key)   # a group still waiting for its grid: its seed runs are planned too
-            extra = len(set(spec.seeds or []) - grid_seeds[key])
+            extra = len(set(group_seeds(spec, run.fields)) - grid_seeds[key])
             t["planned"] += extra
             # with budget_percent a group trying several settings may seed a second winner (planned_max counts it)
             t["planned_max"] += extra * (2 if spec.budget_percent is not None and len(axes[key]) > 1 else 1)
