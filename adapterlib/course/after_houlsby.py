@@ -171,7 +171,7 @@ def implementation_dial(frame: pd.DataFrame, n_boot: int = 2000, seed: int = 0, 
     if ok.empty:
         return pd.DataFrame(columns=cols)
     ok = ok.astype({"init_std": float, "train_layernorm": object})   # the std used (the scheme's where not set)
-    ok["train_layernorm"] = [True if v is None or v is np.nan else bool(v) for v in ok["train_layernorm"]]  # houlsby's
+    ok["train_layernorm"] = [True if v is None or pd.isna(v) else bool(v) for v in ok["train_layernorm"]]  # houlsby's
     best = select_best(ok, by=DIAL)
     rng, q = np.random.default_rng(seed), [(1 - level) / 2, (1 + level) / 2]
     seeds_of = {}
