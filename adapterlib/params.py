@@ -53,6 +53,12 @@ class ParamReport:
         return 100.0 * (self.trainable - self.head) / self.base
 
     @property
+    def percent_total_head_aside(self) -> float:
+        """All parameters (base + adapters + head) without the new head, as % of the base: exactly 100 for full
+        fine-tuning, 100 + the adapters' share with adapters."""
+        return 100.0 * (self.total - self.head) / self.base
+
+    @property
     def percent_of_base_no_embedding(self) -> float:
         """As % of the base without embedding tables (the paper's '2.1%' for size 64)."""
         return 100.0 * self.trainable / self.base_no_embedding
@@ -83,7 +89,8 @@ class ParamReport:
         def percent(name, n):  # the head is new (not part of the base): the trainable row counts it aside
             if name == "head":
                 return f"{'new':>10}"
-            share = self.percent_of_base_head_aside if name == "trainable" else 100.0 * n / self.base
+            share = {"trainable": self.percent_of_base_head_aside,  # both hold the new head: left aside
+                     "total": self.percent_total_head_aside}.get(name, 100.0 * n / self.base)
             return f"{share:>9.3f}%"
 
         lines = [f"{'group':<10} {'params':>13} {'% of base':>10}"]

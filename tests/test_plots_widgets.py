@@ -104,11 +104,15 @@ def test_full_fine_tuning_trains_100_percent_of_the_base_head_aside():
     assert report.percent_of_base_head_aside == 100.0
     trainable_row = next(line for line in str(report).splitlines() if line.startswith("trainable"))
     assert trainable_row.split()[-1] == "100.000%"
+    total_row = next(line for line in str(report).splitlines() if line.startswith("total"))
+    assert total_row.split()[-1] == "100.000%" and report.percent_total_head_aside == 100.0
     table = storage_table("minilm", 64, n_tasks=9)
     assert table.loc["full fine-tuning", "% of base"] == 100.0
     assert (table["of which new head"] == 770).all()
     adapters = param_table("minilm", 64)
     assert adapters["% of base"].isna().tolist() == [False, False, True, False, False, False]  # the head: new
+    report = adapter_report("minilm", 64)
+    assert adapters.loc["total", "% of base"] == round(100 + 100 * report.adapter_total / report.base, 3)
 
 
 def test_explorer_tables_have_no_index_name_row():

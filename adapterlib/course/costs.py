@@ -53,6 +53,7 @@ def param_table(model: str = "bert-base", size: int = 64) -> pd.DataFrame:
     table["% of base"] = (100.0 * table["parameters"] / r.base).round(3)
     table.loc["head", "% of base"] = float("nan")  # new parameters, not part of the base
     table.loc["trainable per task", "% of base"] = round(r.percent_of_base_head_aside, 3)
+    table.loc["total", "% of base"] = round(r.percent_total_head_aside, 3)
     return table
 
 
