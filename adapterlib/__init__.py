@@ -30,6 +30,7 @@ _EXPORTS = {
     "modules": ["Adapter", "AdapterSlot"],
     "params": ["ParamReport", "adapter_param_formula", "param_report"],
     "policies": ["POLICIES", "param_groups", "set_trainable"],
+    "record": ["RunRecord"],
     "train": ["evaluate_task", "train"],
 }
 _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
@@ -47,6 +48,7 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .modules import Adapter, AdapterSlot
     from .params import ParamReport, adapter_param_formula, param_report
     from .policies import POLICIES, param_groups, set_trainable
+    from .record import RunRecord
     from .train import evaluate_task, train
 
 
@@ -88,5 +90,5 @@ __all__ = [
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",
     "set_trainable", "tiny_config", "TrainConfig", "TrainConfigError", "train", "evaluate_task",
-    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method",
+    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method", "RunRecord",
 ]

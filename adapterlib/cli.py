@@ -164,10 +164,10 @@ def cmd_train(args) -> int:
     from .precision import check_precision
     check_precision(cfg.mixed_precision, allow_slow_bf16=args.allow_slow_bf16)  # before anything is written
     record = train(cfg, output_dir=args.output_dir, progress=not args.quiet, save_checkpoint=not args.no_checkpoint)
-    sel = record["selected"]
-    print(f"{record['task']} {record['method']}: selected step {sel['step']} (validation {record['metric']} "
-          f"{sel['validation_' + record['metric']]:.2f}); {dev_scores_text(record['dev'])}")
-    print(f"record: {record['path']}")
+    sel = record.selected
+    print(f"{record.task} {record.method}: selected step {sel['step']} (validation {record.metric} "
+          f"{sel['validation_' + record.metric]:.2f}); {dev_scores_text(record.dev)}")
+    print(f"record: {record.path}")
     return 0
 
 

@@ -22,20 +22,17 @@ import numpy as np
 import pandas as pd
 from matplotlib.patches import Circle, FancyBboxPatch
 
+from . import vocab
 from .config import INIT_SCHEMES
 from .data import task_label, task_order
+from .vocab import METHODS, TABLE1, key_of
 
 TRAINED = "#9ed99e"   # green, as in the paper: trained per task
 FROZEN = "#d9d9d9"    # grey: pre-trained, frozen, shared by all tasks
 
-# One look per training method, used by every score-vs-parameters plot.
-METHOD_STYLE = {
-    "adapter": dict(color="tab:green", marker="o", label="adapters (size m)"),
-    "top_k": dict(color="tab:blue", marker="s", label="fine-tune top k layers"),
-    "layernorm": dict(color="tab:purple", marker="^", label="LayerNorm only"),
-    "head": dict(color="tab:gray", marker="v", label="head only"),
-    "full": dict(color="tab:red", marker="*", label="full fine-tuning"),
-}
+# One look per training method (adapterlib.vocab.METHODS), used by every score-vs-parameters plot.
+METHOD_STYLE = {k: dict(color=METHODS[k].color, marker=METHODS[k].marker, label=METHODS[k].legend or METHODS[k].label)
+                for k in vocab.CURVE[1:] + vocab.CURVE[:1]}  # adapter, top_k, layernorm, head, full
 
 
 def use_course_style() -> None:
@@ -357,9 +354,8 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
         axes = list(axes[0])
     else:
         axes = [ax] * len(tasks)
-    style = {"adapters": ("adapter", "m={:g}", "adapter_size"), "top-k fine-tuning": ("top_k", "k={:g}", "top_k"),
-             "LayerNorm only": ("layernorm", None, None), "head only": ("head", None, None),
-             "full fine-tuning": ("full", None, None)}
+    notes = {"adapter": ("m={:g}", "adapter_size"), "top_k": ("k={:g}", "top_k")}  # each point's size
+    style = {vocab.label(k): (k, *notes.get(k, (None, None))) for k in vocab.CURVE[1:] + vocab.CURVE[:1]}
     if floors == "auto":
         floors = {}
         for task in tasks:
@@ -374,8 +370,9 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
     for task, a in zip(tasks, axes):
         rows = table[table["task"] == task]
         labels = []
-        for method, (policy, note, column) in style.items():
-            part = rows[rows["method"] == method].sort_values("trainable")
+        for method, (policy, note, column) in style.items():  # rows by key (policy); the label is for display
+            part = rows[rows["policy"] == policy if "policy" in rows else rows["method"] == method]
+            part = part.sort_values("trainable")
             if part.empty:
                 continue
             look = dict(METHOD_STYLE[policy])
@@ -537,8 +534,8 @@ def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float 
 
 # --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
 
-OURS_COLORS = {"full fine-tuning": "tab:red", "adapters (8-256)": "#74c476", "adapters (within 4%)": "tab:cyan",
-               "adapters (64)": "tab:green"}
+# The Table 1 rows' colours by label when this module was imported (plots look colours up by key: vocab.color)
+OURS_COLORS = {vocab.label(k): METHODS[k].color for k in TABLE1}
 
 
 def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=None, xlabel: str = "score (%)"):
@@ -554,7 +551,7 @@ def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=Non
     values = list(ours.values()) + list(references.values())
     for k, (yy, label, v) in enumerate(zip(y, labels, values)):
         if k < len(ours):
-            color = OURS_COLORS["full fine-tuning" if "full" in label else "adapters (64)"]
+            color = METHODS["full" if "full" in label else "adapters_64"].color
             ax.barh(yy, v - floor, left=floor, height=0.55, color=color, alpha=0.85)
         else:
             ax.plot(v, yy, marker="D", ms=7, mfc="white", mec="black", mew=1.3, ls="none")
@@ -573,7 +570,7 @@ def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=Non
 
 def _short_method(method: str) -> str:
     """A tick label for a Table 1 row: "full\nFT", "8-256", "within\n4%", "64" (the legend names them in full)."""
-    if method == "full fine-tuning":
+    if key_of(method) == "full":
         return "full\nFT"
     inner = method.removeprefix("adapters (").removesuffix(")")
     return inner.replace("within ", "within\n")
@@ -591,7 +588,8 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
     from matplotlib.lines import Line2D
 
     tasks = list(dict.fromkeys(selection["task"]))
-    methods = [m for m in OURS_COLORS if m in set(selection["method"])]
+    given = list(dict.fromkeys(selection["method"]))  # labels; ordered as Table 1's rows, any other after them
+    methods = sorted(given, key=lambda m: TABLE1.index(key_of(m)) if key_of(m) in TABLE1 else len(TABLE1))
     if fig is None:
         fig = plt.figure(figsize=((0.45 * len(methods) + 0.6) * len(tasks) + 0.6, 3.6))
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
@@ -600,7 +598,7 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         rows = selection[selection["task"] == task].set_index("method").reindex(methods)
         sem = rows["dev_sem"].fillna(0).to_numpy()
         for xx, m, v, e in zip(x, methods, rows["dev_mean"], sem):
-            ax.errorbar(xx, v, yerr=e, marker="o", ms=7, color=OURS_COLORS[m], ecolor="black", elinewidth=1.2,
+            ax.errorbar(xx, v, yerr=e, marker="o", ms=7, color=vocab.color(m), ecolor="black", elinewidth=1.2,
                         capsize=4, ls="none")
         if "paper (test)" in rows:
             ax.plot(x, rows["paper (test)"], marker="D", ms=6, mfc="white", mec="black", mew=1.2, ls="none")
@@ -616,7 +614,8 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         ax.set_xlim(-0.6, len(methods) - 0.4)
         ax.grid(axis="x", visible=False)
     axes[0].set_ylabel(MIXED_SCORES)
-    handles = [Line2D([], [], marker="o", color=OURS_COLORS[m], ls="none", label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)")
+    handles = [Line2D([], [], marker="o", color=vocab.color(m), ls="none",
+                      label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)")
                for m in methods]
     handles += [Line2D([], [], marker="D", mfc="white", mec="black", ls="none", label="paper (BERT-large, test server)"),
                 Line2D([], [], color="black", ls="--", label="majority class (our dev set)")]

@@ -7,22 +7,18 @@ from __future__ import annotations
 
 import numpy as np
 
-METHOD_STYLE = {  # one colour and marker per method, in every plot of the notebook
-    "houlsby": dict(color="tab:green", marker="o", label="Houlsby adapters"),
-    "pfeiffer": dict(color="tab:olive", marker="D", label="Pfeiffer adapters"),
-    "lora": dict(color="tab:blue", marker="s", label="LoRA (peft)"),
-    "prefix": dict(color="tab:cyan", marker="P", label="prefix tuning (peft)"),
-    "bitfit": dict(color="tab:orange", marker="^", label="BitFit"),
-    "ia3": dict(color="tab:purple", marker="v", label="(IA)3 (peft)"),
-    "full": dict(color="tab:red", marker="*", label="full fine-tuning"),
-    "top_k": dict(color="tab:brown", marker="<", label="top-k layers"),
-    "layernorm": dict(color="tab:pink", marker=">", label="LayerNorm only"),
-    "head": dict(color="tab:gray", marker="x", label="head only"),
-}
-
 
 def _style(method: str) -> dict:
-    return METHOD_STYLE.get(method, dict(color="black", marker="o", label=method))
+    """Colour, marker and legend label of a method (TrainConfig.method) from the shared vocabulary (adapterlib.vocab,
+    keyed by the records' policy: houlsby is "adapter")."""
+    from .config import policy_of_method
+    from .vocab import METHODS
+
+    entry = METHODS.get(policy_of_method(method))
+    if entry is None:
+        return dict(color="black", marker="o", label=method)
+    return dict(color=entry.color, marker=entry.marker,
+                label="Houlsby adapters" if method == "houlsby" else entry.label)
 
 
 def plot_pareto(points, ax=None, task: str | None = None, budget_percent: float | None = None,

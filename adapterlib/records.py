@@ -11,8 +11,12 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
+
+if TYPE_CHECKING:
+    from .record import RunRecord
 
 
 def _host() -> str:
@@ -45,6 +49,8 @@ def write_json_atomic(path, obj) -> Path:
 
 
 def _jsonable(obj):
+    if hasattr(obj, "to_json"):  # a RunRecord
+        return obj.to_json()
     if hasattr(obj, "item"):
         return obj.item()
     if isinstance(obj, (set, tuple)):
@@ -104,8 +110,10 @@ def machine() -> dict:
     return {**info, "gpu": gpu} if gpu else info
 
 
-def accelerator(record: dict) -> str | None:
+def accelerator(record: RunRecord | dict) -> str | None:
     """The GPU a run trained on (its record's machine), or None for a CPU run."""
+    if not isinstance(record, dict):
+        return record.machine.gpu
     return (record.get("machine") or {}).get("gpu")
 
 
@@ -114,8 +122,10 @@ def this_accelerator() -> str | None:
     return torch.cuda.get_device_name(0) if torch.cuda.is_available() else None
 
 
-def cpu_seconds(record: dict) -> float:
+def cpu_seconds(record: RunRecord | dict) -> float:
     """A run's CPU time: its wall time times the torch threads it ran with (0 when it has no timing)."""
+    if not isinstance(record, dict):
+        return (record.timing.wall_s or 0.0) * (record.machine.torch_threads or 1)
     wall = (record.get("timing") or {}).get("wall_s") or 0.0
     return wall * ((record.get("machine") or {}).get("torch_threads") or 1)
 
@@ -293,18 +303,17 @@ def record_problem(rec, path=None) -> str | None:
     return None
 
 
-def read_record_file(path) -> tuple[dict | None, str | None]:
-    """(record, None) for a valid run record file, (None, reason) otherwise."""
+def read_record_file(path) -> tuple[RunRecord | None, str | None]:
+    """(record, None) for a valid run record file, (None, reason) otherwise (adapterlib.record.RunRecord)."""
+    from .record import RecordError, RunRecord
     try:
-        rec = json.loads(Path(path).read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        return None, f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"
-    problem = record_problem(rec, path)
-    return (None, problem) if problem else (rec, None)
+        return RunRecord.from_json(path), None
+    except RecordError as e:
+        return None, str(e).removeprefix(f"{path}: ")
 
 
-def load_records(folder, bad: list | None = None) -> list[dict]:
-    """Every valid run record in `folder` itself (each with its "_path"), skipping temp files.
+def load_records(folder, bad: list | None = None) -> list[RunRecord]:
+    """Every valid run record in `folder` itself (RunRecords, each with its file as `source`), skipping temp files.
 
     Only the folder's own *.json files are records (a record is `<runs>/<run_id>.json`): a copy of a record in a
     subfolder (a backup, a checkpoint's folder, a set-aside run) is not read, so no run counts twice. A garbled or
@@ -315,18 +324,11 @@ def load_records(folder, bad: list | None = None) -> list[dict]:
     for path in sorted(folder.glob("*.json")):
         if path.name.startswith(".") or not path.is_file():
             continue
-        try:
-            rec = json.loads(path.read_text())
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-            if bad is not None:
-                bad.append((str(path), f"unreadable: {str(e).splitlines()[0] if str(e) else type(e).__name__}"))
-            continue
-        problem = record_problem(rec, path)
+        rec, problem = read_record_file(path)
         if problem:
             if bad is not None:
                 bad.append((str(path), problem))
             continue
-        rec["_path"] = str(path)
         records.append(rec)
     return records
 

@@ -40,6 +40,7 @@ from .models import check_max_length, load_base_model, max_tokens, resolve_model
 from .params import param_report
 from .policies import param_groups
 from .precision import check_precision
+from .record import RunRecord
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -152,7 +153,7 @@ def _load_data(cfg: TrainConfig, tokenizer):
 
 
 def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True,
-          fast: bool | None = None) -> dict:
+          fast: bool | None = None) -> RunRecord:
     """Train one configuration; returns the run record (also written to `output_dir` if given).
 
     cfg.fast: the exact CPU speed-ups of `adapterlib.speed_up` (see `build_model`), plus
@@ -184,7 +185,8 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                 snapshots.remove(snapshot)
             raise
     model = result["model"]
-    record = _record(cfg, model, result["data"], result["loop"], result["dev"], start - result["loop"]["resumed_wall_s"])
+    loop = result["loop"]
+    record = run_record(cfg, model, result["data"], loop, result["dev"], start - loop["resumed_wall_s"])
     record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned, **speedups.active(model)}
     if output_dir is not None:
         out = Path(output_dir)
@@ -204,7 +206,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
                                    f"{type(e).__name__}: {_one_line(e)}. "
                                    f"Scores (not saved): dev {record['dev_score']:.2f} {record['metric']}, "
                                    f"validation {record['selected']['validation_' + record['metric']]:.2f}") from e
-    return record
+    return RunRecord.from_json(record)
 
 
 def _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast) -> None:
@@ -371,7 +373,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
             "resumed_wall_s": resumed_wall, "earlier_segments": segments}
 
 
-def _record(cfg, model, data, loop, dev, start) -> dict:
+def run_record(cfg, model, data, loop, dev, start) -> dict:
+    """The JSON of a finished run's record (RunRecord.from_json reads it): train() and AdapterBank.train_task."""
     spec = get_task(cfg.task)
     steps, train_time = loop["steps"], loop["train_time"]
     return {

@@ -40,14 +40,14 @@ def test_train_tasks_in_turn_on_one_base(bank, glue_dir, word_tokenizer, tiny_ba
 
     assert not any(isinstance(m, ExactDropout) for m in model.modules())
     rec_a = bank.train_task(cfg("sst2", glue_dir), word_tokenizer, tmp_path / "ckpt" / "sst2")
-    assert rec_a["fast_modules"] and any(isinstance(m, ExactDropout) for m in model.modules())
+    assert rec_a["speedups"]["fast_modules"] and any(isinstance(m, ExactDropout) for m in model.modules())
     model.eval()
     logits_a = model(**tiny_batch).logits
     ln_a = model.bert.encoder.layer[0].output.LayerNorm.weight.detach().clone()
     rec_b = bank.train_task(cfg("cola", glue_dir), word_tokenizer, tmp_path / "ckpt" / "cola")
 
     assert bank.names == ["sst2", "cola"] and bank.active == "cola"
-    assert rec_a["steps"] == rec_b["steps"] == 4 and 0 <= rec_a["dev_score"] <= 100
+    assert rec_a.timing.steps == rec_b.timing.steps == 4 and 0 <= rec_a["dev_score"] <= 100
     assert rec_b["metric"] == "mcc" and len(rec_a["history"]) == 2
     assert frozen_fingerprint(model) == shared_before  # the shared base was never written
     for name, p in model.named_parameters():

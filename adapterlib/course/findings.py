@@ -15,6 +15,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from .. import vocab
+from ..record import as_record
+
 MARGIN = 1.0  # points above the majority-class score that count as "learned" (below: noise on a few hundred examples)
 
 
@@ -42,9 +45,8 @@ def record_name(rec: dict) -> str:
     cfg = rec["config"]
     if rec["policy"] == "adapter":
         return f"adapters (m={cfg['adapter_size']}, lr {cfg['lr']:g})"
-    names = {"full": "full fine-tuning", "top_k": f"top-{cfg.get('top_k')} layers", "layernorm": "LayerNorm only",
-             "head": "head only"}
-    return f"{names.get(rec['policy'], rec['policy'])} (lr {cfg['lr']:g})"
+    name = f"top-{cfg.get('top_k')} layers" if rec["policy"] == "top_k" else vocab.label(rec["policy"])
+    return f"{name} (lr {cfg['lr']:g})"
 
 
 def record_floor(rec: dict, split: str | None = None, glue_dir=None) -> float:
@@ -230,7 +232,8 @@ def run_label(rec: dict) -> str:
 
 def why_not_learned(rec: dict) -> str:
     """The known reason a run stayed at its majority-class floor, from its own settings."""
-    cfg, steps = rec["config"], rec.get("timing", {}).get("steps") or rec["history"][-1].get("step")
+    rec = as_record(rec)
+    cfg, steps = rec.config, rec.timing.steps or rec.history[-1].get("step")
     if cfg.get("max_steps") and cfg["max_steps"] < 50:
         return f"it trained {steps} steps only (preset smoke checks that the code runs, not that it learns)"
     return (f"{steps} steps at the one learning rate used for this method ({cfg['lr']:g}) did not move it off the "
@@ -261,8 +264,8 @@ def _size_pct(n: float, of: float) -> str:
 
 
 def _size_who(row) -> str:
-    return {"adapter": f"adapters ({row['label']})", "top_k": f"top-k fine-tuning ({row['label']})",
-            "layernorm": "LayerNorm only", "head": "head only", "full": "full fine-tuning"}.get(row["method"], row["method"])
+    key = vocab.key_of(row["method"])
+    return f"{vocab.label(key)} ({row['label']})" if key in ("adapter", "top_k") else vocab.label(key)
 
 
 def live_findings(live, task: str, metric: str) -> list[str]:
@@ -474,7 +477,7 @@ def anatomy_summary(adapters, full, drift: dict, size: int, n_tasks: int = 9) ->
 
 # --- notebook 04 (GLUE reproduction) ------------------------------------------------------------
 
-GLUE_LIVE_NAMES = {"adapter": "adapters ({size})", "full": "full fine-tuning"}
+GLUE_LIVE_NAMES = {"adapter": "adapters ({size})", "full": vocab.label("full")}
 
 
 def glue_live_table(records):
@@ -692,8 +695,6 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
     the average over the tasks when the study is complete."""
     from ..data import get_task
     from ..studies.paper import TABLE1_COLUMNS
-    from ..sweeps.aggregate import BUDGET_METHOD
-
     def gap(a, b):
         return f"{a - b:+.1f} points"
 
@@ -713,8 +714,8 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
                 fit = fit_text(c["records"]) if c["records"] else None
                 notes.append(f"  - *Why {m} does not clearly beat {tspec.display}'s floor, as far as the records "
                              f"show*: {fit or 'the records hold no training history to say why'}.")
-                cfg = c["records"][0]["config"] if c["records"] else {}
-                if m.startswith("adapters") and cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler"):
+                cfg = as_record(c["records"][0]).config if c["records"] else {}
+                if m.startswith("adapters") and cfg.get("head_input") == "pooler" and not cfg.get("train_pooler"):
                     pooler = f"  - *What the adapters' classifier reads*: {pooler_evidence(tspec.name)}."
         if {"full fine-tuning", "adapters (64)"} <= set(g.index):
             seeds = {m: int(g.loc[m, "n_seeds"]) for m in ("adapters (64)", "full fine-tuning")} if "n_seeds" in g else {}
@@ -734,7 +735,8 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
     if configs and all(cfg.get("head_input") == "mean" for cfg in configs):
         lines.append(f"- {mean_head_differs()} Both methods read it, so the comparison stays like for like.")
     t1 = table1.set_index("method")
-    methods = [m for m in ("adapters (8-256)", BUDGET_METHOD, "adapters (64)", "full fine-tuning") if m in averages.index]
+    methods = [m for m in map(vocab.label, ("adapters_8_256", "adapters_budget", "adapters_64", "full"))
+               if m in averages.index]
 
     def paper_avg(m):  # the paper's average over the same tasks; Table 1 has no budget row
         return f"; paper on the same tasks {t1.loc[m, task_cols].mean():.1f}" if m in t1.index else ""
@@ -873,14 +875,14 @@ def ablation_findings(df, record: dict) -> str:
 def _study_setup(spec, record: dict | None) -> str:
     if record is None:
         return f"{spec.display} (run record not found)"
-    cfg, sizes = record["config"], record["splits"]["sizes"]
-    data = (f"all of train.tsv ({sizes['train']:,} sentences after the {cfg.get('val_fraction', 0.1):.0%} validation "
+    record = as_record(record)
+    cfg, sizes = record.config, record.extra["splits"]["sizes"]
+    data = (f"all of train.tsv ({sizes['train']:,} sentences after the {cfg['val_fraction']:.0%} validation "
             "hold-out)" if not cfg.get("max_train_examples") else f"a seeded {sizes['train']:,}-example subset of train.tsv")
-    ran = (record.get("timing") or {}).get("epochs_run")
-    chosen = (record.get("selected") or {}).get("epoch")
+    ran, chosen = record.timing.epochs_run, record.selected.get("epoch")
     epochs = (f"{ran} of at most {cfg['epochs']} epochs (early stopping; validation chose epoch {chosen:g})"
               if cfg.get("patience") and ran and chosen is not None else f"{cfg['epochs']} epochs")
-    precision = "" if cfg.get("mixed_precision", "no") in ("no", None) else f", {cfg['mixed_precision']} autocast"
+    precision = "" if cfg["mixed_precision"] == "no" else f", {cfg['mixed_precision']} autocast"
     return (f"{spec.display}: adapters of size {cfg['adapter_size']} trained on {data}, {epochs}, "
             f"lr {cfg['lr']:g}, seed {cfg['seed']}{precision}; {head_text(cfg)}")
 
@@ -951,8 +953,8 @@ def _contradicts(n: dict, paper: dict) -> bool:
 
 
 def _frozen_pooler(rec: dict) -> bool:
-    cfg = rec["config"]
-    return cfg.get("head_input", "pooler") == "pooler" and not cfg.get("train_pooler")
+    cfg = as_record(rec).config
+    return cfg["head_input"] == "pooler" and not cfg["train_pooler"]
 
 
 def _why_differs(n_layers: int, frozen_pooler: bool) -> str:
@@ -985,8 +987,8 @@ def _prior_loss(rec: dict, split: str = "validation") -> float | None:
 def why_at_floor(rec: dict) -> str:
     """Why a run sits at its floor, from its record: steps, examples, and the training loss against the
     loss of always predicting the class frequencies."""
-    hist, cfg = rec["history"], rec["config"]
-    steps = rec.get("steps") or rec.get("timing", {}).get("steps")
+    rec = as_record(rec)
+    hist, cfg, steps = rec.history, rec.config, rec.timing.steps
     text = f"{steps} steps on {cfg.get('max_train_examples') or 'all'} training examples at lr {cfg['lr']:g}"
     prior = _prior_loss(rec)
     if hist and prior is not None:
@@ -1012,11 +1014,11 @@ def pilot_head_evidence(folder=None) -> str | None:
     folder = Path(folder) if folder else RESULTS_DIR / "pilot_v2" / "runs"
     found = {}
     for rec in load_records(folder) if folder.is_dir() else []:  # valid records only
-        cfg = rec["config"]
-        if rec.get("task") != "cola" or rec.get("policy") != "adapter":
+        cfg = rec.config
+        if rec.task != "cola" or rec.policy != "adapter":
             continue
         kind = "mean" if cfg.get("head_input") == "mean" else "pooler" if not cfg.get("train_pooler") else None
-        if kind and rec.get("status") == "ok" and cfg["adapter_size"] == 64:
+        if kind and rec.status == "ok" and cfg["adapter_size"] == 64:
             found.setdefault(cfg["lr"], {})[kind] = rec  # stage 1: both head inputs at one learning rate
     both = [lr for lr, kinds in sorted(found.items()) if set(kinds) == {"mean", "pooler"}]
     if not both:
@@ -1079,12 +1081,12 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
 
     The claim, as issue 14 states it: `method` (size chosen on validation) within `max_gap` points of
     full fine-tuning on the five-task average, at no more than `max_percent`% of the base per task (default:
-    aggregate.BUDGET_PERCENT). The verdict reads the interval, not only the mean: "holds" needs the whole
+    vocab.BUDGET_PERCENT). The verdict reads the interval, not only the mean: "holds" needs the whole
     interval above -max_gap, "does not hold" the whole interval below it; otherwise the seeds cannot tell."""
     import math
 
     if max_percent is None:  # the goal's budget: at most this % of the base model's parameters per task
-        from ..sweeps.aggregate import BUDGET_PERCENT as max_percent
+        max_percent = vocab.BUDGET_PERCENT
     lead = ("**Is the paper's claim reproduced?**" if method == "adapters (8-256)" else
             f"**Is it reproduced with {method}?**")
     if gap is None or len(gap) == 0 or method not in set(gap["method"]):

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import pandas as pd
 
+from .. import vocab
 from ..data import get_task
 from .findings import head_text
 from .findings import short_number as _number
 
-POLICY_ORDER = ("full", "adapter", "top_k", "layernorm", "head")
-POLICY_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
-                "layernorm": "LayerNorm only", "head": "the classifier alone"}
+POLICY_ORDER = vocab.CURVE
+POLICY_NAMES = {**{k: vocab.label(k) for k in vocab.CURVE}, "head": "the classifier alone"}  # in a sentence
 
 
 def _numbers(values) -> str:

@@ -29,7 +29,7 @@ def course_runs_dir() -> Path:
     return project_root() / "outputs" / "course-runs"
 
 
-def stored_run(cfg, folder=None, checkpoint: bool = False) -> dict | None:
+def stored_run(cfg, folder=None, checkpoint: bool = False):
     """The finished run record of `cfg` in `folder` (default: the course's), or None."""
     from ..records import read_record_file
     from ..train import run_id
@@ -39,17 +39,16 @@ def stored_run(cfg, folder=None, checkpoint: bool = False) -> dict | None:
     if not path.is_file():
         return None
     record, problem = read_record_file(path)
-    if problem or record.get("status") != "ok" or not _same_config(record.get("config"), cfg):
+    if problem or record.status != "ok" or not _same_config(record.config, cfg):
         return None  # unreadable, failed or another configuration: train again (the file is replaced)
-    if checkpoint and not (folder / record["run_id"]).is_dir():
+    if checkpoint and not (folder / record.run_id).is_dir():
         return None
-    record["path"] = str(path)
+    record.path = str(path)
     return record
 
 
 def _same_config(recorded, cfg) -> bool:
-    """Whether a record's config is `cfg`'s; a record made before a field existed reads it at its legacy value
-    (TrainConfig fills it: a record without `method` has its policy's)."""
+    """Whether a record's config is `cfg`'s (RunRecord.config: a field newer than the record at its legacy value)."""
     from ..config import TrainConfig
     try:
         return TrainConfig(**recorded).to_dict() == cfg.to_dict()
@@ -57,7 +56,7 @@ def _same_config(recorded, cfg) -> bool:
         return False
 
 
-def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True, quiet: bool = False) -> dict:
+def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True, quiet: bool = False):
     """The run record of `cfg`: read from the course's run folder if it is there, else trained now.
 
     checkpoint: also keep the trained adapter (or LayerNorm / head) weights, at <folder>/<run_id>/.
@@ -69,11 +68,11 @@ def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True
     folder = Path(folder) if folder is not None else course_runs_dir()
     record = stored_run(cfg, folder, checkpoint)
     if record is not None:
-        record["reused"] = True
+        record.reused = True
         if not quiet:
-            print(f"reused {record['run_id']} (trained earlier in {record['timing']['wall_s']:.0f} s; its record is in "
+            print(f"reused {record.run_id} (trained earlier in {record.timing.wall_s:.0f} s; its record is in "
                   f"the course's run folder)")  # no machine path: notebooks store this line
         return record
     record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint)
-    record["reused"] = False
+    record.reused = False
     return record

@@ -119,8 +119,9 @@ def load_study(folder) -> dict:
     the span tables that `sweeps/layer_ablation.py` wrote in layer_ablation/layer_ablation_<task>.csv
     (one row per span, a run_id column naming the record). Empty dict when there are none yet.
     """
-    import json
     from pathlib import Path
+
+    from ..record import RunRecord
 
     folder = Path(folder)
     study = {}
@@ -130,7 +131,7 @@ def load_study(folder) -> dict:
             table[col] = table[col].astype("Int64")
         spec = get_task(path.stem.removeprefix("layer_ablation_"))
         record_path = folder / "runs" / f"{table['run_id'].iloc[0]}.json"
-        record = json.loads(record_path.read_text()) if record_path.is_file() else None
+        record = RunRecord.from_json(record_path) if record_path.is_file() else None
         table.attrs.update(task=spec.display, split="dev", metric=spec.metric, n_layers=int(table["last"].max()) + 1)
         study[spec.name] = (table, record)
     return study

@@ -28,11 +28,11 @@ from ..config import TrainConfig
 from ..data import get_task, load_glue
 from ..errors import UsageError
 from ..heads import head_input
-from ..metrics import majority_baseline
 from ..params import param_report
 from .. import fast as speedups
 from ..policies import param_groups, set_trainable
-from ..train import fit, run_id
+from ..record import RunRecord
+from ..train import fit, run_id, run_record
 
 
 def frozen_fingerprint(model) -> str:
@@ -112,7 +112,7 @@ class AdapterBank:
                 params[name].copy_(tensor)
         self.active = None
 
-    def train_task(self, cfg: TrainConfig, tokenizer, path, progress: bool = False, fast: bool = True) -> dict:
+    def train_task(self, cfg: TrainConfig, tokenizer, path, progress: bool = False, fast: bool = True) -> RunRecord:
         """Train task `cfg.task` on the shared model (policy adapter), save it to `path`, register it.
 
         The same recipe as `adapterlib.train` (model selection on the held-out validation slice,
@@ -121,8 +121,7 @@ class AdapterBank:
         and attention (no weight changes; evaluation is unaffected) and tune malloc while training;
         fast=False runs the stock modules (undoing an earlier task's speed-up, `slow_down`).
         The shared model's head input (`adapterlib.heads.set_head_input`) must be cfg.head_input.
-        Returns a short record: task, policy, config, history, selected, dev scores, majority (the
-        majority-class scores of the validation and dev examples), params, timing, checkpoint,
+        Returns its run record (a RunRecord, as `adapterlib.train` does), with `checkpoint` the folder `path`
         and `speedups`: what this task ran with (`fast.active` of the model, malloc_tuned).
         """
         if cfg.policy != "adapter":
@@ -151,17 +150,10 @@ class AdapterBank:
             raise RuntimeError("accelerate wrapped the shared model; AdapterBank needs one device, no wrapper")
         loop, dev = result["loop"], result["dev"]
         self.save(spec.name, path, metadata={"run_id": run_id(cfg)})
-        data = result["data"]
-        return {"task": spec.name, "policy": cfg.policy, "config": cfg.to_dict(), "metric": spec.metric,
-                "history": loop["history"], "selected": loop["selected"],
-                "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
-                # the floor of the scored examples, as in a run record (findings.verdict reads it)
-                "majority": {s: majority_baseline(spec, data[s]["labels"]) for s in ("validation", *spec.dev_files)
-                             if s in data},
-                "params": param_report(self.model).to_dict(), "steps": loop["steps"],
-                "train_s": loop["train_time"], "wall_s": time.time() - start, "checkpoint": str(path),
-                "fast_modules": fast,
-                "speedups": {"fast_modules": fast, "malloc_tuned": malloc_tuned, **speedups.active(self.model)}}
+        record = run_record(cfg, self.model, result["data"], loop, dev, start)
+        record.update(checkpoint=str(path),
+                      speedups={"fast_modules": fast, "malloc_tuned": malloc_tuned, **speedups.active(self.model)})
+        return RunRecord.from_json(record)
 
 
 def checkpoint_bytes(path) -> int:

@@ -25,18 +25,19 @@ from ..data import task_order as _task_order
 from ..errors import AdapterlibError, OutputWriteError
 from ..params import storage_multiple, stored_params
 from ..paths import RESULTS_DIR, replacing
+from ..record import RunRecord
 from ..records import accelerator, load_records
+from ..vocab import BUDGET_PERCENT, CURVE, METHODS, TABLE1, key_of, label  # noqa: F401 (BUDGET_PERCENT: as before)
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score", "dev_score",
            "selected_epoch", "epochs_run", "stopped_early", "trainable",
            "percent_of_base", "percent_of_base_no_embedding", "frozen", "base", "wall_s", "s_per_step",
            "config_key", "error"]
-# Recipe settings every run record's config has (records older than a field: its value then), kept in the
+# Recipe settings every run record's config has (RunRecord gives older records their value then), kept in the
 # records frame beside COLUMNS but not written to runs.csv.
-RECIPE_DEFAULTS = {"val_fraction": 0.1, "batch_size": 32, "max_length": 128}
-METHOD_NAMES = {"full": "full fine-tuning", "adapter": "adapters", "top_k": "top-k fine-tuning",
-                "layernorm": "LayerNorm only", "head": "head only"}
+RECIPE_FIELDS = ("val_fraction", "batch_size", "max_length")
+METHOD_NAMES = {k: label(k) for k in CURVE}  # the size curves' methods (policies): display labels (adapterlib.vocab)
 # TrainConfig fields added with `method`, and the value of each in every record made before them
 METHOD_FIELDS = {"method": None, "nonlinearity": "gelu", "train_layernorm": None, "lora_r": None, "prefix_length": None}
 FLOAT_FORMAT = "%.6g"  # every CSV number: 6 significant digits, so the output is byte-for-byte reproducible
@@ -64,44 +65,38 @@ def config_key(config: dict) -> str:
     return hashlib.sha1(json.dumps(rest, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def record_row(rec: dict) -> dict:
-    """The flat row of one record (api or papermill mode, ok or failed)."""
-    cfg = rec.get("config") or rec.get("parameters") or {}
-    res = rec.get("results") or {}
-    policy = rec.get("policy") or cfg.get("policy")
-    task = rec.get("task") or cfg.get("task")
-    metric = rec.get("metric") or res.get("metric") or (get_task(task).metric if task in TASKS else None)
-    params, timing, selected = rec.get("params") or {}, rec.get("timing") or {}, rec.get("selected") or {}
+def record_row(rec: RunRecord | dict) -> dict:
+    """The flat row of one record (api or papermill mode, ok or failed; RunRecord applied the legacy defaults)."""
+    rec = rec if isinstance(rec, RunRecord) else RunRecord.from_json(rec, check=False)
+    cfg = rec.config if rec.mode == "api" else rec.parameters or {}
+    res = rec.results or {}
+    policy, params, timing = rec.policy, rec.params, rec.timing
+    adapter = policy in ("adapter", "pfeiffer")
     std = cfg.get("init_std")
-    if std is None and policy in ("adapter", "pfeiffer"):
+    if std is None and adapter:
         std = INIT_SCHEMES.get(cfg.get("init", "houlsby"), {}).get("std")
     row = {
-        "run_id": rec["run_id"], "status": rec.get("status", "ok"), "task": task, "policy": policy,
-        "adapter_size": cfg.get("adapter_size") if policy in ("adapter", "pfeiffer") else None,
-        "top_k": cfg.get("top_k") if policy == "top_k" else None,
-        "init_std": std if policy in ("adapter", "pfeiffer") else None,
-        "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.get("seed")),
+        "run_id": rec.run_id, "status": rec.status, "task": rec.task, "policy": policy,
+        "adapter_size": cfg.get("adapter_size") if adapter else None,
+        "top_k": cfg.get("top_k") if policy == "top_k" else None, "init_std": std if adapter else None,
+        "lr": cfg.get("lr"), "epochs": cfg.get("epochs"), "seed": cfg.get("seed", rec.seed),
         "max_train_examples": cfg.get("max_train_examples"),
-        # recipe options; records made before they existed had the legacy values (TrainConfig.LEGACY_DEFAULTS)
-        "head_input": cfg.get("head_input", "pooler"), "train_pooler": bool(cfg.get("train_pooler", False)),
-        "mixed_precision": cfg.get("mixed_precision") or "no", "patience": cfg.get("patience"), "metric": metric,
-        "val_score": selected.get(f"validation_{metric}", res.get("val_score")),
-        "dev_score": rec.get("dev_score", res.get("dev_score")), "selected_epoch": selected.get("epoch"),
-        "epochs_run": timing.get("epochs_run"), "stopped_early": bool(timing.get("stopped_early", False)),
-        "trainable": params.get("trainable", res.get("trainable")), "percent_of_base": params.get("percent_of_base"),
+        "head_input": cfg.get("head_input"), "train_pooler": bool(cfg.get("train_pooler")),
+        "mixed_precision": cfg.get("mixed_precision"), "patience": cfg.get("patience"), "metric": rec.metric,
+        "val_score": rec.selected.get(f"validation_{rec.metric}", res.get("val_score")),
+        "dev_score": rec.dev_score, "selected_epoch": rec.selected.get("epoch"),
+        "epochs_run": timing.epochs_run, "stopped_early": bool(timing.stopped_early),
+        "trainable": params.trainable, "percent_of_base": params.percent_of_base,
         # the paper's convention (of the base without embeddings); only meaningful when the embeddings stay frozen:
         # full fine-tuning trains them, and its "% without embeddings" would exceed 100
-        "percent_of_base_no_embedding": params.get("percent_of_base_no_embedding") if policy != "full" else None,
-        "frozen": params.get("frozen"), "base": params.get("base"),
-        "wall_s": timing.get("wall_s"), "s_per_step": timing.get("s_per_step"),
-        "config_key": config_key(cfg), "error": rec.get("error"),
+        "percent_of_base_no_embedding": params.percent_of_base_no_embedding if policy != "full" else None,
+        "frozen": params.frozen, "base": params.base, "wall_s": timing.wall_s, "s_per_step": timing.s_per_step,
+        "config_key": config_key(rec.recorded("config") or rec.recorded("parameters") or {}), "error": rec.error,
         # the rest of the recipe, for describing a study (course.study_recipe); not in the runs table
-        **{k: cfg.get(k, RECIPE_DEFAULTS[k]) for k in RECIPE_DEFAULTS}, "machine": machine_name(rec),
-        # the method (a record made before `method` existed: the one its policy names) and its options
-        "method": cfg.get("method") or (method_of_policy(policy) if policy else None),
-        **{k: cfg.get(k, METHOD_FIELDS[k]) for k in METHOD_FIELDS if k != "method"},
+        **{k: cfg.get(k) for k in RECIPE_FIELDS}, "machine": machine_name(rec),
+        "method": rec.method, **{k: cfg.get(k) for k in METHOD_FIELDS if k != "method"},
     }
-    if "results" in rec:  # papermill mode: keep every scalar the notebook recorded
+    if rec.results is not None:  # papermill mode: keep every scalar the notebook recorded
         row.update({f"result_{k}": v for k, v in res.items() if isinstance(v, (int, float, str, bool))})
     return row
 
@@ -117,7 +112,7 @@ def records_frame(records: list[dict]) -> pd.DataFrame:
     return df.sort_values("run_id", ignore_index=True)
 
 
-def _load(name_or_path, bad: list | None = None) -> list[dict]:
+def _load(name_or_path, bad: list | None = None) -> list[RunRecord]:
     """The study's valid records; garbled or invalid ones are appended to `bad` as (path, reason)."""
     folder = runs_dir(name_or_path)
     bad = [] if bad is None else bad
@@ -155,7 +150,7 @@ def machine_name(record: dict) -> str:
 def twin_setting(task: str, policy: str, adapter_size, lr: float) -> str:
     """A `twin_pairs` setting in words: "CoLA adapters m=256, lr 0.0006"."""
     size = "" if pd.isna(adapter_size) else f" m={adapter_size:.0f}"
-    return f"{task_label(task)} {METHOD_NAMES.get(policy, policy)}{size}, lr {lr:g}"
+    return f"{task_label(task)} {label(policy)}{size}, lr {lr:g}"
 
 
 def twin_pairs(study, reference) -> pd.DataFrame:
@@ -167,10 +162,10 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     both ran (`same_epochs`): the largest difference of training loss and the mean difference of validation
     score (study - reference)."""
     def ok(name) -> list:
-        return [r for r in _load(name) if r.get("status", "ok") == "ok"]
-    mine = {r["run_id"]: r for r in ok(study) if not r.get("reused_from")}
+        return [r for r in _load(name) if r.status == "ok"]
+    mine = {r.run_id: r for r in ok(study) if not r.reused_from}
     own = {study_dir(study).name}
-    theirs = {r["run_id"]: r for r in ok(reference) if (r.get("reused_from") or {}).get("study") not in own}
+    theirs = {r.run_id: r for r in ok(reference) if (r.reused_from or {}).get("study") not in own}
     rows = []
     for run_id in sorted(set(mine) & set(theirs)):
         a, b = record_row(mine[run_id]), record_row(theirs[run_id])
@@ -183,10 +178,10 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else ["run_id", "task", "policy", "adapter_size", "lr", "seed"])
 
 
-def _epoch_by_epoch(rec: dict, ref: dict) -> dict:
+def _epoch_by_epoch(rec: RunRecord, ref: RunRecord) -> dict:
     """Two runs' histories compared over the epochs both ran (see `twin_pairs`)."""
-    key = f"validation_{rec.get('metric')}"
-    mine, theirs = rec.get("history") or [], ref.get("history") or []
+    key = f"validation_{rec.metric}"
+    mine, theirs = rec.history, ref.history
     pairs = list(zip(mine, theirs))  # the epochs both ran
     loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in pairs
             if x.get("train_loss") is not None and y.get("train_loss") is not None]
@@ -339,32 +334,25 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
     return pd.DataFrame(rows)
 
 
-BUDGET_PERCENT = 4.0  # issue 14's goal: adapters at no more than this % of the base model's parameters per task
-BUDGET_METHOD = f"adapters (within {BUDGET_PERCENT:g}%)"
-GLUE_METHODS = {  # Table 1 rows: which runs compete for each task's cell
-    "full fine-tuning": lambda df: df["policy"] == "full",
-    "adapters (8-256)": lambda df: (df["policy"] == "adapter") & df["adapter_size"].isin([8, 64, 256]),
-    # the sizes of 8-256 that train at most BUDGET_PERCENT of the base per task (MiniLM: 8 and 64; m=256 is 10.5%)
-    BUDGET_METHOD: lambda df: ((df["policy"] == "adapter") & df["adapter_size"].isin([8, 64, 256])
-                               & (df["percent_of_base"] <= BUDGET_PERCENT)),
-    "adapters (64)": lambda df: (df["policy"] == "adapter") & (df["adapter_size"] == 64),
-}
-SIZE_CHOSEN = ("adapters (8-256)", BUDGET_METHOD)  # rows whose size is chosen on validation per task
+# Table 1's rows (which runs compete for each task's cell) are adapterlib.vocab's TABLE1 entries; the budget row
+# covers the sizes of 8-256 that train at most vocab.BUDGET_PERCENT of the base per task.
+BUDGET_METHOD = label("adapters_budget")  # its label (follows vocab.BUDGET_PERCENT; code compares keys)
 
 
 def glue_selection(df: pd.DataFrame) -> pd.DataFrame:
-    """Long form of Table 1: one row per (method, task) with the setting chosen on validation."""
+    """Long form of Table 1: one row per (method, task) with the setting chosen on validation; `method` is the
+    row's display label (adapterlib.vocab.label of a TABLE1 key; vocab.key_of gives the key back)."""
     parts = []
-    for method, rows in GLUE_METHODS.items():
-        within = ("adapter_size",) if method in SIZE_CHOSEN else None
-        chosen = select_best(df[rows(df)], by=("task",), within=within)
+    for key in TABLE1:
+        within = ("adapter_size",) if METHODS[key].size_chosen else None
+        chosen = select_best(df[METHODS[key].select(df)], by=("task",), within=within)
         if len(chosen):
-            parts.append(chosen.assign(method=method))
+            parts.append(chosen.assign(method=label(key)))
     if not parts:
         return pd.DataFrame(columns=["method", "task"])
     out = pd.concat(parts, ignore_index=True)
     out["task_order"] = out["task"].map({t: i for i, t in enumerate(_task_order(out["task"]))})
-    out["method_order"] = out["method"].map({m: i for i, m in enumerate(GLUE_METHODS)})
+    out["method_order"] = out["method"].map(lambda m: TABLE1.index(key_of(m)))
     out = out.sort_values(["method_order", "task_order"]).drop(columns=["task_order", "method_order"])
     return out[["method", "task", *[c for c in out.columns if c not in ("method", "task")]]].reset_index(drop=True)
 
@@ -384,7 +372,7 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
         return pd.DataFrame()
     tasks = _task_order(long["task"])
     wide = long.pivot(index="method", columns="task", values=value).reindex(columns=tasks)
-    wide = wide.reindex([m for m in GLUE_METHODS if m in set(long["method"])])
+    wide = wide.reindex([label(k) for k in TABLE1 if label(k) in set(long["method"])])
     complete = wide.notna().all(axis=1)
     if value == "dev_sem":  # NaN when a task has one seed (no s.e.m.): a sum without it would look too precise
         wide["average"] = np.sqrt((wide[tasks] ** 2).sum(axis=1, min_count=len(tasks))) / len(tasks)
@@ -412,8 +400,8 @@ def size_curve(df: pd.DataFrame) -> pd.DataFrame:
     chosen = select_best(runs, by=("task", "policy", "adapter_size", "top_k"))
     if chosen.empty:
         return chosen
-    chosen.insert(1, "method", chosen["policy"].map(METHOD_NAMES))
-    order = {p: i for i, p in enumerate(METHOD_NAMES)}
+    chosen.insert(1, "method", chosen["policy"].map(label))
+    order = {p: i for i, p in enumerate(CURVE)}
     chosen["_t"], chosen["_p"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))}), \
         chosen["policy"].map(order)
     return chosen.sort_values(["_t", "_p", "trainable"]).drop(columns=["_t", "_p"]).reset_index(drop=True)
@@ -449,7 +437,7 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
         chosen_key = ok.loc[ok["run_id"] == row["run_id"], "config_key"].iloc[0]
         scores[(row["method"], row["task"])] = ok.loc[ok["config_key"] == chosen_key, "dev_score"].to_numpy()
     rows = []
-    for method in [m for m in GLUE_METHODS if m != baseline and m in set(long["method"])]:
+    for method in [label(k) for k in TABLE1 if label(k) != baseline and label(k) in set(long["method"])]:
         tasks = [t for t in _task_order(long["task"]) if (method, t) in scores and (baseline, t) in scores]
         if not tasks:
             continue

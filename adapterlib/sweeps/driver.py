@@ -30,6 +30,7 @@ import yaml
 from ..data import get_task
 from ..paths import RESULTS_DIR, folder_problem, write_text_atomic
 from .executor import DaskPool, SweepError, check_addresses, execute_run, failed_record, plan_workers
+from ..record import RunRecord
 from ..records import (accelerator, cpu_seconds, load_records, read_record_file, remove_abandoned_temp_files,
                        this_accelerator)
 from .spec import (Run, SweepSpec, SweepSpecError, expand, group_seeds, load_spec, make_run,  # noqa: F401
@@ -87,7 +88,7 @@ def edge_runs(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> list[Run]:
         added = []
         for members in groups.values():
             recs = [read_record(runs_dir, r) for r in members]
-            ok = [rec for rec in recs if rec is not None and rec.get("status") == "ok"]
+            ok = [rec for rec in recs if rec is not None and rec.status == "ok"]
             if any(rec is None for rec in recs) or not ok:
                 continue
             by_id = {r.run_id: r for r in members}
@@ -136,9 +137,9 @@ def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Ru
         recs = [read_record(runs_dir, r) for r in runs]
         if all(rec is not None for rec in recs):
             finished += recs
-            if not any(rec.get("status") == "ok" for rec in recs):
+            if not any(rec.status == "ok" for rec in recs):
                 no_success.append(key)
-    ok = [rec for rec in finished if rec.get("status") == "ok"]
+    ok = [rec for rec in finished if rec.status == "ok"]
     if not ok:
         return [], no_success
     by_id = {r.run_id: r for r in grid}
@@ -171,7 +172,7 @@ def task_blocks(spec: SweepSpec, grid: list[Run]) -> list[tuple[str, list[Run]]]
     return list(blocks.items())
 
 
-def read_record(runs_dir: Path, run: Run) -> dict | None:
+def read_record(runs_dir: Path, run: Run) -> RunRecord | None:
     """The run's record, or None while it is unfinished (also for a garbled or invalid file, which
     `invalid_records` reports and a sweep reruns)."""
     path = runs_dir / f"{run.run_id}.json"
@@ -193,10 +194,10 @@ def report_invalid(bad, file=None) -> None:
         print(f"warning: invalid run record excluded: {path}: {reason}", file=file or sys.stderr)
 
 
-def record_status(runs_dir: Path, run: Run, record: dict | None = None) -> str:
+def record_status(runs_dir: Path, run: Run, record: RunRecord | None = None) -> str:
     """"ok" / "failed" for a finished run, "todo" otherwise (also for an unreadable file)."""
     record = read_record(runs_dir, run) if record is None else record
-    return "todo" if record is None else record.get("status", "ok")
+    return "todo" if record is None else record.status
 
 
 @contextlib.contextmanager
@@ -348,13 +349,13 @@ def run_queue(pool: DaskPool, spec: SweepSpec, grid: list[Run], folder: Path, th
     return counts
 
 
-def reuse_source(spec: SweepSpec, run: Run, folder: Path) -> tuple[str, Path, dict] | None:
+def reuse_source(spec: SweepSpec, run: Run, folder: Path) -> tuple[str, Path, RunRecord] | None:
     """(study, record file, record) of the first `reuse:` study holding an ok record of `run` (same run
     id) and, when this sweep keeps checkpoints, the run's checkpoint folder too; None if there is none."""
     for study in spec.reuse:
         source = folder.parent / study / "runs" / f"{run.run_id}.json"
         record = read_record_file(source)[0] if source.is_file() else None
-        if record is None or record.get("status") != "ok":
+        if record is None or record.status != "ok":
             continue
         if spec.save_checkpoint and not (source.parent / run.run_id).is_dir():
             continue
@@ -383,8 +384,8 @@ def reuse_records(spec: SweepSpec, runs: list[Run], folder: Path) -> list[tuple[
                 shutil.rmtree(target, ignore_errors=True)
                 shutil.copytree(source.parent / run.run_id, target)
             # a copy of a copy keeps the first provenance: the study that ran it, and that record's sha256
-            origin = record.get("reused_from") or {"study": study, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
-            write_json_atomic(runs_dir / source.name, {**record, "reused_from": origin})
+            origin = record.reused_from or {"study": study, "sha256": hashlib.sha256(source.read_bytes()).hexdigest()}
+            write_json_atomic(runs_dir / source.name, {**record.to_json(), "reused_from": origin})
             copied.append((run.run_id, origin["study"]))
     if copied:
         _log(folder, event="reused", runs={rid: study for rid, study in copied})
@@ -578,7 +579,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
     planned_ids = {run.run_id for _, run, _ in rows}
     # records of runs the plan no longer has (seeds of a winner that an lr past the grid's edge replaced):
     # not finished work of the plan, but paid for, so their time counts
-    off_plan = [r for r in (load_records(runs_dir) if runs_dir.is_dir() else []) if r["run_id"] not in planned_ids]
+    off_plan = [r for r in (load_records(runs_dir) if runs_dir.is_dir() else []) if r.run_id not in planned_ids]
     grid_seeds: dict = {}   # the seeds a group's grid already has get no extra run (e.g. seed 1 of RTE in glue_v2)
     axes: dict = {}         # the settings (apart from lr and seed) a group's grid tries
     for _, run, _ in rows:
@@ -590,7 +591,7 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
                    "reused": 0, "off_plan": 0, "walls": [], "cpus": [], "gpu_spans": {}}
                for t in tasks}
 
-    def paid(t: dict, record: dict, wall: float) -> bool:
+    def paid(t: dict, record: RunRecord, wall: float) -> bool:
         """Count a run's time where it was spent: on a GPU (its span), else in the CPU totals."""
         gpu = accelerator(record)
         if gpu:
@@ -601,9 +602,9 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
         return True
 
     for record in off_plan:
-        t = by_task.get(str((record.get("config") or {}).get("task", record.get("task"))))
-        wall = record.get("timing", {}).get("wall_s") or 0.0
-        if t is None or record.get("reused_from") or wall <= 0:
+        t = by_task.get(str(record.config.get("task", record.task)))
+        wall = record.timing.wall_s or 0.0
+        if t is None or record.reused_from or wall <= 0:
             continue
         t["off_plan"] += 1
         paid(t, record, wall)
@@ -620,10 +621,10 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             # with budget_percent a group trying several settings may seed a second winner (planned_max counts it)
             t["planned_max"] += extra * (2 if spec.budget_percent is not None and len(axes[key]) > 1 else 1)
         if record is not None:
-            wall = record.get("timing", {}).get("wall_s") or 0.0
+            wall = record.timing.wall_s or 0.0
             t["finished"] += 1
             t["failed"] += status == "failed"
-            if record.get("reused_from"):  # run (and paid for) by another study
+            if record.reused_from:  # run (and paid for) by another study
                 t["reused"] += 1
                 continue
             if paid(t, record, wall) and wall > 0:
@@ -655,9 +656,9 @@ def study_progress(spec: SweepSpec, output_dir=None) -> dict:
             "tasks_complete": [t for t in tasks if t not in unfinished], "by_task": by_task}
 
 
-def _span(record: dict, wall: float) -> tuple[float, float]:
+def _span(record: RunRecord, wall: float) -> tuple[float, float]:
     """(start, end) of a run in seconds since the epoch: it ended when its record was made."""
-    created = record.get("created")
+    created = record.created
     end = calendar.timegm(time.strptime(created, "%Y-%m-%dT%H:%M:%SZ")) if created else 0.0
     return end - wall, end
 
@@ -695,19 +696,19 @@ def epoch_costs(folders, device=_HERE) -> dict:
     costs: dict = {}
     for folder in folders:
         for rec in load_records(folder) if Path(folder).is_dir() else []:
-            cfg, timing = rec.get("config") or {}, rec.get("timing") or {}
-            if rec.get("status") != "ok" or not timing.get("wall_s") or not timing.get("epochs_run") \
-                    or rec.get("reused_from") or accelerator(rec) != device:
+            cfg, timing = rec.config, rec.timing
+            if rec.status != "ok" or not timing.wall_s or not timing.epochs_run or rec.reused_from \
+                    or accelerator(rec) != device:
                 continue
-            if cfg.get("mixed_precision") == "bf16" and (rec.get("machine") or {}).get("cpu_bf16_native") is False \
+            if cfg.get("mixed_precision") == "bf16" and rec.machine.cpu_bf16_native is False \
                     and device is None:  # emulated bf16: no measure of bf16 where it pays (estimate_hours)
                 continue
-            key = _cost_key(rec.get("task"), cfg.get("policy"), cfg.get("max_train_examples"),
+            key = _cost_key(rec.task, cfg.get("policy"), cfg.get("max_train_examples"),
                             cfg.get("mixed_precision"))
             c = costs.setdefault(key, {"core_min_per_epoch": [], "epochs_run_with_patience": []})
-            c["core_min_per_epoch"].append(cpu_seconds(rec) / 60 / timing["epochs_run"])
+            c["core_min_per_epoch"].append(cpu_seconds(rec) / 60 / timing.epochs_run)
             if cfg.get("patience"):
-                c["epochs_run_with_patience"].append(timing["epochs_run"])
+                c["epochs_run_with_patience"].append(timing.epochs_run)
     return costs
 
 
