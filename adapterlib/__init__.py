@@ -5,6 +5,7 @@
     set_trainable(model, "adapter")                 # adapters + LayerNorms + head
     # or any method, Houlsby's successors included: add_method(model, TrainConfig(method="lora"))
     print(param_report(model))
+    claims()                                        # which of the paper's claims hold here (a DataFrame)
 """
 import importlib
 import sys
@@ -32,11 +33,13 @@ _EXPORTS = {
     "policies": ["POLICIES", "param_groups", "set_trainable"],
     "record": ["RunRecord"],
     "train": ["evaluate_task", "train"],
+    "course.claims": ["claims"],
 }
 _SOURCE = {name: module for module, names in _EXPORTS.items() for name in names}
 
 if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on first use
     from .checkpoint import CheckpointError, load_adapter, save_adapter
+    from .course.claims import claims
     from .config import (INIT_SCHEMES, METHODS, MODEL_PRESETS, AdapterConfig, AdapterConfigError, TrainConfig,
                          TrainConfigError)
     from .methods import add_method
@@ -90,5 +93,5 @@ __all__ = [
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",
     "set_trainable", "tiny_config", "TrainConfig", "TrainConfigError", "train", "evaluate_task",
-    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method", "RunRecord",
+    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method", "RunRecord", "claims",
 ]

@@ -1,4 +1,5 @@
-"""The command line, all of it: `python -m adapterlib {train,evaluate,course,sweep,aggregate,status,pilot} --help`.
+"""The command line, all of it: `python -m adapterlib {train,evaluate,course,claims,sweep,aggregate,status,pilot}
+--help`.
 
 Every parser is built here from argparse alone (train's from TrainConfig's fields), so `--help` imports
 nothing heavy; each command's handler imports the library code it runs when it runs.
@@ -131,6 +132,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(sub)
     _add_evaluate(sub)
     _add_course(sub)
+    _add_claims(sub)
     _add_sweeps(sub)
     return parser
 
@@ -233,6 +235,7 @@ COURSE_EPILOG = """examples:
   python -m adapterlib course --notebooks 01 03 --output-dir outputs/try
   python -m adapterlib course --preset full -p task cola      # set a notebook parameter
   python -m adapterlib course --list                          # notebooks and their parameters
+  python -m adapterlib course --exercises                     # student notebooks -> outputs/course/exercises/
 
 -p NAME VALUE goes only to notebooks whose parameters cell defines NAME; VALUE is read as a
 Python literal when it is one (3, 1e-3, [1, 2], None, True), else as a string. --model and
@@ -260,15 +263,55 @@ def _add_course(sub) -> None:
                    help="folder holding the NN_*.ipynb notebooks (default: the repository's notebooks/)")
     p.add_argument("--cell-timeout", type=int, help="fail a notebook if one cell runs longer than N seconds")
     p.add_argument("--list", action="store_true", help="list the notebooks and their parameters, run nothing")
+    p.add_argument("--exercises", action="store_true",
+                   help="write the student version of the notebooks with exercises (solutions removed, checks "
+                        "failing until solved) to OUTPUT_DIR/exercises/, run nothing")
     p.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
                    help="a cell-by-cell progress bar for each notebook on stderr (default: when stderr is a terminal)")
     p.set_defaults(func=cmd_course)
 
 
+def _add_claims(sub) -> None:
+    p = sub.add_parser("claims", help="which of the paper's claims hold here: the scorecard, from the records",
+                       description="One row per claim of Houlsby et al. 2019 that the workbook tests: the paper's "
+                       "value, ours (recomputed from the committed run records), the interval, the floor check and "
+                       "the verdict (holds / partly / does not hold / untestable here), each from a rule in "
+                       "adapterlib/course/claims.py.")
+    p.add_argument("--format", choices=("markdown", "csv"), default="markdown",
+                   help="markdown: the headline and the table (default); csv: every column, the rules included")
+    p.add_argument("--results-dir", help="folder of the studies (default: the repository's data/results)")
+    p.add_argument("--update", metavar="FILE", help="replace the table between the scorecard markers in FILE "
+                   "(e.g. book/scorecard.md) instead of printing it")
+    p.set_defaults(func=cmd_claims)
+
+
+def cmd_claims(args) -> int:
+    from .course.claims import claims, headline, replace_scorecard_block, scorecard_markdown
+    from .errors import OutputWriteError
+    from .paths import write_text_atomic
+
+    card = claims(args.results_dir)
+    if args.update:
+        path = Path(args.update)
+        text = replace_scorecard_block(path.read_text(), card)
+        try:
+            write_text_atomic(path, text)  # a full disk leaves the file as it was
+        except OSError as e:
+            raise OutputWriteError(f"could not update {path}: {e.strerror or e}; it is as it was") from e
+        print(f"updated the scorecard in {path}")
+    elif args.format == "csv":
+        print(card.to_csv(float_format="%.6g", lineterminator="\n"), end="")
+    else:
+        print(headline(card) + "\n\n" + scorecard_markdown(card))
+    return 0
+
+
 def cmd_course(args) -> int:
     from .course.presets import resolve_preset
-    from .course.runner import (find_notebooks, importable_adapterlib, list_notebooks, plan_parameters, run_one,
-                                summary)
+    from .course.runner import (COURSE_RECORD, course_record, find_notebooks, importable_adapterlib, list_notebooks,
+                                plan_parameters, run_one, summary)
+    from .course.shared import course_runs_dir
+    from .paths import write_text_atomic
     from .errors import UsageError
     from .paths import folder_problem
 
@@ -276,6 +319,8 @@ def cmd_course(args) -> int:
     if args.list:
         list_notebooks(notebooks)
         return 0
+    if args.exercises:
+        return _write_exercises(notebooks, Path(args.output_dir) / "exercises")
     out = Path(args.output_dir)
     problem = folder_problem(out)  # before any notebook runs: a clear line, not a traceback
     if problem:
@@ -285,6 +330,8 @@ def cmd_course(args) -> int:
     print(f"running {len(notebooks)} notebook(s) at preset {resolve_preset(args.preset)} -> {out}/", flush=True)
     progress = sys.stderr.isatty() if args.progress is None else args.progress
     results = []
+    runs_dir = course_runs_dir()
+    runs_before = len(list(runs_dir.glob("*.json"))) if runs_dir.is_dir() else 0
     with importable_adapterlib():
         for i, nb in enumerate(notebooks, 1):
             head = f"[{i}/{len(notebooks)}] {nb.stem:<40}"
@@ -297,7 +344,25 @@ def cmd_course(args) -> int:
                   flush=True)
             results.append(result)
     print(summary(results))
+    write_text_atomic(out / COURSE_RECORD,
+                      json.dumps(course_record(results, resolve_preset(args.preset), runs_before), indent=1) + "\n")
     return 0 if all(r.ok for r in results) else 1
+
+
+def _write_exercises(notebooks, out: Path) -> int:
+    from .course.student import write_exercises
+    from .errors import UsageError
+    from .paths import folder_problem
+
+    problem = folder_problem(out)
+    if problem:
+        raise UsageError(f"--output-dir {out.parent}: {problem}")
+    written = write_exercises(notebooks, out)
+    for path in written:
+        print(f"wrote {path}")
+    if not written:
+        print("none of the selected notebooks has exercises (01 and 02 do)")
+    return 0
 
 
 def _pilot_rules() -> str:
@@ -354,11 +419,11 @@ def _add_sweeps(sub) -> None:
 
     st = sub.add_parser("status", help="how far each reproduction study is (a Markdown table)",
                         description="For each sweep file: runs finished / planned, failed runs and the summed run "
-                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. The README's "
-                        "status table is this output.")
+                        "wall time, and the tasks whose every run finished ok, read from data/results/<name>/runs. "
+                        "The status table of book/reproduction.md (the site's reproduction ledger) is this output.")
     st.add_argument("specs", nargs="*", help="sweep files (default: every sweeps/*.yaml except smoke.yaml)")
     st.add_argument("--update", metavar="FILE", help="replace the table between the lines "
-                    f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. README.md) instead of printing it")
+                    f"'{STATUS_BEGIN}' and '{STATUS_END}' in FILE (e.g. book/reproduction.md) instead of printing it")
     st.set_defaults(func=cmd_status)
 
     pi = sub.add_parser("pilot", help="the v2 pilot's decisions (epochs, head input, lr x size, precision) from its records",

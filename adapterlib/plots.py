@@ -298,16 +298,33 @@ def score_vs_params(rows, ax=None, x="trainable", y="score", ylabel="score", ann
 
 # --- initialisation ablation ----------------------------------------------------------------
 
+EXACT_ZERO = "exactly 0 (off the log axis)"
+
+
 def plot_vs_init_std(stds, values, ax=None, ylabel="", label=None, logy=False, **kw):
-    """A quantity against the adapter init std on a log x-axis (paper Fig. 6 right)."""
+    """A quantity against the adapter init std on a log x-axis (paper Fig. 6 right).
+
+    On a log y-axis (`logy`) a value of exactly 0 has no place: it is marked as what it is, an open triangle on
+    the panel's bottom edge (legend: "exactly 0"), and the line joins only the values above 0.
+    """
     ax = _axes(ax)
-    ax.plot(stds, values, marker="o", label=label, **kw)
+    stds, values = np.asarray(stds, dtype=float), np.asarray(values, dtype=float)
+    zero = values == 0 if logy else np.zeros(len(values), dtype=bool)
+    (line,) = ax.plot(stds[~zero], values[~zero], marker="o", label=label, **kw)
+    if zero.any():
+        mark_exact_zeros(ax, stds[zero], color=line.get_color())
     ax.set_xscale("log")
     if logy:
         ax.set_yscale("log")
     ax.set_xlabel("adapter init std (log scale)")
     ax.set_ylabel(ylabel)
     return ax
+
+
+def mark_exact_zeros(ax, xs, color=None, label: str = EXACT_ZERO, **kw):
+    """Open triangles on the bottom edge of `ax` at `xs`: values of exactly 0 on a log y-axis."""
+    ax.plot(xs, np.zeros(len(xs)), marker="v", ms=8, mfc="white", mec=color, mew=1.5, ls="none",
+            transform=ax.get_xaxis_transform(), clip_on=False, label=label, **kw)
 
 
 def mark_paper_inits(ax, legend: bool = True):
@@ -527,7 +544,8 @@ def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float 
     ax.set_xlabel("layer whose adapters are removed (0 = bottom)")
     ax.set_ylabel("drop (points)")
     entries = len(tables) + (paper_max is not None)
-    ax.set_ylim(top=top * (1.3 + 0.1 * entries) + 0.5)  # headroom: the legend sits above the tallest bar
+    # headroom: the legend sits above the tallest bar (of every panel that shares this y-axis)
+    ax.set_ylim(top=max(top * (1.3 + 0.1 * entries) + 0.5, ax.get_ylim()[1]))
     ax.legend(loc="upper left", fontsize=8)
     return ax
 
@@ -539,7 +557,7 @@ OURS_COLORS = {vocab.label(k): METHODS[k].color for k in TABLE1}
 
 
 def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=None, xlabel: str = "score (%)"):
-    """One task's scores, one row each: our runs (bars) above published references (open diamonds).
+    """One task's scores, one row each: our runs (filled dots) above published references (open diamonds).
 
     ours: {label: score}, e.g. {"ours: adapters (64), MiniLM dev": 80.1}; references: {label: score}
     (e.g. the paper's test-server numbers). `floor` (the majority-class score of the examples we scored)
@@ -552,7 +570,7 @@ def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=Non
     for k, (yy, label, v) in enumerate(zip(y, labels, values)):
         if k < len(ours):
             color = METHODS["full" if "full" in label else "adapters_64"].color
-            ax.barh(yy, v - floor, left=floor, height=0.55, color=color, alpha=0.85)
+            ax.plot(v, yy, marker="o", ms=9, color=color, ls="none")  # a dot: the axis need not start at 0
         else:
             ax.plot(v, yy, marker="D", ms=7, mfc="white", mec="black", mew=1.3, ls="none")
         ax.annotate(f"{v:.1f}", (v, yy), xytext=(6, 0), textcoords="offset points", va="center", fontsize=8)

@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import AdapterlibError
-from .records import RECORD_SCHEMA, record_problem
+from .records import record_problem
 
 # Recipe settings every api record's config has; records older than a field ran with this value. TrainConfig's
 # own LEGACY_DEFAULTS (fields added after the first studies) and `method` (the policy's) are applied too.
@@ -119,7 +119,7 @@ class RunRecord(Mapping):
     versions: dict = field(default_factory=dict)  # provenance: library versions, git revision, UTC creation time
     git: dict = field(default_factory=dict)
     created: str | None = None
-    schema_version: int = RECORD_SCHEMA  # the JSON's "schema" key (absent = 1)
+    schema_version: int = 1             # the JSON's "schema" key (absent: 1); records.RECORD_SCHEMA is the newest
     extra: dict = field(default_factory=dict, repr=False)  # every other key of the JSON, as recorded
     # not written: the file it was read from, and whether the course reused it rather than trained it
     source: str | None = field(default=None, repr=False)
@@ -233,6 +233,7 @@ def _with_legacy_defaults(d: dict) -> dict:
     from .data import TASKS, get_task
 
     d.setdefault("mode", "api")
+    d.setdefault("schema", 1)  # every record before the key existed has the first layout
     if not isinstance(d.get("config"), dict):  # a papermill run's settings are its parameters
         d["config"] = {}
     settings = d.get("config") if d["mode"] == "api" else d.get("parameters")

@@ -153,7 +153,7 @@ def _load_data(cfg: TrainConfig, tokenizer):
 
 
 def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpoint: bool = True,
-          fast: bool | None = None) -> RunRecord:
+          fast: bool | None = None, on_eval=None) -> RunRecord:
     """Train one configuration; returns the run record (also written to `output_dir` if given).
 
     cfg.fast: the exact CPU speed-ups of `adapterlib.speed_up` (see `build_model`), plus
@@ -162,7 +162,10 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     replaces cfg.fast, so the run id, the config and the record always agree.
     With `output_dir`, every epoch's end leaves a snapshot there, and a run stopped part-way resumes from
     it at the next call with the same config (adapterlib.resume); it is deleted with the record.
+    on_eval: called with the history so far (a list of dicts) after each validation, e.g. to draw curves live.
     """
+    if on_eval is not None and not callable(on_eval):
+        raise UsageError(f"on_eval must be a function or None, got {on_eval!r}")
     _check_train_arguments(cfg, output_dir, progress, save_checkpoint, fast)
     if fast is not None and fast != cfg.fast:
         cfg = dataclasses.replace(cfg, fast=fast)
@@ -179,7 +182,7 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
     snapshot = snapshots.snapshot_path(output_dir, run_id(cfg)) if output_dir is not None else None
     with speedups.malloc_tuned(cfg.fast) as malloc_tuned, quiet_libraries(not progress):  # both restored afterwards
         try:
-            result = fit(model, tokenizer, cfg, progress, snapshot=snapshot)
+            result = fit(model, tokenizer, cfg, progress, snapshot=snapshot, on_eval=on_eval)
         except TrainingDiverged:  # it would diverge again from its snapshot: a rerun starts afresh
             if snapshot is not None:
                 snapshots.remove(snapshot)
@@ -265,7 +268,8 @@ def check_writable(output_dir) -> Path:
     return out
 
 
-def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Path | None = None) -> dict:
+def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Path | None = None,
+        on_eval=None) -> dict:
     """Train `model` (its trainable parameters as they are set) with the recipe, then score it.
 
     The middle of `train`, for a model you already hold (e.g. one shared by many tasks): load
@@ -275,6 +279,7 @@ def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Pat
     selected, steps, timings), "dev"}. Call `accelerate.utils.set_seed` first for reproducibility.
     `snapshot` (a file path, see adapterlib.resume): resume from it if it holds this run's state, and
     write it at the end of every epoch (`train` passes one when it has an output folder).
+    `on_eval(history)` (if given) runs after each validation.
     """
     spec = get_task(cfg.task)
     data = _load_data(cfg, tokenizer)
@@ -289,7 +294,8 @@ def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Pat
     optimizer, scheduler = make_optimizer(model, cfg, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
     loop = _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress,
-                snapshot if accelerator.scaler is None else None)  # fp16's loss scaler is not snapshotted
+                snapshot if accelerator.scaler is None else None,  # fp16's loss scaler is not snapshotted
+                on_eval=on_eval)
     model.load_state_dict(loop.pop("best_state"), strict=False)  # the epoch chosen on validation
     dev = {split: evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)
            for split in spec.dev_files}
@@ -307,7 +313,8 @@ def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: 
     return loss.item()
 
 
-def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress, snapshot=None):
+def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress, snapshot=None,
+         on_eval=None):
     """The training loop. Returns history, best validation point, its weights, and timings."""
     spec = get_task(cfg.task)
     history, best, best_state, since_best, stopped_early = [], None, None, 0, False
@@ -353,6 +360,8 @@ def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg
                 elif step > warmup:
                     since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
                 stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
+                if on_eval is not None:
+                    on_eval(list(history))
                 if snapshot is not None and end_of_epoch and not stopped_early and step < total_steps:
                     writer = writer or {"git": records.git_revision(), "versions": records.versions()}
                     loop_state = {"step": step, "train_time": train_time, "tokens": tokens, "padded": padded,

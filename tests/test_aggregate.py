@@ -482,8 +482,8 @@ def test_twin_runs_trained_on_two_machines_are_paired_and_compared(tmp_path, cap
     assert script.main(["--study", str(tmp_path / "cpu"), "--reference", str(tmp_path / "nothing")]) == 1
 
 
-def test_readme_states_the_hardware_check_as_measured():
-    """The README's figures for CPU vs GPU are the committed records' twin differences, not typed from memory."""
+def test_ledger_states_the_hardware_check_as_measured():
+    """The reproduction ledger's (book/reproduction.md) figures for CPU vs GPU are the committed records' twin differences, not typed from memory."""
     from pathlib import Path
     if not (aggregate.RESULTS_DIR / "hardware_check" / "runs").is_dir():
         pytest.skip("no hardware_check records")
@@ -491,9 +491,9 @@ def test_readme_states_the_hardware_check_as_measured():
     diffs = aggregate.twin_differences(pairs).set_index("policy")
     adapters = pairs[pairs["policy"] == "adapter"]
     lower = int((adapters["val_score"] < adapters["reference_val_score"]).sum())
-    assert lower == len(adapters) == 5  # the README's "all 5 pairs" and its sign test
+    assert lower == len(adapters) == 5  # the ledger's "all 5 pairs" and its sign test
     sign_p = 2 * 0.5 ** len(adapters)
-    readme = " ".join((Path(__file__).resolve().parents[1] / "README.md").read_text().split())
+    readme = " ".join((Path(__file__).resolve().parents[1] / "book" / "reproduction.md").read_text().split())
     a, f = diffs.loc["adapter"], diffs.loc["full"]
     for text in (f"{a['dev_diff']:+.2f} for adapters m=256 (95% seed bootstrap {a['dev_diff_low']:+.2f} .. "
                  f"{a['dev_diff_high']:+.2f})",
@@ -512,7 +512,7 @@ def test_readme_states_the_hardware_check_as_measured():
 
 
 def test_a_gpu_run_repeated_on_the_gpu_is_the_same_run():
-    """The README (hardware check) and size_v2/set_aside/README.md say a run repeats exactly on one machine: the
+    """The reproduction ledger (hardware check) and size_v2/set_aside/README.md say a run repeats exactly on one machine: the
     set-aside H200 record and the H200 record of the same run id in size_v2/runs (another session, another
     commit, 15 runs at a time instead of 7) agree in every epoch and every score."""
     import json

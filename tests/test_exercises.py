@@ -443,3 +443,100 @@ def test_a_placement_with_forward_hooks_is_accepted(capsys, make_tiny):
     assert not passed and "wraps `attention.output.dense`, the output projection itself" in line
     passed, line = verdict(capsys, check_placement, make_hook_place(pre=True), make_tiny(), m=M)
     assert not passed and "in train mode" in line  # the adapter runs before the dropout
+
+
+# --- the student version: solutions removed, each check failing (not crashing) until its gap is filled ---
+
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+WITH_EXERCISES = {"01_adapter_anatomy.ipynb": 3, "02_initialisation_ablation.ipynb": 2}
+
+
+def test_a_top_level_gap_leaves_the_answer_unset_and_the_check_says_so(capsys):
+    source = "L = 2\n### BEGIN SOLUTION\nn = 2 * L\nmy_count = n + 1\n### END SOLUTION\n"
+    gap = clear_solutions(source)
+    assert gap == "L = 2\n# YOUR CODE HERE\nmy_count = ...\n"
+    namespace = {}
+    exec(gap, namespace)  # the cell runs: Run All reaches the check
+    with pytest.raises(AssertionError, match="not computed yet"):
+        check_value("count", namespace["my_count"], 5)
+
+
+@pytest.mark.parametrize("name, n", WITH_EXERCISES.items())
+def test_student_version_has_every_gap_and_no_answer(name, n):
+    import nbformat
+
+    from adapterlib.course.student import exercises, student_notebook
+
+    solved = nbformat.read(NOTEBOOK_DIR / name, as_version=4)
+    student = student_notebook(solved)
+    found = exercises(solved)
+    assert len(found) == n and exercises(student) == found
+    for solution, check, _ in found:
+        assert student.cells[solution].source == clear_solutions(solved.cells[solution].source)
+        assert "BEGIN SOLUTION" not in student.cells[solution].source
+        assert "source_hidden" not in student.cells[solution].metadata.get("jupyter", {})
+        assert student.cells[check].source == solved.cells[check].source
+    assert all(c.outputs == [] for c in student.cells if c.cell_type == "code")
+    assert [c.source for c in student.cells if "solution" not in c.metadata.get("tags", [])] == \
+           [c.source for c in solved.cells if "solution" not in c.metadata.get("tags", [])]
+
+
+def test_course_exercises_writes_the_student_notebooks(tmp_path, capsys):
+    import nbformat
+
+    from adapterlib.cli import main
+    from adapterlib.course.student import student_notebook
+
+    assert main(["course", "--exercises", "--output-dir", str(tmp_path)]) == 0
+    written = sorted(p.name for p in (tmp_path / "exercises").iterdir())
+    assert written == sorted(WITH_EXERCISES)
+    for name in written:
+        expected = nbformat.writes(student_notebook(nbformat.read(NOTEBOOK_DIR / name, as_version=4))) + "\n"
+        assert (tmp_path / "exercises" / name).read_text() == expected
+    (tmp_path / "file").write_text("x")
+    assert main(["course", "--exercises", "--output-dir", str(tmp_path / "file")]) == 2
+    assert (tmp_path / "file").read_text() == "x" and len(capsys.readouterr().err.splitlines()) == 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name, index", [(n, i) for n, k in WITH_EXERCISES.items() for i in range(k)])
+def test_each_blank_fails_its_own_check(name, index, tmp_path):
+    """The notebook solved except one gap, run at smoke scale: it stops at that gap's check cell, on the
+    check's AssertionError (the mistake named), not on an error of the student's blank code."""
+    import nbformat
+    import papermill as pm
+
+    from adapterlib.course.student import exercises, with_one_blank
+
+    nb = with_one_blank(nbformat.read(NOTEBOOK_DIR / name, as_version=4), index)
+    check = exercises(nbformat.read(NOTEBOOK_DIR / name, as_version=4))[index][1]
+    path = tmp_path / name
+    nbformat.write(nb, path)
+    with pytest.raises(pm.PapermillExecutionError) as failed:
+        pm.execute_notebook(str(path), str(tmp_path / "out.ipynb"), parameters={"preset": "smoke"},
+                            kernel_name="python3", cwd=str(NOTEBOOK_DIR), progress_bar=False)
+    assert failed.value.ename == "AssertionError"
+    out = nbformat.read(tmp_path / "out.ipynb", as_version=4)
+    failing = [i for i, c in enumerate(out.cells) if any(o.get("output_type") == "error" for o in c.get("outputs", []))]
+    shift = len(out.cells) - len(nb.cells)  # papermill's injected-parameters cell
+    assert failing == [check + shift]
+    printed = "".join(o.get("text", "") for o in out.cells[check + shift].outputs if o.get("output_type") == "stream")
+    assert printed.startswith("✗ ")  # one line naming the mistake
+
+
+def test_an_unfilled_gap_is_named_by_every_check(capsys, make_tiny):
+    """Each check, given the student version's function or class (its body raising NotImplementedError), fails
+    with one line saying the gap is not written yet: never a raw NotImplementedError."""
+    def gap(*args, **kwargs):
+        raise NotImplementedError()
+
+    class GapAdapter(nn.Module):
+        def __init__(self, d, m, std=1e-2):
+            super().__init__()
+            raise NotImplementedError()
+
+    for check in (lambda: check_adapter(GapAdapter, d=D, m=M), lambda: check_placement(gap, make_tiny(), m=M),
+                  lambda: check_trainable(gap, make_tiny(), m=M), lambda: check_train_step(gap)):
+        with pytest.raises(AssertionError, match="not written yet"):
+            check()
+        assert capsys.readouterr().out.count("\n") == 1

@@ -107,7 +107,7 @@ def test_cli_help_imports_no_command():
         "print(repr(buf.getvalue())); print(sorted(sys.modules))")
     help_text, modules = out.splitlines()
     help_text, modules = eval(help_text), eval(modules)
-    for command in ("train", "evaluate", "course", "sweep", "aggregate", "status", "pilot"):
+    for command in ("train", "evaluate", "course", "claims", "sweep", "aggregate", "status", "pilot"):
         assert re.search(rf"^\s+{command}\b", help_text, re.M), command
     assert _heavy(modules) == [] and "torch" not in modules
     assert not {"adapterlib.sweeps.driver", "adapterlib.course.runner", "adapterlib.train", "adapterlib.data"} & set(modules)

@@ -53,6 +53,16 @@ def test_02_initialisation_ablation(tmp_path):
     assert drift[1e-7] < 1e-4 < drift[1e-2] < drift[1.0]        # grows with the init std
     # std 0: only the output bias of an adapter gets a gradient (GELU(0) = 0, W_up = 0)
     assert r["zero_init_grads_zero"] == {"down.weight": True, "down.bias": True, "up.weight": True, "up.bias": False}
+    # live curves: adapters (the std 1e-2 run of the sweep) and full fine-tuning at lr 1e-4 (the run 03 and 04
+    # read), each drawn from its whole history (validation after every step at smoke scale), the best step kept
+    watched = r["watched"]
+    assert [w["policy"] for w in watched.values()] == ["adapter", "full"]
+    full = TrainConfig(**{**shared.to_dict(), "policy": "full", "lr": 1e-4, "method": None})
+    assert [w["run_id"] for w in watched.values()] == [run_id(shared), run_id(full)]
+    for w in watched.values():
+        assert w["steps"] == [1, 2, 3] and w["drawn_steps"] == w["steps"] and w["kept_step"] in w["steps"]
+    assert r["kept"] == [w["kept_step"] for w in watched.values()]
+    assert len(r["stored_runs"]) == 2  # glue_v2's adapters and full fine-tuning on SST-2, early stopping shown
 
 
 def test_03_adapter_size_vs_parameters(tmp_path):
@@ -139,7 +149,9 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
 
     r = run_notebook("02", tmp_path, preset="course")
     stds, scores, floors = r["train_stds"], r["dev_scores"], r["majority_floors"]
-    assert stds == [0.0, 1e-7, 1e-4, 1e-2, 1e-1, 1.0]
+    assert stds == [0.0, 1e-4, 1e-2, 1.0]
+    for w in r["watched"].values():  # the live curves: a validation every 24 of the 94 steps, then the last
+        assert w["steps"] == [24, 48, 72, 94] and w["drawn_steps"] == w["steps"]
     shared = TrainConfig(task="sst2", policy="adapter", adapter_size=64, lr=1e-3, seed=0, model=None, glue_dir=None,
                          **train_scale("course"))
     assert r["run_ids"][stds.index(1e-2)] == run_id(shared)

@@ -50,7 +50,7 @@ def test_table1_is_papers_table_exactly():
     assert table["source"].str.contains("Table 1").all()
 
 
-@pytest.mark.parametrize("name", ["table1", "dev_comparisons", "fig6_layer_ablation"])
+@pytest.mark.parametrize("name", ["table1", "dev_comparisons", "fig6_layer_ablation", "size_robustness"])
 def test_every_number_is_stated_in_paper_md(name):
     text = PAPER_MD.read_text()
     df = paper_table(name)

@@ -45,3 +45,19 @@ def test_readme_library_snippet_loads_the_trained_adapters(tmp_path, monkeypatch
     assert all(torch.equal(got[n].cpu(), want[n].cpu()) for n in want)  # the trained weights, exactly
     fresh = trained_state(untrained, ("adapter",))
     assert any(not torch.equal(fresh[n], got[n]) for n in fresh)  # and not the untrained ones
+
+
+def test_readme_is_a_front_door():
+    """At most 150 lines; the install, test and course commands on the first 60, the install and test commands
+    exactly as .ci/run runs them; the ledger, reliability and library details live on the site's pages."""
+    lines = README.read_text().splitlines()
+    assert len(lines) <= 150, len(lines)
+    first = lines[:60]
+    install = first[first.index("# install") + 1]
+    test = first[first.index("# test") + 1]
+    ci = (README.parent / ".ci" / "run").read_text().splitlines()
+    assert all(step.strip() in ci for step in install.split("&&"))  # CI runs the install's steps one by one
+    assert any(line.startswith(test) for line in ci)
+    assert "python -m adapterlib course" in first
+    for page in ("scorecard", "reproduction", "reliability", "library"):
+        assert f"(book/{page}.md)" in README.read_text() and (README.parent / "book" / f"{page}.md").is_file()

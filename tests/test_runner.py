@@ -91,6 +91,11 @@ def test_course_success_and_selection(course_dir, tmp_path, capsys):
     text = capsys.readouterr().out
     assert "all 1 notebooks ran" in text and "01_ok" not in text
     assert json.loads((out / "03_other_results.json").read_text()) == {"z": "a"}
+    record = json.loads((out / "course_run.json").read_text())  # what the run measured, with provenance
+    assert record["kind"] == "course_run" and list(record["notebooks"]) == ["03_other"]
+    assert record["notebooks"]["03_other"]["ok"] is True and record["notebooks"]["03_other"]["seconds"] > 0
+    assert record["total_s"] == record["notebooks"]["03_other"]["seconds"] and record["preset"] in ("smoke", "course")
+    assert {"machine", "git", "versions", "created"} <= set(record) and record["runs_before"] >= 0
 
 
 def test_progress_shows_cells_on_stderr(course_dir, tmp_path, capsys):

@@ -407,11 +407,11 @@ def test_status_counts_finished_and_planned_runs(smoke_study, tiny_model_dir, ti
         status.replace_status_block("no markers", "| new |")
 
 
-def test_readme_status_table_matches_the_committed_records():
-    text = (REPO / "README.md").read_text()
+def test_ledger_status_table_matches_the_committed_records():
+    text = (REPO / "book" / "reproduction.md").read_text()  # the site's reproduction ledger
     block = text.split(status.STATUS_BEGIN, 1)[1].split(status.STATUS_END, 1)[0].strip()
     assert block == status.status_markdown(status.repository_sweeps()), \
-        "README is stale: python -m adapterlib status --update README.md"
+        "stale: python -m adapterlib status --update book/reproduction.md"
 
 
 def _six_run_sweep(name, tmp_path, tiny_model_dir, tiny_glue_dir):

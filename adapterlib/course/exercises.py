@@ -40,12 +40,42 @@ _TRUNCATED_STD = 0.8796  # std of a standard normal truncated at +-2, relative t
 
 
 def clear_solutions(source: str) -> str:
-    """The student's version of a solution cell: every BEGIN/END SOLUTION block becomes nbgrader's gap."""
-    return _SOLUTION.sub(lambda m: f"{m[1]}# YOUR CODE HERE\n{m[1]}raise NotImplementedError()", source)
+    """The student's version of a solution cell: every BEGIN/END SOLUTION block becomes nbgrader's gap.
+
+    Inside a function or method the gap raises NotImplementedError (the check names it). A gap at the top of
+    a cell instead sets what the block's last line assigns to `...`, so the cell runs and the check after it
+    says "not computed yet" rather than the notebook stopping on a NameError."""
+    def gap(m: re.Match) -> str:
+        indent = m[1]
+        if indent:
+            return f"{indent}# YOUR CODE HERE\n{indent}raise NotImplementedError()"
+        names = _last_assigned(m[0])
+        if not names:
+            return "# YOUR CODE HERE\nraise NotImplementedError()"
+        return f"# YOUR CODE HERE\n{' = '.join(names)} = ..."
+    return _SOLUTION.sub(gap, source)
+
+
+def _last_assigned(block: str) -> list[str]:
+    """The names the last statement of a top-level solution block assigns (`x = ...` -> ["x"])."""
+    import ast
+
+    try:
+        body = ast.parse(block).body
+    except SyntaxError:
+        return []
+    last = body[-1] if body else None
+    if isinstance(last, ast.Assign):
+        return [t.id for t in last.targets if isinstance(t, ast.Name)]
+    if isinstance(last, ast.AnnAssign) and isinstance(last.target, ast.Name):
+        return [last.target.id]
+    return []
 
 
 def _report(problem: str | None, success: str) -> None:
     """Print the one-line verdict; raise AssertionError(problem) when there is one."""
+    if problem and "raised NotImplementedError" in problem:  # the student version's gap, still unfilled
+        problem = problem.rstrip(": ") + ": not written yet, fill the gap marked # YOUR CODE HERE"
     if problem:
         print(f"✗ {problem}")
         raise AssertionError(problem)
@@ -76,7 +106,9 @@ def check_value(name: str, got, expected, rtol: float = 0.0) -> None:
 
     A numpy or torch number (a 0-d array or tensor, np.int64, ...) counts as the Python number it holds."""
     got = _plain_number(got)
-    if isinstance(got, bool) or not isinstance(got, (int, float)):
+    if got is Ellipsis:
+        problem = f"{name}: not computed yet (still `...`): replace the `...` with your code"
+    elif isinstance(got, bool) or not isinstance(got, (int, float)):
         problem = f"{name}: got {got!r} ({type(got).__name__}), expected a number"
     elif (got == expected) if rtol == 0 else math.isclose(got, expected, rel_tol=rtol):
         problem = None

@@ -142,7 +142,7 @@ def _machine_line(ok: pd.DataFrame) -> str | None:
         tasks = ", ".join(get_task(t).display for t in sorted(set(mine["task"])))
         parts.append(f"{machine}: {len(mine)} runs ({tasks})")
     return "; ".join(parts) + (" (what the machine changes in a run's scores: `python sweeps/hardware_check.py`,"
-                               " the README's \"Does the machine change a run's numbers?\")")
+                               " book/reproduction.md, \"Does the machine change the numbers?\")")
 
 
 def study_recipe(runs: pd.DataFrame, name: str | None = None) -> str:

@@ -166,6 +166,20 @@ def run_one(notebook: Path, output: Path, parameters: dict, cell_timeout: int | 
         return NotebookResult(notebook.stem, False, time.perf_counter() - start, output, describe_error(exc))
 
 
+COURSE_RECORD = "course_run.json"  # written next to the executed notebooks by `python -m adapterlib course`
+
+
+def course_record(results: list[NotebookResult], preset: str, runs_before: int) -> dict:
+    """What a course run measured: each notebook's wall time and outcome, in order, with provenance (machine,
+    versions, git revision, time). `runs_before`: run records already in the course-runs folder when the run
+    started (0: every run the notebooks need was trained in this course run, none reused from an earlier one)."""
+    from ..records import provenance
+
+    return {"kind": "course_run", "preset": preset, "runs_before": runs_before,
+            "notebooks": {r.name: {"ok": r.ok, "seconds": round(r.seconds, 1)} for r in results},
+            "total_s": round(sum(r.seconds for r in results), 1), **provenance()}
+
+
 def summary(results: list[NotebookResult]) -> str:
     failed = [r for r in results if not r.ok]
     total = sum(r.seconds for r in results)

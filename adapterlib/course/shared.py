@@ -56,12 +56,13 @@ def _same_config(recorded, cfg) -> bool:
         return False
 
 
-def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True, quiet: bool = False):
+def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True, quiet: bool = False,
+               on_eval=None):
     """The run record of `cfg`: read from the course's run folder if it is there, else trained now.
 
     checkpoint: also keep the trained adapter (or LayerNorm / head) weights, at <folder>/<run_id>/.
     The record gets `reused` (True: read, not trained) and `path`. One line says which happened
-    unless `quiet`.
+    unless `quiet`. `on_eval(history)`: called after each validation of a run trained now (see `train`).
     """
     from ..train import train
 
@@ -73,6 +74,6 @@ def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True
             print(f"reused {record.run_id} (trained earlier in {record.timing.wall_s:.0f} s; its record is in "
                   f"the course's run folder)")  # no machine path: notebooks store this line
         return record
-    record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint)
+    record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint, on_eval=on_eval)
     record.reused = False
     return record

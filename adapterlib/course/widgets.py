@@ -32,6 +32,47 @@ from ..config import AdapterConfig
 from ..inject import add_adapters
 from .costs import MODELS, SIZES, adapter_report, param_table, storage_table  # noqa: F401 (re-exported)
 
+FALLBACK_TEXT = ("[interactive explorer: run the notebook's cells (Run All) to use it; "
+                 "until then this is its static view]")
+
+
+@lru_cache(maxsize=1)
+def _explorer_box_class():
+    """ipywidgets' VBox whose display also carries a static view of the explorer (its caption, table and
+    figure as HTML, and a readable text/plain line), for a notebook opened before its kernel runs: JupyterLab
+    then has no widget model to draw (and an untrusted notebook renders no widget at all) and shows the best
+    other representation, formerly the raw `VBox(children=...)` repr. With a kernel, the widget wins."""
+    import ipywidgets as w
+
+    class ExplorerBox(w.VBox):
+        def __init__(self, children, static=None, **kwargs):
+            super().__init__(children, **kwargs)
+            self._static = static
+
+        def _repr_mimebundle_(self, **kwargs):
+            data = super()._repr_mimebundle_(**kwargs) or {}
+            data["text/plain"] = FALLBACK_TEXT
+            if self._static is not None:
+                data["text/html"] = f"<p><i>{FALLBACK_TEXT}</i></p>" + self._static()
+            return data
+
+    return ExplorerBox
+
+
+def explorer_box(children, static=None):
+    """A VBox of `children` that shows `static()` (an HTML string) where the widget cannot be drawn."""
+    return _explorer_box_class()(children, static=static)
+
+
+def _static_html(view, image=None) -> str:
+    """The explorer's current caption and table (`view`, an HTML widget) and figure (`image`, PNG) as HTML."""
+    import base64
+
+    html = view.value
+    if image is not None and image.value:
+        html += f'<br><img src="data:image/png;base64,{base64.b64encode(image.value).decode()}"/>'
+    return html
+
 
 class ParamExplorer:
     """Dropdown (model) + slider (adapter size) + slider (tasks) -> parameter tables.
@@ -49,7 +90,8 @@ class ParamExplorer:
         self.view = w.HTML()
         for control in (self.model, self.size, self.n_tasks):
             control.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([w.HBox([self.model, self.size, self.n_tasks]), self.view])
+        self.widget = explorer_box([w.HBox([self.model, self.size, self.n_tasks]), self.view],
+                                   static=lambda: _static_html(self.view))
         self.update()
 
     def update(self) -> pd.DataFrame:
@@ -191,7 +233,8 @@ class InitDriftExplorer:
         self.view = w.HTML()
         self.image = w.Image(format="png")
         self.std.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([self.std, w.HBox([self.view, self.image])])
+        self.widget = explorer_box([self.std, w.HBox([self.view, self.image])],
+                                   static=lambda: _static_html(self.view, self.image))
         self.widget.add_class("adapterlib-drift-explorer")  # stable hooks for the browser test and for styling
         self.view.add_class("adapterlib-view")
         self.update()
@@ -217,15 +260,19 @@ class InitDriftExplorer:
     def figure(self):
         import matplotlib.pyplot as plt
 
-        from ..plots import mark_paper_inits, plot_vs_init_std
+        from ..plots import mark_exact_zeros, mark_paper_inits, plot_vs_init_std
 
         curve = self.probe.curve(self.GRID)
         fig, ax = plt.subplots(figsize=(4.6, 3.2))
-        plot_vs_init_std(curve.init_std, curve.cls_relative_change.clip(lower=1e-9), ax=ax, logy=True,
+        plot_vs_init_std(curve.init_std, curve.cls_relative_change, ax=ax, logy=True,
                          ylabel="[CLS] relative change at init", label="mean over sentences")
         mark_paper_inits(ax, legend=False)
-        ax.plot([self.summary["init_std"]], [max(self.summary["cls_relative_change"], 1e-9)], "o", color="tab:red",
-                markersize=9, label=f"slider: {self.summary['init_std']:.1e}")
+        slider = f"slider: {self.summary['init_std']:.1e}"
+        if self.summary["cls_relative_change"] == 0:  # exactly the base model: no point on a log axis
+            mark_exact_zeros(ax, [self.summary["init_std"]], color="tab:red", label=f"{slider}, exactly 0")
+        else:
+            ax.plot([self.summary["init_std"]], [self.summary["cls_relative_change"]], "o", color="tab:red",
+                    markersize=9, label=slider)
         ax.legend(fontsize=7, loc="upper left")
         return fig
 
@@ -328,7 +375,8 @@ class StudyExplorer:
             control.observe(lambda _change: self.update(), names="value")
         # the view (caption + table) spans the whole width above the figure: beside it, JupyterLab cut the caption
         # off ("LA dev mcc: ...")
-        self.widget = w.VBox([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]), self.view, self.image])
+        self.widget = explorer_box([w.HBox([self.task, self.mode]), w.HBox([self.budget, self.span]), self.view,
+                                    self.image], static=lambda: _static_html(self.view, self.image))
         self.widget.add_class("adapterlib-study-explorer")
         self.view.add_class("adapterlib-view")
         self.update()

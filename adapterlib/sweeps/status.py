@@ -1,7 +1,8 @@
-"""The README's status tables: how far each reproduction study is, from its sweep file and run records.
+"""The status tables of book/reproduction.md (the reproduction ledger): how far each reproduction study is,
+from its sweep file and run records.
 
     python -m adapterlib status                      # print the tables
-    python -m adapterlib status --update README.md   # replace the block between the markers
+    python -m adapterlib status --update book/reproduction.md   # replace the block between the markers
 """
 from __future__ import annotations
 
@@ -31,7 +32,7 @@ def replace_status_block(text: str, table: str) -> str:
 
 
 def status_markdown(paths) -> str:
-    """Markdown tables of every study's progress, from its sweep file and run records (the README's
+    """Markdown tables of every study's progress, from its sweep file and run records (book/reproduction.md's
     tables): one row per study, then one row per task of each study with the cost of its runs.
     Run wall time sums each run's wall clock; CPU time weighs it by the run's torch threads (2 workers
     of 1 thread each take twice a 2-thread run's wall time for the same CPU time). Runs trained on a GPU
