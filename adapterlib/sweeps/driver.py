@@ -58,7 +58,8 @@ from .progress import (  # noqa: F401
     study_progress,
 )
 from .queue import _job, _log, check_folder, check_lock_path, reuse_records, run_queue, sigterm_interrupts, study_lock  # noqa: F401
-from .spec import Run, SweepSpec, SweepSpecError, expand, load_spec, make_run, parse_overrides  # noqa: F401
+from .spec import (  # noqa: F401
+    Run, SweepSpec, SweepSpecError, expand, group_seeds, load_spec, make_run, parse_overrides)
 
 
 def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, workers: int | None = None,

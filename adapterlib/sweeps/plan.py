@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..record import RunRecord
 from ..records import load_records, read_record_file
-from .spec import Run, SweepSpec, expand, make_run
+from .spec import Run, SweepSpec, expand, group_seeds, make_run
 
 
 def _group_key(spec: SweepSpec, run: Run) -> tuple:
@@ -121,7 +121,7 @@ def seed_plan(spec: SweepSpec, grid: list[Run], runs_dir: Path) -> tuple[list[Ru
     by_id = {r.run_id: r for r in grid}
     out = []
     for best_id in winners(spec, records_frame(ok), spec.select_by):
-        for seed in spec.seeds:
+        for seed in group_seeds(spec, by_id[best_id].fields):
             run = make_run(spec, {**by_id[best_id].fields, "seed": seed}, stage="seeds")
             if run.run_id not in by_id:
                 out.append(run)
@@ -232,6 +232,7 @@ def describe_plan(spec: SweepSpec, output_dir=None) -> str:
         waiting = any(s == "todo" for s, r in rows if r.stage != "seeds")
         budget = (f"; also the best within {spec.budget_percent:g}% of the base per task"
                   if spec.budget_percent is not None else "")
+        budget += "".join(f"; seeds {seeds} where {where}" for where, seeds in spec.seeds_for)
         lines.append(f"select_then_seeds (best per {', '.join(spec.select_by)} on validation{budget}, "
                      f"seeds {spec.seeds}): "
                      + f"{n_seed} runs" + (" so far; each group's seeds are planned once its grid runs finish"

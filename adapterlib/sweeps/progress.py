@@ -16,7 +16,7 @@ from ..paths import RESULTS_DIR
 from ..record import RunRecord
 from ..records import accelerator, cpu_seconds, load_records, this_accelerator
 from .plan import _axis, _group_key, plan_records, study_folder
-from .spec import Run, SweepSpec
+from .spec import Run, SweepSpec, group_seeds
 
 
 @dataclass
@@ -163,7 +163,7 @@ def _count_planned(spec: SweepSpec, rows: list, by_task: dict[str, TaskProgress]
         if spec.select_by and run.stage != "seeds" and status == "todo" and _group_key(spec, run) not in waiting:
             key = _group_key(spec, run)
             waiting.add(key)   # a group still waiting for its grid: its seed runs are planned too
-            extra = len(set(spec.seeds or []) - grid_seeds[key])
+            extra = len(set(group_seeds(spec, run.fields)) - grid_seeds[key])
             t.planned += extra
             # with budget_percent a group trying several settings may seed a second winner (planned_max counts it)
             t.planned_max += extra * (2 if spec.budget_percent is not None and len(axes[key]) > 1 else 1)
