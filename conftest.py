@@ -49,7 +49,8 @@ def pytest_addoption(parser):
 # rounded): a stale order costs speed only, never a result.
 LONGEST_FIRST = ("tests/test_sweep.py", "tests/test_notebooks_04_06.py", "tests/test_aggregate.py",
                  "tests/test_bench_smoke.py", "tests/test_reliability.py", "tests/test_hostile.py",
-                 "tests/test_browser.py", "tests/test_notebooks_01_03.py", "notebooks/05_layer_ablation.ipynb",
+                 "tests/test_browser.py", "tests/test_notebooks_01_03.py", "tests/test_notebook_07.py",
+                 "notebooks/07_after_houlsby.ipynb", "notebooks/05_layer_ablation.ipynb",
                  "notebooks/02_initialisation_ablation.ipynb", "notebooks/03_adapter_size_vs_parameters.ipynb")
 
 

@@ -183,6 +183,9 @@ def _ensure_peft(model, settings, path) -> None:
         return
     if have is None:
         from .methods import add_peft
+        problem = _peft_size_problem(model, settings)
+        if problem:
+            raise CheckpointError(f"checkpoint {path}: cannot rebuild its peft modules {settings}: {problem}")
         try:
             add_peft(model, settings)
         except (TypeError, ValueError) as e:
@@ -190,6 +193,20 @@ def _ensure_peft(model, settings, path) -> None:
         model.adapterlib_method = settings["method"]
     elif have != settings:
         raise CheckpointError(f"checkpoint {path} has peft modules {settings}, the model has {have}")
+
+
+def _peft_size_problem(model, settings) -> str | None:
+    """Why a checkpoint's prefix length or LoRA rank cannot be built on `model`, or None: missing (prefix), not a
+    positive integer, or beyond the model (its position table, its hidden size), which would reach torch's
+    allocator raw (a rank or length of 10**9 asks for hundreds of GB)."""
+    key, limit = {"prefix": ("num_virtual_tokens", "max_position_embeddings"),
+                  "lora": ("r", "hidden_size")}.get(settings["method"], (None, None))
+    if key is None or (key == "r" and key not in settings):  # LoRA without r: peft's default rank
+        return None
+    value, bound = settings.get(key), getattr(model.config, limit, None)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1 or (bound and value > bound):
+        return f"{key} must be an integer in 1..{bound or 'the model size'}, got {value!r}"
+    return None
 
 
 # AdapterConfig fields that change which tensors exist or what they compute (init does not).

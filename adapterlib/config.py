@@ -269,6 +269,8 @@ class TrainConfig:
             raise TrainConfigError(f"train-layernorm must be true or false, got {self.train_layernorm!r}")
         if self.method == "top_k" and self.top_k is None:
             raise TrainConfigError("policy top_k needs --top-k (how many top layers to train)")
+        if self.top_k is not None and self.method in NEW_METHODS:  # earlier policies ignored it; new methods refuse it
+            raise TrainConfigError(f"--top-k applies to --method top_k only, not --method {self.method}")
         if self.method not in ADAPTER_METHODS:
             self.adapter_layers = None
 

@@ -1,7 +1,7 @@
 """Where adapterlib finds the project's files: one function, `project_root()`, and the folders under it.
 
 Package data that ships in the wheel (the bundled GLUE copy) is read with importlib.resources
-(`adapterlib.data.bundled_glue_root`). The project's own files, which do not ship in the wheel
+(`adapterlib.data.glue._bundle_root`). The project's own files, which do not ship in the wheel
 (the paper's tables in data/paper, run records in data/results, sweep files in sweeps/, the course
 notebooks in notebooks/), are found under `project_root()`:
 

@@ -20,12 +20,14 @@ the run starts from scratch.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import random
 import tempfile
 import time
 import warnings
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +41,40 @@ from .errors import AdapterlibError
 from .records import _type_problem, _writer
 
 FORMAT = 1
+
+
+@dataclass
+class LoopState:
+    """The training loop's counters (`train._fit`), as a snapshot's "loop" metadata holds them (JSON, same keys)."""
+
+    step: int = 0                  # optimizer steps taken
+    train_time: float = 0.0        # seconds inside the training steps
+    tokens: int = 0                # real (unpadded) tokens trained on
+    padded: int = 0                # tokens including padding
+    loss_sum: float = 0.0          # training losses summed over the steps
+    history: list[dict] = field(default_factory=list)   # one entry per validation
+    best: dict | None = None       # the history entry chosen on validation so far
+    since_best: int = 0            # validations without improvement (after the warm-up)
+    wall_s: float = 0.0            # wall time of the segments before this one (a snapshot: up to it)
+    writer: dict | None = None     # the code and libraries of this segment (git, versions)
+    segments: list[dict] = field(default_factory=list)  # the earlier segments: until_epoch + their writer
+
+    def to_json(self, segment_s: float = 0.0) -> dict:
+        """The snapshot's "loop" metadata, with wall_s counting `segment_s` seconds of this segment too."""
+        return {**dataclasses.asdict(self), "wall_s": self.wall_s + segment_s}
+
+    @classmethod
+    def from_json(cls, loop: dict) -> LoopState:
+        """Counters read back from a snapshot (checked by `snapshot_problem`), older FORMAT 1 snapshots too:
+        those listed the epochs resumed at ("resumed") and had no writer."""
+        segments = loop.get("segments") or [{"until_epoch": e} for e in loop.get("resumed", [])]
+        return cls(**{f.name: loop[f.name] for f in dataclasses.fields(cls) if f.name in LOOP_FIELDS},
+                   writer=loop.get("writer"), segments=segments)
+
+    def resume(self, until_epoch: int) -> None:
+        """Start a new segment: the one that wrote this snapshot (and trained until `until_epoch`) becomes earlier."""
+        self.segments = self.segments + [{"until_epoch": until_epoch, **(self.writer or {})}]
+        self.writer = None
 
 
 def snapshot_path(output_dir, run_id: str) -> Path:
@@ -72,9 +108,10 @@ def _load_optimizer(optimizer, tensors: dict, meta: dict) -> None:
     optimizer.load_state_dict({"state": state, "param_groups": groups})
 
 
-def save(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator, loop: dict,
-         best_state: dict | None) -> None:
-    """Write the snapshot of a run at the end of an epoch (atomically: the old one or the new one)."""
+def save(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator, loop: LoopState,
+         best_state: dict | None, segment_s: float = 0.0) -> None:
+    """Write the snapshot of a run at the end of an epoch (atomically: the old one or the new one); `segment_s`:
+    the wall time of this segment so far (added to `loop.wall_s`)."""
     tensors = {f"model.{n}": p.detach().contiguous().clone() for n, p in model.named_parameters() if p.requires_grad}
     tensors.update({f"best.{n}": t.contiguous() for n, t in (best_state or {}).items()})
     opt_tensors, opt_meta = _optimizer_tensors(optimizer)
@@ -84,7 +121,7 @@ def save(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
     np_state = np.random.get_state()
     tensors["rng.numpy"] = torch.from_numpy(np_state[1].astype(np.int64))
     py_state = random.getstate()
-    meta = {"format": FORMAT, "run_id": run_id, "time": time.time(), "loop": loop,
+    meta = {"format": FORMAT, "run_id": run_id, "time": time.time(), "loop": loop.to_json(segment_s),
             "optimizer": opt_meta, "scheduler": scheduler.state_dict(),
             "numpy": [np_state[0], int(np_state[2]), int(np_state[3]), float(np_state[4])],
             "python": [py_state[0], list(py_state[1]), py_state[2]]}
@@ -99,7 +136,8 @@ def save(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
         raise
 
 
-def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator) -> tuple[dict, dict | None] | None:
+def load(path: Path, run_id: str, model, optimizer, scheduler,
+         sampler_generator) -> tuple[LoopState, dict | None] | None:
     """Restore a run from its snapshot: (loop counters, best state so far), or None (no usable snapshot)."""
     if not path.is_file():
         return None
@@ -138,14 +176,15 @@ def load(path: Path, run_id: str, model, optimizer, scheduler, sampler_generator
         raise SnapshotError(f"the resume snapshot {path} could not be restored ({type(e).__name__}: {e}); "
                             "delete it to start the run afresh") from e
     best = {n[len("best."):]: t for n, t in tensors.items() if n.startswith("best.")} or None
-    return meta["loop"], best
+    return LoopState.from_json(meta["loop"]), best
 
 
 class SnapshotError(AdapterlibError, RuntimeError):
     """A resume snapshot passed its checks but could not be restored."""
 
 
-# the loop counters a snapshot must hold, with their types (records.NESTED's kinds)
+# the loop counters a snapshot must hold, with their types (records.NESTED's kinds); LoopState's other fields,
+# `writer` and `segments`, are optional (older snapshots lack them)
 LOOP_FIELDS = {"step": "int", "train_time": "num", "tokens": "int", "padded": "int", "loss_sum": "num",
                "history": "list", "best": "map?", "since_best": "int", "wall_s": "num"}
 

@@ -16,6 +16,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from accelerate import Accelerator
@@ -41,6 +42,7 @@ from .params import param_report
 from .policies import param_groups
 from .precision import check_precision
 from .record import RunRecord
+from .resume import LoopState
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
 
@@ -187,16 +189,15 @@ def train(cfg: TrainConfig, output_dir=None, progress: bool = True, save_checkpo
             if snapshot is not None:
                 snapshots.remove(snapshot)
             raise
-    model = result["model"]
-    loop = result["loop"]
-    record = run_record(cfg, model, result["data"], loop, result["dev"], start - loop["resumed_wall_s"])
+    model = result.model
+    record = run_record(cfg, result, start - result.resumed_wall_s)
     record["speedups"] = {"fast_modules": cfg.fast, "malloc_tuned": malloc_tuned, **speedups.active(model)}
     if output_dir is not None:
         out = Path(output_dir)
         try:
             record["path"] = str(out / f"{record['run_id']}.json")
             if save_checkpoint and cfg.method not in ("full", "top_k"):
-                unwrapped = result["accelerator"].unwrap_model(model)
+                unwrapped = result.accelerator.unwrap_model(model)
                 save_adapter(unwrapped, out / record["run_id"], groups=trainable_groups(unwrapped),
                              metadata={"task": spec.name, "model": cfg.model, "run_id": record["run_id"]},
                              only_trainable=True)
@@ -268,15 +269,44 @@ def check_writable(output_dir) -> Path:
     return out
 
 
+@dataclasses.dataclass
+class FitResult:
+    """What `fit` returns: the model at the point chosen on validation, its dev scores, and the loop's account."""
+
+    model: torch.nn.Module         # as prepared by accelerate (the same object on one device)
+    accelerator: Accelerator
+    data: Any                      # the tokenised splits (a datasets.DatasetDict)
+    dev: dict[str, dict]           # dev split -> scores (percent) and loss
+    history: list[dict]            # one entry per validation
+    selected: dict | None          # the history entry chosen on validation
+    steps: int
+    train_time: float              # seconds inside the training steps
+    tokens: int                    # real (unpadded) tokens trained on
+    padded_tokens: int
+    epochs_run: int
+    stopped_early: bool
+    steps_per_epoch: int
+    resumed_wall_s: float          # wall time of the segments before a resume (0.0 when it ran in one go)
+    earlier_segments: list[dict]   # those segments: until_epoch and the code that trained them
+
+    @classmethod
+    def from_loop(cls, state: LoopState, stopped_early: bool, steps_per_epoch: int, **outputs) -> FitResult:
+        """The loop's counters, with `outputs` (model, accelerator, data, dev)."""
+        return cls(**outputs, history=state.history, selected=state.best, steps=state.step,
+                   train_time=state.train_time, tokens=state.tokens, padded_tokens=state.padded,
+                   epochs_run=math.ceil(state.step / steps_per_epoch), stopped_early=stopped_early,
+                   steps_per_epoch=steps_per_epoch, resumed_wall_s=state.wall_s, earlier_segments=state.segments)
+
+
 def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Path | None = None,
-        on_eval=None) -> dict:
+        on_eval=None) -> FitResult:
     """Train `model` (its trainable parameters as they are set) with the recipe, then score it.
 
     The middle of `train`, for a model you already hold (e.g. one shared by many tasks): load
     and tokenise the data, AdamW + schedule, the training loop with validation, restore the
-    point chosen on validation, score the GLUE dev set. Returns {"model" (as prepared by
-    accelerate; the same object on one device), "accelerator", "data", "loop" (history,
-    selected, steps, timings), "dev"}. Call `accelerate.utils.set_seed` first for reproducibility.
+    point chosen on validation, score the GLUE dev set. Returns a `FitResult` (the model as prepared
+    by accelerate, the accelerator, data, dev scores, history, selected point, steps, timings).
+    Call `accelerate.utils.set_seed` first for reproducibility.
     `snapshot` (a file path, see adapterlib.resume): resume from it if it holds this run's state, and
     write it at the end of every epoch (`train` passes one when it has an output folder).
     `on_eval(history)` (if given) runs after each validation.
@@ -293,13 +323,14 @@ def fit(model, tokenizer, cfg: TrainConfig, progress: bool = True, snapshot: Pat
     total_steps = cfg.max_steps or cfg.epochs * len(train_loader)
     optimizer, scheduler = make_optimizer(model, cfg, total_steps)
     model, optimizer, scheduler = accelerator.prepare(model, optimizer, scheduler)
-    loop = _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress,
-                snapshot if accelerator.scaler is None else None,  # fp16's loss scaler is not snapshotted
-                on_eval=on_eval)
-    model.load_state_dict(loop.pop("best_state"), strict=False)  # the epoch chosen on validation
+    snapshot = snapshot if accelerator.scaler is None else None  # fp16's loss scaler is not snapshotted
+    state, best_state, stopped_early = _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg,
+                                            total_steps, progress, snapshot, on_eval=on_eval)
+    model.load_state_dict(best_state, strict=False)  # the epoch chosen on validation
     dev = {split: evaluate(model, make_loader(data[split], tokenizer, 128, shuffle=False), spec, progress, desc=split)
            for split in spec.dev_files}
-    return {"model": model, "accelerator": accelerator, "data": data, "loop": loop, "dev": dev}
+    return FitResult.from_loop(state, stopped_early, len(train_loader), model=model, accelerator=accelerator,
+                               data=data, dev=dev)
 
 
 def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: float) -> float:
@@ -313,80 +344,73 @@ def _train_step(model, batch, optimizer, scheduler, accelerator, max_grad_norm: 
     return loss.item()
 
 
-def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress, snapshot=None,
-         on_eval=None):
-    """The training loop. Returns history, best validation point, its weights, and timings."""
+def _fit(model, optimizer, scheduler, accelerator, train_loader, val_loader, cfg, total_steps, progress,
+         snapshot=None, on_eval=None) -> tuple[LoopState, dict | None, bool]:
+    """The training loop. Returns its counters (history, best validation point, timings), the best point's
+    weights, and whether patience stopped it early. `on_eval(history)` (if given) runs after each validation."""
     spec = get_task(cfg.task)
-    history, best, best_state, since_best, stopped_early = [], None, None, 0, False
+    state, best_state, stopped_early = LoopState(), None, False
     warmup = warmup_steps(cfg, total_steps)
-    step, train_time, tokens, padded, loss_sum = 0, 0.0, 0, 0, 0.0
-    segments, resumed_wall, segment_start = [], 0.0, time.time()
-    writer = None  # the code and libraries of this segment, written into its snapshots
+    segment_start = time.time()
     sampler_generator = train_loader.sampler.generator
-    restored = (snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator)
-                if snapshot else None)
+    restored = snapshots.load(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator) \
+        if snapshot else None
     if restored:
         state, best_state = restored
-        history, best, since_best = state["history"], state["best"], state["since_best"]
-        step, train_time, tokens, padded, loss_sum = (state[k] for k in ("step", "train_time", "tokens", "padded",
-                                                                          "loss_sum"))
-        resumed_wall = state["wall_s"]
-        # what trained the epochs before each stop (snapshots older than `segments` listed the epochs alone)
-        segments = state.get("segments") or [{"until_epoch": e} for e in state.get("resumed", [])]
-        segments = segments + [{"until_epoch": step // len(train_loader), **state.get("writer", {})}]
-    bar = tqdm(total=total_steps, initial=step, desc=f"train {spec.display} ({cfg.policy})", disable=not progress)
-    while step < total_steps:
+        # what trained the epochs before this stop (snapshots older than `segments` listed the epochs alone)
+        state.resume(until_epoch=state.step // len(train_loader))
+    bar = tqdm(total=total_steps, initial=state.step, desc=f"train {spec.display} ({cfg.policy})",
+               disable=not progress)
+    while state.step < total_steps:
         model.train()
         for batch in train_loader:  # our own samplers, so batches are moved here, not by prepare()
             batch = {k: v.to(accelerator.device) for k, v in batch.items()}
             t = time.perf_counter()
             loss = _train_step(model, batch, optimizer, scheduler, accelerator, cfg.max_grad_norm)
-            train_time += time.perf_counter() - t
+            state.train_time += time.perf_counter() - t
             if not math.isfinite(loss):
                 bar.close()
                 std = f", adapter init std {cfg.adapter_config().std:g}" if cfg.policy == "adapter" else ""
-                raise TrainingDiverged(f"training loss became {loss} at step {step + 1} (lr {cfg.lr:g}{std}); "
+                raise TrainingDiverged(f"training loss became {loss} at step {state.step + 1} (lr {cfg.lr:g}{std}); "
                                        "the run stopped and counts as failed")
-            step, loss_sum = step + 1, loss_sum + loss
-            tokens, padded = tokens + int(batch["attention_mask"].sum()), padded + batch["input_ids"].numel()
+            state.step, state.loss_sum = state.step + 1, state.loss_sum + loss
+            state.tokens += int(batch["attention_mask"].sum())
+            state.padded += batch["input_ids"].numel()
             bar.update(1)
             bar.set_postfix(loss=f"{loss:.4f}")
+            step = state.step
             end_of_epoch = step % len(train_loader) == 0
             if step == total_steps or (step % cfg.eval_every == 0 if cfg.eval_every else end_of_epoch):
                 scores = evaluate(model, val_loader, spec, progress, desc="validation")
-                history.append({"step": step, "epoch": round(step / len(train_loader), 3),
-                                "train_loss": loss_sum / step, **{f"validation_{k}": v for k, v in scores.items()}})
-                if best is None or scores[spec.metric] > best[f"validation_{spec.metric}"]:
-                    best, best_state, since_best = history[-1], _trainable_state(model), 0  # ties keep the earlier
+                state.history.append({"step": step, "epoch": round(step / len(train_loader), 3),
+                                      "train_loss": state.loss_sum / step,
+                                      **{f"validation_{k}": v for k, v in scores.items()}})
+                if state.best is None or scores[spec.metric] > state.best[f"validation_{spec.metric}"]:
+                    # ties keep the earlier
+                    state.best, best_state, state.since_best = state.history[-1], _trainable_state(model), 0
                 elif step > warmup:
-                    since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
-                stopped_early = bool(cfg.patience) and since_best >= cfg.patience and step < total_steps
+                    state.since_best += 1  # patience counts only after the warm-up: the lr has not peaked before
+                stopped_early = bool(cfg.patience) and state.since_best >= cfg.patience and step < total_steps
                 if on_eval is not None:
-                    on_eval(list(history))
+                    on_eval(list(state.history))
                 if snapshot is not None and end_of_epoch and not stopped_early and step < total_steps:
-                    writer = writer or {"git": records.git_revision(), "versions": records.versions()}
-                    loop_state = {"step": step, "train_time": train_time, "tokens": tokens, "padded": padded,
-                                  "loss_sum": loss_sum, "history": history, "best": best, "since_best": since_best,
-                                  "wall_s": resumed_wall + time.time() - segment_start,
-                                  "writer": writer, "segments": segments}
-                    snapshots.save(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator, loop_state,
-                                   best_state)
+                    state.writer = state.writer or {"git": records.git_revision(), "versions": records.versions()}
+                    snapshots.save(snapshot, run_id(cfg), model, optimizer, scheduler, sampler_generator, state,
+                                   best_state, segment_s=time.time() - segment_start)
                 model.train()
             if step == total_steps or stopped_early:
                 break
         if stopped_early:
             break
     bar.close()
-    return {"history": history, "selected": best, "best_state": best_state, "steps": step, "train_time": train_time,
-            "tokens": tokens, "padded_tokens": padded, "epochs_run": math.ceil(step / len(train_loader)),
-            "stopped_early": stopped_early, "steps_per_epoch": len(train_loader),
-            "resumed_wall_s": resumed_wall, "earlier_segments": segments}
+    return state, best_state, stopped_early
 
 
-def run_record(cfg, model, data, loop, dev, start) -> dict:
+def run_record(cfg, result: FitResult, start) -> dict:
     """The JSON of a finished run's record (RunRecord.from_json reads it): train() and AdapterBank.train_task."""
     spec = get_task(cfg.task)
-    steps, train_time = loop["steps"], loop["train_time"]
+    model, data, dev = result.model, result.data, result.dev
+    steps, train_time = result.steps, result.train_time
     return {
         "run_id": run_id(cfg), "status": "ok", "task": spec.name, "policy": cfg.policy,
         "config": cfg.to_dict(), "seed": cfg.seed,
@@ -399,23 +423,23 @@ def run_record(cfg, model, data, loop, dev, start) -> dict:
         "splits": {"validation": f"held-out {cfg.val_fraction:.0%} of train.tsv (seeded), used for model selection",
                    **{s: "GLUE dev set, reported only, never used for selection" for s in spec.dev_files},
                    "sizes": {k: len(v) for k, v in data.items()}},
-        "history": loop["history"], "selected": loop["selected"],
+        "history": result.history, "selected": result.selected,
         "dev": dev, "dev_score": dev[next(iter(spec.dev_files))][spec.metric],
         # the floor every score is read against: always predicting the majority class of the scored examples
         "majority": {s: majority_baseline(spec, data[s]["labels"])
                      for s in ("validation", *spec.dev_files) if s in data},
         "timing": {"wall_s": time.time() - start, "train_s": train_time, "steps": steps,
-                   "epochs_run": loop["epochs_run"], "stopped_early": loop["stopped_early"],
-                   **({"resumed_at_epochs": [s["until_epoch"] for s in loop["earlier_segments"]]}
-                      if loop["earlier_segments"] else {}),
-                   "planned_steps": cfg.max_steps or cfg.epochs * loop["steps_per_epoch"],
+                   "epochs_run": result.epochs_run, "stopped_early": result.stopped_early,
+                   **({"resumed_at_epochs": [s["until_epoch"] for s in result.earlier_segments]}
+                      if result.earlier_segments else {}),
+                   "planned_steps": cfg.max_steps or cfg.epochs * result.steps_per_epoch,
                    "steps_per_s": steps / train_time if train_time else None,
                    "s_per_step": train_time / steps if steps else None,
-                   "tokens_per_s": loop["tokens"] / train_time if train_time else None,
-                   "padded_tokens_per_s": loop["padded_tokens"] / train_time if train_time else None},
+                   "tokens_per_s": result.tokens / train_time if train_time else None,
+                   "padded_tokens_per_s": result.padded_tokens / train_time if train_time else None},
         "memory": records.peak_memory_mb(), "data_source": data_source(spec, cfg.glue_dir), **records.provenance(),
         # a resumed run: the code and library versions that trained its epochs before each stop
-        **({"earlier_segments": loop["earlier_segments"]} if loop["earlier_segments"] else {}),
+        **({"earlier_segments": result.earlier_segments} if result.earlier_segments else {}),
     }
 
 

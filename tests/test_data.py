@@ -25,6 +25,7 @@ from adapterlib.data import (
     UnknownTaskError,
     data_source,
     get_task,
+    glue,
     load_glue,
     read_tsv,
     tokenize_glue,
@@ -183,7 +184,7 @@ def test_hub_path_maps_columns_and_splits(monkeypatch):
         return datasets.DatasetDict({"train": split(30), "validation_matched": split(4),
                                      "validation_mismatched": split(5), "test_matched": split(2)})
 
-    monkeypatch.setattr(data.datasets, "load_dataset", fake_load_dataset)
+    monkeypatch.setattr(glue.datasets, "load_dataset", fake_load_dataset)
     dd = load_glue("mnli")
     assert {k: len(v) for k, v in dd.items()} == {"train": 27, "validation": 3, "dev_matched": 4, "dev_mismatched": 5}
     assert dd["dev_matched"].column_names == ["idx", "text_a", "text_b", "label"]
@@ -195,7 +196,7 @@ def test_hub_failure_is_wrapped(monkeypatch):
     def offline(*args, **kwargs):
         raise ConnectionError("no network")
 
-    monkeypatch.setattr(data.datasets, "load_dataset", offline)
+    monkeypatch.setattr(glue.datasets, "load_dataset", offline)
     with pytest.raises(GlueDataError, match="(?s)nyu-mll/glue.*not in the copy bundled.*network.*GLUE_DIR"):
         load_glue("mnli")
     with pytest.raises(GlueDataError, match="(?s)nyu-mll/glue.*only QNLI/dev.tsv"):
@@ -337,7 +338,7 @@ EXPECTED_ROWS = {("RTE", "train"): 2490, ("RTE", "dev"): 277, ("MRPC", "train"):
                  ("STS-B", "train"): 5749, ("STS-B", "dev"): 1500, ("CoLA", "train"): 8551, ("CoLA", "dev"): 1043,
                  ("SST-2", "train"): 67349, ("SST-2", "dev"): 872, ("WNLI", "train"): 635, ("WNLI", "dev"): 71,
                  ("QNLI", "dev"): 5463}
-BUNDLE = Path(data.__file__).parent / "resources" / "glue"
+BUNDLE = Path(data.__file__).parents[1] / "resources" / "glue"
 
 
 def bundled(task: str, split: str):
@@ -350,7 +351,7 @@ def test_bundle_is_found_through_importlib_resources_and_matches_its_manifest():
     import importlib.resources
 
     root = importlib.resources.files("adapterlib") / "resources" / "glue"
-    assert Path(str(data._bundle_root())) == Path(str(root)) == BUNDLE
+    assert Path(str(glue._bundle_root())) == Path(str(root)) == BUNDLE
     manifest = json.loads((BUNDLE / "MANIFEST.json").read_text())["files"]
     assert {tuple(name[:-len(".tsv")].split("/")) for name in manifest} == set(EXPECTED_ROWS)
     for name, entry in manifest.items():
@@ -399,7 +400,7 @@ def bundle_copy(tmp_path, monkeypatch):
     """A copy of the bundle in tmp that the loader uses instead of the package's (never touch the real one)."""
     copy = tmp_path / "bundle"
     shutil.copytree(BUNDLE, copy)
-    monkeypatch.setattr(data, "_bundle_root", lambda: copy)
+    monkeypatch.setattr(glue, "_bundle_root", lambda: copy)
     return copy
 
 

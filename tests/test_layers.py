@@ -34,9 +34,12 @@ def test_the_package_keeps_its_layers():
     ("config", "from . import train", "adapterlib.config -> adapterlib.train"),            # core -> engine
     # engine -> sweeps
     ("records", "from .sweeps import aggregate", "adapterlib.records -> adapterlib.sweeps.aggregate"),
+    ("data/cache", "from .. import plots", "adapterlib.data.cache -> adapterlib.plots"),  # engine package -> plots
     ("plots", "from .studies import ablation", "adapterlib.plots -> adapterlib.studies.ablation"),  # plots -> studies
     # sweeps -> studies (independent)
     ("sweeps/aggregate", "from ..studies import paper", "adapterlib.sweeps.aggregate -> adapterlib.studies.paper"),
+    # sweeps -> course
+    ("sweeps/progress", "from ..course import runner", "adapterlib.sweeps.progress -> adapterlib.course.runner"),
     ("course/runner", "from .. import cli", "adapterlib.course.runner -> adapterlib.cli"),  # course -> cli
 ])
 def test_the_contract_catches_an_import_against_the_layers(module, bad_import, arrow, tmp_path):

@@ -208,7 +208,9 @@ def test_unknown_method_and_nonsense_combinations_are_refused():
                       (dict(method="ia3", nonlinearity="swish"), ("nonlinearity", "ia3")),
                       (dict(method="full", train_layernorm=False), ("train-layernorm", "full")),
                       (dict(method="lora", policy="full"), ("lora", "full")),
-                      (dict(method="prefix", prefix_length=0), ("prefix-length",))]:
+                      (dict(method="prefix", prefix_length=0), ("prefix-length",)),
+                      (dict(method="lora", top_k=2), ("top-k", "lora")),
+                      (dict(method="pfeiffer", top_k=2), ("top-k", "pfeiffer"))]:
         with pytest.raises(TrainConfigError) as e:
             al.TrainConfig(**kw)
         assert all(n in str(e.value) for n in names), (kw, str(e.value))
@@ -236,6 +238,9 @@ def distilbert_dir(tmp_path_factory, tiny_model_dir):
     (["--method", "houlsby", "--lora-r", "4"], ["--lora-r", "houlsby"]),
     (["--method", "lora", "--no-train-layernorm"], ["train-layernorm", "lora"]),
     (["--method", "ia3", "--policy", "full"], ["ia3", "full"]),
+    (["--method", "bitfit", "--top-k", "2"], ["--top-k", "bitfit"]),
+    (["--method", "ia3", "--model", "DISTILBERT", "--max-length", "32"], ["ia3", "distilbert"]),
+    (["--method", "prefix", "--prefix-length", "500", "--max-length", "32"], ["--prefix-length", "--max-length"]),
     (["--method", "lora", "--model", "DISTILBERT", "--max-length", "32"], ["lora", "distilbert"]),
 ])
 def test_cli_bad_method_input_is_one_line_naming_both(args, names, tiny_glue_dir, distilbert_dir, tmp_path, capsys):

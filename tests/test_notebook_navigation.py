@@ -20,8 +20,8 @@ def first_and_last(path):
     return ["".join(cells[i]["source"]) if cells[i]["cell_type"] == "markdown" else "" for i in (0, -1)]
 
 
-def test_six_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06"]
+def test_seven_notebooks():
+    assert [p.name[:2] for p in NOTEBOOKS] == ["01", "02", "03", "04", "05", "06", "07"]
 
 
 @pytest.mark.parametrize("index", range(len(NOTEBOOKS)), ids=[p.stem for p in NOTEBOOKS])
@@ -33,7 +33,7 @@ def test_previous_and_next_links_at_top_and_bottom(index):
         assert links == expected, f"{path.name}: the {where} cell links {sorted(links)}, expected {sorted(expected)}"
         assert all((path.parent / link).is_file() for link in links)
         if index > 0:
-            assert text.index(NOTEBOOKS[index - 1].name) < text.index("of 06"), "previous link comes first"
+            assert text.index(NOTEBOOKS[index - 1].name) < text.index("of 07"), "previous link comes first"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])

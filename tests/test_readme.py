@@ -40,7 +40,7 @@ def test_readme_library_snippet_loads_the_trained_adapters(tmp_path, monkeypatch
     assert record["timing"]["steps"] == 2 and record["checkpoint"] == record["run_id"]
     assert (tmp_path / "runs" / f"{record['run_id']}.json").is_file()
     groups = ("adapter", "layernorm", "head")
-    want = trained_state(fitted[0]["model"], groups)
+    want = trained_state(fitted[0].model, groups)
     got = trained_state(loaded, groups)
     assert set(got) == set(want) and any("adapter" in n for n in got)
     assert all(torch.equal(got[n].cpu(), want[n].cpu()) for n in want)  # the trained weights, exactly

@@ -187,10 +187,9 @@ def test_early_stopping_stops_after_patience_and_restores_the_best(tiny_model_di
     monkeypatch.setattr(T, "evaluate", fake_evaluate)
     config = cfg(tiny_model_dir, tiny_glue_dir, epochs=6, patience=2)
     result = T.fit(*build_model(config), config, progress=False)
-    loop = result["loop"]
-    assert [h["validation_accuracy"] for h in loop["history"]] == [50.0, 80.0, 70.0, 60.0]
-    assert loop["stopped_early"] and loop["epochs_run"] == 4 and loop["selected"]["epoch"] == 2
-    restored = {n: p for n, p in result["model"].named_parameters() if p.requires_grad}
+    assert [h["validation_accuracy"] for h in result.history] == [50.0, 80.0, 70.0, 60.0]
+    assert result.stopped_early and result.epochs_run == 4 and result.selected["epoch"] == 2
+    restored = {n: p for n, p in result.model.named_parameters() if p.requires_grad}
     assert all(torch.equal(restored[n], states[1][n]) for n in restored)      # the best epoch, not the last
     assert not all(torch.equal(restored[n], states[3][n]) for n in restored)
 
@@ -288,6 +287,6 @@ def test_patience_counts_only_validations_after_the_warm_up(tiny_model_dir, tiny
 
     monkeypatch.setattr(T, "evaluate", fake_evaluate)
     config = cfg(tiny_model_dir, tiny_glue_dir, epochs=6, patience=2, warmup_ratio=0.5)
-    loop = T.fit(*build_model(config), config, progress=False)["loop"]
-    assert [h["step"] for h in loop["history"]] == [13, 26, 39, 52, 65]
-    assert loop["stopped_early"] and loop["selected"]["step"] == 13
+    result = T.fit(*build_model(config), config, progress=False)
+    assert [h["step"] for h in result.history] == [13, 26, 39, 52, 65]
+    assert result.stopped_early and result.selected["step"] == 13

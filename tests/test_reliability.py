@@ -762,8 +762,7 @@ def _snapshot_world(make_tiny, tmp_path):
     al.set_trainable(model, "adapter")
     optimizer, scheduler = make_optimizer(model, al.TrainConfig(), 10)
     generator = torch.Generator().manual_seed(0)
-    loop = {"step": 1, "train_time": 0.1, "tokens": 10, "padded": 12, "loss_sum": 0.7, "history": [], "best": None,
-            "since_best": 0, "wall_s": 1.0}
+    loop = resume.LoopState(step=1, train_time=0.1, tokens=10, padded=12, loss_sum=0.7, wall_s=1.0)
     path = tmp_path / ".r.resume.safetensors"
     resume.save(path, "r", model, optimizer, scheduler, generator, loop, None)
     return model, optimizer, scheduler, generator, path

@@ -110,7 +110,7 @@ def test_status_names_the_runs_that_would_resume(tiny_model_dir, tiny_glue_dir, 
     spec.write_text("name: resumable\n"
                     f"base: {{task: sst2, policy: adapter, adapter_size: 4, model: '{tiny_model_dir}'}}\n"
                     "grid: {lr: [1.0e-3]}\n")
-    for module in ("adapterlib.sweeps.driver", "adapterlib.sweeps.aggregate"):
+    for module in ("adapterlib.sweeps.progress", "adapterlib.sweeps.aggregate"):
         monkeypatch.setattr(f"{module}.RESULTS_DIR", tmp_path / "results")
     assert main(["status", str(spec)]) == 0
     assert f"resumable: {run_id(config)} has 2 epoch(s) done" in capsys.readouterr().out

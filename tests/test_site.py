@@ -49,7 +49,7 @@ def site(tmp_path_factory):
 
 @pytest.mark.committed
 def test_every_notebook_has_a_page_with_its_stored_outputs(site):
-    assert len(NOTEBOOKS) == 6
+    assert len(NOTEBOOKS) == 7
     for stem in NOTEBOOKS:
         page = site / "notebooks" / f"{stem}.html"
         assert page.is_file(), f"no page for notebooks/{stem}.ipynb"

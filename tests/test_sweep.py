@@ -16,6 +16,7 @@ from adapterlib import TrainConfig
 from adapterlib.cli import main
 from adapterlib.sweeps import aggregate, executor, status
 from adapterlib.sweeps import driver as sweep
+from adapterlib.sweeps import queue as sweep_queue
 from adapterlib.sweeps.spec import SweepSpecError, expand, load_spec, parse_spec
 from adapterlib.train import run_id
 
@@ -613,6 +614,8 @@ def test_runs_trained_on_a_gpu_are_counted_apart_from_the_cpu_time(tmp_path):
     record(runs[2], 300.0, 1, "2026-12-04T12:08:00Z", gpu="NVIDIA H200")   # 12:03-12:08: overlaps the first
     progress = sweep.study_progress(spec, tmp_path)
     assert progress["finished"] == progress["planned"] == 3
+    typed = sweep.measure_progress(spec, tmp_path)   # the same, as dataclasses (study_progress is its JSON form)
+    assert typed.to_dict() == progress and typed.finished == 3 and typed.by_task["rte"].planned == 3
     assert progress["wall_h"] == pytest.approx(600 / 3600) and progress["cpu_h"] == pytest.approx(1200 / 3600)
     assert progress["gpu"] == {"NVIDIA H200": {"runs": 2, "busy_h": pytest.approx(480 / 3600)}}
     rte = progress["by_task"]["rte"]
@@ -658,7 +661,7 @@ def test_a_run_whose_record_appears_after_the_plan_is_not_trained_again(tmp_path
         write_json_atomic(folder / "runs" / f"{run.run_id}.json", record(run))
         return {"status": "ok", "cpu_s": 1.0}
 
-    monkeypatch.setattr(sweep, "execute_run", fake_execute_run)
+    monkeypatch.setattr(sweep_queue, "execute_run", fake_execute_run)   # run_queue lives in sweeps/queue.py
     with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster:
         with executor.DaskPool(1, scheduler=cluster.scheduler_address) as pool:  # one run in flight at a time
             counts = sweep.run_queue(pool, spec, grid, folder, threads=1, progress=False)

@@ -6,6 +6,7 @@
     adapterlib.course.shared      train_once: each configuration trained once, later notebooks read its record
     adapterlib.course.findings    text generated from the numbers: every score against its majority-class floor
     adapterlib.course.costs       parameter and storage tables (paper Table 1's cost columns)
+    adapterlib.course.after_houlsby  notebook 07: the v3 studies' Pareto points, budget widget, implementation dial
 """
 from .presets import ENV_VAR, PRESETS, TRAIN_SCALES, check_parameters, pick, record_results, resolve_preset, train_scale  # noqa: F401
 

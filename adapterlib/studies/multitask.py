@@ -146,11 +146,10 @@ class AdapterBank:
         set_seed(cfg.seed)
         with speedups.malloc_tuned(fast) as malloc_tuned:
             result = fit(self.model, tokenizer, cfg, progress)  # full precision on one device: the same object
-        if result["model"] is not self.model:
+        if result.model is not self.model:
             raise RuntimeError("accelerate wrapped the shared model; AdapterBank needs one device, no wrapper")
-        loop, dev = result["loop"], result["dev"]
         self.save(spec.name, path, metadata={"run_id": run_id(cfg)})
-        record = run_record(cfg, self.model, result["data"], loop, dev, start)
+        record = run_record(cfg, result, start)
         record.update(checkpoint=str(path),
                       speedups={"fast_modules": fast, "malloc_tuned": malloc_tuned, **speedups.active(self.model)})
         return RunRecord.from_json(record)

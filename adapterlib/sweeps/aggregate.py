@@ -28,6 +28,8 @@ from ..paths import RESULTS_DIR, replacing
 from ..record import RunRecord
 from ..records import accelerator, load_records
 from ..vocab import BUDGET_PERCENT, CURVE, METHODS, TABLE1, key_of, label  # noqa: F401 (BUDGET_PERCENT: as before)
+from .bootstrap import _epoch_by_epoch, glue_gap, twin_differences, twin_summary  # noqa: F401 (moved there)
+from .selection import BUDGET_METHOD, SETTING_BUT_LR, _choose, glue_selection, lr_edge, select_best  # noqa: F401
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score",
@@ -178,66 +180,6 @@ def twin_pairs(study, reference) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=None if rows else ["run_id", "task", "policy", "adapter_size", "lr", "seed"])
 
 
-def _epoch_by_epoch(rec: RunRecord, ref: RunRecord) -> dict:
-    """Two runs' histories compared over the epochs both ran (see `twin_pairs`)."""
-    key = f"validation_{rec.metric}"
-    mine, theirs = rec.history, ref.history
-    pairs = list(zip(mine, theirs, strict=False))  # the epochs both ran
-    loss = [abs(x["train_loss"] - y["train_loss"]) for x, y in pairs
-            if x.get("train_loss") is not None and y.get("train_loss") is not None]
-    val = [x[key] - y[key] for x, y in pairs if x.get(key) is not None and y.get(key) is not None]
-    return {"same_epochs": len(pairs), "train_loss_max_abs_diff": max(loss) if loss else float("nan"),
-            "val_same_epochs_diff": float(np.mean(val)) if val else float("nan")}
-
-
-def twin_differences(pairs: pd.DataFrame, n_boot: int = 10000, seed: int = 0) -> pd.DataFrame:
-    """Per setting of `twin_pairs` (task, policy, size, lr): the seeds compared, each side's mean dev score,
-    the mean difference (study - reference) of dev and of validation scores, each with a 95% bootstrap interval
-    over the seeds (each setting draws from its own seeded stream; NaN for one seed, whose spread is not
-    measured, as in `glue_gap`), each side's mean epochs run, and epoch by epoch: the mean difference of
-    validation scores over the epochs both runs of a pair ran, and the largest training-loss difference."""
-    def interval(diff: np.ndarray) -> tuple[float, float]:
-        if len(diff) < 2:
-            return float("nan"), float("nan")
-        rng = np.random.default_rng(seed)
-        return tuple(np.quantile(rng.choice(diff, (n_boot, len(diff))).mean(axis=1), [0.025, 0.975]))
-
-    rows = []
-    keys = ["task", "policy", "adapter_size", "lr"]
-    for key, group in pairs.groupby(keys, dropna=False, sort=True):
-        dev = (group["dev_score"] - group["reference_dev_score"]).to_numpy(float)
-        val = (group["val_score"] - group["reference_val_score"]).to_numpy(float)
-        (low, high), (val_low, val_high) = interval(dev), interval(val)
-        rows.append({**dict(zip(keys, key, strict=True)), "setting": group["setting"].iloc[0], "n_seeds": len(dev),
-                     "machine": " / ".join(sorted(set(group["machine"]))),
-                     "reference_machine": " / ".join(sorted(set(group["reference_machine"]))),
-                     "dev_mean": group["dev_score"].mean(), "reference_dev_mean": group["reference_dev_score"].mean(),
-                     "dev_diff": dev.mean(), "dev_diff_low": low, "dev_diff_high": high,
-                     "val_diff": val.mean(), "val_diff_low": val_low, "val_diff_high": val_high,
-                     "val_same_epochs_diff": group["val_same_epochs_diff"].mean(),
-                     "train_loss_max_abs_diff": group["train_loss_max_abs_diff"].max(),
-                     "epochs_run": group["epochs_run"].mean(),
-                     "reference_epochs_run": group["reference_epochs_run"].mean()})
-    return pd.DataFrame(rows)
-
-
-def twin_summary(diffs: pd.DataFrame) -> list[str]:
-    """One line per setting of `twin_differences`: both differences with their intervals and whether each
-    excludes 0, the epochs run, and the epoch-by-epoch comparison."""
-    lines = []
-    for _, d in diffs.iterrows():
-        verdict = "excludes 0: systematic" if d["dev_diff_low"] > 0 or d["dev_diff_high"] < 0 else "includes 0"
-        val_verdict = "excludes 0" if d["val_diff_low"] > 0 or d["val_diff_high"] < 0 else "includes 0"
-        lines.append(f"{d['setting']}: {d['machine']} - {d['reference_machine']} = "
-                     f"{d['dev_diff']:+.2f} dev points over {d['n_seeds']} seeds (95% {d['dev_diff_low']:+.2f} .. "
-                     f"{d['dev_diff_high']:+.2f}, {verdict}); validation {d['val_diff']:+.2f} (95% "
-                     f"{d['val_diff_low']:+.2f} .. {d['val_diff_high']:+.2f}, {val_verdict}); epochs run "
-                     f"{d['epochs_run']:.1f} vs {d['reference_epochs_run']:.1f}; at the epochs both ran: validation "
-                     f"{d['val_same_epochs_diff']:+.2f} on average, training loss within "
-                     f"{d['train_loss_max_abs_diff']:.3f}")
-    return lines
-
-
 def write_twin_tables(pairs: pd.DataFrame, diffs: pd.DataFrame, out_dir) -> dict[str, Path]:
     """`pairs` (from `twin_pairs`) and `diffs` (its `twin_differences`) as CSV files in `out_dir`."""
     out_dir = Path(out_dir)
@@ -247,115 +189,6 @@ def write_twin_tables(pairs: pd.DataFrame, diffs: pd.DataFrame, out_dir) -> dict
         with replacing(written[stem]) as tmp:   # a failed write leaves the old table, never half of one
             table.to_csv(tmp, index=False, float_format=FLOAT_FORMAT)
     return written
-
-
-def _sem(values: pd.Series) -> float:
-    """Standard error of the mean over seeds (NaN for a single seed)."""
-    values = values.dropna()
-    return float(values.std(ddof=1) / np.sqrt(len(values))) if len(values) > 1 else float("nan")
-
-
-def _best_of_seeds(rows: pd.DataFrame) -> float:
-    """The dev score of the seed with the best validation score (ties: the lower seed)."""
-    judged = rows.dropna(subset=["val_score"]).sort_values(["val_score", "seed"], ascending=[False, True])
-    return float(judged["dev_score"].iloc[0]) if len(judged) else float("nan")
-
-
-def _choose(group: pd.DataFrame) -> pd.DataFrame:
-    """The rows (one per seed) of the best setting in `group`, judged on validation only.
-
-    Settings are compared by mean val_score over the seeds they all share, so seeds added to
-    the winner after selection (select_then_seeds) cannot change the choice. Ties go to the
-    smaller lr, then fewer epochs, then the config hash: the choice is deterministic.
-    """
-    seeds = group.groupby("config_key")["seed"].apply(set)
-    shared = set.intersection(*seeds) if len(seeds) else set()
-    judged = group[group["seed"].isin(shared)] if shared else group
-    score = judged.groupby("config_key")["val_score"].mean().fillna(-np.inf)
-    first = group.groupby("config_key")[["lr", "epochs"]].first()
-    order = pd.DataFrame({"score": score}).join(first).reset_index()
-    order = order.sort_values(["score", "lr", "epochs", "config_key"], ascending=[False, True, True, True])
-    return group[group["config_key"] == order["config_key"].iloc[0]].sort_values("seed")
-
-
-SETTING_BUT_LR = ("policy", "adapter_size", "top_k", "init_std", "epochs", "max_train_examples", "head_input",
-                  "train_pooler", "mixed_precision", "patience", "nonlinearity", "train_layernorm", "lora_r",
-                  "prefix_length")
-
-
-def lr_edge(group: pd.DataFrame, top) -> str:
-    """'highest' or 'lowest' when `top`'s lr is the largest or smallest tried at its setting in `group`
-    (the same setting but for lr and seed), with at least three lrs tried (of two, one always is); ''
-    otherwise. A choice on the edge of its grid says the best rate may lie beyond it."""
-    cols = [c for c in SETTING_BUT_LR if c in group.columns]
-    same = (group[cols].apply(lambda col: col.map(str)) == pd.Series({c: str(top[c]) for c in cols})).all(axis=1)
-    lrs = sorted(set(group.loc[same, "lr"].dropna()))
-    if len(lrs) < 3:
-        return ""
-    return "highest" if top["lr"] == lrs[-1] else "lowest" if top["lr"] == lrs[0] else ""
-
-
-def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=None) -> pd.DataFrame:
-    """For each group of `by`, the setting (lr, epochs, ...) with the best mean validation score.
-
-    Only runs with status ok count. `within` (e.g. ("adapter_size",)) selects in two levels: the
-    best setting per `within` value first, then the best of those winners, each judged on all
-    the seeds the winners share (Table 1's "adapters (8-256)": best lr per size, then best size).
-    Returns one row per group: the group keys, the chosen lr, lr_edge ('highest'/'lowest' when that lr is
-    the edge of the lrs tried at its setting, see lr_edge) and epochs (the maximum, with early stopping),
-    n_candidates (settings compared), selected_epoch_mean and epochs_run_mean (over the seeds: the epoch
-    validation chose and the epochs trained), n_seeds, val_mean, dev_mean, dev_sem (s.e.m. over seeds, NaN for one
-    seed), dev_min (the worst seed's dev score),
-    dev_best_of_seeds (the dev score of the seed with the best validation score: how the paper reports,
-    "best of 5 seeds chosen on validation"), trainable, percent_of_base, percent_of_base_no_embedding (the
-    paper's convention: of the base without its embedding tables), frozen, base, metric, run_id (of the
-    lowest seed).
-    """
-    by = list(by)
-    ok = df[df["status"] == "ok"]
-    rows = []
-    for keys, group in ok.groupby(by, dropna=False, sort=True):
-        if within:
-            best = _choose(pd.concat([_choose(g) for _, g in group.groupby(list(within), dropna=False)]))
-        else:
-            best = _choose(group)
-        top = best.iloc[0]
-        rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=True)),
-                     **{c: top[c] for c in ("policy", "adapter_size", "top_k", "init_std") if c not in by},
-                     "lr": top["lr"], "lr_edge": lr_edge(group, top), "epochs": top["epochs"],
-                     "n_candidates": group["config_key"].nunique(),
-                     "selected_epoch_mean": best["selected_epoch"].mean(), "epochs_run_mean": best["epochs_run"].mean(),
-                     "n_seeds": len(best), "val_mean": best["val_score"].mean(), "dev_mean": best["dev_score"].mean(),
-                     "dev_sem": _sem(best["dev_score"]), "dev_min": best["dev_score"].min(),
-                     "dev_best_of_seeds": _best_of_seeds(best),
-                     "trainable": best["trainable"].mean(), "percent_of_base": best["percent_of_base"].mean(),
-                     "percent_of_base_no_embedding": best["percent_of_base_no_embedding"].mean(),
-                     "frozen": best["frozen"].mean(),
-                     "base": best["base"].mean(), "metric": top["metric"], "run_id": top["run_id"]})
-    return pd.DataFrame(rows)
-
-
-# Table 1's rows (which runs compete for each task's cell) are adapterlib.vocab's TABLE1 entries; the budget row
-# covers the sizes of 8-256 that train at most vocab.BUDGET_PERCENT of the base per task.
-BUDGET_METHOD = label("adapters_budget")  # its label (follows vocab.BUDGET_PERCENT; code compares keys)
-
-
-def glue_selection(df: pd.DataFrame) -> pd.DataFrame:
-    """Long form of Table 1: one row per (method, task) with the setting chosen on validation; `method` is the
-    row's display label (adapterlib.vocab.label of a TABLE1 key; vocab.key_of gives the key back)."""
-    parts = []
-    for key in TABLE1:
-        within = ("adapter_size",) if METHODS[key].size_chosen else None
-        chosen = select_best(df[METHODS[key].select(df)], by=("task",), within=within)
-        if len(chosen):
-            parts.append(chosen.assign(method=label(key)))
-    if not parts:
-        return pd.DataFrame(columns=["method", "task"])
-    out = pd.concat(parts, ignore_index=True)
-    out["task_order"] = out["task"].map({t: i for i, t in enumerate(_task_order(out["task"]))})
-    out["method_order"] = out["method"].map(lambda m: TABLE1.index(key_of(m)))
-    out = out.sort_values(["method_order", "task_order"]).drop(columns=["task_order", "method_order"])
-    return out[["method", "task", *[c for c in out.columns if c not in ("method", "task")]]].reset_index(drop=True)
 
 
 def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
@@ -415,57 +248,6 @@ def init_curve(df: pd.DataFrame) -> pd.DataFrame:
         return chosen
     chosen["_t"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))})
     return chosen.sort_values(["_t", "init_std"]).drop(columns="_t").reset_index(drop=True)
-
-
-def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int = 10000, seed: int = 0,
-             level: float = 0.95) -> pd.DataFrame:
-    """How far each adapter method is from `baseline` on the Table 1 tasks both have, with a seed bootstrap.
-
-    One row per adapter method: per-task gaps (method minus baseline, dev mean over seeds), their average
-    ("gap_mean"), the average gap of the paper's way of reporting (best of seeds chosen on validation,
-    "gap_best_of_seeds"), and a `level` interval for the average gap: every bootstrap sample redraws, for
-    each task and each of the two methods, its seeds with replacement, and averages the per-task gaps.
-    The same draws give each task's own interval (gap_<task>_low_95% / _high_95%, the last columns).
-    When a cell has one seed its seed noise is not measured, so there is no interval (NaN; n_seeds_min = 1):
-    resampling the other cells alone would draw it too narrow.
-    """
-    long = glue_selection(df)
-    if long.empty or baseline not in set(long["method"]):
-        return pd.DataFrame()
-    ok = df[df["status"] == "ok"]
-    scores = {}  # (method, task) -> dev scores of the chosen setting's seeds
-    for _, row in long.iterrows():
-        chosen_key = ok.loc[ok["run_id"] == row["run_id"], "config_key"].iloc[0]
-        scores[(row["method"], row["task"])] = ok.loc[ok["config_key"] == chosen_key, "dev_score"].to_numpy()
-    rows = []
-    for method in [label(k) for k in TABLE1 if label(k) != baseline and label(k) in set(long["method"])]:
-        tasks = [t for t in _task_order(long["task"]) if (method, t) in scores and (baseline, t) in scores]
-        if not tasks:
-            continue
-        rng = np.random.default_rng(seed)  # per method: two rows that chose the same runs get the same interval
-        gaps = {t: scores[(method, t)].mean() - scores[(baseline, t)].mean() for t in tasks}
-        best = long.set_index(["method", "task"])["dev_best_of_seeds"]
-        boot, per_task = np.zeros(n_boot), {}
-        for t in tasks:
-            a, b = scores[(method, t)], scores[(baseline, t)]
-            draws = rng.choice(a, (n_boot, len(a))).mean(axis=1) - rng.choice(b, (n_boot, len(b))).mean(axis=1)
-            boot += draws
-            # the task's own interval, from the same draws; none where a cell has one seed
-            per_task[t] = (np.quantile(draws, [(1 - level) / 2, (1 + level) / 2]) if min(len(a), len(b)) > 1
-                           else (float("nan"), float("nan")))
-        boot /= len(tasks)
-        lo, hi = np.quantile(boot, [(1 - level) / 2, (1 + level) / 2])
-        if min(min(len(scores[(method, t)]), len(scores[(baseline, t)])) for t in tasks) < 2:
-            lo = hi = float("nan")
-        rows.append({"method": method, "baseline": baseline, "n_tasks": len(tasks), "tasks": " ".join(tasks),
-                     **{f"gap_{t}": g for t, g in gaps.items()}, "gap_mean": float(np.mean(list(gaps.values()))),
-                     f"gap_low_{level:.0%}": float(lo), f"gap_high_{level:.0%}": float(hi),
-                     "gap_best_of_seeds": float(np.mean([best[(method, t)] - best[(baseline, t)] for t in tasks])),
-                     "n_seeds_min": int(min(min(len(scores[(method, t)]), len(scores[(baseline, t)])) for t in tasks)),
-                     "n_boot": n_boot, "bootstrap_seed": seed,
-                     **{f"gap_{t}_{side}_{level:.0%}": float(per_task[t][i]) for t in tasks
-                        for i, side in enumerate(("low", "high"))}})
-    return pd.DataFrame(rows)
 
 
 def study_summary(df: pd.DataFrame, records: list[dict], excluded: int = 0) -> pd.DataFrame:

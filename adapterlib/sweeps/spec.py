@@ -12,6 +12,7 @@ A sweep file (see sweeps/README.md) names a study and lists its runs:
     runs: [{task: rte, policy: head, lr: 1.0e-3}] # explicit extra runs
     select_then_seeds: {by: [task, policy, adapter_size], seeds: [1, 2]}
     # ... budget_percent: 4 also seeds each group's best setting among those training at most 4% of the base
+    # ... seeds_for: [{where: {method: houlsby}, seeds: [1, 2, 3, 4]}] other seeds for the groups it matches
     extend_edges: {by: [task, policy], steps: 1}  # a winner on its lr grid's edge gets one more lr past it
     reuse: [pilot_v2]               # a run finished ok in one of these studies (same run id) is copied, not rerun
 
@@ -63,6 +64,7 @@ class SweepSpec:
     select_by: list | None = None           # select_then_seeds.by
     seeds: list = dataclasses.field(default_factory=list)
     budget_percent: float | None = None     # select_then_seeds.budget_percent: also the best setting within it
+    seeds_for: list = dataclasses.field(default_factory=list)  # select_then_seeds.seeds_for: [(where, seeds)]
     extend_by: list | None = None           # extend_edges.by: the groups whose validation winner is checked
     extend_steps: int = 0                   # extend_edges.steps: lrs added past each edge of a grid, at most
     reuse: list = dataclasses.field(default_factory=list)  # study names whose ok records count here (same run id)
@@ -242,13 +244,13 @@ def _parse_reuse(spec: SweepSpec, reuse, where: str) -> list[str]:
 
 
 def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
-    from .aggregate import COLUMNS
+    from .aggregate import COLUMNS, METHOD_FIELDS
     if spec.mode != "api":
         raise SweepSpecError(f"{where}: only for mode api (selection reads the training records)")
-    unknown = [k for k in stage if k not in ("by", "seeds", "budget_percent")]
+    unknown = [k for k in stage if k not in ("by", "seeds", "budget_percent", "seeds_for")]
     by, seeds = stage.get("by", ["task", "policy", "adapter_size"]), stage.get("seeds")
     budget = stage.get("budget_percent")
-    if unknown or not isinstance(by, list) or any(b not in COLUMNS for b in by):
+    if unknown or not isinstance(by, list) or any(b not in COLUMNS + list(METHOD_FIELDS) for b in by):
         raise SweepSpecError(f"{where}: needs `by:` (list of record columns, e.g. [task, policy, adapter_size]) "
                              f"and `seeds:`; got {stage!r}")
     if not isinstance(seeds, list) or not seeds or any(type(s) is not int for s in seeds):
@@ -257,20 +259,55 @@ def _parse_select(spec: SweepSpec, stage: dict, where: str) -> None:
         raise SweepSpecError(f"{where}.budget_percent must be a number between 0 and 100 (the % of the base model "
                              f"a setting may train per task), got {budget!r}")
     spec.select_by, spec.seeds = by, seeds
-    if planned_count(spec) * (1 + len(seeds)) > MAX_RUNS:  # at most every grid run's group gets every seed
-        raise SweepSpecError(f"{where}.seeds: {len(seeds)} seeds for up to {planned_count(spec)} settings is up to "
-                             f"{planned_count(spec) * (1 + len(seeds))} runs, "
-                             f"over the limit of {MAX_RUNS} per sweep file")
+    spec.seeds_for = _parse_seeds_for(stage.get("seeds_for"), by, f"{where}.seeds_for")
+    most = max([len(seeds)] + [len(s) for _, s in spec.seeds_for])
+    if planned_count(spec) * (1 + most) > MAX_RUNS:  # at most every grid run's group gets every seed
+        raise SweepSpecError(f"{where}.seeds: {most} seeds for up to {planned_count(spec)} settings is up to "
+                             f"{planned_count(spec) * (1 + most)} runs, over the limit of {MAX_RUNS} per sweep file")
     spec.budget_percent = None if budget is None else float(budget)
 
 
+def _parse_seeds_for(entries, by: list, where: str) -> list[tuple[dict, list]]:
+    """select_then_seeds.seeds_for: [{where: {FIELD: value or [values]}, seeds: [...]}, ...]; the first entry whose
+    `where` matches a group gives that group its seeds (an empty list: none), the others get `seeds`. Each FIELD
+    must be one of `by`, so that a whole group matches or none of it."""
+    if entries is None:
+        return []
+    if not isinstance(entries, list):
+        raise SweepSpecError(f"{where} must be a list of {{where: {{field: values}}, seeds: [...]}}, got {entries!r}")
+    out = []
+    for i, entry in enumerate(entries):
+        at = f"{where}[{i}]"
+        if not isinstance(entry, dict) or set(entry) != {"where", "seeds"} or not isinstance(entry["where"], dict) \
+                or not entry["where"]:
+            raise SweepSpecError(f"{at} must be {{where: {{field: values}}, seeds: [...]}}, got {entry!r}")
+        outside = [k for k in entry["where"] if k not in by]
+        if outside:
+            raise SweepSpecError(f"{at}.where: {outside} not in select_then_seeds.by {by} (a group must match whole)")
+        seeds = entry["seeds"]
+        if not isinstance(seeds, list) or any(type(s) is not int for s in seeds):
+            raise SweepSpecError(f"{at}.seeds must be a list of integers (empty: no seeds), got {seeds!r}")
+        where_ = {k: [str(x) for x in (v if isinstance(v, list) else [v])] for k, v in entry["where"].items()}
+        out.append((where_, seeds))
+    return out
+
+
+def group_seeds(spec: SweepSpec, fields: dict) -> list:
+    """The seeds select_then_seeds gives the group of a run with these fields (seeds_for's first match, else seeds)."""
+    for where, seeds in spec.seeds_for:
+        if all(str(fields.get(k)) in values for k, values in where.items()):
+            return seeds
+    return spec.seeds
+
+
 def _parse_extend(spec: SweepSpec, stage: dict, where: str) -> None:
-    from .aggregate import COLUMNS
+    from .aggregate import COLUMNS, METHOD_FIELDS
     if spec.mode != "api":
         raise SweepSpecError(f"{where}: only for mode api (the winner is read from the training records)")
     unknown = [k for k in stage if k not in ("by", "steps")]
     by, steps = stage.get("by", spec.select_by), stage.get("steps", 1)
-    if unknown or not isinstance(by, list) or not by or any(b not in COLUMNS or b in ("lr", "seed") for b in by):
+    known = COLUMNS + list(METHOD_FIELDS)
+    if unknown or not isinstance(by, list) or not by or any(b not in known or b in ("lr", "seed") for b in by):
         raise SweepSpecError(f"{where}: needs `by:` (record columns other than lr and seed, e.g. [task, policy]; "
                              f"default: select_then_seeds' by) and optionally `steps:`; got {stage!r}")
     if type(steps) is not int or not 1 <= steps <= 3:

@@ -38,30 +38,29 @@ def status_markdown(paths) -> str:
     of 1 thread each take twice a 2-thread run's wall time for the same CPU time). Runs trained on a GPU
     are counted apart: how many, and the hours in which the GPU was training at least one of them."""
     from ..data import get_task
-    from .driver import study_progress
+    from .progress import measure_progress
     from .spec import load_spec
 
-    progress = [(Path(path).name, study_progress(load_spec(path))) for path in paths]
+    progress = [(Path(path).name, measure_progress(load_spec(path))) for path in paths]
     lines = ["| sweep file | runs finished / planned | failed | run wall time | CPU time | tasks complete |",
              "|---|---|---|---|---|---|"]
     for name, p in progress:
-        done = ", ".join(get_task(t).display for t in p["tasks_complete"]) or "none"
-        notes = ([f"{p['reused']} reused"] * bool(p["reused"])
-                 + [f"{p['off_plan']} no longer planned"] * bool(p["off_plan"]))
+        done = ", ".join(get_task(t).display for t in p.tasks_complete) or "none"
+        notes = [f"{p.reused} reused"] * bool(p.reused) + [f"{p.off_plan} no longer planned"] * bool(p.off_plan)
         reused = f" ({', '.join(notes)})" if notes else ""
-        lines.append(f"| `sweeps/{name}` | {p['finished']} / {p['planned']}{reused} | {p['failed']} | "
-                     f"{p['wall_h']:.2f} h | {p['cpu_h']:.1f} core-h{_on_gpus(p['gpu'])} | "
-                     f"{done} ({len(p['tasks_complete'])} of {len(p['tasks'])}) |")
+        lines.append(f"| `sweeps/{name}` | {p.finished} / {p.planned}{reused} | {p.failed} | "
+                     f"{p.wall_h:.2f} h | {p.cpu_h:.1f} core-h{_on_gpus(p.gpu)} | "
+                     f"{done} ({len(p.tasks_complete)} of {len(p.tasks)}) |")
     lines += ["", "| sweep file | task | runs finished / planned | run wall time | one run | still to run (est.) |",
               "|---|---|---|---|---|---|"]
     for name, p in progress:
-        for task, t in p["by_task"].items():
-            one = f"{t['run_min'][0]:.1f}-{t['run_min'][1]:.1f} min" if t["run_min"] else "-"
-            todo = t["planned"] - t["finished"]
-            left = "none" if not todo else (f"{todo} runs, ~{t['left_h']:.1f} core-h" if t["left_h"] is not None
+        for task, t in p.by_task.items():
+            one = f"{t.run_min[0]:.1f}-{t.run_min[1]:.1f} min" if t.run_min else "-"
+            todo = t.planned - t.finished
+            left = "none" if not todo else (f"{todo} runs, ~{t.left_h:.1f} core-h" if t.left_h is not None
                                             else f"{todo} runs")
-            lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t['finished']} / {t['planned']} | "
-                         f"{t['wall_h']:.2f} h{_on_gpus(t['gpu'])} | {one} | {left} |")
+            lines.append(f"| `sweeps/{name}` | {get_task(task).display} | {t.finished} / {t.planned} | "
+                         f"{t.wall_h:.2f} h{_on_gpus(t.gpu)} | {one} | {left} |")
     return "\n".join(lines)
 
 
