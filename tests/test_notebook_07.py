@@ -10,6 +10,7 @@ from adapterlib.course.after_houlsby import COST_FILE, study_status
 D, L, FF, HEAD = 384, 6, 1536, 2 * 384 + 2   # MiniLM; the binary head reads the token mean
 
 
+@pytest.mark.slow
 def test_notebook_07_after_houlsby(tmp_path, monkeypatch):
     from nbtools import run_notebook
 
