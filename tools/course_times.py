@@ -32,7 +32,7 @@ def with_times(readme: str, course: dict[str, float], smoke: dict[str, float]) -
     for line in readme.splitlines():
         match = ROW.match(line)
         if match:
-            cells = line.strip().strip("|").split(" | ")
+            cells = [cell.strip() for cell in line.strip().strip("|").split(" | ")]
             name = match.group(1)
             cells[-2:] = [f"{course[name]:.0f} s" if name in course else "not measured",
                           f"{smoke[name]:.0f} s" if name in smoke else "not measured"]
