@@ -43,7 +43,7 @@ def test_mean_pooling_needs_a_pooler_to_replace(make_tiny):
 def test_peft_version_is_none_without_peft(monkeypatch):
     def missing(name):
         raise metadata.PackageNotFoundError(name)
-    monkeypatch.setattr(metadata, "version", missing)
+    monkeypatch.setattr(methods, "version", missing)  # the name methods.py imported from importlib.metadata
     assert methods.peft_version() is None
 
 

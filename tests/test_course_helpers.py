@@ -104,6 +104,7 @@ def _notebook(path: Path, parameters: str) -> Path:
 
 def test_model_and_glue_dir_go_to_the_notebooks_that_declare_them(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ADAPTERLIB_PRESET", raising=False)  # CI runs with ADAPTERLIB_PRESET=smoke
     both = _notebook(tmp_path / "01_both.ipynb", "preset = None\nmodel = None\nglue_dir = None\n")
     neither = _notebook(tmp_path / "02_neither.ipynb", "preset = None\n")
     args = build_parser().parse_args(["course", "--output-dir", str(tmp_path / "out"), "--model", "some/model",

@@ -111,7 +111,7 @@ def test_03_adapter_size_vs_parameters(tmp_path):
         assert r["mixed_machine_points"] == int((machines.nunique() > 1).sum()) == 0
 
 
-@pytest.mark.parametrize("prefix", ["01", "02", "03"])
+@pytest.mark.parametrize("prefix", ["01", "02", "03", "04", "05", "06", "07"])
 def test_notebook_parameters_are_documented(prefix):
     import papermill as pm
     from nbtools import notebook_path
