@@ -128,6 +128,9 @@ def test_budget_explorer_and_plots(methods_study):
     assert explorer.table.iloc[0]["best (validation)"] == "bitfit" and explorer.image.value[:4] == b"\x89PNG"
     explorer.budget.value = max(v for _, v in explorer.budget.options)
     assert explorer.table.iloc[0]["best (validation)"] == "houlsby m=32"
+    from adapterlib.course.widgets import FALLBACK_TEXT
+    bundle = explorer.widget._repr_mimebundle_()  # before a kernel runs: a static view, not the VBox repr
+    assert bundle["text/plain"] == FALLBACK_TEXT and explorer.view.value in bundle["text/html"]
     from adapterlib.plots_methods import plot_costs
     axes = plot_costs(ah.cost_table())
     assert len(axes[0].patches) == 2 * len(ah.cost_table())

@@ -245,7 +245,10 @@ class BudgetExplorer:
         self.view, self.image = w.HTML(), w.Image(format="png")
         for control in (self.budget, self.task):
             control.observe(lambda _change: self.update(), names="value")
-        self.widget = w.VBox([w.HBox([self.budget, self.task]), self.view, self.image])
+        from .widgets import _static_html, explorer_box  # a static view where the widget cannot be drawn
+
+        self.widget = explorer_box([w.HBox([self.budget, self.task]), self.view, self.image],
+                                   static=lambda: _static_html(self.view, self.image))
         self.update()
 
     def update(self) -> pd.DataFrame:
