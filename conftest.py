@@ -44,16 +44,14 @@ def pytest_addoption(parser):
 
 
 # Under `--dist loadscope` each test module (and each notebook) goes whole to one worker, so a long module handed
-# out last makes a tail where one core idles. The longest go first (longest-processing-time order), measured from
-# `--durations` of CI runs on the 2-core machine; the papermill tests of the notebooks among them, so that nbval's
-# runs of the same notebooks, handed out last, reuse the course runs those trained (the course-runs folder is shared
-# by the session) instead of training them at the same time on the other core. The rest keep collection order.
-# A stale order costs speed only, never a result.
-LONGEST_FIRST = ("tests/test_sweep.py", "tests/test_notebooks_04_06.py", "tests/test_notebook_07.py",
-                 "tests/test_notebooks_01_03.py", "tests/test_bench_smoke.py", "tests/test_aggregate.py",
-                 "tests/test_reliability.py", "tests/test_hostile.py", "tests/test_browser.py",
-                 "tests/test_exercises.py")
-LAST = "notebooks/"  # nbval's notebooks: after the papermill tests above
+# out last makes a tail where one core idles. The longest go first (longest-processing-time order); the rest keep
+# their collection order. Measured from `--durations` of CI runs on the 2-core machine (seconds of test time,
+# rounded): a stale order costs speed only, never a result.
+LONGEST_FIRST = ("tests/test_sweep.py", "tests/test_notebooks_04_06.py", "tests/test_aggregate.py",
+                 "tests/test_bench_smoke.py", "tests/test_reliability.py", "tests/test_hostile.py",
+                 "tests/test_browser.py", "tests/test_notebooks_01_03.py", "tests/test_notebook_07.py",
+                 "notebooks/07_after_houlsby.ipynb", "notebooks/05_layer_ablation.ipynb",
+                 "notebooks/02_initialisation_ablation.ipynb", "notebooks/03_adapter_size_vs_parameters.ipynb")
 
 
 def pytest_configure(config):
@@ -63,12 +61,7 @@ def pytest_configure(config):
 
 def _longest_first(items) -> None:
     rank = {name: i for i, name in enumerate(LONGEST_FIRST)}
-
-    def order(item):
-        path = item.nodeid.split("::")[0]
-        return rank.get(path, len(rank) + path.startswith(LAST))
-
-    items.sort(key=order)  # stable: the rest keep their order
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0], len(rank)))  # stable: the rest keep order
 
 
 @pytest.hookimpl(tryfirst=True)  # before pytest's own hook deselects by `-m`, so `-m "not slow"` sees these marks
