@@ -289,19 +289,25 @@ def _add_claims(sub) -> None:
     p.set_defaults(func=cmd_claims)
 
 
-def cmd_claims(args) -> int:
-    from .course.claims import claims, headline, replace_scorecard_block, scorecard_markdown
+def _update_in_place(path: Path, replace) -> None:
+    """Rewrite `path` as `replace(its text)`, atomically: a failed write (a full disk) leaves the file as it was."""
     from .errors import OutputWriteError
     from .paths import write_text_atomic
+
+    text = replace(path.read_text())
+    try:
+        write_text_atomic(path, text)
+    except OSError as e:
+        raise OutputWriteError(f"could not update {path}: {e.strerror or e}; it is as it was") from e
+
+
+def cmd_claims(args) -> int:
+    from .course.claims import claims, headline, replace_scorecard_block, scorecard_markdown
 
     card = claims(args.results_dir)
     if args.update:
         path = Path(args.update)
-        text = replace_scorecard_block(path.read_text(), card)
-        try:
-            write_text_atomic(path, text)  # a full disk leaves the file as it was
-        except OSError as e:
-            raise OutputWriteError(f"could not update {path}: {e.strerror or e}; it is as it was") from e
+        _update_in_place(path, lambda text: replace_scorecard_block(text, card))
         print(f"updated the scorecard in {path}")
     elif args.format == "csv":
         print(card.to_csv(float_format="%.6g", lineterminator="\n"), end="")
@@ -522,8 +528,7 @@ def cmd_pilot(args) -> int:
 
 
 def cmd_status(args) -> int:
-    from .errors import OutputWriteError, UsageError
-    from .paths import write_text_atomic
+    from .errors import UsageError
     from .sweeps.driver import invalid_records, report_invalid, study_folder
     from .sweeps.spec import load_spec
     from .sweeps.status import replace_status_block, repository_sweeps, status_markdown
@@ -543,11 +548,7 @@ def cmd_status(args) -> int:
     path = Path(args.update)
     if path.resolve() in {Path(p).resolve() for p in specs}:
         raise UsageError(f"--update {path} is one of the sweep files it reads; name the Markdown file to update")
-    text = replace_status_block(path.read_text(), table)
-    try:
-        write_text_atomic(path, text)  # a full disk leaves the file as it was
-    except OSError as e:
-        raise OutputWriteError(f"could not update {path}: {e.strerror or e}; it is as it was") from e
+    _update_in_place(path, lambda text: replace_status_block(text, table))
     print(f"updated the status table in {path}")
     return 0
 
