@@ -46,11 +46,15 @@ def pytest_addoption(parser):
 # Under `--dist loadscope` each test module (and each notebook) goes whole to one worker, so a long module handed
 # out last makes a tail where one core idles. The longest go first (longest-processing-time order); the rest keep
 # their collection order. Measured from `--durations` of CI runs on the 2-core machine (seconds of test time,
-# rounded): a stale order costs speed only, never a result.
-LONGEST_FIRST = ("tests/test_sweep.py", "tests/test_notebooks_04_06.py", "tests/test_aggregate.py",
-                 "tests/test_bench_smoke.py", "tests/test_reliability.py", "tests/test_hostile.py",
-                 "tests/test_browser.py", "tests/test_notebooks_01_03.py", "tests/test_notebook_07.py",
-                 "notebooks/07_after_houlsby.ipynb", "notebooks/05_layer_ablation.ipynb",
+# rounded): a stale order costs speed only, never a result. One exception to that order: nbval's run of notebook
+# 07 goes early and its papermill test (tests/test_notebook_07.py) well after it, so that the second reads the
+# eight short runs the first trained from the session's course-runs folder instead of training them beside it
+# (course.shared.train_once: a run asked for twice at once trains once, the second caller waits for it).
+LONGEST_FIRST = ("tests/test_sweep.py", "notebooks/07_after_houlsby.ipynb", "tests/test_notebooks_04_06.py",
+                 "tests/test_reliability.py", "tests/test_hostile.py", "tests/test_browser.py",
+                 "tests/test_exercises.py", "tests/test_notebooks_01_03.py", "tests/test_notebook_07.py",
+                 "tests/test_claims.py", "tests/test_bench_smoke.py", "tests/test_imports.py",
+                 "notebooks/05_layer_ablation.ipynb", "tests/test_aggregate.py",
                  "notebooks/02_initialisation_ablation.ipynb", "notebooks/03_adapter_size_vs_parameters.ipynb")
 
 

@@ -63,3 +63,33 @@ def test_curves_draw_the_history_live_and_then_from_the_record(tiny_model_dir, t
     assert row["stopped early"] == record["timing"]["stopped_early"]
     assert row["kept validation_accuracy"] == max(scores)
     assert row["dev accuracy"] == record["dev_score"]
+
+
+def test_a_run_asked_for_twice_at_once_trains_once(tiny_model_dir, tiny_glue_dir, tmp_path):
+    """Two kernels asking train_once for the same run at the same time: the second waits, then reads the record."""
+    import threading
+
+    config = cfg(tiny_model_dir, tiny_glue_dir, epochs=1)
+    inside, go, results, trained = threading.Event(), threading.Event(), {}, []
+
+    def first_on_eval(history):
+        trained.append("first")
+        inside.set()
+        go.wait(timeout=60)
+
+    def call(name, on_eval):
+        results[name] = train_once(config, folder=tmp_path, progress=False, quiet=True, on_eval=on_eval)
+
+    a = threading.Thread(target=call, args=("first", first_on_eval))
+    a.start()
+    assert inside.wait(timeout=120)  # the first is training, inside its lock
+    b = threading.Thread(target=call, args=("second", lambda h: trained.append("second")))
+    b.start()
+    b.join(timeout=1.0)
+    assert b.is_alive()  # waiting on the lock, not training beside the first
+    go.set()
+    a.join(timeout=120)
+    b.join(timeout=120)
+    assert "second" not in trained
+    assert results["first"]["reused"] is False and results["second"]["reused"] is True
+    assert results["second"]["run_id"] == results["first"]["run_id"]

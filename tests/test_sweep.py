@@ -515,7 +515,7 @@ def test_papermill_mode_records_what_the_notebook_recorded(tmp_path):
 @pytest.mark.slow
 def test_smoke_sweep_with_the_bundled_model(tmp_path):
     """sweeps/smoke.yaml exactly as committed: bundled MiniLM, real RTE from the bundled GLUE copy (or GLUE_DIR),
-    about a minute on 2 cores."""
+    about half a minute on one core."""
     assert main(["sweep", str(SWEEPS / "smoke.yaml"), "--output-dir", str(tmp_path), "--quiet"]) == 0
     df = aggregate.load_study(tmp_path)
     assert len(df) == 5 and set(df["status"]) == {"ok"} and df["dev_score"].between(0, 100).all()

@@ -10,7 +10,8 @@ the whole configuration, so any change of setting (preset, task, learning rate, 
     rec["reused"]   # True when an earlier notebook (or an earlier run of this one) trained it
 
 The folder is outputs/course-runs/ in the project (ignored by git), or $ADAPTERLIB_COURSE_RUNS.
-Delete it to train everything again.
+Delete it to train everything again. Two notebooks (or kernels) that ask for the same run at the same time
+do not both train it: the second waits on the run's lock file (<run_id>.lock) and then reads the record.
 """
 from __future__ import annotations
 
@@ -65,16 +66,20 @@ def train_once(cfg, folder=None, checkpoint: bool = False, progress: bool = True
     The record gets `reused` (True: read, not trained) and `path`. One line says which happened
     unless `quiet`. `on_eval(history)`: called after each validation of a run trained now (see `train`).
     """
-    from ..train import train
+    from filelock import FileLock
+
+    from ..train import run_id, train
 
     folder = Path(folder) if folder is not None else course_runs_dir()
-    record = stored_run(cfg, folder, checkpoint)
-    if record is not None:
-        record.reused = True
-        if not quiet:
-            print(f"reused {record.run_id} (trained earlier in {record.timing.wall_s:.0f} s; its record is in "
-                  f"the course's run folder)")  # no machine path: notebooks store this line
-        return record
-    record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint, on_eval=on_eval)
+    folder.mkdir(parents=True, exist_ok=True)
+    with FileLock(folder / f"{run_id(cfg)}.lock"):  # another process training this run: wait, then reuse it
+        record = stored_run(cfg, folder, checkpoint)
+        if record is not None:
+            record.reused = True
+            if not quiet:
+                print(f"reused {record.run_id} (trained earlier in {record.timing.wall_s:.0f} s; its record is in "
+                      f"the course's run folder)")  # no machine path: notebooks store this line
+            return record
+        record = train(cfg, output_dir=folder, progress=progress, save_checkpoint=checkpoint, on_eval=on_eval)
     record.reused = False
     return record
