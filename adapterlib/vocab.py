@@ -115,12 +115,12 @@ def color(label_or_key: str, default: str = "black") -> str:
 
 
 def display_labels(table, column: str = "method"):
-    """A copy of `table` (a DataFrame indexed or with a `column` of method keys) for a human to read: its keys
-    replaced by their display labels (label). Tables are computed and indexed by key; only what is shown is
-    labelled."""
+    """A copy of `table` for a human to read: the method keys of its `column` column, and of its index when the
+    index is named `column`, replaced by their display labels (label). Tables are computed and indexed by key;
+    only what is shown is labelled."""
     table = table.copy()
-    if column in getattr(table, "columns", ()):
+    if column in table.columns:
         table[column] = table[column].map(label)
-    if table.index.name == column or any(isinstance(k, str) and k in METHODS for k in table.index):
-        table.index = table.index.map(lambda k: label(k) if isinstance(k, str) else k)
+    if table.index.name == column:
+        table.index = table.index.map(label)
     return table
