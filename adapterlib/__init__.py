@@ -19,7 +19,7 @@ from ._version import __version__  # noqa: F401 (public: adapterlib.__version__)
 # `al.train` and `al.evaluate_task` pull the training engine (accelerate, datasets, ...) then.
 _EXPORTS = {
     "checkpoint": ["CheckpointError", "load_adapter", "save_adapter"],
-    "config": ["INIT_SCHEMES", "METHODS", "MODEL_PRESETS", "AdapterConfig", "AdapterConfigError", "TrainConfig",
+    "config": ["INIT_SCHEMES", "TRAIN_METHODS", "MODEL_PRESETS", "AdapterConfig", "AdapterConfigError", "TrainConfig",
                "TrainConfigError"],
     "errors": ["AdapterlibError"],
     "fast": ["speed_up", "slow_down"],
@@ -41,8 +41,8 @@ if TYPE_CHECKING:  # for type checkers and IDEs; at run time the names load on f
     from .checkpoint import CheckpointError, load_adapter, save_adapter
     from .config import (
         INIT_SCHEMES,
-        METHODS,
         MODEL_PRESETS,
+        TRAIN_METHODS,
         AdapterConfig,
         AdapterConfigError,
         TrainConfig,
@@ -107,5 +107,5 @@ __all__ = [
     "adapter_param_formula", "adapter_slots", "adapters_removed", "add_adapters", "enable_adapters",
     "load_adapter", "load_base_model", "model_from_preset", "param_groups", "param_report", "save_adapter",
     "set_trainable", "tiny_config", "TrainConfig", "TrainConfigError", "train", "evaluate_task",
-    "AdapterlibError", "speed_up", "slow_down", "METHODS", "add_method", "RunRecord", "claims",
+    "AdapterlibError", "speed_up", "slow_down", "TRAIN_METHODS", "add_method", "RunRecord", "claims",
 ]

@@ -150,6 +150,7 @@ def cmd_aggregate(args) -> int:
 
     from .sweeps.aggregate import write_tables
     from .sweeps.driver import report_invalid
+    from .vocab import display_labels, label
 
     excluded: list = []
     written = write_tables(args.study, out_dir=args.out_dir, plots=args.plots, excluded=excluded)
@@ -159,15 +160,15 @@ def cmd_aggregate(args) -> int:
     if excluded:
         print(f"{len(excluded)} invalid run record(s) excluded (listed above; counted in summary.csv)")
     if "glue_table_dev_mean" in written:  # the headline: Table 1 analog, GLUE dev means over seeds
-        table = pd.read_csv(written["glue_table_dev_mean"], index_col="method")
+        table = display_labels(pd.read_csv(written["glue_table_dev_mean"], index_col="method"))
         print("\n" + table.to_string(float_format=lambda v: f"{v:.2f}"))
     if "glue_gap" in written:  # how far adapters are from full fine-tuning on the average, with its interval
         for _, g in pd.read_csv(written["glue_gap"]).iterrows():
             interval = (f"95% seed bootstrap {g['gap_low_95%']:+.2f} .. {g['gap_high_95%']:+.2f}, at least "
                         f"{g['n_seeds_min']} seeds per cell" if pd.notna(g["gap_low_95%"]) else
                         f"no interval: a cell has {g['n_seeds_min']} seed, whose noise is not measured")
-            print(f"{g['method']} - {g['baseline']}: average gap {g['gap_mean']:+.2f} over {g['n_tasks']} tasks "
-                  f"({interval}); best of seeds on validation {g['gap_best_of_seeds']:+.2f}")
+            print(f"{label(g['method'])} - {label(g['baseline'])}: average gap {g['gap_mean']:+.2f} over "
+                  f"{g['n_tasks']} tasks ({interval}); best of seeds on validation {g['gap_best_of_seeds']:+.2f}")
     return 0
 
 

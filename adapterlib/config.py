@@ -130,7 +130,7 @@ class TrainConfigError(AdapterlibError, ValueError):
 # What a run trains (TrainConfig.method; adapterlib.methods describes each). `policy`, the older name of the same
 # choice, is kept so earlier run ids stay valid: policy "adapter" is method "houlsby", every other method's policy
 # is its own name.
-METHODS = ("houlsby", "pfeiffer", "bitfit", "lora", "ia3", "prefix", "full", "top_k", "layernorm", "head")
+TRAIN_METHODS = ("houlsby", "pfeiffer", "bitfit", "lora", "ia3", "prefix", "full", "top_k", "layernorm", "head")
 ADAPTER_METHODS = ("houlsby", "pfeiffer")  # bottleneck adapters (adapter_size, init, nonlinearity, train_layernorm)
 PEFT_METHODS = ("lora", "ia3", "prefix")   # through the peft library
 NEW_METHODS = ("pfeiffer", "bitfit", "lora", "ia3", "prefix")  # no record before `method` existed
@@ -235,15 +235,15 @@ class TrainConfig:
         """Resolve `method` and `policy` (one names the other) and refuse options that do not apply to it."""
         if self.method is None:
             self.method = method_of_policy(self.policy)
-        elif self.method not in METHODS:
-            raise TrainConfigError(f"unknown method {self.method!r}; known: {', '.join(METHODS)}")
+        elif self.method not in TRAIN_METHODS:
+            raise TrainConfigError(f"unknown method {self.method!r}; known: {', '.join(TRAIN_METHODS)}")
         elif self.policy != policy_of_method(self.method):
             if self.policy != "adapter":  # the default policy gives way to an explicit method
                 raise TrainConfigError(f"--method {self.method} contradicts --policy {self.policy} (policy "
                                        f"{self.policy} is method {method_of_policy(self.policy)}); give one of them")
             self.policy = policy_of_method(self.method)
-        if self.method not in METHODS:
-            raise TrainConfigError(f"unknown policy {self.policy!r}; known methods: {', '.join(METHODS)}")
+        if self.method not in TRAIN_METHODS:
+            raise TrainConfigError(f"unknown policy {self.policy!r}; known methods: {', '.join(TRAIN_METHODS)}")
         for name, owner in (("lora_r", "lora"), ("prefix_length", "prefix")):
             value = getattr(self, name)
             if value is not None and self.method != owner:

@@ -373,7 +373,7 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
     else:
         axes = [ax] * len(tasks)
     notes = {"adapter": ("m={:g}", "adapter_size"), "top_k": ("k={:g}", "top_k")}  # each point's size
-    style = {vocab.label(k): (k, *notes.get(k, (None, None))) for k in vocab.CURVE[1:] + vocab.CURVE[:1]}
+    style = {k: (vocab.label(k), *notes.get(k, (None, None))) for k in vocab.CURVE[1:] + vocab.CURVE[:1]}
     if floors == "auto":
         floors = {}
         for task in tasks:
@@ -388,8 +388,8 @@ def plot_size_curve(table: pd.DataFrame, ax=None, floors="auto"):
     for task, a in zip(tasks, axes, strict=True):
         rows = table[table["task"] == task]
         labels = []
-        for method, (policy, note, column) in style.items():  # rows by key (policy); the label is for display
-            part = rows[rows["policy"] == policy if "policy" in rows else rows["method"] == method]
+        for policy, (method, note, column) in style.items():  # rows by key (policy); the label is for display
+            part = rows[rows["policy" if "policy" in rows else "method"] == policy]
             part = part.sort_values("trainable")
             if part.empty:
                 continue
@@ -555,8 +555,8 @@ def plot_layer_drops(ablations, ax=None, value: str = "score", paper_max: float 
 
 # --- notebook 04: GLUE reproduction (paper Table 1) ---------------------------------------------
 
-# The Table 1 rows' colours by label when this module was imported (plots look colours up by key: vocab.color)
-OURS_COLORS = {vocab.label(k): METHODS[k].color for k in TABLE1}
+# The Table 1 rows' colours, by key (adapterlib.vocab.TABLE1)
+OURS_COLORS = {k: METHODS[k].color for k in TABLE1}
 
 
 def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=None, xlabel: str = "score (%)"):
@@ -589,11 +589,12 @@ def plot_scores_vs_references(ours: dict, references: dict, floor: float, ax=Non
     return ax
 
 
-def _short_method(method: str) -> str:
-    """A tick label for a Table 1 row: "full\nFT", "8-256", "within\n4%", "64" (the legend names them in full)."""
-    if key_of(method) == "full":
+def _short_method(key: str) -> str:
+    """A tick label for a Table 1 row (a key): "full\nFT", "8-256", "within\n4%", "64" (the legend names them in
+    full)."""
+    if key == "full":
         return "full\nFT"
-    inner = method.removeprefix("adapters (").removesuffix(")")
+    inner = vocab.label(key).removeprefix("adapters (").removesuffix(")")
     return inner.replace("within ", "within\n")
 
 
@@ -603,14 +604,16 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
     majority-class floor on our dev set (dashed line).
 
     selection: adapterlib.sweeps.aggregate.glue_selection output with a "paper (test)" column
-    (adapterlib.studies.paper.with_paper_scores); `task` is a task name or its display label.
+    (adapterlib.studies.paper.with_paper_scores): `method` a key (adapterlib.vocab; a label is read as its key),
+    `task` a task name or its display label. Labels appear only in the legend and the ticks.
     floors: {task (as in selection): majority-class score}. One panel per task: the metrics differ.
     """
     from matplotlib.lines import Line2D
 
+    selection = selection.assign(method=selection["method"].map(key_of))
     tasks = list(dict.fromkeys(selection["task"]))
-    given = list(dict.fromkeys(selection["method"]))  # labels; ordered as Table 1's rows, any other after them
-    methods = sorted(given, key=lambda m: TABLE1.index(key_of(m)) if key_of(m) in TABLE1 else len(TABLE1))
+    given = list(dict.fromkeys(selection["method"]))  # keys; ordered as Table 1's rows, any other after them
+    methods = sorted(given, key=lambda m: TABLE1.index(m) if m in TABLE1 else len(TABLE1))
     if fig is None:
         fig = plt.figure(figsize=((0.45 * len(methods) + 0.6) * len(tasks) + 0.6, 3.6))
     axes = fig.subplots(1, len(tasks), squeeze=False)[0]
@@ -636,7 +639,7 @@ def plot_glue_vs_paper(selection: pd.DataFrame, floors: dict, fig=None, title: s
         ax.grid(axis="x", visible=False)
     axes[0].set_ylabel(MIXED_SCORES)
     handles = [Line2D([], [], marker="o", color=vocab.color(m), ls="none",
-                      label=f"ours: {m} (MiniLM, dev, mean ± s.e.m.)") for m in methods]
+                      label=f"ours: {vocab.label(m)} (MiniLM, dev, mean ± s.e.m.)") for m in methods]
     handles += [Line2D([], [], marker="D", mfc="white", mec="black", ls="none",
                        label="paper (BERT-large, test server)"),
                 Line2D([], [], color="black", ls="--", label="majority class (our dev set)")]

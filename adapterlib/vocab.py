@@ -1,6 +1,8 @@
 """One vocabulary of methods: each method's key, display label, colour, marker and the runs it covers.
 
-Code compares and indexes by key (a record's `policy`, or a Table 1 row's key); labels are for display:
+Code compares and indexes by key (a record's `policy`, or a Table 1 row's key); every table adapterlib computes
+(aggregate.glue_table, glue_selection, glue_gap, size_curve, ...) carries keys, and labels are applied only where a
+human reads them (plot legends, printed and displayed tables: display_labels):
 
     METHODS["full"].label                  # "full fine-tuning"
     METHODS["adapters_budget"].label       # "adapters (within 4%)", from BUDGET_PERCENT when it is read
@@ -110,3 +112,15 @@ def key_of(label_or_key: str) -> str:
 def color(label_or_key: str, default: str = "black") -> str:
     key = key_of(label_or_key)
     return METHODS[key].color if key in METHODS else default
+
+
+def display_labels(table, column: str = "method"):
+    """A copy of `table` for a human to read: the method keys of its `column` column, and of its index when the
+    index is named `column`, replaced by their display labels (label). Tables are computed and indexed by key;
+    only what is shown is labelled."""
+    table = table.copy()
+    if column in table.columns:
+        table[column] = table[column].map(label)
+    if table.index.name == column:
+        table.index = table.index.map(label)
+    return table

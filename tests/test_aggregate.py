@@ -11,6 +11,7 @@ from adapterlib import TrainConfig, plots
 from adapterlib.data import get_task
 from adapterlib.sweeps import aggregate
 from adapterlib.train import run_id
+from adapterlib.vocab import label
 
 matplotlib.use("Agg")
 
@@ -121,28 +122,28 @@ def test_select_best_single_seed_sem_nan_and_failed_ignored():
 def test_glue_table_methods_tasks_average_and_params():
     df = aggregate.records_frame(glue_records())
     table = aggregate.glue_table(df)
-    assert list(table.index) == ["full fine-tuning", "adapters (8-256)", "adapters (within 4%)", "adapters (64)"]
+    assert list(table.index) == ["full", "adapters_8_256", "adapters_budget", "adapters_64"]
     assert list(table.columns[:3]) == ["CoLA", "RTE", "average"]           # paper's task order
-    assert table.loc["full fine-tuning", "RTE"] == pytest.approx(64.0)
-    assert table.loc["adapters (8-256)", "average"] == pytest.approx((60 + 50) / 2)
+    assert table.loc["full", "RTE"] == pytest.approx(64.0)
+    assert table.loc["adapters_8_256", "average"] == pytest.approx((60 + 50) / 2)
     long = aggregate.glue_selection(df)
-    assert set(long.loc[long["method"] == "adapters (8-256)", "adapter_size"]) == {8}   # best size on validation
+    assert set(long.loc[long["method"] == "adapters_8_256", "adapter_size"]) == {8}   # best size on validation
     a8, a64 = trainable_of("adapter", 8), trainable_of("adapter", 64)
-    assert table.loc["adapters (8-256)", "trainable_per_task"] == a8
-    assert table.loc["adapters (64)", "total_params_multiple"] == pytest.approx((BASE - LN + 2 * a64) / BASE)
-    assert table.loc["full fine-tuning", "total_params_multiple"] == pytest.approx(2 * (BASE + HEAD) / BASE)
+    assert table.loc["adapters_8_256", "trainable_per_task"] == a8
+    assert table.loc["adapters_64", "total_params_multiple"] == pytest.approx((BASE - LN + 2 * a64) / BASE)
+    assert table.loc["full", "total_params_multiple"] == pytest.approx(2 * (BASE + HEAD) / BASE)
     sem = aggregate.glue_table(df, "dev_sem")
-    assert sem.loc["adapters (64)", "average"] == pytest.approx(math.sqrt(2 * (2 / math.sqrt(3)) ** 2) / 2)
-    assert aggregate.glue_table(df, "n_seeds").loc["adapters (64)", "RTE"] == 3
+    assert sem.loc["adapters_64", "average"] == pytest.approx(math.sqrt(2 * (2 / math.sqrt(3)) ** 2) / 2)
+    assert aggregate.glue_table(df, "n_seeds").loc["adapters_64", "RTE"] == 3
     one_seed = aggregate.records_frame([r for r in glue_records()
                                         if not (r["task"] == "rte" and r["policy"] == "adapter" and r["seed"] > 0)])
-    assert math.isnan(aggregate.glue_table(one_seed, "dev_sem").loc["adapters (64)", "average"])  # RTE: 1 seed
+    assert math.isnan(aggregate.glue_table(one_seed, "dev_sem").loc["adapters_64", "average"])  # RTE: 1 seed
 
 
 def test_glue_table_average_needs_every_task():
     recs = [r for r in glue_records() if not (r["task"] == "cola" and r["policy"] == "full")]
     table = aggregate.glue_table(aggregate.records_frame(recs))
-    assert math.isnan(table.loc["full fine-tuning", "average"]) and math.isnan(table.loc["full fine-tuning", "CoLA"])
+    assert math.isnan(table.loc["full", "average"]) and math.isnan(table.loc["full", "CoLA"])
 
 
 def size_records():
@@ -160,8 +161,8 @@ def test_size_and_init_curves_and_plots():
     assert len(curve) == 2 * (9 + 6 + 2)
     assert list(curve["task"].unique()) == ["cola", "sst2"]
     cola = curve[curve["task"] == "cola"]
-    assert list(cola["method"].unique()) == ["full fine-tuning", "adapters", "top-k fine-tuning", "LayerNorm only"]
-    assert cola[cola["method"] == "adapters"]["trainable"].is_monotonic_increasing
+    assert list(cola["method"].unique()) == ["full", "adapter", "top_k", "layernorm"]
+    assert cola[cola["method"] == "adapter"]["trainable"].is_monotonic_increasing
     axes = plots.plot_size_curve(curve)
     assert len(axes) == 2 and axes[0].get_xscale() == "log" and "trained parameters" in axes[0].get_xlabel()
     assert "MCC (x100)" in axes[0].get_ylabel()  # plots.metric_label: one convention on every axis
@@ -194,7 +195,7 @@ def test_write_tables_is_deterministic_and_removes_stale(tmp_path):
     aggregate.write_tables(folder)
     assert first == {p.name: p.read_bytes() for p in (folder / "tables").glob("*.csv")}
     table = pd.read_csv(written["glue_table_dev_mean"])
-    assert list(table["method"]) == ["full fine-tuning", "adapters (8-256)", "adapters (within 4%)", "adapters (64)"]
+    assert list(table["method"]) == ["full", "adapters_8_256", "adapters_budget", "adapters_64"]
     summary = pd.read_csv(written["summary"]).set_index("key")["value"]
     n_runs = len({r["run_id"] for r in glue_records() + size_records()})  # the two share a few runs
     assert summary["runs"] == str(n_runs) and summary["failed"] == "0"
@@ -239,9 +240,9 @@ def test_best_size_is_chosen_on_the_seed_means_of_each_sizes_winner():
         if rec["task"] == "rte" and rec["config"]["adapter_size"] == 64 and rec["seed"] > 0:
             rec["selected"]["validation_accuracy"] = 80.0
     long = aggregate.glue_selection(aggregate.records_frame(recs)).set_index(["method", "task"])
-    assert long.loc[("adapters (8-256)", "rte"), "adapter_size"] == 64
-    assert long.loc[("adapters (8-256)", "rte"), "lr"] == 1e-3 and long.loc[("adapters (8-256)", "rte"), "n_seeds"] == 3
-    assert long.loc[("adapters (8-256)", "cola"), "adapter_size"] == 8
+    assert long.loc[("adapters_8_256", "rte"), "adapter_size"] == 64
+    assert long.loc[("adapters_8_256", "rte"), "lr"] == 1e-3 and long.loc[("adapters_8_256", "rte"), "n_seeds"] == 3
+    assert long.loc[("adapters_8_256", "cola"), "adapter_size"] == 8
 
 
 def test_recipe_options_are_columns_and_keep_variants_apart(tmp_path):
@@ -281,10 +282,10 @@ def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
     recs = two_seed_gap_records()
     df = aggregate.records_frame(recs)
     long = aggregate.glue_selection(df).set_index(["method", "task"])
-    assert long.loc[("full fine-tuning", "rte"), "dev_best_of_seeds"] == 62      # seed 1: validation 71 > 70
-    assert long.loc[("adapters (64)", "rte"), "dev_best_of_seeds"] == 58         # seed 0: validation 69 > 68
-    assert long.loc[("adapters (64)", "mrpc"), "dev_best_of_seeds"] == 83
-    gap = aggregate.glue_gap(df, n_boot=4000, seed=1).set_index("method").loc["adapters (64)"]
+    assert long.loc[("full", "rte"), "dev_best_of_seeds"] == 62      # seed 1: validation 71 > 70
+    assert long.loc[("adapters_64", "rte"), "dev_best_of_seeds"] == 58         # seed 0: validation 69 > 68
+    assert long.loc[("adapters_64", "mrpc"), "dev_best_of_seeds"] == 83
+    gap = aggregate.glue_gap(df, n_boot=4000, seed=1).set_index("method").loc["adapters_64"]
     assert gap["gap_rte"] == pytest.approx(-1.5) and gap["gap_mrpc"] == pytest.approx(0.0)
     assert gap["gap_mean"] == pytest.approx(-0.75)
     assert gap["gap_best_of_seeds"] == pytest.approx(((58 - 62) + (83 - 80)) / 2)  # -0.5
@@ -295,10 +296,10 @@ def test_best_of_seeds_and_the_seed_bootstrap_of_the_average_gap():
     assert -4 <= gap["gap_rte_low_95%"] < -1.5 < gap["gap_rte_high_95%"] <= 1
     assert -3 <= gap["gap_mrpc_low_95%"] < 0 < gap["gap_mrpc_high_95%"] <= 3
     # a cell with one seed: its seed noise is not measured, so there is no interval (NaN), only the mean
-    one = aggregate.glue_gap(df[df["seed"] == 0]).set_index("method").loc["adapters (64)"]
+    one = aggregate.glue_gap(df[df["seed"] == 0]).set_index("method").loc["adapters_64"]
     assert math.isnan(one["gap_low_95%"]) and math.isnan(one["gap_high_95%"]) and one["n_seeds_min"] == 1
     assert one["gap_mean"] == pytest.approx(((58 - 60) + (83 - 80)) / 2)
-    mixed = aggregate.glue_gap(df[(df["seed"] == 0) | (df["task"] == "rte")]).set_index("method").loc["adapters (64)"]
+    mixed = aggregate.glue_gap(df[(df["seed"] == 0) | (df["task"] == "rte")]).set_index("method").loc["adapters_64"]
     assert math.isnan(mixed["gap_low_95%"]) and mixed["n_seeds_min"] == 1   # MRPC has one seed
     assert math.isnan(mixed["gap_mrpc_low_95%"]) and not math.isnan(mixed["gap_rte_low_95%"])  # RTE has two
 
@@ -320,14 +321,14 @@ def test_aggregate_command_prints_the_interval_or_says_why_there_is_none(tmp_pat
 
 # ---------------------------------------------------------------- the Table 1 claim, from the gap table
 
-def _gap_row(mean, lo, hi, n_seeds=3, method="adapters (8-256)"):
+def _gap_row(mean, lo, hi, n_seeds=3, method="adapters_8_256"):
     import pandas as pd
-    return pd.DataFrame([{"method": method, "baseline": "full fine-tuning", "n_tasks": 2, "tasks": "rte cola",
+    return pd.DataFrame([{"method": method, "baseline": "full", "n_tasks": 2, "tasks": "rte cola",
                           "gap_rte": mean - 0.5, "gap_cola": mean + 0.5, "gap_mean": mean, "gap_low_95%": lo,
                           "gap_high_95%": hi, "gap_best_of_seeds": mean + 0.3, "n_seeds_min": n_seeds}])
 
 
-def _averages(pct, pct_ne, method="adapters (8-256)"):
+def _averages(pct, pct_ne, method="adapters_8_256"):
     import pandas as pd
     return pd.DataFrame({"params_per_task_percent": [pct], "params_per_task_percent_no_embedding": [pct_ne]},
                         index=[method])
@@ -360,7 +361,7 @@ def test_glue_claim_budget_and_missing_inputs():
     assert "met on both" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0))[0]
     assert "exceeded on both" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0))[0]
     assert "% of the whole" not in glue_claim_findings(_gap_row(0, -0.1, 0.1), None)[0]
-    assert "Not yet" in glue_claim_findings(_gap_row(0, -0.1, 0.1, method="adapters (64)"), None)[0]
+    assert "Not yet" in glue_claim_findings(_gap_row(0, -0.1, 0.1, method="adapters_64"), None)[0]
 
 
 @pytest.mark.committed
@@ -370,13 +371,13 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     from adapterlib.studies.paper import paper_table, with_paper_scores
     runs = aggregate.load_study("glue_cpu")
     chosen = aggregate.glue_selection(runs).set_index(["method", "task"])
-    full = chosen.loc["full fine-tuning"]
+    full = chosen.loc["full"]
     assert full["lr_edge"].to_dict() == {"cola": "highest", "sst2": "highest", "mrpc": "highest", "stsb": "",
                                          "rte": "highest"}
     assert (full.loc[full["lr_edge"] == "highest", "lr"] == 1e-4).all() and full.loc["stsb", "lr"] == 5e-5
-    assert chosen.loc[("adapters (64)", "rte"), "lr_edge"] == "highest"             # 3e-3 of 3e-4 .. 3e-3
+    assert chosen.loc[("adapters_64", "rte"), "lr_edge"] == "highest"             # 3e-3 of 3e-4 .. 3e-3
     # the adapters (8-256) row chose m=256 at 1e-3 on RTE: the middle of m=256's grid, whatever other sizes did
-    assert chosen.loc[("adapters (8-256)", "rte"), ["adapter_size", "lr", "lr_edge"]].tolist() == [256, 1e-3, ""]
+    assert chosen.loc[("adapters_8_256", "rte"), ["adapter_size", "lr", "lr_edge"]].tolist() == [256, 1e-3, ""]
     # one or two lrs tried: no edge to speak of (of two, one is always the winner)
     for lrs in ([1e-4], [5e-5, 1e-4]):
         some = runs[(runs["policy"] == "full") & runs["lr"].isin(lrs)]
@@ -387,7 +388,7 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     lines = glue_sweep_findings(comparison, checks, aggregate.glue_table(runs), paper_table("table1"))
     # issue 15 (notebook 04 showed glue_cpu until 2026-12-04): v1's RTE adapters (64) sit on RTE's majority class;
     # the findings say so, and why
-    [rte64] = [c["check"] for c in checks if (c["check"].name, c["check"].task) == ("adapters (64)", "RTE")]
+    [rte64] = [c["check"] for c in checks if (c["check"].name, c["check"].task) == ("adapters_64", "RTE")]
     assert rte64.status == "at" and not rte64.learned
     why = next(x for x in lines if x.startswith("  - *Why adapters (64) does not clearly beat RTE's"))
     assert "3 epoch(s) is 0.69" in why and "did not fit" in why   # the training loss, from the records
@@ -397,8 +398,9 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     for item in edge.split("): ", 1)[1].rstrip(".").split("; "):
         subjects, lr, side = re.fullmatch(r"(.+) \(lr (\S+), the (\w+) tried\)", item).groups()
         flagged.update({tuple(s.split(" on ")): (lr, side) for s in subjects.split(" and ")})
-    assert flagged == {**{("full fine-tuning", t): ("1e-4", "highest") for t in ("CoLA", "SST-2", "MRPC", "RTE")},
-                       **{(m, "RTE"): ("3e-3", "highest") for m in ("adapters (within 4%)", "adapters (64)")}}
+    # the findings text names the methods by their labels (vocab.label: display only)
+    assert flagged == {**{(label("full"), t): ("1e-4", "highest") for t in ("CoLA", "SST-2", "MRPC", "RTE")},
+                       **{(label(m), "RTE"): ("3e-3", "highest") for m in ("adapters_budget", "adapters_64")}}
     # size_cpu has one lr per point: nothing is on an edge, and the findings say nothing of edges
     size_cpu = aggregate.size_curve(aggregate.load_study("size_cpu"))
     assert not any("edge" in line for line in size_study_findings(size_cpu))

@@ -9,7 +9,7 @@ import torch
 import adapterlib as al
 from adapterlib.checkpoint import load_adapter, save_adapter, trainable_groups
 from adapterlib.cli import main
-from adapterlib.config import METHODS, TrainConfigError
+from adapterlib.config import TRAIN_METHODS, TrainConfigError
 from adapterlib.errors import UnsupportedModelError
 from adapterlib.methods import add_method, trained_summary
 from adapterlib.studies.multitask import task_logits
@@ -202,7 +202,7 @@ def test_train_records_the_method_and_evaluate_reproduces_it(method, tiny_model_
 def test_unknown_method_and_nonsense_combinations_are_refused():
     with pytest.raises(TrainConfigError) as e:
         al.TrainConfig(method="adalora")
-    assert all(m in str(e.value) for m in METHODS)
+    assert all(m in str(e.value) for m in TRAIN_METHODS)
     for kw, names in [(dict(method="lora", adapter_size=16), ("adapter-size", "lora")),
                       (dict(method="houlsby", lora_r=4), ("lora-r", "houlsby")),
                       (dict(method="ia3", nonlinearity="swish"), ("nonlinearity", "ia3")),
@@ -232,7 +232,7 @@ def distilbert_dir(tmp_path_factory, tiny_model_dir):
 
 
 @pytest.mark.parametrize("args,names", [
-    (["--method", "adalora"], ["adalora", *METHODS]),
+    (["--method", "adalora"], ["adalora", *TRAIN_METHODS]),
     (["--method", "lora", "--adapter-size", "64"], ["--adapter-size", "lora"]),   # even at its default value
     (["--method", "bitfit", "--adapter-size", "8"], ["--adapter-size", "bitfit"]),
     (["--method", "houlsby", "--lora-r", "4"], ["--lora-r", "houlsby"]),

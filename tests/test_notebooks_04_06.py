@@ -12,6 +12,8 @@ import pytest
 
 from adapterlib import adapter_param_formula
 from adapterlib.studies.paper import DATA_DIR, TABLE1_COLUMNS, paper_table, table1_score, with_paper_scores
+from adapterlib.vocab import key_of
+from adapterlib.vocab import label as method_label
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_MD = DATA_DIR / "PAPER.md"  # the paper's facts, shipped with the project (a copy of ../shared/PAPER.md)
@@ -44,7 +46,7 @@ def test_table1_is_papers_table_exactly():
     for line in lines:
         cells = [c.strip() for c in line.strip("|").split("|")]
         method, total, per_task, *scores = cells
-        row = table.loc[method]
+        row = table.loc[key_of(method)]   # the paper's names, read as vocab keys
         assert row["total_params_multiple"] == float(total.rstrip("x"))
         assert row["params_per_task_percent"] == float(per_task.rstrip("%"))
         columns = ["CoLA", "SST-2", "MRPC", "STS-B", "QQP", "MNLI-m", "MNLI-mm", "QNLI", "RTE", "Total"]
@@ -67,7 +69,8 @@ def test_every_number_is_stated_in_paper_md(name):
 @pytest.mark.committed
 def test_reference_helpers():
     assert (DATA_DIR / "table1.csv").is_file()
-    assert table1_score("SST-2", "full fine-tuning") == 94.9 and table1_score("rte") == 68.8
+    assert table1_score("SST-2", "full") == 94.9 == table1_score("SST-2", "full fine-tuning")  # a key, or its label
+    assert table1_score("rte") == 68.8
     assert set(TABLE1_COLUMNS.values()) <= set(paper_table("table1").columns)
     with pytest.raises(FileNotFoundError, match="known"):
         paper_table("nope")
@@ -78,8 +81,8 @@ def test_reference_helpers():
 def test_with_paper_scores():
     import pandas as pd
 
-    table = pd.DataFrame({"method": ["full fine-tuning", "adapters (64)", "adapters (8-256)", "LayerNorm only",
-                                     "full fine-tuning"], "task": ["rte", "SST-2", "mnli", "rte", "wnli"]})
+    table = pd.DataFrame({"method": ["full", "adapters_64", "adapters_8_256", "layernorm", "full"],
+                          "task": ["rte", "SST-2", "mnli", "rte", "wnli"]})
     out = with_paper_scores(table)["paper (test)"].tolist()
     assert out[:3] == [70.1, 94.2, 84.9] and all(math.isnan(x) for x in out[3:])
 
@@ -152,7 +155,7 @@ def assert_floor_explained(r):
         assert c["learned"] is (c["status"] == "clearly above") and finite(c["floor"]), c
         assert (c["dev_mean"] - c["floor"] > 1.0) is (c["status"] in ("clearly above", "within noise")), c
         why = [x for x in r["conclusions"]
-               if x.startswith(f"  - *Why {c['method']} does not clearly beat {c['task']}'s floor, "
+               if x.startswith(f"  - *Why {method_label(c['method'])} does not clearly beat {c['task']}'s floor, "
                                "as far as the records show*: ")]
         assert len(why) == (0 if c["learned"] else 1), (c, why)
         task_line = next(x for x in r["conclusions"] if x.startswith(f"- **Sweep, {c['task']}** "))
@@ -321,15 +324,15 @@ def test_notebook_04_with_sweep_results(tmp_path):
     got = {(row["method"], row["task"]): (row["n_seeds"], row["dev_mean"], row["paper (test)"]) for row in r["sweep"]}
     # every adapter here trains 1% of the base: the budget row is 8-256's choice, not in Table 1
     for task in ("RTE", "MRPC"):
-        n, dev, paper = got.pop(("adapters (within 4%)", task))
+        n, dev, paper = got.pop(("adapters_budget", task))
         assert (n, dev) == (1, 67.0) and math.isnan(paper)
-    assert got == {("full fine-tuning", "RTE"): (1, 65.0, 70.1), ("adapters (64)", "RTE"): (1, 66.0, 68.8),
-                   ("adapters (8-256)", "RTE"): (1, 67.0, 71.5), ("full fine-tuning", "MRPC"): (1, 65.0, 89.3),
-                   ("adapters (64)", "MRPC"): (1, 66.0, 89.6), ("adapters (8-256)", "MRPC"): (1, 67.0, 89.5)}
+    assert got == {("full", "RTE"): (1, 65.0, 70.1), ("adapters_64", "RTE"): (1, 66.0, 68.8),
+                   ("adapters_8_256", "RTE"): (1, 67.0, 71.5), ("full", "MRPC"): (1, 65.0, 89.3),
+                   ("adapters_64", "MRPC"): (1, 66.0, 89.6), ("adapters_8_256", "MRPC"): (1, 67.0, 89.5)}
     average = next(x for x in r["conclusions"] if x.startswith("- **Sweep, average over MRPC, RTE**"))
     # ours: the mean over the two tasks of the chosen dev scores; paper: Table 1's mean over the same two columns
     assert "adapters (8-256) 67.0 (" in average and "same tasks 80.5)" in average
-    full = glue_table(load_study(study)).loc["full fine-tuning"]
+    full = glue_table(load_study(study)).loc["full"]
     assert f"full fine-tuning 65.0 ({full['params_per_task_percent']:.2f}% of the base" in average
     assert f"{full['total_params_multiple']:.2f}x the base" in average and "same tasks 79.7)" in average
     assert "adapters (8-256) - full: ours +2.0 points, paper +0.8" in average
@@ -353,7 +356,7 @@ def test_notebook_04_with_sweep_results(tmp_path):
     # to explain
     assert_floor_explained(r)
     status = {(c["method"], c["task"]): c["status"] for c in r["sweep_checks"]}
-    assert status[("full fine-tuning", "RTE")] == "clearly above" and status[("adapters (64)", "MRPC")] == "below"
+    assert status[("full", "RTE")] == "clearly above" and status[("adapters_64", "MRPC")] == "below"
     assert any(x.endswith("say why.") and "no training history" in x for x in r["conclusions"])
 
 
@@ -422,10 +425,10 @@ def test_notebook_04_with_a_v2_shaped_study(tmp_path):
     r = run_notebook("04", tmp_path, study=str(fake_study_v2(tmp_path / "study")))
     got = {(row["method"], row["task"]): (row["n_seeds"], row["adapter_size"], row["lr"]) for row in r["sweep"]}
     for task in ("RTE", "MRPC"):
-        assert got[("full fine-tuning", task)][0] == 5 and got[("full fine-tuning", task)][2] == pytest.approx(1e-4)
-        assert got[("adapters (8-256)", task)] == (5, 8, pytest.approx(3e-3))
-        assert got[("adapters (64)", task)] == (2, 64, pytest.approx(1e-3))   # only the grid's two seeds
-        assert got[("adapters (within 4%)", task)] == (5, 8, pytest.approx(3e-3))  # every size at 1% here
+        assert got[("full", task)][0] == 5 and got[("full", task)][2] == pytest.approx(1e-4)
+        assert got[("adapters_8_256", task)] == (5, 8, pytest.approx(3e-3))
+        assert got[("adapters_64", task)] == (2, 64, pytest.approx(1e-3))   # only the grid's two seeds
+        assert got[("adapters_budget", task)] == (5, 8, pytest.approx(3e-3))  # every size at 1% here
     assert_floor_explained(r)
     why = next(x for x in r["conclusions"] if x.startswith("  - *Why adapters (64) does not clearly beat MRPC's floor"))
     assert "averaged over 2 seeds," in why and "(epoch 4; stopped after 7" in why and "20) is 0.660" in why

@@ -239,18 +239,18 @@ def test_budget_table_chooses_on_validation_within_the_budget(size_curve_cpu):
     for method, part in sst2.groupby("method"):  # the setting with the best validation score, reported on dev
         assert everything.loc[method, "dev score"] == pytest.approx(part.loc[part.val_mean.idxmax(), "dev_mean"])
     full = sst2.loc[sst2.policy == "full", "dev_mean"].iloc[0]
-    assert everything.loc["full fine-tuning", "vs full"] == pytest.approx(0.0)
-    assert everything.loc["adapters", "vs full"] == pytest.approx(everything.loc["adapters", "dev score"] - full)
+    assert everything.loc["full", "vs full"] == pytest.approx(0.0)
+    assert everything.loc["adapter", "vs full"] == pytest.approx(everything.loc["adapter", "dev score"] - full)
     smallest = budget_table(curve, "sst2", budget=float(sst2.trainable.min()))
     only = smallest.dropna(subset=["dev score"])
     assert list(only.index) == [sst2.loc[sst2.trainable.idxmin(), "method"]]
-    assert smallest.loc["full fine-tuning", "best setting"] == "none within budget"
+    assert smallest.loc["full", "best setting"] == "none within budget"
     # a budget between two adapter sizes allows the smaller one only
     adapters = sst2[sst2.policy == "adapter"].sort_values("trainable")
     cut = budget_table(curve, "sst2", budget=float(adapters.trainable.iloc[1]))
     allowed = adapters.iloc[:2]
-    assert cut.loc["adapters", "dev score"] == pytest.approx(allowed.loc[allowed.val_mean.idxmax(), "dev_mean"])
-    assert cut.loc["adapters", "trained parameters"] <= adapters.trainable.iloc[1]
+    assert cut.loc["adapter", "dev score"] == pytest.approx(allowed.loc[allowed.val_mean.idxmax(), "dev_mean"])
+    assert cut.loc["adapter", "trained parameters"] <= adapters.trainable.iloc[1]
 
 
 @pytest.mark.committed
@@ -280,10 +280,10 @@ def test_study_explorer_controls_change_table_and_figure(size_curve_cpu):
     html, png = explorer.view.value, explorer.image.value
     adapters = size_curve_cpu[(size_curve_cpu.task == "sst2") & (size_curve_cpu.policy == "adapter")]
     chosen = adapters.loc[adapters.val_mean.idxmax(), "adapter_size"]  # chosen on validation, not dev
-    assert "SST-2" in html and explorer.table.loc["adapters", "best setting"] == f"m={chosen:g}"
+    assert "SST-2" in html and explorer.table.loc["adapter", "best setting"] == f"m={chosen:g}"
     explorer.budget.value = explorer.budget.options[1][1]
     assert explorer.view.value != html and explorer.image.value != png
-    assert explorer.table.loc["full fine-tuning", "best setting"] == "none within budget"
+    assert explorer.table.loc["full", "best setting"] == "none within budget"
     explorer.mode.value = "layer-span ablation"
     assert explorer.budget.layout.display == "none" and explorer.span.layout.display is None
     explorer.span.value = (0, 5)
@@ -299,13 +299,14 @@ def test_glue_vs_paper_plot_has_one_short_tick_per_row_and_names_them_in_the_leg
     import pandas as pd
 
     from adapterlib.plots import OURS_COLORS, plot_glue_vs_paper
+    from adapterlib.vocab import label
     rows = [{"method": m, "task": t, "dev_mean": 80.0 + i, "dev_sem": 1.0, "metric": "accuracy",
-             "paper (test)": 90.0 if "within" not in m else float("nan")}
+             "paper (test)": 90.0 if m != "adapters_budget" else float("nan")}
             for i, m in enumerate(OURS_COLORS) for t in ("rte", "mrpc")]
     axes = plot_glue_vs_paper(pd.DataFrame(rows), floors={"rte": 52.7, "mrpc": 68.4})
     assert [t.get_text() for t in axes[0].get_xticklabels()] == ["full\nFT", "8-256", "within\n4%", "64"]
     legend = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
-    assert all(any(m in label for label in legend) for m in OURS_COLORS)
+    assert all(any(label(m) in text for text in legend) for m in OURS_COLORS)
     plt.close("all")
 
 

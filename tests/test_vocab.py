@@ -4,8 +4,7 @@ import pandas as pd
 import pytest
 
 from adapterlib import vocab
-from adapterlib.config import METHODS as TRAIN_METHODS
-from adapterlib.config import policy_of_method
+from adapterlib.config import TRAIN_METHODS, policy_of_method
 from adapterlib.sweeps import aggregate
 
 matplotlib.use("Agg")
@@ -45,8 +44,8 @@ def test_the_budget_row_follows_the_budget_into_the_table_and_the_plot(budget, m
     monkeypatch.setattr(vocab, "BUDGET_PERCENT", budget)
     selection = aggregate.glue_selection(runs({8: 0.4, 64: 2.7, 256: 10.5}))
     budget_label = f"adapters (within {budget:g}%)"
-    assert list(selection["method"]) == ["full fine-tuning", "adapters (8-256)", budget_label, "adapters (64)"]
-    chosen = selection.set_index("method").loc[budget_label, "adapter_size"]
+    assert list(selection["method"]) == list(vocab.TABLE1)  # keys, whatever the budget
+    chosen = selection.set_index("method").loc["adapters_budget", "adapter_size"]
     assert chosen == (256 if budget > 10.5 else 64)  # the largest size within the budget wins on validation
     assert list(aggregate.glue_table(runs({8: 0.4, 64: 2.7, 256: 10.5})).index) == list(selection["method"])
     axes = plot_glue_vs_paper(selection, floors={"rte": 52.7})
@@ -57,3 +56,34 @@ def test_the_budget_row_follows_the_budget_into_the_table_and_the_plot(budget, m
     legend = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
     assert any(budget_label in text for text in legend)
     plt.close("all")
+
+
+def _o_colours(ax) -> list[str]:
+    return [matplotlib.colors.to_hex(line.get_color()) for line in ax.lines if line.get_marker() == "o"]
+
+
+def test_a_table_made_under_one_budget_keeps_its_budget_row_under_another(monkeypatch, tmp_path):
+    """Tables carry keys, not labels: a selection aggregated (and written to CSV) under one budget keeps its budget
+    row, in Table 1's place and colour, when the budget changes afterwards (its label then no longer matched)."""
+    import matplotlib.pyplot as plt
+
+    from adapterlib.plots import plot_glue_vs_paper
+
+    selection = aggregate.glue_selection(runs({8: 0.4, 64: 2.7, 256: 10.5}))   # BUDGET_PERCENT 4
+    selection.to_csv(tmp_path / "glue_selection.csv", index=False)
+    table = aggregate.glue_table(runs({8: 0.4, 64: 2.7, 256: 10.5}))
+    table.reset_index(names="method").to_csv(tmp_path / "glue_table.csv", index=False)
+    monkeypatch.setattr(vocab, "BUDGET_PERCENT", 3.0)
+    stored = pd.read_csv(tmp_path / "glue_selection.csv")
+    assert list(stored["method"]) == list(vocab.TABLE1)
+    assert list(pd.read_csv(tmp_path / "glue_table.csv", index_col="method").index) == list(vocab.TABLE1)
+    expected = [matplotlib.colors.to_hex(vocab.METHODS[k].color) for k in vocab.TABLE1]
+    for chosen in (selection, stored):
+        axes = plot_glue_vs_paper(chosen, floors={"rte": 52.7})
+        assert _o_colours(axes[0]) == expected   # every row, in Table 1's order and colour
+        legend = [t.get_text() for t in axes[0].figure.legends[0].get_texts()]
+        assert sum(vocab.label("adapters_budget") in text for text in legend) == 1
+        plt.close("all")
+    shown = vocab.display_labels(table)   # labels only for display, from the budget of now
+    assert list(shown.index) == [vocab.label(k) for k in vocab.TABLE1] and "adapters (within 3%)" in shown.index
+    assert shown["RTE"].tolist() == table["RTE"].tolist()

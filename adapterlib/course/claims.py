@@ -19,6 +19,7 @@ from dataclasses import asdict, dataclass
 
 import pandas as pd
 
+from .. import vocab
 from ..data import task_label
 from ..errors import AdapterlibError
 from ..params import storage_multiple, stored_params
@@ -106,7 +107,7 @@ def paper_gap(table1: pd.DataFrame, method: str, tasks) -> float:
 
     t = table1.set_index("method")
     cols = [TABLE1_COLUMNS[task] for task in tasks if task in TABLE1_COLUMNS]
-    return float((t.loc[method, cols] - t.loc["full fine-tuning", cols]).mean()) if cols else math.nan
+    return float((t.loc[method, cols] - t.loc["full", cols]).mean()) if cols else math.nan
 
 
 def _gap_claim(key, claim, gap: pd.DataFrame, method: str, percent: str, table1, paper_method, floor) -> Claim:
@@ -118,7 +119,7 @@ def _gap_claim(key, claim, gap: pd.DataFrame, method: str, percent: str, table1,
     mean, low, high = float(row["gap_mean"]), float(row["gap_low_95%"]), float(row["gap_high_95%"])
     t = table1.set_index("method")
     pct = float(t.loc[paper_method, "params_per_task_percent"])
-    total = float(t.loc[paper_method, "Total"] - t.loc["full fine-tuning", "Total"])
+    total = float(t.loc[paper_method, "Total"] - t.loc["full", "Total"])
     return Claim(key, claim, "Table 1", f"{paper_gap(table1, paper_method, tasks):+.2f} on these tasks "
                  f"(Total {total:+.1f}, {pct:g}% per task)", f"{mean:+.2f} over {len(tasks)} tasks, {percent}",
                  mean, low, high, _interval(low, high, "95% seed bootstrap"), floor,
@@ -144,15 +145,13 @@ def table1_claims(glue: pd.DataFrame, floors: pd.DataFrame, table1: pd.DataFrame
 
     return [
         _gap_claim("table1_budget_whole", f"adapters within {budget:g}% per task match full fine-tuning "
-                   "(whole model counted)", gap, aggregate.BUDGET_METHOD,
-                   f"{pct(chosen, aggregate.BUDGET_METHOD, 'whole')} of the whole model", table1, "adapters (8-256)",
-                   floor),
+                   "(whole model counted)", gap, "adapters_budget",
+                   f"{pct(chosen, 'adapters_budget', 'whole')} of the whole model", table1, "adapters_8_256", floor),
         _gap_claim("table1_budget_paper", f"adapters within {budget:g}% per task match full fine-tuning "
-                   "(without embeddings, as the paper counts)", gap_ne, "adapters (8-256)",
-                   f"{pct(chosen_ne, 'adapters (8-256)', 'paper')} without embeddings", table1, "adapters (8-256)",
-                   floor),
-        _gap_claim("adapters64_vs_full", "adapters (64) match full fine-tuning", gap, "adapters (64)",
-                   f"{pct(chosen, 'adapters (64)', 'whole')} of the whole model", table1, "adapters (64)", floor),
+                   "(without embeddings, as the paper counts)", gap_ne, "adapters_8_256",
+                   f"{pct(chosen_ne, 'adapters_8_256', 'paper')} without embeddings", table1, "adapters_8_256", floor),
+        _gap_claim("adapters64_vs_full", "adapters (64) match full fine-tuning", gap, "adapters_64",
+                   f"{pct(chosen, 'adapters_64', 'whole')} of the whole model", table1, "adapters_64", floor),
         *[floor_claim(task, glue, floors, table1) for task in excluded],
     ]
 
@@ -165,8 +164,8 @@ def floor_claim(task: str, glue: pd.DataFrame, floors: pd.DataFrame, table1: pd.
     t = table1.set_index("method")[TABLE1_COLUMNS[task]]
     name = task_label(task)
     return Claim(f"table1_{task}", f"adapters match full fine-tuning on {name}", "Table 1",
-                 f"{t['adapters (8-256)'] - t['full fine-tuning']:+.1f} ({t['adapters (8-256)']:g} vs "
-                 f"{t['full fine-tuning']:g})", ", ".join(f"{m} {v:.1f}" for m, v in chosen.items()),
+                 f"{t['adapters_8_256'] - t['full']:+.1f} ({t['adapters_8_256']:g} vs "
+                 f"{t['full']:g})", ", ".join(f"{vocab.label(m)} {v:.1f}" for m, v in chosen.items()),
                  math.nan, math.nan, math.nan, "none", floor_note([task], floors), UNTESTABLE,
                  "floor: every method within 1.96 s.e. of the majority class", "04")
 
@@ -341,10 +340,9 @@ def storage_claim(glue: pd.DataFrame, table1: pd.DataFrame, n_tasks: int = N_PAP
     """Storage of `n_tasks` tasks on one frozen base, in base models (Table 1's total column): the frozen
     parameters once plus each task's trained set, at the mean trained set of adapters (8-256) chosen here."""
     chosen = aggregate.glue_selection(glue)
-    rows = chosen[chosen["method"] == "adapters (8-256)"]
+    rows = chosen[chosen["method"] == "adapters_8_256"]
     t = table1.set_index("method")
-    paper, full = float(t.loc["adapters (8-256)", "total_params_multiple"]), float(
-        t.loc["full fine-tuning", "total_params_multiple"])
+    paper, full = float(t.loc["adapters_8_256", "total_params_multiple"]), float(t.loc["full", "total_params_multiple"])
     if rows.empty:
         ours = studied = math.nan
     else:

@@ -26,6 +26,7 @@ from ..inject import add_adapters
 from ..models import model_from_preset
 from ..params import ParamReport, param_report
 from ..policies import set_trainable
+from ..vocab import key_of
 
 MODELS = {"MiniLM-L6 (bundled)": "minilm", "BERT-base": "bert-base", "BERT-large": "bert-large"}
 SIZES = tuple(2 ** k for k in range(10))  # the paper's Fig. 3/4 sweep: 1 .. 512
@@ -102,9 +103,10 @@ def cost_table(models=("bert-large", "minilm"), sizes=(8, 64, 256), n_tasks: int
     if paper:
         from ..studies.paper import paper_table
 
-        reported = paper_table("table1").set_index("method")
+        reported = paper_table("table1").set_index("method")  # by key (adapterlib.vocab)
+        keys = out["method"].map(key_of)  # "full fine-tuning" -> "full", "adapters (64)" -> "adapters_64"
         is_paper_model = (out["model"] == "bert-large") & (out["head input"] == "pooler")
-        out["paper: % per task"] = out["method"].map(reported["params_per_task_percent"]).where(is_paper_model)
-        out[f"paper: {n_tasks} tasks (x base)"] = (out["method"].map(reported["total_params_multiple"])
+        out["paper: % per task"] = keys.map(reported["params_per_task_percent"]).where(is_paper_model)
+        out[f"paper: {n_tasks} tasks (x base)"] = (keys.map(reported["total_params_multiple"])
                                                    .where(is_paper_model & (n_tasks == 9)))
     return out

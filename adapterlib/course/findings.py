@@ -388,7 +388,7 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
 
         def point(r):
             return (f"m = {r.adapter_size:g}" if r.policy == "adapter" else f"k = {r.top_k:g}"
-                    if r.policy == "top_k" else r.method)
+                    if r.policy == "top_k" else vocab.label(r.method))
         if len(stuck):
             names = ", ".join(point(r) for r in stuck.itertuples())
             parts.append(f"**not above the majority-class score ({floor:.1f})**: {names}; these runs learned nothing "
@@ -400,7 +400,7 @@ def size_study_findings(curve, glue_dir=None, paper=None) -> list[str]:
             parts.append(f"every point scores above the majority class ({floor:.1f}), the lowest ({point(low)}) by "
                          f"{low.dev_mean - floor:.1f} points")
         edge = lr_edge_items(rows, lambda r: f"m = {r.adapter_size:g}" if r.policy == "adapter" else
-                             f"top-{r.top_k:g}" if r.policy == "top_k" else r.method)
+                             f"top-{r.top_k:g}" if r.policy == "top_k" else vocab.label(r.method))
         if edge:
             parts.append("**chosen at the edge of the learning rates tried**, so a better rate may lie beyond: "
                          + ", ".join(edge))
@@ -656,7 +656,8 @@ class SeedCheck:
     def text(self) -> str:
 
         sem = f" ± {self.sem:.1f}" if not math.isnan(self.sem) else ""
-        head = f"{self.name} {self.score:.1f}{sem} over {self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
+        seeds = f"{self.n_seeds} seed{'s' if self.n_seeds != 1 else ''}"
+        head = f"{vocab.label(self.name)} {self.score:.1f}{sem} over {seeds}"
         if self.status == "clearly above":
             return f"{head}, beats the majority class by {self.above:.1f} points"
         if self.status == "within noise":
@@ -726,25 +727,24 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
             parts.append(c["check"].text() + ("" if paper != paper else f" (paper {paper:.1f})"))  # NaN: not in Table 1
             if not c["check"].learned:
                 fit = fit_text(c["records"]) if c["records"] else None
-                notes.append(f"  - *Why {m} does not clearly beat {tspec.display}'s floor, as far as the records "
-                             f"show*: {fit or 'the records hold no training history to say why'}.")
+                notes.append(f"  - *Why {vocab.label(m)} does not clearly beat {tspec.display}'s floor, as far as the "
+                             f"records show*: {fit or 'the records hold no training history to say why'}.")
                 cfg = as_record(c["records"][0]).config if c["records"] else {}
                 frozen_pooler = cfg.get("head_input") == "pooler" and not cfg.get("train_pooler")
                 if m.startswith("adapters") and frozen_pooler:
                     pooler = f"  - *What the adapters' classifier reads*: {pooler_evidence(tspec.name)}."
-        if {"full fine-tuning", "adapters (64)"} <= set(g.index):
-            seeds = ({m: int(g.loc[m, "n_seeds"]) for m in ("adapters (64)", "full fine-tuning")}
-                     if "n_seeds" in g else {})
-            uneven = (f" (a mean over {seeds['adapters (64)']} seed(s) against one over {seeds['full fine-tuning']})"
+        if {"full", "adapters_64"} <= set(g.index):
+            seeds = {m: int(g.loc[m, "n_seeds"]) for m in ("adapters_64", "full")} if "n_seeds" in g else {}
+            uneven = (f" (a mean over {seeds['adapters_64']} seed(s) against one over {seeds['full']})"
                       if len(set(seeds.values())) > 1 else "")
-            ours = gap(g.loc["adapters (64)", "dev_mean"], g.loc["full fine-tuning", "dev_mean"])
-            paper = gap(g.loc["adapters (64)", "paper (test)"], g.loc["full fine-tuning", "paper (test)"])
+            ours = gap(g.loc["adapters_64", "dev_mean"], g.loc["full", "dev_mean"])
+            paper = gap(g.loc["adapters_64", "paper (test)"], g.loc["full", "paper (test)"])
             parts.append(f"gap adapters (64) - full: ours {ours}{uneven}, paper {paper}")
         running = progress is not None and tspec.name not in progress["tasks_complete"]
         lines.append(f"- **Sweep, {tspec.display}** (dev {metric}, majority class {floor:.1f}"
                      f"{'; runs still to come, best so far' if running else ''}): " + "; ".join(parts) + ".")
         lines += notes + ([pooler] if pooler else [])
-    edge = lr_edge_items(comparison, lambda r: f"{r.method} on {get_task(r.task).display}")
+    edge = lr_edge_items(comparison, lambda r: f"{vocab.label(r.method)} on {get_task(r.task).display}")
     if edge:
         lines.append("- **Chosen at the edge of the learning rates tried** (validation preferred the highest or lowest "
                      "rate of the grid, so a better rate may lie beyond it): " + "; ".join(edge) + ".")
@@ -752,26 +752,26 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
     if configs and all(cfg.get("head_input") == "mean" for cfg in configs):
         lines.append(f"- {mean_head_differs()} Both methods read it, so the comparison stays like for like.")
     t1 = table1.set_index("method")
-    methods = [m for m in map(vocab.label, ("adapters_8_256", "adapters_budget", "adapters_64", "full"))
-               if m in averages.index]
+    methods = [m for m in ("adapters_8_256", "adapters_budget", "adapters_64", "full") if m in averages.index]
 
     def paper_avg(m):  # the paper's average over the same tasks; Table 1 has no budget row
         return f"; paper on the same tasks {t1.loc[m, task_cols].mean():.1f}" if m in t1.index else ""
     task_cols = [c for c in averages.columns if c in TABLE1_COLUMNS.values()]  # the task columns, in table order
     complete = progress is None or progress["tasks_complete"] == progress["tasks"]
-    if complete and "full fine-tuning" in methods and averages.loc[methods, "average"].notna().all():
-        avg_parts = [f"{m} {averages.loc[m, 'average']:.1f} ({averages.loc[m, 'params_per_task_percent']:.2f}% of the "
-                     f"base trained per task, {averages.loc[m, 'total_params_multiple']:.2f}x the base for all "
+    if complete and "full" in methods and averages.loc[methods, "average"].notna().all():
+        avg_parts = [f"{vocab.label(m)} {averages.loc[m, 'average']:.1f} "
+                     f"({averages.loc[m, 'params_per_task_percent']:.2f}% of the base trained per task, "
+                     f"{averages.loc[m, 'total_params_multiple']:.2f}x the base for all "
                      f"{len(task_cols)} tasks{paper_avg(m)})" for m in methods]
-        avg_gaps = [f"{m} - full: ours {gap(averages.loc[m, 'average'], averages.loc['full fine-tuning', 'average'])}"
-                    + (f", paper {gap(t1.loc[m, task_cols].mean(), t1.loc['full fine-tuning', task_cols].mean())}"
+        avg_gaps = [f"{vocab.label(m)} - full: ours {gap(averages.loc[m, 'average'], averages.loc['full', 'average'])}"
+                    + (f", paper {gap(t1.loc[m, task_cols].mean(), t1.loc['full', task_cols].mean())}"
                        if m in t1.index else "")
-                    for m in methods if m != "full fine-tuning"]
+                    for m in methods if m != "full"]
         lines.append(f"- **Sweep, average over {', '.join(task_cols)}**: " + "; ".join(avg_parts + avg_gaps) + ". "
                      f"Over its 9 GLUE tasks the paper reports adapters (8-256) at "
-                     f"{t1.loc['adapters (8-256)', 'Total']:.1f} "
-                     f"vs full fine-tuning {t1.loc['full fine-tuning', 'Total']:.1f} with "
-                     f"{t1.loc['adapters (8-256)', 'params_per_task_percent']:.1f}% of the parameters per task.")
+                     f"{t1.loc['adapters_8_256', 'Total']:.1f} "
+                     f"vs full fine-tuning {t1.loc['full', 'Total']:.1f} with "
+                     f"{t1.loc['adapters_8_256', 'params_per_task_percent']:.1f}% of the parameters per task.")
     else:
         done = [get_task(t).display for t in progress["tasks_complete"]] if progress else []
         lines.append(f"- **Sweep, average**: shown once every task of the study has finished all its runs "
@@ -783,8 +783,8 @@ def glue_sweep_findings(comparison, checks, averages, table1, progress=None) -> 
 
 def glue_live_findings(table, records, published: dict, preset: str, glue_dir=None) -> list[str]:
     """Markdown bullets for notebook 04's live runs: each selected run against its floor (and why not, from
-    its record), the adapters-minus-full gap, and the paper's numbers for the task (`published`: method ->
-    score)."""
+    its record), the adapters-minus-full gap, and the paper's numbers for the task (`published`: method key of
+    adapterlib.vocab -> score)."""
     from ..data import get_task
 
     sel = table[table["selected"]]
@@ -803,10 +803,9 @@ def glue_live_findings(table, records, published: dict, preset: str, glue_dir=No
     if adapters and "full fine-tuning" in checks:
         ours = checks[adapters].score - checks["full fine-tuning"].score
         text = f"  - Gap {adapters} - full fine-tuning: ours {ours:+.1f} points"
-        if "adapters (64)" in published and "full fine-tuning" in published:
-            text += (f"; paper (BERT-large, test) adapters (64) {published['adapters (64)']:.1f} vs full "
-                     f"{published['full fine-tuning']:.1f} "
-                     f"({published['adapters (64)'] - published['full fine-tuning']:+.1f} points)")
+        if "adapters_64" in published and "full" in published:
+            text += (f"; paper (BERT-large, test) adapters (64) {published['adapters_64']:.1f} vs full "
+                     f"{published['full']:.1f} ({published['adapters_64'] - published['full']:+.1f} points)")
         lines.append(text + ".")
     return lines
 
@@ -1099,7 +1098,7 @@ def multitask_findings(records: dict, head_input: str = "pooler") -> str:
 CLAIM_GAP = 0.5        # the goal of issue 14: adapters within this many points of full fine-tuning on average
 
 
-def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: str = "95%",
+def glue_claim_findings(gap, averages, method: str = "adapters_8_256", level: str = "95%",
                         max_gap: float = CLAIM_GAP, max_percent: float | None = None) -> list[str]:
     """Markdown bullets: does the paper's Table 1 claim hold on this base model? From `gap`
     (aggregate.glue_gap: per-task gaps, their average, the seed-bootstrap interval, best-of-seeds) and
@@ -1112,10 +1111,12 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
 
     if max_percent is None:  # the goal's budget: at most this % of the base model's parameters per task
         max_percent = vocab.BUDGET_PERCENT
-    lead = ("**Is the paper's claim reproduced?**" if method == "adapters (8-256)" else
-            f"**Is it reproduced with {method}?**")
+    method = vocab.key_of(method)  # a key of vocab.TABLE1 (a label is read as its key); `name` is what is shown
+    name = vocab.label(method)
+    lead = ("**Is the paper's claim reproduced?**" if method == "adapters_8_256" else
+            f"**Is it reproduced with {name}?**")
     if gap is None or len(gap) == 0 or method not in set(gap["method"]):
-        return [f"- {lead} Not yet: no {method} vs full fine-tuning gap (the study "
+        return [f"- {lead} Not yet: no {name} vs full fine-tuning gap (the study "
                 "needs both methods on the same tasks)."]
     row = gap.set_index("method").loc[method]
     tasks = str(row["tasks"]).split()
@@ -1152,7 +1153,7 @@ def glue_claim_findings(gap, averages, method: str = "adapters (8-256)", level: 
                   + ("met on both counts" if len(fits) == 2 else f"met only {fits[0]}" if fits
                      else "exceeded on both counts")
                   + ".")
-    return [f"- {lead} {method} minus full fine-tuning, dev, mean over seeds: "
+    return [f"- {lead} {name} minus full fine-tuning, dev, mean over seeds: "
             f"{mean:+.2f} points on average over {len(tasks)} tasks ({interval}); per task {per_task}"
             + (f" (each task's {level} interval in brackets)" if "(" in per_task else "") + ". "
             f"The paper's way (best of the seeds, chosen on validation): {float(row['gap_best_of_seeds']):+.2f}. "

@@ -32,6 +32,7 @@ import pandas as pd
 
 from ..config import AdapterConfig
 from ..inject import add_adapters
+from ..vocab import display_labels
 from .costs import MODELS, SIZES, adapter_report, param_table, storage_table  # noqa: F401 (re-exported)
 
 FALLBACK_TEXT = ("[interactive explorer: run the notebook's cells (Run All) to use it; "
@@ -299,7 +300,7 @@ def load_span_ablations(study: str = "ablation_cpu") -> dict[str, pd.DataFrame]:
 
 def budget_table(curve: pd.DataFrame, task: str, budget: float) -> pd.DataFrame:
     """Per method, the setting chosen on validation among those that train at most `budget` parameters per
-    task, and its dev score (dev never chooses).
+    task, and its dev score (dev never chooses). Indexed by method key (adapterlib.vocab; the view shows labels).
 
     `curve` is `aggregate.size_curve(...)` (each point already at its lr chosen on validation). Rows: every
     method of the task; a method with no setting under the budget has NaN scores. "vs full" is the dev score
@@ -389,7 +390,7 @@ class StudyExplorer:
             self.table = budget_table(self.curve, self.task.value, self.budget.value)
             caption = (f"<b>{self.task.label}</b>: the dev score of each method's setting chosen on validation among "
                        f"those training at most <b>{self.budget.value:,}</b> parameters per task.")
-            html = self.table.to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}", index_names=False,
+            html = display_labels(self.table).to_html(na_rep="-", float_format=lambda v: f"{v:,.2f}", index_names=False,
                                       formatters={"trained parameters": lambda v: "-" if pd.isna(v) else f"{v:,.0f}"})
         elif self.task.value not in self.ablations:
             self.table = pd.DataFrame()

@@ -27,9 +27,9 @@ from ..params import storage_multiple, stored_params
 from ..paths import RESULTS_DIR, replacing
 from ..record import RunRecord
 from ..records import accelerator, load_records
-from ..vocab import BUDGET_PERCENT, CURVE, METHODS, TABLE1, key_of, label  # noqa: F401 (BUDGET_PERCENT: as before)
+from ..vocab import BUDGET_PERCENT, CURVE, TABLE1, label  # noqa: F401 (BUDGET_PERCENT: as before)
 from .bootstrap import _epoch_by_epoch, glue_gap, twin_differences, twin_summary  # noqa: F401 (moved there)
-from .selection import BUDGET_METHOD, SETTING_BUT_LR, _choose, glue_selection, lr_edge, select_best  # noqa: F401
+from .selection import SETTING_BUT_LR, _choose, glue_selection, lr_edge, select_best  # noqa: F401
 
 COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_std", "lr", "epochs", "seed",
            "max_train_examples", "head_input", "train_pooler", "mixed_precision", "patience", "metric", "val_score",
@@ -39,7 +39,6 @@ COLUMNS = ["run_id", "status", "task", "policy", "adapter_size", "top_k", "init_
 # Recipe settings every run record's config has (RunRecord gives older records their value then), kept in the
 # records frame beside COLUMNS but not written to runs.csv.
 RECIPE_FIELDS = ("val_fraction", "batch_size", "max_length")
-METHOD_NAMES = {k: label(k) for k in CURVE}  # the size curves' methods (policies): display labels (adapterlib.vocab)
 # TrainConfig fields added with `method`, and the value of each in every record made before them
 METHOD_FIELDS = {"method": None, "nonlinearity": "gelu", "train_layernorm": None, "lora_r": None, "prefix_length": None}
 FLOAT_FORMAT = "%.6g"  # every CSV number: 6 significant digits, so the output is byte-for-byte reproducible
@@ -193,7 +192,7 @@ def write_twin_tables(pairs: pd.DataFrame, diffs: pd.DataFrame, out_dir) -> dict
 
 def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
     """Table 1 analog: methods x tasks of `value` (dev_mean; or dev_sem, dev_best_of_seeds, val_mean, n_seeds,
-    lr, adapter_size).
+    lr, adapter_size), indexed by method key (adapterlib.vocab.TABLE1, in its order; vocab.display_labels names them).
 
     "average" is the mean over tasks (for dev_sem: the s.e.m. of that mean, NaN unless every task has
     2 seeds or more); it is NaN unless the method has every task. Parameter columns: trainable_per_task (mean over
@@ -206,7 +205,7 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
         return pd.DataFrame()
     tasks = _task_order(long["task"])
     wide = long.pivot(index="method", columns="task", values=value).reindex(columns=tasks)
-    wide = wide.reindex([label(k) for k in TABLE1 if label(k) in set(long["method"])])
+    wide = wide.reindex([k for k in TABLE1 if k in set(long["method"])])
     complete = wide.notna().all(axis=1)
     if value == "dev_sem":  # NaN when a task has one seed (no s.e.m.): a sum without it would look too precise
         wide["average"] = np.sqrt((wide[tasks] ** 2).sum(axis=1, min_count=len(tasks))) / len(tasks)
@@ -229,12 +228,13 @@ def glue_table(df: pd.DataFrame, value: str = "dev_mean") -> pd.DataFrame:
 
 
 def size_curve(df: pd.DataFrame) -> pd.DataFrame:
-    """Figs 3/4 analog: per task and method, dev score vs trainable parameters (best lr on validation)."""
+    """Figs 3/4 analog: per task and method (`method`: the policy's key, adapterlib.vocab.CURVE), dev score vs
+    trainable parameters (best lr on validation)."""
     runs = df[df["policy"].isin(["adapter", "top_k", "layernorm", "full", "head"])]
     chosen = select_best(runs, by=("task", "policy", "adapter_size", "top_k"))
     if chosen.empty:
         return chosen
-    chosen.insert(1, "method", chosen["policy"].map(label))
+    chosen.insert(1, "method", chosen["policy"])
     order = {p: i for i, p in enumerate(CURVE)}
     chosen["_t"], chosen["_p"] = chosen["task"].map({t: i for i, t in enumerate(_task_order(chosen["task"]))}), \
         chosen["policy"].map(order)

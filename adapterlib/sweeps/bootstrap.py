@@ -8,7 +8,7 @@ import pandas as pd
 
 from ..data import task_order as _task_order
 from ..record import RunRecord
-from ..vocab import TABLE1, label
+from ..vocab import TABLE1, key_of
 from .selection import glue_selection
 
 
@@ -72,11 +72,12 @@ def twin_summary(diffs: pd.DataFrame) -> list[str]:
     return lines
 
 
-def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int = 10000, seed: int = 0,
+def glue_gap(df: pd.DataFrame, baseline: str = "full", n_boot: int = 10000, seed: int = 0,
              level: float = 0.95) -> pd.DataFrame:
     """How far each adapter method is from `baseline` on the Table 1 tasks both have, with a seed bootstrap.
 
-    One row per adapter method: per-task gaps (method minus baseline, dev mean over seeds), their average
+    One row per adapter method (`method` and `baseline`: keys of adapterlib.vocab.TABLE1; a label given as
+    `baseline` is read as its key): per-task gaps (method minus baseline, dev mean over seeds), their average
     ("gap_mean"), the average gap of the paper's way of reporting (best of seeds chosen on validation,
     "gap_best_of_seeds"), and a `level` interval for the average gap: every bootstrap sample redraws, for
     each task and each of the two methods, its seeds with replacement, and averages the per-task gaps.
@@ -84,7 +85,7 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
     When a cell has one seed its seed noise is not measured, so there is no interval (NaN; n_seeds_min = 1):
     resampling the other cells alone would draw it too narrow.
     """
-    long = glue_selection(df)
+    long, baseline = glue_selection(df), key_of(baseline)
     if long.empty or baseline not in set(long["method"]):
         return pd.DataFrame()
     ok = df[df["status"] == "ok"]
@@ -93,7 +94,7 @@ def glue_gap(df: pd.DataFrame, baseline: str = "full fine-tuning", n_boot: int =
         chosen_key = ok.loc[ok["run_id"] == row["run_id"], "config_key"].iloc[0]
         scores[(row["method"], row["task"])] = ok.loc[ok["config_key"] == chosen_key, "dev_score"].to_numpy()
     rows = []
-    for method in [label(k) for k in TABLE1 if label(k) != baseline and label(k) in set(long["method"])]:
+    for method in [k for k in TABLE1 if k != baseline and k in set(long["method"])]:
         tasks = [t for t in _task_order(long["task"]) if (method, t) in scores and (baseline, t) in scores]
         if not tasks:
             continue

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from ..data import task_order as _task_order
-from ..vocab import METHODS, TABLE1, key_of, label
+from ..vocab import METHODS, TABLE1
 
 
 def _sem(values: pd.Series) -> float:
@@ -98,22 +98,21 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
 
 # Table 1's rows (which runs compete for each task's cell) are adapterlib.vocab's TABLE1 entries; the budget row
 # covers the sizes of 8-256 that train at most vocab.BUDGET_PERCENT of the base per task.
-BUDGET_METHOD = label("adapters_budget")  # its label (follows vocab.BUDGET_PERCENT; code compares keys)
 
 
 def glue_selection(df: pd.DataFrame) -> pd.DataFrame:
     """Long form of Table 1: one row per (method, task) with the setting chosen on validation; `method` is the
-    row's display label (adapterlib.vocab.label of a TABLE1 key; vocab.key_of gives the key back)."""
+    row's key (a TABLE1 key of adapterlib.vocab: "full", "adapters_8_256", ...; vocab.label names it)."""
     parts = []
     for key in TABLE1:
         within = ("adapter_size",) if METHODS[key].size_chosen else None
         chosen = select_best(df[METHODS[key].select(df)], by=("task",), within=within)
         if len(chosen):
-            parts.append(chosen.assign(method=label(key)))
+            parts.append(chosen.assign(method=key))
     if not parts:
         return pd.DataFrame(columns=["method", "task"])
     out = pd.concat(parts, ignore_index=True)
     out["task_order"] = out["task"].map({t: i for i, t in enumerate(_task_order(out["task"]))})
-    out["method_order"] = out["method"].map(lambda m: TABLE1.index(key_of(m)))
+    out["method_order"] = out["method"].map(TABLE1.index)
     out = out.sort_values(["method_order", "task_order"]).drop(columns=["task_order", "method_order"])
     return out[["method", "task", *[c for c in out.columns if c not in ("method", "task")]]].reset_index(drop=True)
