@@ -414,3 +414,8 @@ def glue_live_table(records):
     return table
 
 VERDICTS = (HOLDS, PARTLY, NO, UNTESTABLE)
+
+
+def details(summary: str, body: str) -> str:
+    """Markdown collapsed under `summary` (an HTML <details> block): provenance that stays available, folded."""
+    return f"<details><summary>{summary}</summary>\n\n{body}\n\n</details>"
