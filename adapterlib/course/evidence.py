@@ -111,3 +111,23 @@ def pilot_head_runs(folder=None) -> dict | None:
             "pooler_mcc": pooler["selected"]["validation_mcc"], "pooler_epochs": pooler["timing"]["epochs_run"],
             "mean_mcc": mean["selected"]["validation_mcc"], "mean_epochs": mean["timing"]["epochs_run"],
             "mean_first_step": first["step"] if first else None}
+
+
+def paper_fig6() -> dict:
+    """What the paper states about Fig. 6 left/centre (data/paper/fig6_layer_ablation.csv).
+
+    max_single_drop: the largest cost of removing one layer's adapters (points, "at most 2%");
+    all_removed: {task: score with every adapter removed} (= that task's majority class);
+    least: which layers' adapters matter least (a sentence); statements: quantity -> sentence.
+    """
+    from ..studies.paper import paper_table
+
+    t = paper_table("fig6_layer_ablation")
+
+    def by(prefix):
+        return t[t["quantity"].str.startswith(prefix)]
+
+    return {"max_single_drop": float(by("largest drop")["value"].iloc[0]),
+            "all_removed": {row.task: float(row.value) for row in by("score with all").itertuples()},
+            "least": by("layers that matter least")["statement"].iloc[0],
+            "statements": dict(zip(t["quantity"], t["statement"], strict=True))}
