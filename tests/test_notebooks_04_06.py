@@ -285,21 +285,17 @@ def assert_tasks_against_floors(r, n_dev):
     """Notebook 06: each task's floor is its dev examples' majority class, and the findings say learned or why not."""
     from adapterlib.data import get_task, majority_floor
 
-    lines = r["findings"].split("\n")
+    checks = {row["task"]: row for row in r["task_checks"]}
     for task in r["tasks"]:
         spec = get_task(task)
         name = spec.display
         assert r["floors"][name] == pytest.approx(majority_floor(task, "dev", GLUE, n_dev)[spec.metric])
         assert r["learned"][name] is (r["dev"][name] - r["floors"][name] > 1.0)
-        line = next(x for x in lines if x.startswith(f"- {name}: dev {spec.metric} {r['dev'][name]:.1f}"))
-        if r["learned"][name]:
-            assert line.endswith(f"the majority class ({r['floors'][name]:.1f}).") and "points above" in line
-        else:  # said plainly, with the reason read from the record
-            assert "not learned" in line
-            assert f"{r['steps'][name]} steps on " in line and "training loss" in line
-    n_ok = sum(r["learned"].values())
-    assert any(x.startswith(f"- **{n_ok} of {len(r['tasks'])} tasks** beat") for x in lines)
-    assert any(x.startswith("- **Where this differs") and "reads the mean" in x for x in lines)
+        row = checks[name]
+        assert (row["dev"], row["majority class"]) == (pytest.approx(r["dev"][name]), pytest.approx(r["floors"][name]))
+        assert row["learned"] is r["learned"][name] and row["steps"] == r["steps"][name]
+        assert finite(row["train loss"]) and (row["signal"] == "" or not row["learned"])   # why not: the record
+    assert sum(row["learned"] for row in checks.values()) == sum(r["learned"].values())
 
 
 @pytest.mark.slow
