@@ -4,7 +4,6 @@ Pure functions: span tables, run records and the paper's numbers in, dataclasses
     AblationCheck / ablation_check(df, floor, paper)  one ablation (in one metric) against the paper's findings
     ablation_table(checks)                           one row per check: the numbers and each finding's verdict
     setup_table(study)                               what each stored run trained on, from its record
-    head_text(cfg)                                   what the classifier of a run reads, in words
 """
 from __future__ import annotations
 
@@ -96,29 +95,19 @@ def ablation_table(checks):
     return pd.DataFrame([c.row() for c in checks]).set_index(["task", "metric"])
 
 
-def study_checks(study: dict, paper_max_drop: float) -> list[AblationCheck]:
+def study_checks(study: dict, paper_max_drop: float, floors: dict) -> list[AblationCheck]:
     """The stored study (`studies.ablation.load_study`: {task: (span table, record)}) checked per task in its
     metric and, where that is not accuracy, in accuracy too (the paper's Fig. 6 CoLA panel is in accuracy).
-    Each floor is the record's majority class of the dev set (the whole dev set, as the study scores it)."""
+    `floors`: {task: {metric: the dev set's majority-class score}} (`evidence.ablation_floors`)."""
     from ..data import get_task
 
     out = []
-    for task, (df, rec) in study.items():
-        spec, floors = get_task(task), rec["majority"]["dev"]
-        out.append(ablation_check(df, floors[spec.metric], paper_max_drop, spec.display))
+    for task, (df, _) in study.items():
+        spec = get_task(task)
+        out.append(ablation_check(df, floors[task][spec.metric], paper_max_drop, spec.display))
         if spec.metric != "accuracy" and "accuracy" in df:
-            out.append(ablation_check(df, floors["accuracy"], paper_max_drop, spec.display, "accuracy"))
+            out.append(ablation_check(df, floors[task]["accuracy"], paper_max_drop, spec.display, "accuracy"))
     return out
-
-
-def head_text(cfg: dict) -> str:
-    """What the classifier of a run with config `cfg` reads, in words."""
-    if cfg.get("head_input", "pooler") == "mean":
-        return ("the classifier reads the mean of the last hidden states over the real tokens (no pooler; MiniLM "
-                "was pre-trained with mean pooling)")
-    if cfg.get("train_pooler"):
-        return "the classifier reads [CLS] through MiniLM's untrained pooler, which trains with the adapters"
-    return "the classifier reads [CLS] through the frozen, untrained pooler"
 
 
 def setup_table(study: dict):

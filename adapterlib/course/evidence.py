@@ -9,6 +9,8 @@ pilot's head-input runs). Notebooks call a loader, then hand its data to a pure 
     sweep_floors(records)                {task: dev floor} from those records
     head_input_table(runs)               the pilot's adapter runs per head input: best validation score
     pilot_head_runs(folder)              the pilot's CoLA adapter pair (frozen pooler vs token mean), as a row
+    ablation_floors(study)               each stored ablation's dev floors, per metric
+    paper_fig6()                         what the paper states about Fig. 6 (data/paper)
 """
 from __future__ import annotations
 
@@ -111,6 +113,22 @@ def pilot_head_runs(folder=None) -> dict | None:
             "pooler_mcc": pooler["selected"]["validation_mcc"], "pooler_epochs": pooler["timing"]["epochs_run"],
             "mean_mcc": mean["selected"]["validation_mcc"], "mean_epochs": mean["timing"]["epochs_run"],
             "mean_first_step": first["step"] if first else None}
+
+
+def ablation_floors(study: dict, glue_dir=None) -> dict:
+    """{task: {metric: majority-class score}} of each stored ablation's dev set (`studies.ablation.load_study`):
+    from its record, else recomputed from the data (records written before floors were recorded)."""
+    from ..data import get_task, majority_floor
+
+    floors = {}
+    for task, (_, rec) in study.items():
+        majority = (rec or {}).get("majority") or {}
+        if "dev" in majority:
+            floors[task] = dict(majority["dev"])
+        else:
+            cap = ((rec or {}).get("config") or {}).get("max_eval_examples")
+            floors[task] = dict(majority_floor(get_task(task), "dev", glue_dir, cap))
+    return floors
 
 
 def paper_fig6() -> dict:
