@@ -50,7 +50,8 @@ def test_02_initialisation_ablation(tmp_path):
     rows = zip(r["dev_scores"], r["majority_floors"], r["learned"], r["why_not"], strict=True)
     for score, floor, learned, why in rows:
         assert learned == (score - floor > 1.0) and bool(why) == (not learned)  # a run that does not learn says why
-    assert r["summary"]["robust_low"] == r["summary"]["robust_high"] == pytest.approx(r["dev_scores"][0])  # 1e-2 only
+    # the robust range has one std here (1e-2); the table rounds scores to 2 decimals
+    assert r["summary"]["robust_low"] == r["summary"]["robust_high"] == pytest.approx(r["dev_scores"][0], abs=0.005)
     assert r["summary"]["robust_all_learned"] is r["learned"][0] and r["summary"]["drift_zero"] == 0.0
     assert r["drift_at_zero"] == 0.0 and r["logit_change_at_zero"] == 0.0
     drift = {float(k): v for k, v in r["drift"].items()}
@@ -167,6 +168,6 @@ def test_02_course_scale_every_run_learns_or_says_why(tmp_path):
             assert ("destroying" if std > 1e-2 else "zero gradients") in why   # the cause, by its key word
     small = [s for std, s in zip(stds, scores, strict=True) if 0 < std <= 1e-2]
     assert scores[stds.index(1.0)] < min(small)                  # the paper's shape: large stds degrade
-    assert (r["summary"]["robust_low"], r["summary"]["robust_high"]) == (pytest.approx(min(small)),
-                                                                         pytest.approx(max(small)))
+    assert (r["summary"]["robust_low"], r["summary"]["robust_high"]) == (pytest.approx(min(small), abs=0.005),
+                                                                         pytest.approx(max(small), abs=0.005))
     assert r["summary"]["robust_all_learned"] is True
