@@ -1,7 +1,6 @@
 """Aggregation of run records into the reproduction's tables, on fake records (pure pandas)."""
 import json
 import math
-import re
 
 import matplotlib
 import pandas as pd
@@ -11,7 +10,6 @@ from adapterlib import TrainConfig, plots
 from adapterlib.data import get_task
 from adapterlib.sweeps import aggregate
 from adapterlib.train import run_id
-from adapterlib.vocab import label
 
 matplotlib.use("Agg")
 
@@ -334,41 +332,44 @@ def _averages(pct, pct_ne, method="adapters_8_256"):
                         index=[method])
 
 
-@pytest.mark.parametrize("mean,lo,hi,n_seeds,word", [
-    (-0.2, -0.4, 0.1, 5, "**holds** on the gap"),
-    (-2.0, -3.0, -1.0, 5, "**does not hold**"),
-    (-0.3, -1.2, 0.4, 5, "**undecided**: the interval straddles -0.5 (the mean is within it)"),
-    (-0.9, -1.5, -0.2, 5, "**undecided**: the interval straddles -0.5 (the mean is beyond it)"),
-    (-0.1, -0.1, -0.1, 1, "cannot be judged without seeds"),
+@pytest.mark.parametrize("mean,lo,hi,n_seeds,status", [
+    (-0.2, -0.4, 0.1, 5, "holds"),               # the whole interval above -0.5
+    (-2.0, -3.0, -1.0, 5, "does not hold"),      # the whole interval below it
+    (-0.3, -1.2, 0.4, 5, "partly"),              # straddles it, the mean within
+    (-0.9, -1.5, -0.2, 5, "partly"),             # straddles it, the mean beyond
+    (-0.1, -0.1, -0.1, 1, "untestable here"),    # one seed: no interval
 ])
-def test_glue_claim_verdict_reads_the_interval(mean, lo, hi, n_seeds, word):
-    from adapterlib.course.findings import glue_claim_findings
-    [text] = glue_claim_findings(_gap_row(mean, lo, hi, n_seeds), _averages(2.6, 5.5))
-    assert word in text
-    assert f"{mean:+.2f} points" in text and "over 2 tasks" in text and "RTE " in text and "CoLA " in text
-    assert f"on validation): {mean + 0.3:+.2f}" in text   # the best of the seeds
-    assert ("no interval" in text) == (n_seeds == 1)
-    [with_tasks] = glue_claim_findings(_gap_row(mean, lo, hi, n_seeds).assign(**{
-        "gap_rte_low_95%": mean - 1.5, "gap_rte_high_95%": mean + 0.5, "gap_cola_low_95%": float("nan"),
-        "gap_cola_high_95%": float("nan")}), _averages(2.6, 5.5))
-    assert f"RTE {mean - 0.5:+.1f} ({mean - 1.5:+.1f} .. {mean + 0.5:+.1f}), CoLA {mean + 0.5:+.1f} (each" in with_tasks
-    assert "2.60% of the whole" in text and "5.50% of the base" in text
-    assert "met only" in text      # 2.6 <= 4 < 5.5: as a share of the whole model, not without embeddings
+def test_glue_claim_verdict_reads_the_interval(mean, lo, hi, n_seeds, status):
+    from adapterlib.course.results import claim_check, task_gap_table
+    claim = claim_check(_gap_row(mean, lo, hi, n_seeds), _averages(2.6, 5.5))
+    assert claim.method == "adapters_8_256" and claim.status == status
+    assert (claim.gap.mean, claim.gap.low, claim.gap.high) == (mean, lo, hi) and claim.gap.n_tasks == 2
+    assert claim.gap.best_of_seeds == pytest.approx(mean + 0.3) and claim.gap.n_seeds == n_seeds
+    assert (claim.percent, claim.percent_no_embedding) == (2.6, 5.5)
+    assert claim.budget_met == (True, False)      # 2.6 <= 4 < 5.5: as a share of the whole model only
+    per_task = task_gap_table(_gap_row(mean, lo, hi, n_seeds).assign(**{
+        "gap_rte_low_95%": mean - 1.5, "gap_rte_high_95%": mean + 0.5})).set_index("task")
+    assert per_task.loc["rte", ["gap", "low", "high"]].tolist() == pytest.approx([mean - 0.5, mean - 1.5, mean + 0.5])
+    assert math.isnan(per_task.loc["cola", "low"])   # no interval for that task
 
 
 def test_glue_claim_budget_and_missing_inputs():
-    from adapterlib.course.findings import glue_claim_findings
-    assert "met on both" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0))[0]
-    assert "exceeded on both" in glue_claim_findings(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0))[0]
-    assert "% of the whole" not in glue_claim_findings(_gap_row(0, -0.1, 0.1), None)[0]
-    assert "Not yet" in glue_claim_findings(_gap_row(0, -0.1, 0.1, method="adapters_64"), None)[0]
+    from adapterlib.course.results import claim_check, claim_table
+    assert claim_check(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0)).budget_met == (True, True)
+    assert claim_check(_gap_row(0, -0.1, 0.1), _averages(10.0, 22.0)).budget_met == (False, False)
+    no_cost = claim_check(_gap_row(0, -0.1, 0.1), None)
+    assert math.isnan(no_cost.percent) and no_cost.status == "holds"
+    missing = claim_check(_gap_row(0, -0.1, 0.1, method="adapters_64"), None)   # no adapters (8-256) gap
+    assert missing.gap is None and missing.status == "untestable here"
+    table = claim_table(_gap_row(0, -0.1, 0.1), _averages(1.0, 2.0))
+    assert table.loc["adapters_8_256", "status"] == "holds" and table.loc["adapters_budget", "n_tasks"] == 0
 
 
 @pytest.mark.committed
 def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
     """v1's finding (issue 14): full fine-tuning chose the top of its grid (1e-4) on 4 of 5 tasks."""
-    from adapterlib.course.findings import glue_sweep_checks, glue_sweep_findings, size_study_findings
-    from adapterlib.studies.paper import paper_table, with_paper_scores
+    from adapterlib.course import evidence, results
+    from adapterlib.studies.paper import with_paper_scores
     runs = aggregate.load_study("glue_cpu")
     chosen = aggregate.glue_selection(runs).set_index(["method", "task"])
     full = chosen.loc["full"]
@@ -384,29 +385,26 @@ def test_a_choice_on_the_edge_of_its_lr_grid_is_flagged():
         assert set(aggregate.select_best(some, by=("task",))["lr_edge"]) == {""}
     comparison = with_paper_scores(aggregate.glue_selection(runs))
     comparison["task"] = [get_task(t).display for t in comparison["task"]]
-    checks = glue_sweep_checks(comparison, runs, "glue_cpu")
-    lines = glue_sweep_findings(comparison, checks, aggregate.glue_table(runs), paper_table("table1"))
+    records = evidence.sweep_records(comparison, runs, "glue_cpu")
+    checks = results.seed_checks(comparison, evidence.sweep_floors(comparison, records))
     # issue 15 (notebook 04 showed glue_cpu until 2026-12-04): v1's RTE adapters (64) sit on RTE's majority class;
-    # the findings say so, and why
-    [rte64] = [c["check"] for c in checks if (c["check"].name, c["check"].task) == ("adapters_64", "RTE")]
+    # the why table says what the records show
+    [rte64] = [c for c in checks if (c.name, c.task) == ("adapters_64", "RTE")]
     assert rte64.status == "at" and not rte64.learned
-    why = next(x for x in lines if x.startswith("  - *Why adapters (64) does not clearly beat RTE's"))
-    assert "3 epoch(s) is 0.69" in why and "did not fit" in why   # the training loss, from the records
-    assert any("classifier reads*" in x and "[CLS]" in x for x in lines)
-    [edge] = [line for line in lines if line.startswith("- **Chosen at the edge")]
-    flagged = {}   # {(method, task): (lr, edge)}, read back from the line's items
-    for item in edge.split("): ", 1)[1].rstrip(".").split("; "):
-        subjects, lr, side = re.fullmatch(r"(.+) \(lr (\S+), the (\w+) tried\)", item).groups()
-        flagged.update({tuple(s.split(" on ")): (lr, side) for s in subjects.split(" and ")})
-    # the findings text names the methods by their labels (vocab.label: display only)
-    assert flagged == {**{(label("full"), t): ("1e-4", "highest") for t in ("CoLA", "SST-2", "MRPC", "RTE")},
-                       **{(label(m), "RTE"): ("3e-3", "highest") for m in ("adapters_budget", "adapters_64")}}
-    # size_cpu has one lr per point: nothing is on an edge, and the findings say nothing of edges
+    named = {(c.name, c.task): r for c, r in zip(checks, records, strict=True) if not c.learned}
+    why = results.why_table(named, {"RTE": evidence.class_frequency_loss("rte")}).set_index(["method", "task"])
+    row = why.loc[("adapters_64", "RTE")]
+    assert round(row["loss"], 2) == 0.69 and row["run_epochs"] == (3.0,) and bool(row["under_fit"])
+    assert bool(row["frozen_pooler"])   # v1 read [CLS] through the frozen pooler
+    flagged = {(f.method, f.task): (f.lr, f.edge) for f in results.edge_flags(comparison)}
+    assert flagged == {**{("full", t): (1e-4, "highest") for t in ("CoLA", "SST-2", "MRPC", "RTE")},
+                       **{(m, "RTE"): (3e-3, "highest") for m in ("adapters_budget", "adapters_64")}}
+    # size_cpu has one lr per point: nothing is on an edge
     size_cpu = aggregate.size_curve(aggregate.load_study("size_cpu"))
-    assert not any("edge" in line for line in size_study_findings(size_cpu))
-    curve = aggregate.size_curve(aggregate.load_study("size_cpu")).assign(lr_edge="")
+    assert results.edge_flags(size_cpu) == []
+    curve = size_cpu.assign(lr_edge="")
     curve.loc[(curve["policy"] == "top_k") & (curve["top_k"] == 2) & (curve["task"] == "cola"), "lr_edge"] = "lowest"
-    assert "top-2 (lr 1e-4, the lowest" in size_study_findings(curve)[0]
+    assert results.edge_flags(curve) == [results.EdgeFlag("top_k", "cola", "top-2", 1e-4, "lowest")]
 
 
 @pytest.mark.committed

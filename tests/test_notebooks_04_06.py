@@ -13,7 +13,6 @@ import pytest
 from adapterlib import adapter_param_formula
 from adapterlib.studies.paper import DATA_DIR, TABLE1_COLUMNS, paper_table, table1_score, with_paper_scores
 from adapterlib.vocab import key_of
-from adapterlib.vocab import label as method_label
 
 ROOT = Path(__file__).resolve().parents[1]
 PAPER_MD = DATA_DIR / "PAPER.md"  # the paper's facts, shipped with the project (a copy of ../shared/PAPER.md)
@@ -150,16 +149,14 @@ def _glue_env(monkeypatch):
 
 
 def assert_floor_explained(r):
-    """Every sweep result of notebook 04 beats its floor, or the conclusions explain it (and only then)."""
+    """Every sweep result of notebook 04 beats its floor, or the why table has a row for it (and only then)."""
+    why = {(w["method"], w["task"]) for w in r["why"] or []}
+    table = {(t["task"], t["method"]): t for t in r["sweep_table"]}
     for c in r["sweep_checks"]:
         assert c["learned"] is (c["status"] == "clearly above") and finite(c["floor"]), c
-        assert (c["dev_mean"] - c["floor"] > 1.0) is (c["status"] in ("clearly above", "within noise")), c
-        why = [x for x in r["conclusions"]
-               if x.startswith(f"  - *Why {method_label(c['method'])} does not clearly beat {c['task']}'s floor, "
-                               "as far as the records show*: ")]
-        assert len(why) == (0 if c["learned"] else 1), (c, why)
-        task_line = next(x for x in r["conclusions"] if x.startswith(f"- **Sweep, {c['task']}** "))
-        assert f"majority class {c['floor']:.1f}" in task_line
+        assert (c["score"] - c["floor"] > 1.0) is (c["status"] in ("clearly above", "within noise")), c
+        assert ((c["name"], c["task"]) in why) is (not c["learned"]), c
+        assert table[(c["task"], c["name"])]["floor"] == pytest.approx(c["floor"])
 
 
 @pytest.mark.slow
@@ -198,15 +195,11 @@ def test_notebook_04_glue_reproduction(tmp_path):
     if r["sweep_available"]:
         assert r["sweep_progress"] == study_progress(load_spec(folder / "sweep.yaml"), folder)
         assert r["sweep_progress"]["finished"] == len(list((folder / "runs").glob("*.json")))
-        task_lines = 0
-        for task in r["sweep_progress"]["tasks"]:
-            for line in (x for x in r["conclusions"] if x.startswith(f"- **Sweep, {get_task(task).display}** ")):
-                task_lines += 1
-                assert ("still to come" in line) is (task not in r["sweep_progress"]["tasks_complete"]), line
-        assert task_lines == len({rec["task"] for rec in r["sweep"]})  # one line per task with records
+        assert {t["task"] for t in r["sweep_table"]} == {rec["task"] for rec in r["sweep"]}  # every task with records
+        assert {get_task(t).display for t in r["sweep_progress"]["tasks"]} >= {t["task"] for t in r["sweep_table"]}
         complete = r["sweep_progress"]["tasks_complete"] == r["sweep_progress"]["tasks"]
         assert_floor_explained(r)
-        assert any(x.startswith("- **Sweep, average over ") for x in r["conclusions"]) is complete
+        assert bool(r["average"]) is complete and (r["claims"] is not None) is complete
         # "Does the machine change the numbers?": the committed hardware check against the notebook's study
         from adapterlib.sweeps.aggregate import twin_pairs
         try:
@@ -218,7 +211,6 @@ def test_notebook_04_glue_reproduction(tmp_path):
             assert {d["policy"] for d in r["hardware_check"]} == set(pairs["policy"])
         else:
             assert r["hardware_check"] is None
-        assert any(x.startswith("- **Sweep, average**: shown") for x in r["conclusions"]) is not complete
 
 
 @pytest.mark.slow
@@ -244,26 +236,27 @@ def test_notebook_05_layer_ablation(tmp_path):
     assert r["majority"] == pytest.approx(majority_floor("sst2", "dev", GLUE, n_dev)["accuracy"])
     assert r["learned"] is (r["dev_score"] - r["majority"] > 1.0)
     assert r["paper_max_single_drop"] == 2.0  # data/paper/fig6_layer_ablation.csv
-    assert r["findings"].startswith("- **Training**:") and "adapters (m=64, lr 0.001): dev" in r["findings"]
-    assert r["findings"].split("\n")[0].split(": dev accuracy ")[1].startswith(f"{r['dev_score']:.1f}")
-    assert f"costs at most {r['max_single_layer_drop']:.1f} accuracy points" in r["findings"]
+    live = r["live_check"]  # the notebook's own ablation against the paper's findings, as data
+    assert live["nothing removed"] == pytest.approx(r["none_removed"]) and live["metric"] == "accuracy"
+    assert live["max one-layer drop"] == pytest.approx(r["max_single_layer_drop"])
+    assert live["majority class"] == pytest.approx(r["majority"]) and live["all removed"] == r["all_removed"]
+    assert live["lower layers matter less"] is (r["lower_half_removed"] > r["upper_half_removed"] + 1.0)
     # "full results" reads the committed layer-ablation study (records + CSVs of the notebook's `study`)
     import pandas as pd
 
     from adapterlib.studies.ablation import span_summary
     from adapterlib.sweeps.aggregate import RESULTS_DIR
     assert r["study_tasks"] == ["cola", "sst2"]
-    text = r["study_findings"]
+    checks = {(c["task"], c["metric"]): c for c in r["study_checks"]}
+    assert set(checks) == {("CoLA", "mcc"), ("CoLA", "accuracy"), ("SST-2", "accuracy")}  # CoLA in accuracy too
     for task, label in (("cola", "CoLA"), ("sst2", "SST-2")):
         s = span_summary(pd.read_csv(RESULTS_DIR / r["study"] / "layer_ablation" / f"layer_ablation_{task}.csv"))
-        block = text.split(f"**{label}** (6 layers, whole dev set, {s['metric']}): ")[1].split("\n\n")[0]
-        assert block.startswith(f"{s['none_removed']:.1f} with every adapter")
-        assert (f"costs at most {s['max_single_layer_drop']:.1f} {s['metric']} points "
-                f"(layer {s['most_important_layer']}; least: layer {s['least_important_layer']})") in block
-        assert f"(layers {s['halves'][0]}) leaves {s['lower_half_removed']:.1f}, " in block   # the lower half
-        assert f"({s['halves'][1]}) {s['upper_half_removed']:.1f}" in block                    # the upper half
-    # what each stored run trained on comes from its record: CoLA was not subset
-    assert "CoLA was subset" not in text
+        c = checks[(label, s["metric"])]
+        assert c["nothing removed"] == pytest.approx(s["none_removed"]) and c["layers"] == 6
+        assert c["max one-layer drop"] == pytest.approx(s["max_single_layer_drop"])
+        assert (c["worst layer"], c["least layer"]) == (s["most_important_layer"], s["least_important_layer"])
+        assert c[f"lower half ({s['halves'][0]}) removed"] == pytest.approx(s["lower_half_removed"])
+        assert c[f"upper half ({s['halves'][1]}) removed"] == pytest.approx(s["upper_half_removed"])
 
 
 @pytest.mark.slow
@@ -294,21 +287,17 @@ def assert_tasks_against_floors(r, n_dev):
     """Notebook 06: each task's floor is its dev examples' majority class, and the findings say learned or why not."""
     from adapterlib.data import get_task, majority_floor
 
-    lines = r["findings"].split("\n")
+    checks = {row["task"]: row for row in r["task_checks"]}
     for task in r["tasks"]:
         spec = get_task(task)
         name = spec.display
         assert r["floors"][name] == pytest.approx(majority_floor(task, "dev", GLUE, n_dev)[spec.metric])
         assert r["learned"][name] is (r["dev"][name] - r["floors"][name] > 1.0)
-        line = next(x for x in lines if x.startswith(f"- {name}: dev {spec.metric} {r['dev'][name]:.1f}"))
-        if r["learned"][name]:
-            assert line.endswith(f"the majority class ({r['floors'][name]:.1f}).") and "points above" in line
-        else:  # said plainly, with the reason read from the record
-            assert "not learned" in line
-            assert f"{r['steps'][name]} steps on " in line and "training loss" in line
-    n_ok = sum(r["learned"].values())
-    assert any(x.startswith(f"- **{n_ok} of {len(r['tasks'])} tasks** beat") for x in lines)
-    assert any(x.startswith("- **Where this differs") and "reads the mean" in x for x in lines)
+        row = checks[name]
+        assert (row["dev"], row["majority class"]) == (pytest.approx(r["dev"][name]), pytest.approx(r["floors"][name]))
+        assert row["learned"] is r["learned"][name] and row["steps"] == r["steps"][name]
+        assert finite(row["train loss"]) and (row["signal"] == "" or not row["learned"])   # why not: the record
+    assert sum(row["learned"] for row in checks.values()) == sum(r["learned"].values())
 
 
 @pytest.mark.slow
@@ -329,23 +318,25 @@ def test_notebook_04_with_sweep_results(tmp_path):
     assert got == {("full", "RTE"): (1, 65.0, 70.1), ("adapters_64", "RTE"): (1, 66.0, 68.8),
                    ("adapters_8_256", "RTE"): (1, 67.0, 71.5), ("full", "MRPC"): (1, 65.0, 89.3),
                    ("adapters_64", "MRPC"): (1, 66.0, 89.6), ("adapters_8_256", "MRPC"): (1, 67.0, 89.5)}
-    average = next(x for x in r["conclusions"] if x.startswith("- **Sweep, average over MRPC, RTE**"))
     # ours: the mean over the two tasks of the chosen dev scores; paper: Table 1's mean over the same two columns
-    assert "adapters (8-256) 67.0 (" in average and "same tasks 80.5)" in average
+    average = {a["method"]: a for a in r["average"]}
     full = glue_table(load_study(study)).loc["full"]
-    assert f"full fine-tuning 65.0 ({full['params_per_task_percent']:.2f}% of the base" in average
-    assert f"{full['total_params_multiple']:.2f}x the base" in average and "same tasks 79.7)" in average
-    assert "adapters (8-256) - full: ours +2.0 points, paper +0.8" in average
-    assert "adapters (64) - full: ours +1.0 points, paper -0.5" in average
-    assert "adapters (within 4%) - full: ours +2.0" in average   # no paper number for a row Table 1 lacks
-    assert "adapters (within 4%) 67.0 (" in average and "for all 2 tasks)" in average
-    assert "adapters (8-256) at 80.0 vs full fine-tuning 80.4 with 3.6%" in average   # the paper's
-    claim = next(x for x in r["conclusions"] if x.startswith("- **Is the paper's claim reproduced?**"))
-    assert "adapters (8-256) minus full fine-tuning," in claim
-    assert "seeds: +2.00 points" in claim and "over 2 tasks" in claim
-    assert "cannot be judged" in claim and "no interval" in claim  # 1 seed each
-    budget = next(x for x in r["conclusions"] if x.startswith("- **Is it reproduced with adapters (within 4%)?**"))
-    assert "adapters (within 4%) minus full fine-tuning," in budget and "seeds: +2.00 points" in budget
+    assert average["full"]["ours"] == pytest.approx(65.0) and average["full"]["n_tasks"] == 2
+    assert average["full"]["% of base per task"] == pytest.approx(full["params_per_task_percent"])
+    assert average["full"]["x base for all tasks"] == pytest.approx(full["total_params_multiple"])
+    assert average["full"]["paper, same tasks"] == pytest.approx((70.1 + 89.3) / 2)
+    assert average["adapters_8_256"]["ours"] == pytest.approx(67.0)
+    assert average["adapters_8_256"]["paper, same tasks"] == pytest.approx((71.5 + 89.5) / 2)
+    assert average["adapters_8_256"]["ours - full"] == pytest.approx(2.0)
+    assert average["adapters_8_256"]["paper - full"] == pytest.approx(0.8)
+    assert average["adapters_64"]["ours - full"] == pytest.approx(1.0)
+    assert average["adapters_64"]["paper - full"] == pytest.approx(-0.5)
+    assert average["adapters_budget"]["ours - full"] == pytest.approx(2.0)
+    assert math.isnan(average["adapters_budget"]["paper - full"])   # no paper number for a row Table 1 lacks
+    claims = {c["method"]: c for c in r["claims"]}
+    for method in ("adapters_8_256", "adapters_budget"):   # 1 seed each: no interval, so untestable here
+        assert claims[method]["gap_mean"] == pytest.approx(2.0) and claims[method]["n_tasks"] == 2
+        assert claims[method]["n_seeds"] == 1 and claims[method]["status"] == "untestable here"
     from adapterlib.data import load_glue
     from adapterlib.metrics import majority_baseline
     dev = {t: load_glue(t, GLUE, splits=["dev"])["dev"]["label"] for t in ("rte", "mrpc")}
@@ -355,9 +346,9 @@ def test_notebook_04_with_sweep_results(tmp_path):
     # the fake study's MRPC runs (F1 65-67) are below MRPC's floor (81.2, all "paraphrase"): said, with no history
     # to explain
     assert_floor_explained(r)
-    status = {(c["method"], c["task"]): c["status"] for c in r["sweep_checks"]}
+    status = {(c["name"], c["task"]): c["status"] for c in r["sweep_checks"]}
     assert status[("full", "RTE")] == "clearly above" and status[("adapters_64", "MRPC")] == "below"
-    assert any(x.endswith("say why.") and "no training history" in x for x in r["conclusions"])
+    assert any(not w["has_history"] for w in r["why"])   # the fake records hold no history to say why
 
 
 @pytest.mark.course_scale
@@ -376,9 +367,7 @@ def test_notebook_04_course_scale(tmp_path):
     assert {c["method"] for c in r["live_checks"]} == {"adapters (64)", "full fine-tuning"}
     for c in r["live_checks"]:
         assert c["learned"] and c["dev"] > c["floor"] + 10, c  # SST-2 at course scale learns, clearly
-    live = r["conclusions"][:r["conclusions"].index(next(x for x in r["conclusions"] if x.startswith("- **Sweep")))]
-    assert live[0].startswith("- **Live run, SST-2** (course") and "3000 training" in live[0]
-    assert sum("above the majority" in x for x in live) == 2 and not any("not learned" in x for x in live)
+    assert r["live_gap"] == pytest.approx(r["selected"]["adapters (64)"] - r["selected"]["full fine-tuning"])
     if r["sweep_available"]:
         assert_floor_explained(r)
 
@@ -396,8 +385,8 @@ def test_notebook_05_course_scale(tmp_path):
     assert r["preset"] == "course" and r["task"] == "sst2" and r["n_examples"] == 872
     floor = majority_floor("sst2", "dev", GLUE, train_scale("course")["max_eval_examples"])["accuracy"]
     assert r["majority"] == pytest.approx(floor) and 50 < floor < 52
-    assert r["learned"] is True and r["dev_score"] > floor + 10, r["findings"]
-    assert f"majority class ({floor:.1f})" in r["findings"].split("\n")[0] and "above" in r["findings"].split("\n")[0]
+    assert r["learned"] is True and r["dev_score"] > floor + 10, r["live_check"]
+    assert r["live_check"]["majority class"] == pytest.approx(floor)
     assert r["none_removed"] == pytest.approx(r["dev_score"])
 
 
@@ -430,15 +419,16 @@ def test_notebook_04_with_a_v2_shaped_study(tmp_path):
         assert got[("adapters_64", task)] == (2, 64, pytest.approx(1e-3))   # only the grid's two seeds
         assert got[("adapters_budget", task)] == (5, 8, pytest.approx(3e-3))  # every size at 1% here
     assert_floor_explained(r)
-    why = next(x for x in r["conclusions"] if x.startswith("  - *Why adapters (64) does not clearly beat MRPC's floor"))
-    assert "averaged over 2 seeds," in why and "(epoch 4; stopped after 7" in why and "20) is 0.660" in why
-    assert sum(x.startswith("- **Where this differs") and "reads the mean" in x and
-               x.endswith("like for like.") for x in r["conclusions"]) == 1   # both methods read it
-    assert not any("classifier reads*" in x for x in r["conclusions"])   # no pooler here: no note on what it reads
+    why = {(w["method"], w["task"]): w for w in r["why"]}[("adapters_64", "MRPC")]
+    assert why["n_seeds"] == 2 and why["kept_epochs"] == [4] and why["run_epochs"] == [7]
+    assert why["max_epochs"] == 20 and round(why["loss"], 3) == 0.660
+    assert not any(w["frozen_pooler"] for w in r["why"])   # mean pooling here: no pooler to blame
     shown = (tmp_path / "04_out.ipynb").read_text()  # the study's recipe, printed from its records
     assert "**How `study` trained**" in shown and "up to 20 epochs" in shown
-    rte = next(x for x in r["conclusions"] if x.startswith("- **Sweep, RTE**"))
-    assert "gap adapters (64) - full: ours" in rte and "over 2 seed(s) against one over 5)" in rte
-    claim = next(x for x in r["conclusions"] if x.startswith("- **Is the paper's claim reproduced?**"))
+    rte = {t["method"]: t for t in r["sweep_table"] if t["task"] == "RTE"}
+    assert (rte["adapters_64"]["n_seeds"], rte["full"]["n_seeds"]) == (2, 5)
+    assert finite(rte["adapters_64"]["gap_to_full"])
+    claim = {c["method"]: c for c in r["claims"]}["adapters_8_256"]
     # adapters (8-256) and full fine-tuning have the same val and seed offsets: the gap is 0 with a real interval
-    assert "+0.00 points" in claim and "(95% seed-bootstrap" in claim and "**holds**" in claim
+    assert claim["gap_mean"] == pytest.approx(0.0, abs=1e-9) and claim["low"] <= 0 <= claim["high"]
+    assert claim["n_seeds"] >= 2 and claim["status"] == "holds"

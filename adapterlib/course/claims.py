@@ -25,7 +25,7 @@ from ..errors import AdapterlibError
 from ..params import storage_multiple, stored_params
 from ..studies import ablation
 from ..sweeps import aggregate
-from .findings import CLAIM_GAP, MARGIN
+from .results import CLAIM_GAP, MARGIN
 from .verdicts import (
     SIZE_TOLERANCE,
     STORAGE_TOLERANCE,

@@ -11,11 +11,30 @@ import pandas as pd
 
 from .. import vocab
 from ..data import get_task
-from .findings import head_text
-from .findings import short_number as _number
 
 POLICY_ORDER = vocab.CURVE
 POLICY_NAMES = {**{k: vocab.label(k) for k in vocab.CURVE}, "head": "the classifier alone"}  # in a sentence
+
+
+def short_number(v: float) -> str:
+    """0.0003 -> '3e-4', 0.0015 -> '1.5e-3', 0.01 -> '0.01', 8 -> '8'."""
+    if 0 < abs(v) < 0.01:
+        mantissa, exponent = f"{v:e}".split("e")
+        return f"{mantissa.rstrip('0').rstrip('.')}e{int(exponent)}"
+    return f"{v:g}"
+
+
+_number = short_number
+
+
+def head_text(cfg: dict) -> str:
+    """What the classifier of a run with config `cfg` reads, in words."""
+    if cfg.get("head_input", "pooler") == "mean":
+        return ("the classifier reads the mean of the last hidden states over the real tokens (no pooler; MiniLM "
+                "was pre-trained with mean pooling)")
+    if cfg.get("train_pooler"):
+        return "the classifier reads [CLS] through MiniLM's untrained pooler, which trains with the adapters"
+    return "the classifier reads [CLS] through the frozen, untrained pooler"
 
 
 def _numbers(values) -> str:
