@@ -29,14 +29,24 @@ def _choose(group: pd.DataFrame) -> pd.DataFrame:
     the winner after selection (select_then_seeds) cannot change the choice. Ties go to the
     smaller lr, then fewer epochs, then the config hash: the choice is deterministic.
     """
-    seeds = group.groupby("config_key")["seed"].apply(set)
-    shared = set.intersection(*seeds) if len(seeds) else set()
-    judged = group[group["seed"].isin(shared)] if shared else group
-    score = judged.groupby("config_key")["val_score"].mean().fillna(-np.inf)
-    first = group.groupby("config_key")[["lr", "epochs"]].first()
-    order = pd.DataFrame({"score": score}).join(first).reset_index()
-    order = order.sort_values(["score", "lr", "epochs", "config_key"], ascending=[False, True, True, True])
-    return group[group["config_key"] == order["config_key"].iloc[0]].sort_values("seed")
+    keys, seeds = group["config_key"].to_numpy(), group["seed"].to_numpy()
+    seeds_of: dict = {}
+    for key, seed in zip(keys, seeds, strict=True):
+        seeds_of.setdefault(key, set()).add(seed)
+    shared = set.intersection(*seeds_of.values()) if seeds_of else set()
+    judged = np.isin(seeds, list(shared)) if shared else np.ones(len(keys), dtype=bool)
+    val, lr, epochs = (group[c].to_numpy(dtype=float) for c in ("val_score", "lr", "epochs"))
+
+    def rank(key):  # best mean validation score first; ties: smaller lr, fewer epochs, then the key
+        mine = keys == key
+        scores = val[mine & judged]
+        scores = scores[~np.isnan(scores)]
+        first = np.flatnonzero(mine)[0]
+        return (-scores.mean() if len(scores) else np.inf, *(np.inf if np.isnan(x) else x for x in
+                                                             (lr[first], epochs[first])), str(key))
+
+    best = min(seeds_of, key=rank)
+    return group[keys == best].sort_values("seed")
 
 
 SETTING_BUT_LR = ("policy", "adapter_size", "top_k", "init_std", "epochs", "max_train_examples", "head_input",
@@ -44,12 +54,19 @@ SETTING_BUT_LR = ("policy", "adapter_size", "top_k", "init_std", "epochs", "max_
                   "prefix_length")
 
 
-def lr_edge(group: pd.DataFrame, top) -> str:
+def _settings(df: pd.DataFrame) -> pd.DataFrame:
+    """Each row's setting but for lr and seed, as strings (so NaN, None and 1e-3 compare as written)."""
+    return df[[c for c in SETTING_BUT_LR if c in df.columns]].map(str)
+
+
+def lr_edge(group: pd.DataFrame, top, settings: pd.DataFrame | None = None) -> str:
     """'highest' or 'lowest' when `top`'s lr is the largest or smallest tried at its setting in `group`
     (the same setting but for lr and seed), with at least three lrs tried (of two, one always is); ''
-    otherwise. A choice on the edge of its grid says the best rate may lie beyond it."""
-    cols = [c for c in SETTING_BUT_LR if c in group.columns]
-    same = (group[cols].apply(lambda col: col.map(str)) == pd.Series({c: str(top[c]) for c in cols})).all(axis=1)
+    otherwise. A choice on the edge of its grid says the best rate may lie beyond it. `settings`: _settings of
+    a frame holding `group`'s rows, when the caller has it already."""
+    settings = _settings(group) if settings is None else settings.loc[group.index]
+    mine = _settings(top.to_frame().T).to_numpy(dtype=object)
+    same = (settings.to_numpy(dtype=object) == mine).all(axis=1)
     lrs = sorted(set(group.loc[same, "lr"].dropna()))
     if len(lrs) < 3:
         return ""
@@ -74,6 +91,7 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
     """
     by = list(by)
     ok = df[df["status"] == "ok"]
+    settings = _settings(ok)
     rows = []
     for keys, group in ok.groupby(by, dropna=False, sort=True):
         if within:
@@ -83,7 +101,7 @@ def select_best(df: pd.DataFrame, by=("task", "policy", "adapter_size"), within=
         top = best.iloc[0]
         rows.append({**dict(zip(by, keys if isinstance(keys, tuple) else (keys,), strict=False)),
                      **{c: top[c] for c in ("policy", "adapter_size", "top_k", "init_std") if c not in by},
-                     "lr": top["lr"], "lr_edge": lr_edge(group, top), "epochs": top["epochs"],
+                     "lr": top["lr"], "lr_edge": lr_edge(group, top, settings), "epochs": top["epochs"],
                      "n_candidates": group["config_key"].nunique(),
                      "selected_epoch_mean": best["selected_epoch"].mean(), "epochs_run_mean": best["epochs_run"].mean(),
                      "n_seeds": len(best), "val_mean": best["val_score"].mean(), "dev_mean": best["dev_score"].mean(),
