@@ -21,7 +21,6 @@ import pandas as pd
 from ..data import get_task, load_glue, tokenize_glue
 from ..errors import UsageError
 from ..inject import adapter_slots, adapters_removed
-from ..train import evaluate, make_loader
 
 
 def spans(n_layers: int) -> list[tuple[int, int]]:
@@ -44,6 +43,8 @@ def span_ablation(model, tokenizer, task, split: str = "dev", glue_dir=None, max
     task reports and the mean loss. The span 0..L-1 is "all adapters removed".
     """
     spec = get_task(task)
+    from ..train import evaluate, make_loader  # here, not at the top: reading a study (load_study) needs no trainer
+
     layers = sorted({i for i, _, _ in adapter_slots(model)})
     if not layers:
         raise UsageError("the model has no adapters to remove; call adapterlib.add_adapters or load_adapter first")
