@@ -158,8 +158,9 @@ def dial_claims(impl: pd.DataFrame, floors: pd.DataFrame) -> list[Claim]:
                    "adapter-bert", dial, floors, both_ways_verdict,
                    f"gap_verdict both ways: std 1e-3 - std 1e-2 within +-{CLAIM_GAP:g} points", missing),
         dial_claim("layernorms_frozen", "training the LayerNorms matters little: freezing them (as AdapterHub does) "
-                   "costs little", ("section 2.1; adapter-bert #8", "the paper trains them; an author: "
-                                    "'LayerNorms matter less'"), "LayerNorms frozen", dial, floors, gap_verdict,
+                   "costs little", ("section 2.1; adapter-bert's authors",
+                                    "trained per task; 'LayerNorms matter less' than the head"),
+                   "LayerNorms frozen", dial, floors, gap_verdict,
                    f"gap_verdict: LayerNorms frozen - trained within {CLAIM_GAP:g} points", missing),
     ]
 
