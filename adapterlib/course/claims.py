@@ -7,6 +7,7 @@
 Every verdict is one of VERDICTS and comes from one of four stated rules (`gap_verdict`, `share_verdict`,
 `spread_verdict`, `storage_verdict`) applied to numbers recomputed from the records with
 `adapterlib.sweeps.aggregate`'s selection (validation only) and seed bootstrap. Only `load_evidence` reads files.
+Notebook 07's rows (the v3 studies: Houlsby vs Pfeiffer, the init std, the LayerNorms) come from `claims_v3`.
 
 Floors: a task where every compared method sits at its floor (the majority class; `at_floor`) cannot test a
 claim; it is left out of the claim's averages, and the row's `floor` column says so. RTE is such a task here:
@@ -15,7 +16,7 @@ the bundled all-MiniLM-L6-v2 is a sentence-embedding model and no method leaves 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import pandas as pd
 
@@ -72,7 +73,8 @@ class Claim:
 class Evidence:
     """Everything the scorecard reads, loaded once by `load_evidence`: the records frames of the studies
     (aggregate.records_frame), each task's dev floor, the layer-ablation tables, notebook 06's recorded
-    many-tasks checks (None when not recorded) and the paper's tables (studies.paper)."""
+    many-tasks checks (None when not recorded), the paper's tables (studies.paper) and the v3 studies' records
+    frames (claims_v3.load_v3; empty frames, or none, for a study not run yet)."""
 
     glue: pd.DataFrame
     size: pd.DataFrame
@@ -81,6 +83,7 @@ class Evidence:
     ablation: dict
     many_tasks: dict | None
     paper: dict
+    v3: dict = field(default_factory=dict)
 
 
 def _fmt(x: float, sign: bool = True) -> str:
@@ -361,6 +364,8 @@ def storage_claim(glue: pd.DataFrame, table1: pd.DataFrame, n_tasks: int = N_PAP
 
 def scorecard(evidence: Evidence) -> pd.DataFrame:
     """Every claim as one row (index: key; columns COLUMNS, then value, low, high and rule). Pure."""
+    from .claims_v3 import v3_claims  # it builds Claim rows: imported here, not at the top (no import cycle)
+
     p, floors = evidence.paper, evidence.floors
     curve = aggregate.size_curve(evidence.size)
     rows = [*table1_claims(evidence.glue, floors, p["table1"]),
@@ -368,7 +373,8 @@ def scorecard(evidence: Evidence) -> pd.DataFrame:
             topk_claim(curve, floors, p["fig4_mnli_points"]), layernorm_claim(curve, floors, p["fig4_mnli_points"]),
             init_claim(aggregate.init_curve(evidence.init), floors),
             *ablation_claims(evidence.ablation, floors, p["fig6_layer_ablation"]),
-            unchanged_claim(evidence.many_tasks), storage_claim(evidence.glue, p["table1"])]
+            unchanged_claim(evidence.many_tasks), storage_claim(evidence.glue, p["table1"]),
+            *v3_claims(evidence.v3, floors)]  # notebook 07's rows (placement, init std, LayerNorms)
     card = pd.DataFrame([asdict(c) for c in rows]).set_index("key")
     return card[[*COLUMNS, "value", "low", "high", "rule"]]
 
@@ -417,6 +423,7 @@ def load_evidence(results_dir=None) -> Evidence:
     from ..paths import RESULTS_DIR
     from ..records import load_records
     from ..studies.paper import paper_table
+    from .claims_v3 import load_v3
 
     root = Path(results_dir) if results_dir is not None else RESULTS_DIR
     frames, records = {}, []
@@ -435,7 +442,7 @@ def load_evidence(results_dir=None) -> Evidence:
     except ValueError as e:
         raise ClaimsError(f"{many} is not JSON: {e}") from e
     return Evidence(frames["glue"], frames["size"], frames["init"], task_floors(records), tables, recorded,
-                    {name: paper_table(name) for name in PAPER_TABLES})
+                    {name: paper_table(name) for name in PAPER_TABLES}, load_v3(root))
 
 
 def claims(results_dir=None) -> pd.DataFrame:
