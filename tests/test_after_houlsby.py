@@ -131,6 +131,6 @@ def test_budget_explorer_and_plots(methods_study):
     from adapterlib.course.widgets import FALLBACK_TEXT
     bundle = explorer.widget._repr_mimebundle_()  # before a kernel runs: a static view, not the VBox repr
     assert bundle["text/plain"] == FALLBACK_TEXT and explorer.view.value in bundle["text/html"]
-    from adapterlib.plots_methods import plot_costs
+    from adapterlib.plots import plot_costs
     axes = plot_costs(ah.cost_table())
     assert len(axes[0].patches) == 2 * len(ah.cost_table())

@@ -35,7 +35,8 @@ def test_the_package_keeps_its_layers():
     # engine -> sweeps
     ("records", "from .sweeps import aggregate", "adapterlib.records -> adapterlib.sweeps.aggregate"),
     ("data/cache", "from .. import plots", "adapterlib.data.cache -> adapterlib.plots"),  # engine package -> plots
-    ("plots", "from .studies import ablation", "adapterlib.plots -> adapterlib.studies.ablation"),  # plots -> studies
+    # plots package -> studies
+    ("plots/curves", "from ..studies import ablation", "adapterlib.plots.curves -> adapterlib.studies.ablation"),
     # sweeps -> studies (independent)
     ("sweeps/aggregate", "from ..studies import paper", "adapterlib.sweeps.aggregate -> adapterlib.studies.paper"),
     # sweeps -> course

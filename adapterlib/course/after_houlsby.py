@@ -254,7 +254,7 @@ class BudgetExplorer:
     def update(self) -> pd.DataFrame:
         import matplotlib.pyplot as plt
 
-        from ..plots_methods import plot_pareto
+        from ..plots import plot_pareto
         from .widgets import _png
 
         self.table = best_under_budget(self.points, self.budget.value)

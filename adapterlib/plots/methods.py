@@ -11,8 +11,8 @@ import numpy as np
 def _style(method: str) -> dict:
     """Colour, marker and legend label of a method (TrainConfig.method) from the shared vocabulary (adapterlib.vocab,
     keyed by the records' policy: houlsby is "adapter")."""
-    from .config import policy_of_method
-    from .vocab import METHODS
+    from ..config import policy_of_method
+    from ..vocab import METHODS
 
     entry = METHODS.get(policy_of_method(method))
     if entry is None:
