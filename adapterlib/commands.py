@@ -24,8 +24,10 @@ def _update_in_place(path: Path, replace) -> None:
 
 
 def cmd_claims(args) -> int:
-    from .course.claims import claims, headline, replace_scorecard_block, scorecard_markdown
+    from .course.claims import claims, headline, replace_scorecard_block, scorecard_blocks, scorecard_markdown
 
+    if args.update:  # a missing page, or one without markers, fails before the scorecard is computed
+        scorecard_blocks(Path(args.update).read_text())
     card = claims(args.results_dir)
     if args.update:
         path = Path(args.update)

@@ -461,15 +461,21 @@ def scorecard_block(card: pd.DataFrame) -> str:
     return f"{headline(card)}\n\n{scorecard_markdown(card)}"
 
 
-def replace_scorecard_block(text: str, card: pd.DataFrame) -> str:
-    """`text` with the lines between the scorecard markers replaced by the scorecard of `card`, and those between
-    the headline markers (the README's first screen) by its headline; at least one pair must be there."""
+def scorecard_blocks(text: str) -> list:
+    """The (begin, end, make) marker pairs found in `text`; ClaimsError when there is none (checked before the
+    scorecard is computed, so a page without markers fails at once)."""
     blocks = ((SCORECARD_BEGIN, SCORECARD_END, scorecard_block), (HEADLINE_BEGIN, HEADLINE_END, headline))
     found = [(b, e, make) for b, e, make in blocks if b in text and e in text]
     if not found:
         raise ClaimsError(f"no '{SCORECARD_BEGIN}' ... '{SCORECARD_END}' or '{HEADLINE_BEGIN}' ... "
                           f"'{HEADLINE_END}' block to update")
-    for begin, end, make in found:
+    return found
+
+
+def replace_scorecard_block(text: str, card: pd.DataFrame) -> str:
+    """`text` with the lines between the scorecard markers replaced by the scorecard of `card`, and those between
+    the headline markers (the README's first screen) by its headline; at least one pair must be there."""
+    for begin, end, make in scorecard_blocks(text):
         head, rest = text.split(begin, 1)
         text = f"{head}{begin}\n{make(card)}\n{end}{rest.split(end, 1)[1]}"
     return text
