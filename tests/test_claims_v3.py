@@ -79,9 +79,9 @@ def test_placement_leaves_out_tasks_at_their_floor():
     assert alone.verdict == U and math.isnan(alone.value) and "RTE" in alone.floor
 
 
-def test_one_seed_has_no_interval_and_the_mean_decides():
+def test_one_seed_has_no_interval_and_no_verdict():
     c = v3.placement_claim(methods(cola=((48.0,), (50.0,)), sst2=((90.0,), (90.0,))), FLOORS)
-    assert math.isnan(c.low) and math.isnan(c.high) and c.value == pytest.approx(-1.0) and c.verdict == N
+    assert math.isnan(c.low) and math.isnan(c.high) and c.value == pytest.approx(-1.0) and c.verdict == U
 
 
 def test_the_interval_averages_the_tasks_draws():
@@ -131,10 +131,11 @@ def test_no_records_gives_every_row_untestable(tmp_path):
 def test_load_v3_reads_the_study_folders(tmp_path):
     runs = tmp_path / "methods_v3" / "runs"
     runs.mkdir(parents=True)
-    for rec in [record("cola", "houlsby", 16, 0, 50.0), record("cola", "pfeiffer", 32, 0, 49.0)]:
+    for rec in [record("cola", method, size, seed, score) for method, size, score in
+                (("houlsby", 16, 50.0), ("pfeiffer", 32, 49.0)) for seed in (0, 1)]:   # two seeds: an interval
         (runs / f"{rec['run_id']}.json").write_text(json.dumps(rec))
     loaded = v3.load_v3(tmp_path)
-    assert len(loaded["methods"]) == 2 and loaded["impl"].empty
+    assert len(loaded["methods"]) == 4 and loaded["impl"].empty
     rows = v3.v3_claims(loaded, FLOORS)
     assert (rows[0].verdict, rows[0].value) == (H, pytest.approx(1.0)) and rows[1].verdict == U
 
