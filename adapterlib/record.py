@@ -136,10 +136,11 @@ class RunRecord(Mapping):
     def from_json(cls, path_or_dict, check: bool = True) -> RunRecord:
         """The record of a JSON file (a path) or of its parsed mapping; RecordError if it is not a valid one
         (records.record_problem). Every legacy default is applied here."""
-        source = None
+        source, parsed = None, False
         if isinstance(path_or_dict, Mapping):
             raw = path_or_dict.to_json() if isinstance(path_or_dict, RunRecord) else dict(path_or_dict)
         else:
+            parsed = True  # parsed here: nobody else holds it, so it needs no copy of its own
             source = str(path_or_dict)
             try:
                 raw = json.loads(Path(path_or_dict).read_text())
@@ -149,7 +150,7 @@ class RunRecord(Mapping):
         problem = record_problem(raw, source) if check else None
         if problem:
             raise RecordError(f"{source or 'run record'}: {problem}")
-        raw = copy.deepcopy(raw)
+        raw = raw if parsed else copy.deepcopy(raw)
         values = _with_legacy_defaults(copy.deepcopy(raw))
         names = {f.name for f in dataclasses.fields(cls)} - set(cls._UNWRITTEN)
         kwargs = {}

@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import tempfile
@@ -43,34 +41,9 @@ from .policies import param_groups
 from .precision import check_precision
 from .record import RunRecord
 from .resume import LoopState
+from .runids import method_label, run_id  # noqa: F401 (moved there; importable from here as before)
 
 MODEL_INPUTS = ("input_ids", "attention_mask", "token_type_ids", "labels")
-
-
-def run_id(cfg: TrainConfig) -> str:
-    """Readable, unique name of a run: a few key settings plus a hash of the whole config.
-
-    Recipe options added later (`TrainConfig.LEGACY_DEFAULTS`) enter the hash only when they
-    differ from what earlier runs had, so the ids of committed records stay valid.
-    """
-    digest = hashlib.sha1(json.dumps(cfg.identity(), sort_keys=True).encode()).hexdigest()[:8]
-    size = f"-m{cfg.adapter_size}" if cfg.policy == "adapter" else f"-k{cfg.top_k}" if cfg.policy == "top_k" else ""
-    size = method_label(cfg) or size
-    recipe = (f"-{cfg.head_input}" if cfg.head_input != "pooler" else "") + ("-tp" if cfg.train_pooler else "") \
-        + (f"-es{cfg.patience}" if cfg.patience else "") \
-        + (f"-{cfg.mixed_precision}" if cfg.mixed_precision != "no" else "")
-    return f"{get_task(cfg.task).name}-{cfg.policy}{size}-lr{cfg.lr:g}-s{cfg.seed}{recipe}-{digest}"
-
-
-def method_label(cfg: TrainConfig) -> str:
-    """The run id's part for the methods' options (empty for every run made before `method` existed)."""
-    size = {"pfeiffer": f"-m{cfg.adapter_size}", "lora": f"-r{cfg.lora_r}", "prefix": f"-p{cfg.prefix_length}"}
-    label = size.get(cfg.method, "")
-    if cfg.method in ("houlsby", "pfeiffer"):
-        label = (f"-m{cfg.adapter_size}" if cfg.method == "houlsby" and label == "" else label) \
-            + (f"-{cfg.nonlinearity}" if cfg.nonlinearity != "gelu" else "") \
-            + ({True: "-ln", False: "-noln"}[cfg.train_layernorm] if cfg.train_layernorm is not None else "")
-    return label
 
 
 def build_model(cfg: TrainConfig, fast: bool | None = None):

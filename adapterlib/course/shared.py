@@ -35,7 +35,7 @@ def course_runs_dir() -> Path:
 def stored_run(cfg, folder=None, checkpoint: bool = False):
     """The finished run record of `cfg` in `folder` (default: the course's), or None."""
     from ..records import read_record_file
-    from ..train import run_id
+    from ..runids import run_id
 
     folder = Path(folder) if folder is not None else course_runs_dir()
     path = folder / f"{run_id(cfg)}.json"

@@ -359,13 +359,13 @@ def _product(axes: dict) -> list[dict]:
 
 
 def make_run(spec: SweepSpec, fields: dict, stage: str = "grid") -> Run:
-    """Build (and validate) one run; its id is adapterlib.train.run_id of the TrainConfig."""
+    """Build (and validate) one run; its id is adapterlib.runids.run_id of the TrainConfig."""
     if spec.mode == "papermill":
         digest = hashlib.sha1(json.dumps(fields, sort_keys=True, default=str).encode()).hexdigest()[:8]
         prefix = "-".join(str(fields[k]) for k in ("task", "policy") if k in fields)
         return Run(f"{Path(spec.notebook).stem}-{prefix + '-' if prefix else ''}{digest}", fields, stage)
     from ..policies import POLICIES
-    from ..train import run_id
+    from ..runids import run_id
     label = ", ".join(f"{k}={v}" for k, v in fields.items() if k not in spec.base)
     try:
         fields = dict(fields)
