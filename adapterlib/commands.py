@@ -109,7 +109,8 @@ def _write_exercises(notebooks, out: Path) -> int:
 def cmd_sweep(args) -> int:
     from .sweeps.driver import describe_estimate, describe_plan, plan, run_sweep, study_folder, study_progress
     from .sweeps.executor import check_addresses
-    from .sweeps.spec import load_spec, parse_overrides
+    from .sweeps.overrides import parse_overrides
+    from .sweeps.spec import load_spec
 
     spec = load_spec(args.spec, parse_overrides(args.set))
     check_addresses(args.scheduler, args.dashboard)  # before anything runs, a dry run included

@@ -15,7 +15,8 @@ import yaml
 from adapterlib import precision
 from adapterlib.cli import main
 from adapterlib.sweeps import driver
-from adapterlib.sweeps.spec import Run, expand, load_spec, parse_overrides
+from adapterlib.sweeps.overrides import parse_overrides
+from adapterlib.sweeps.spec import Run, expand, load_spec
 
 
 @pytest.fixture

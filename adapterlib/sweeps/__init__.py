@@ -1,6 +1,7 @@
 """Reproduction studies as sweeps: a YAML grid of runs, executed resumably, then aggregated.
 
     adapterlib.sweeps.spec        the sweep file: parse, validate, expand into runs (run ids)
+    adapterlib.sweeps.overrides   `sweep --set FIELD=VALUE`: the command line's overrides of a sweep file
     adapterlib.sweeps.executor    one run in a worker (training or a papermill notebook); dask pool
     adapterlib.sweeps.pilot       the v2 pilot's decision from its records (`python -m adapterlib pilot`)
     adapterlib.sweeps.driver      run a sweep (`run_sweep`); re-exports the names of plan, queue, progress

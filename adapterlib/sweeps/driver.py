@@ -27,6 +27,7 @@ import yaml
 from ..paths import RESULTS_DIR, write_text_atomic  # noqa: F401 (RESULTS_DIR: re-exported)
 from ..records import remove_abandoned_temp_files
 from .executor import DaskPool, SweepError, check_addresses, plan_workers
+from .overrides import parse_overrides  # noqa: F401
 
 # the names of the modules driver.py was split into (plan, queue, progress) stay importable from here
 from .plan import (  # noqa: F401
@@ -58,7 +59,7 @@ from .progress import (  # noqa: F401
     study_progress,
 )
 from .queue import _job, _log, check_folder, check_lock_path, reuse_records, run_queue, sigterm_interrupts, study_lock  # noqa: F401
-from .spec import Run, SweepSpec, SweepSpecError, expand, group_seeds, load_spec, make_run, parse_overrides  # noqa: F401
+from .spec import Run, SweepSpec, SweepSpecError, expand, group_seeds, load_spec, make_run  # noqa: F401
 
 
 def run_sweep(spec: SweepSpec, output_dir=None, scheduler: str | None = None, workers: int | None = None,
