@@ -26,11 +26,11 @@ def _update_in_place(path: Path, replace) -> None:
 def cmd_claims(args) -> int:
     from .course.claims import claims, headline, replace_scorecard_block, scorecard_blocks, scorecard_markdown
 
-    if args.update:  # a missing page, or one without markers, fails before the scorecard is computed
-        scorecard_blocks(Path(args.update).read_text())
+    path = Path(args.update) if args.update else None
+    if path:  # a missing page, or one without markers, fails before the scorecard is computed
+        scorecard_blocks(path.read_text())
     card = claims(args.results_dir)
-    if args.update:
-        path = Path(args.update)
+    if path:
         _update_in_place(path, lambda text: replace_scorecard_block(text, card))
         print(f"updated the scorecard in {path}")
     elif args.format == "csv":
@@ -137,7 +137,6 @@ def cmd_sweep(args) -> int:
 
 
 def _command_line(args) -> str:
-
     """The command as typed (for the study's log), rebuilt from the parsed options."""
     parts = ["python -m adapterlib sweep", shlex.quote(args.spec)]
     for name in ("output_dir", "scheduler", "workers", "threads_per_run", "lock"):

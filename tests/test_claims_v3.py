@@ -110,6 +110,12 @@ def test_dial_claims(bert, init_verdict, frozen, ln_verdict):
     assert ln.value == pytest.approx(np.mean(frozen) - np.mean(TIGHT)) and ln.low <= ln.value <= ln.high
 
 
+def test_dial_with_one_seed_on_a_side_has_no_interval_and_no_verdict():
+    init, ln = v3.dial_claims(impl(TIGHT, bert=(50.0,), frozen=(49.9,)), FLOORS)
+    assert init.value == pytest.approx(50.0 - np.mean(TIGHT)) and math.isnan(init.low) and math.isnan(ln.high)
+    assert init.verdict == ln.verdict == U
+
+
 def test_dial_leaves_out_a_task_at_its_floor():
     # CoLA's floor is 0 MCC give or take 1.96 / sqrt(1042) = 6.1 points: every variant at chance
     init, ln = v3.dial_claims(impl((1.0, 2.0, 1.5), bert=(0.5, 1.0, 1.5), frozen=(0.0, 0.5, 1.0)), FLOORS)

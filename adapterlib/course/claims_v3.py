@@ -119,13 +119,12 @@ def placement_claim(frame: pd.DataFrame, floors: pd.DataFrame) -> Claim:
 
 def dial_differences(dial: pd.DataFrame, variant: str, floors: pd.DataFrame) -> pd.DataFrame:
     """The dial's rows of `variant` that have the paper's variant beside them (diff not NaN), without the tasks where
-    both sit at their floor (`attrs["excluded"]`); `low`/`high`: the row's interval, its diff where it has none."""
+    both sit at their floor (`attrs["excluded"]`)."""
     paper = dial[dial["variant"] == "paper"].set_index("task")["dev_mean"]
     part = dial[(dial["variant"] == variant) & dial["diff"].notna()]
     keep = np.array([not (at_floor(t, s, floors) and at_floor(t, paper[t], floors))
                      for t, s in zip(part["task"], part["dev_mean"], strict=True)], dtype=bool)
     out = part[keep].copy()
-    out["low"], out["high"] = out["diff_low"].fillna(out["diff"]), out["diff_high"].fillna(out["diff"])
     out.attrs["excluded"] = [t for t in part["task"] if t not in set(out["task"])]
     return out
 
@@ -133,17 +132,19 @@ def dial_differences(dial: pd.DataFrame, variant: str, floors: pd.DataFrame) -> 
 def dial_claim(key: str, claim: str, paper: tuple, variant: str, dial: pd.DataFrame, floors: pd.DataFrame,
                verdict, rule: str, missing: bool) -> Claim:
     """One dial row: `variant` minus the paper's variant, the mean over tasks, and the lowest .. highest ends of the
-    per-task 95% seed-bootstrap intervals (a task with one seed on a side counts with its difference)."""
+    per-task 95% seed-bootstrap intervals; none when a task has one seed on a side (its noise is not measured)."""
     if missing:
         return Claim(key, claim, *paper, no_records(V3_STUDIES["impl"]), math.nan, math.nan, math.nan, "none",
                      "n/a: no runs", UNTESTABLE, rule, NOTEBOOK)
     d = dial_differences(dial, variant, floors)
     mean = float(d["diff"].mean()) if len(d) else math.nan
-    low, high = (float(d["low"].min()), float(d["high"].max())) if len(d) else (math.nan, math.nan)
+    low, high = ((float(d["diff_low"].min(skipna=False)), float(d["diff_high"].max(skipna=False))) if len(d)
+                 else (math.nan, math.nan))
     ours = (f"{mean:+.2f} over {len(d)} tasks (" + ", ".join(f"{task_label(r.task)} {r.diff:+.1f}"
                                                             for r in d.itertuples()) + ")"
             if len(d) else f"no {variant} run beside the paper's above the floor")
-    interval = (f"{low:+.2f} .. {high:+.2f} (per-task 95% seed bootstrap, lowest .. highest)" if len(d) else "none")
+    interval = ("none" if not len(d) else "none (1 seed)" if math.isnan(low)
+                else f"{low:+.2f} .. {high:+.2f} (per-task 95% seed bootstrap, lowest .. highest)")
     return Claim(key, claim, *paper, ours, mean, low, high, interval, floor_note(d.attrs["excluded"], floors),
                  verdict(mean, low, high), rule, NOTEBOOK)
 
