@@ -89,6 +89,20 @@ def test_methods_v3_plans_the_matched_budget_comparison_then_the_houlsby_rows():
         assert sizes and all(len(lrs) >= 3 for lrs in sizes.values()), method
 
 
+def test_methods_v3_core_is_the_first_phase_of_methods_v3():
+    """The core file trains part of methods_v3 first: same study, runs the full file plans, fewer seeds per group."""
+    full, core = (load_spec(ROOT / "sweeps" / f) for f in ("methods_v3.yaml", "methods_v3_core.yaml"))
+    full_ids, grid = {r.run_id for r in expand(full)}, expand(core)
+    assert core.name == full.name == "methods_v3" and len(grid) == 4 * 4 * 3
+    assert {r.run_id for r in grid} <= full_ids
+    assert {r.fields["method"] for r in grid} == {"houlsby", "lora", "pfeiffer", "bitfit"}
+    assert {r.fields["task"] for r in grid} == {"cola", "sst2", "mrpc", "stsb"}
+    assert (core.select_by, core.extend_by, core.extend_steps) == (full.select_by, full.extend_by, full.extend_steps)
+    for r in grid:   # 3 seeds in all for every group; the full file's seeds include them
+        assert sweep.group_seeds(core, r.fields) == [1, 2]
+        assert set(sweep.group_seeds(core, r.fields)) <= set(sweep.group_seeds(full, r.fields))
+
+
 def test_impl_v3_reuses_methods_v3_s_paper_runs_and_dials_each_change():
     methods = {r.run_id for r in expand(load_spec(ROOT / "sweeps" / "methods_v3.yaml"))}
     spec = load_spec(ROOT / "sweeps" / "impl_v3.yaml")
