@@ -122,6 +122,16 @@ def test_dial_leaves_out_a_task_at_its_floor():
     assert init.verdict == ln.verdict == U and "CoLA" in init.floor and math.isnan(ln.value)
 
 
+def test_a_study_in_progress_is_not_read_as_tasks_at_their_floor():
+    # Houlsby's runs only (Pfeiffer's not trained yet), and the dial's paper variant alone: nothing is compared,
+    # and nothing is called at its floor (CoLA's 50 MCC is far above it)
+    only_houlsby = records_frame([record("cola", "houlsby", 16, s, d) for s, d in enumerate(TIGHT)])
+    rows = [v3.placement_claim(only_houlsby, FLOORS), *v3.dial_claims(impl(TIGHT), FLOORS)]
+    assert all(c.verdict == U and math.isnan(c.value) and c.interval == "none" for c in rows)
+    assert all(c.floor.startswith("n/a") and "CoLA" not in c.floor for c in rows)
+    assert all(not c.ours.startswith(v3.DASH) for c in rows)   # records exist: not the "not run" row
+
+
 # ----------------------------------------------------------------------------- no records yet
 
 def test_no_records_gives_every_row_untestable(tmp_path):

@@ -107,11 +107,14 @@ def placement_claim(frame: pd.DataFrame, floors: pd.DataFrame) -> Claim:
     low, high = mean_gap_interval(comp.attrs["seeds"])
     ours = (f"{mean:+.2f} over {len(comp)} tasks (" + ", ".join(
         f"{task_label(r.task)} {r.houlsby} vs {r.pfeiffer} {r.gap:+.1f}" for r in comp.itertuples()) + ")"
-        if len(comp) else "no task with both methods above its floor")
+        if len(comp) else "no task with both methods above its floor" if comp.attrs["excluded"]
+        else "no task has runs of both methods yet (the study is in progress)")
     interval = ("none" if math.isnan(mean) else "none (1 seed)" if math.isnan(low)
                 else f"{low:+.2f} .. {high:+.2f} (95% seed bootstrap)")
-    return Claim("houlsby_vs_pfeiffer", claim, *paper, ours, mean, low, high, interval,
-                 floor_note(comp.attrs["excluded"], floors), gap_verdict(mean, low, high), rule, NOTEBOOK)
+    floor = (floor_note(comp.attrs["excluded"], floors) if len(comp) or comp.attrs["excluded"]
+             else "n/a: no task compared yet")
+    return Claim("houlsby_vs_pfeiffer", claim, *paper, ours, mean, low, high, interval, floor,
+                 gap_verdict(mean, low, high), rule, NOTEBOOK)
 
 
 # --- the implementation dial: init std and LayerNorms ------------------------------------------------------------
@@ -142,11 +145,13 @@ def dial_claim(key: str, claim: str, paper: tuple, variant: str, dial: pd.DataFr
                  else (math.nan, math.nan))
     ours = (f"{mean:+.2f} over {len(d)} tasks (" + ", ".join(f"{task_label(r.task)} {r.diff:+.1f}"
                                                             for r in d.itertuples()) + ")"
-            if len(d) else f"no {variant} run beside the paper's above the floor")
+            if len(d) else f"no {variant} run beside the paper's above the floor" if d.attrs["excluded"]
+            else f"no {variant} run beside the paper's yet (the study is in progress)")
     interval = ("none" if not len(d) else "none (1 seed)" if math.isnan(low)
                 else f"{low:+.2f} .. {high:+.2f} (per-task 95% seed bootstrap, lowest .. highest)")
-    return Claim(key, claim, *paper, ours, mean, low, high, interval, floor_note(d.attrs["excluded"], floors),
-                 verdict(mean, low, high), rule, NOTEBOOK)
+    floor = floor_note(d.attrs["excluded"], floors) if len(d) or d.attrs["excluded"] else "n/a: no task compared yet"
+    return Claim(key, claim, *paper, ours, mean, low, high, interval, floor, verdict(mean, low, high), rule,
+                 NOTEBOOK)
 
 
 def dial_claims(impl: pd.DataFrame, floors: pd.DataFrame) -> list[Claim]:
