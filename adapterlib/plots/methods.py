@@ -46,17 +46,34 @@ def plot_pareto(points, ax=None, task: str | None = None, budget_percent: float 
     if len(front) > 1:
         ax.step(front["trainable"], front["dev_mean"], where="post", color="black", linestyle="--", linewidth=0.8,
                 label="Pareto front")
+    _parameter_axis(ax, rows["trainable"])
     if budget_percent is not None and rows["percent_of_base"].notna().any():
         base = float((rows["trainable"] / rows["percent_of_base"] * 100).median())
         ax.axvspan(base * budget_percent / 100, ax.get_xlim()[1], color="grey", alpha=0.15, lw=0,
                    label="over the budget")
-    ax.set_xscale("log")
     ax.set_xlabel("trained parameters per task (log)")
     metric = rows["metric"].dropna().iloc[0] if rows["metric"].notna().any() else "score"
     ax.set_ylabel(f"dev {metric}")
     ax.set_title(title or (f"{rows['task'].iloc[0]}: score against trained parameters" if task else None))
     ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)
     return ax
+
+
+def _count(value, _pos=None) -> str:
+    """A parameter count as a tick label: 150k, 1.5M."""
+    return f"{value / 1e6:g}M" if value >= 1e6 else f"{value / 1e3:g}k" if value >= 1e3 else f"{value:g}"
+
+
+def _parameter_axis(ax, trainable) -> None:
+    """Log x axis of trained parameters, at least a factor 2 past the points on each side (a few settings of
+    similar size otherwise fill the axis with crowded minor labels), ticks at 1, 2 and 5 per decade as 150k, 1.5M."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_xscale("log")
+    ax.set_xlim(float(trainable.min()) / 2, float(trainable.max()) * 2)
+    ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.xaxis.set_major_formatter(FuncFormatter(_count))
+    ax.xaxis.set_minor_formatter(NullFormatter())
 
 
 def plot_costs(costs, axes=None):
