@@ -92,6 +92,13 @@ def mean_gap_interval(seeds: dict, n_boot: int = 10000, seed: int = 0, level: fl
     return float(low), float(high)
 
 
+def _floor(compared: pd.DataFrame, floors: pd.DataFrame) -> str:
+    """The `floor` column of a v3 row: floor_note of the tasks left out, or, where no task has both sides yet (a
+    study in progress), "n/a" rather than "every task above its floor"."""
+    excluded = compared.attrs["excluded"]
+    return floor_note(excluded, floors) if len(compared) or excluded else "n/a: no task compared yet"
+
+
 def placement_claim(frame: pd.DataFrame, floors: pd.DataFrame) -> Claim:
     """Houlsby (two adapters per layer) minus Pfeiffer (one, after the feed-forward) at a matched budget, averaged
     over the tasks above their floor, with a seed bootstrap; gap_verdict within CLAIM_GAP."""
@@ -111,10 +118,8 @@ def placement_claim(frame: pd.DataFrame, floors: pd.DataFrame) -> Claim:
         else "no task has runs of both methods yet (the study is in progress)")
     interval = ("none" if math.isnan(mean) else "none (1 seed)" if math.isnan(low)
                 else f"{low:+.2f} .. {high:+.2f} (95% seed bootstrap)")
-    floor = (floor_note(comp.attrs["excluded"], floors) if len(comp) or comp.attrs["excluded"]
-             else "n/a: no task compared yet")
-    return Claim("houlsby_vs_pfeiffer", claim, *paper, ours, mean, low, high, interval, floor,
-                 gap_verdict(mean, low, high), rule, NOTEBOOK)
+    return Claim("houlsby_vs_pfeiffer", claim, *paper, ours, mean, low, high, interval,
+                 _floor(comp, floors), gap_verdict(mean, low, high), rule, NOTEBOOK)
 
 
 # --- the implementation dial: init std and LayerNorms ------------------------------------------------------------
@@ -149,9 +154,8 @@ def dial_claim(key: str, claim: str, paper: tuple, variant: str, dial: pd.DataFr
             else f"no {variant} run beside the paper's yet (the study is in progress)")
     interval = ("none" if not len(d) else "none (1 seed)" if math.isnan(low)
                 else f"{low:+.2f} .. {high:+.2f} (per-task 95% seed bootstrap, lowest .. highest)")
-    floor = floor_note(d.attrs["excluded"], floors) if len(d) or d.attrs["excluded"] else "n/a: no task compared yet"
-    return Claim(key, claim, *paper, ours, mean, low, high, interval, floor, verdict(mean, low, high), rule,
-                 NOTEBOOK)
+    return Claim(key, claim, *paper, ours, mean, low, high, interval, _floor(d, floors), verdict(mean, low, high),
+                 rule, NOTEBOOK)
 
 
 def dial_claims(impl: pd.DataFrame, floors: pd.DataFrame) -> list[Claim]:

@@ -59,20 +59,15 @@ def plot_pareto(points, ax=None, task: str | None = None, budget_percent: float 
     return ax
 
 
-def _count(value, _pos=None) -> str:
-    """A parameter count as a tick label: 150k, 1.5M."""
-    return f"{value / 1e6:g}M" if value >= 1e6 else f"{value / 1e3:g}k" if value >= 1e3 else f"{value:g}"
-
-
 def _parameter_axis(ax, trainable) -> None:
     """Log x axis of trained parameters, at least a factor 2 past the points on each side (a few settings of
     similar size otherwise fill the axis with crowded minor labels), ticks at 1, 2 and 5 per decade as 150k, 1.5M."""
-    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+    from matplotlib.ticker import EngFormatter, LogLocator, NullFormatter
 
     ax.set_xscale("log")
     ax.set_xlim(float(trainable.min()) / 2, float(trainable.max()) * 2)
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
-    ax.xaxis.set_major_formatter(FuncFormatter(_count))
+    ax.xaxis.set_major_formatter(EngFormatter(sep=""))  # 150k, 1.5M
     ax.xaxis.set_minor_formatter(NullFormatter())
 
 
